@@ -1,0 +1,146 @@
+"""Declarative model definition: states, parameters and rate laws, declared once.
+
+A :class:`ModelSpec` is data plus sympy expressions. Everything numerical is
+generated from it (the compiled right-hand side and Jacobian in
+:mod:`remit.model.codegen`, the equations in the docs, later the SBML export), so
+the pieces cannot drift apart. Modules (the shared immune core, a disease) each
+contribute states, parameters and additive rate terms; :func:`compose` merges them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Iterable, Literal
+
+import sympy as sp
+
+Prior = Literal["fixed", "lognormal", "logitnormal"]
+
+
+@dataclass(frozen=True)
+class State:
+    """One state variable of the ODE system."""
+
+    name: str
+    unit: str
+    description: str
+    initial: float = 0.0
+    nonnegative: bool = True
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One model parameter: value, units, plausible range and its source.
+
+    ``value`` is the population typical value. ``prior`` says how it varies between
+    virtual patients: ``fixed`` (no variation), ``lognormal`` (median ``value``,
+    log-sd ``cv``) or ``logitnormal`` (for fractions; median ``value``, logit-sd
+    ``cv``). Draws are clipped to ``[low, high]``, the range the source supports.
+    """
+
+    name: str
+    value: float
+    unit: str
+    low: float
+    high: float
+    source: str
+    description: str = ""
+    prior: Prior = "fixed"
+    cv: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (self.low <= self.value <= self.high):
+            raise ValueError(f"parameter {self.name}: value {self.value} outside [{self.low}, {self.high}]")
+        if self.prior != "fixed" and self.cv <= 0:
+            raise ValueError(f"parameter {self.name}: a {self.prior} prior needs cv > 0")
+
+
+@dataclass
+class Module:
+    """A piece of the model: its states, parameters and rate terms.
+
+    ``rates`` maps a state name to a sympy expression added to that state's
+    derivative; symbols are the state and parameter names.
+    """
+
+    name: str
+    states: list[State] = field(default_factory=list)
+    parameters: list[Parameter] = field(default_factory=list)
+    rates: dict[str, sp.Expr] = field(default_factory=dict)
+    observables: dict[str, sp.Expr] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A complete ODE model: ``dy/dt = f(y, p)`` (autonomous; time enters via events)."""
+
+    name: str
+    states: tuple[State, ...]
+    parameters: tuple[Parameter, ...]
+    rhs: tuple[sp.Expr, ...]
+    observables: tuple[tuple[str, sp.Expr], ...] = ()
+
+    @property
+    def state_names(self) -> list[str]:
+        return [s.name for s in self.states]
+
+    @property
+    def parameter_names(self) -> list[str]:
+        return [p.name for p in self.parameters]
+
+    def state_index(self, name: str) -> int:
+        return self.state_names.index(name)
+
+    def parameter_index(self, name: str) -> int:
+        return self.parameter_names.index(name)
+
+    def parameter(self, name: str) -> Parameter:
+        return self.parameters[self.parameter_index(name)]
+
+    def symbols(self) -> tuple[list[sp.Symbol], list[sp.Symbol]]:
+        return ([sp.Symbol(s.name) for s in self.states], [sp.Symbol(p.name) for p in self.parameters])
+
+    def jacobian(self) -> sp.Matrix:
+        y, _ = self.symbols()
+        return sp.Matrix(self.rhs).jacobian(y)
+
+    def hash(self) -> str:
+        """A stable digest of the equations, units and typical values (for provenance)."""
+        h = hashlib.sha256()
+        for s in self.states:
+            h.update(repr((s.name, s.unit, s.initial)).encode())
+        for p in self.parameters:
+            h.update(repr((p.name, p.value, p.unit, p.low, p.high, p.prior, p.cv)).encode())
+        for e in self.rhs:
+            h.update(sp.srepr(e).encode())
+        return h.hexdigest()[:16]
+
+
+def compose(name: str, modules: Iterable[Module]) -> ModelSpec:
+    """Merge modules into one model, checking that every symbol is declared once."""
+    states: dict[str, State] = {}
+    params: dict[str, Parameter] = {}
+    rates: dict[str, sp.Expr] = {}
+    observables: dict[str, sp.Expr] = {}
+    for m in modules:
+        for s in m.states:
+            if s.name in states or s.name in params:
+                raise ValueError(f"{m.name}: state {s.name} declared twice")
+            states[s.name] = s
+        for p in m.parameters:
+            if p.name in params or p.name in states:
+                raise ValueError(f"{m.name}: parameter {p.name} declared twice")
+            params[p.name] = p
+        for k, e in m.rates.items():
+            rates[k] = rates.get(k, sp.Integer(0)) + e
+        observables.update(m.observables)
+    known = set(states) | set(params)
+    for k, e in list(rates.items()) + list(observables.items()):
+        if k in rates and k not in states:
+            raise ValueError(f"rate given for undeclared state {k}")
+        unknown = {str(s) for s in e.free_symbols} - known
+        if unknown:
+            raise ValueError(f"{k}: undeclared symbols {sorted(unknown)}")
+    rhs = tuple(rates.get(s, sp.Integer(0)) for s in states)
+    return ModelSpec(name, tuple(states.values()), tuple(params.values()), rhs, tuple(observables.items()))

@@ -1,0 +1,294 @@
+"""Plotly figures for the trial report.
+
+Each function is pure: it takes tables (``patients``, ``visits``, the
+endpoints table or fitted Kaplan-Meier estimators) and returns a new
+``plotly.graph_objects.Figure`` (or ``None`` where there is nothing to draw).
+Time axes are in years; EDSS in points; CD4 in cells per microlitre.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from scipy import stats
+
+__all__ = [
+    "arm_colors",
+    "visit_summary",
+    "km_figure",
+    "edss_figure",
+    "arr_figure",
+    "neda3_figure",
+    "engraftment_figure",
+    "cd4_figure",
+]
+
+# Okabe-Ito palette: distinguishable for common colour-vision deficiencies.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+
+_LAYOUT = dict(
+    template="plotly_white",
+    height=420,
+    margin=dict(l=60, r=20, t=50, b=50),
+    legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
+    font=dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13),
+)
+
+
+def arm_colors(arms: Iterable[str]) -> dict[str, str]:
+    """Stable arm -> hex colour mapping in the given arm order."""
+    return {arm: PALETTE[i % len(PALETTE)] for i, arm in enumerate(arms)}
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _ordered(arms_present: Iterable[str], arm_order: Sequence[str] | None) -> list[str]:
+    present = list(dict.fromkeys(str(a) for a in arms_present))
+    if not arm_order:
+        return present
+    first = [a for a in arm_order if a in present]
+    return first + [a for a in present if a not in first]
+
+
+def _palette_for(present: Iterable[str], arm_order: Sequence[str] | None) -> dict[str, str]:
+    """Colours keyed on the full arm order so an arm keeps its colour in every figure."""
+    base = [str(a) for a in (arm_order or [])]
+    return arm_colors(base + [a for a in present if a not in base])
+
+
+def _none_if_nan(values) -> list:
+    return [None if (v is None or not np.isfinite(v)) else float(v) for v in values]
+
+
+def _band(fig: go.Figure, x, lo, hi, color: str, alpha: float, name: str, group: str, shape: str = "linear") -> None:
+    """Shaded band between lo and hi (upper edge drawn first, lower fills to it)."""
+    fig.add_trace(
+        go.Scatter(
+            x=list(x), y=_none_if_nan(hi), mode="lines", line=dict(width=0, shape=shape),
+            legendgroup=group, showlegend=False, hoverinfo="skip", name=f"{name} upper",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=list(x), y=_none_if_nan(lo), mode="lines", line=dict(width=0, shape=shape),
+            fill="tonexty", fillcolor=_rgba(color, alpha), legendgroup=group, showlegend=False,
+            hoverinfo="skip", name=name,
+        )
+    )
+
+
+def _empty(title: str, message: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_layout(title=title, **_LAYOUT)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+# --------------------------------------------------------------------------
+# summaries of the long visits table
+# --------------------------------------------------------------------------
+
+
+def _summ(x: np.ndarray) -> dict:
+    x = x[np.isfinite(x)]
+    n = x.size
+    if n == 0:
+        keys = ("mean", "ci_low", "ci_high", "p10", "p25", "median", "p75", "p90")
+        return {**{k: np.nan for k in keys}, "n": 0}
+    mean = float(x.mean())
+    if n > 1 and np.std(x) > 0:
+        lo, hi = stats.t.interval(0.95, df=n - 1, loc=mean, scale=stats.sem(x))
+    else:
+        lo = hi = mean if n > 1 else np.nan
+    p10, p25, med, p75, p90 = np.percentile(x, [10, 25, 50, 75, 90])
+    return dict(mean=mean, ci_low=float(lo), ci_high=float(hi), p10=p10, p25=p25, median=med, p75=p75, p90=p90, n=n)
+
+
+def visit_summary(visits: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per arm and visit time: mean, t-interval 95 % CI of the mean,
+    10th/25th/50th/75th/90th percentiles and n (non-NaN values)."""
+    rows = []
+    for (arm, t), g in visits.groupby(["arm", "t_years"], sort=True):
+        rows.append({"arm": str(arm), "t_years": float(t), **_summ(g[column].to_numpy(dtype=float))})
+    cols = ["arm", "t_years", "mean", "ci_low", "ci_high", "p10", "p25", "median", "p75", "p90", "n"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --------------------------------------------------------------------------
+# figures
+# --------------------------------------------------------------------------
+
+
+def km_figure(fitters: Mapping[str, object], arm_order: Sequence[str] | None = None) -> go.Figure:
+    """Kaplan-Meier progression-free probability per arm with 95 % CI bands.
+
+    ``fitters`` maps arm -> fitted ``lifelines.KaplanMeierFitter`` (years).
+    """
+    if not fitters:
+        return _empty("Progression-free survival", "No data")
+    arms = _ordered(fitters.keys(), arm_order)
+    colors = _palette_for(arms, arm_order)
+    fig = go.Figure()
+    for arm in arms:
+        kmf = fitters[arm]
+        sf = kmf.survival_function_
+        ci = kmf.confidence_interval_survival_function_
+        t = sf.index.to_numpy(dtype=float)
+        _band(fig, t, ci.iloc[:, 0].to_numpy(), ci.iloc[:, 1].to_numpy(), colors[arm], 0.18, arm, arm, "hv")
+        fig.add_trace(
+            go.Scatter(
+                x=t, y=sf.iloc[:, 0].to_numpy(), mode="lines", name=arm, legendgroup=arm,
+                line=dict(color=colors[arm], width=2, shape="hv"),
+                hovertemplate="t=%{x:.2f} y<br>S=%{y:.3f}<extra>" + arm + "</extra>",
+            )
+        )
+    fig.update_layout(title="Progression-free survival (6-month confirmed EDSS progression)", **_LAYOUT)
+    fig.update_xaxes(title="Years since randomisation", rangemode="tozero")
+    fig.update_yaxes(title="Probability progression-free", range=[0, 1.02])
+    return fig
+
+
+def edss_figure(visits: pd.DataFrame, arm_order: Sequence[str] | None = None) -> go.Figure:
+    """Mean EDSS over visits per arm: 10th-90th percentile band (light),
+    95 % CI of the mean (darker) and the mean line. Deaths drop out."""
+    s = visit_summary(visits, "edss")
+    if s.empty or s["n"].sum() == 0:
+        return _empty("Mean EDSS over time", "No EDSS data")
+    arms = _ordered(s["arm"], arm_order)
+    colors = _palette_for(arms, arm_order)
+    fig = go.Figure()
+    for arm in arms:
+        g = s[s["arm"] == arm]
+        _band(fig, g["t_years"], g["p10"], g["p90"], colors[arm], 0.10, f"{arm} P10-P90", arm)
+        _band(fig, g["t_years"], g["ci_low"], g["ci_high"], colors[arm], 0.30, f"{arm} 95% CI", arm)
+        fig.add_trace(
+            go.Scatter(
+                x=g["t_years"], y=g["mean"], mode="lines", name=arm, legendgroup=arm,
+                line=dict(color=colors[arm], width=2),
+                customdata=np.column_stack([g["ci_low"], g["ci_high"], g["n"]]),
+                hovertemplate="t=%{x:.2f} y<br>mean %{y:.2f} (%{customdata[0]:.2f}-%{customdata[1]:.2f})"
+                "<br>n=%{customdata[2]}<extra>" + arm + "</extra>",
+            )
+        )
+    fig.update_layout(title="Mean EDSS (band: 10th-90th percentile; dark band: 95% CI of mean)", **_LAYOUT)
+    fig.update_xaxes(title="Years since randomisation")
+    fig.update_yaxes(title="EDSS", range=[0, 10])
+    return fig
+
+
+def _endpoint_rows(endpoints: pd.DataFrame, name: str, arm_order: Sequence[str] | None) -> tuple[pd.DataFrame, list[str]]:
+    d = endpoints[endpoints["endpoint"] == name]
+    arms = _ordered(d["arm"], arm_order)
+    return d, arms
+
+
+def _error_y(d: pd.DataFrame) -> dict:
+    est = d["estimate"].to_numpy(dtype=float)
+    return dict(
+        type="data", symmetric=False,
+        array=_none_if_nan(d["ci_high"].to_numpy(dtype=float) - est),
+        arrayminus=_none_if_nan(est - d["ci_low"].to_numpy(dtype=float)),
+    )
+
+
+def arr_figure(endpoints: pd.DataFrame, arm_order: Sequence[str] | None = None) -> go.Figure:
+    """Annualised relapse rate (relapses per patient-year) per arm with 95 % CI."""
+    d, arms = _endpoint_rows(endpoints, "annualized_relapse_rate", arm_order)
+    if d.empty:
+        return _empty("Annualised relapse rate", "No relapse data")
+    colors = _palette_for(arms, arm_order)
+    fig = go.Figure()
+    for arm in arms:
+        g = d[d["arm"] == arm]
+        fig.add_trace(
+            go.Bar(
+                x=[arm], y=_none_if_nan(g["estimate"]), name=arm, marker_color=colors[arm],
+                error_y=_error_y(g), hovertemplate="%{y:.3f} relapses / patient-year<extra>" + arm + "</extra>",
+            )
+        )
+    fig.update_layout(title="Annualised relapse rate (95% CI)", showlegend=False, **_LAYOUT)
+    fig.update_yaxes(title="Relapses per patient-year", rangemode="tozero")
+    return fig
+
+
+def neda3_figure(endpoints: pd.DataFrame, arm_order: Sequence[str] | None = None) -> go.Figure:
+    """NEDA-3 proportion by year per arm with Wilson 95 % CI (percent)."""
+    d, arms = _endpoint_rows(endpoints, "neda3", arm_order)
+    if d.empty:
+        return _empty("NEDA-3", "No NEDA-3 data")
+    colors = _palette_for(arms, arm_order)
+    fig = go.Figure()
+    for arm in arms:
+        g = d[d["arm"] == arm].sort_values("timepoint_years")
+        pct = g[["estimate", "ci_low", "ci_high"]] * 100
+        fig.add_trace(
+            go.Bar(
+                x=g["timepoint_years"], y=_none_if_nan(pct["estimate"]), name=arm, marker_color=colors[arm],
+                error_y=_error_y(pct), hovertemplate="year %{x}: %{y:.1f}%<extra>" + arm + "</extra>",
+            )
+        )
+    fig.update_layout(title="NEDA-3 by year (95% Wilson CI)", barmode="group", **_LAYOUT)
+    fig.update_xaxes(title="Year", dtick=1)
+    fig.update_yaxes(title="Patients with NEDA-3 (%)", range=[0, 100])
+    return fig
+
+
+def engraftment_figure(patients: pd.DataFrame, arm_order: Sequence[str] | None = None) -> go.Figure | None:
+    """Histogram of neutrophil engraftment day for transplant arms; None if none."""
+    if "engraftment_day" not in patients.columns:
+        return None
+    mask = patients["engraftment_day"].notna()
+    if "therapy" in patients.columns:
+        mask &= patients["therapy"].astype(str).str.lower() == "ahsct"
+    d = patients[mask]
+    if d.empty:
+        return None
+    arms = _ordered(d["arm"], arm_order)
+    colors = _palette_for(_ordered(patients["arm"], arm_order), arm_order)
+    fig = go.Figure()
+    for arm in arms:
+        fig.add_trace(
+            go.Histogram(
+                x=d.loc[d["arm"] == arm, "engraftment_day"], name=arm, marker_color=colors[arm],
+                opacity=0.75, xbins=dict(size=1),
+            )
+        )
+    fig.update_layout(title="Neutrophil engraftment day", barmode="overlay", **_LAYOUT)
+    fig.update_xaxes(title="Days from graft infusion")
+    fig.update_yaxes(title="Patients")
+    return fig
+
+
+def cd4_figure(visits: pd.DataFrame, arm_order: Sequence[str] | None = None) -> go.Figure:
+    """Median CD4+ T-cell count over visits per arm with interquartile band."""
+    if "cd4" not in visits.columns:
+        return _empty("CD4 recovery", "No CD4 data")
+    s = visit_summary(visits, "cd4")
+    if s.empty or s["n"].sum() == 0:
+        return _empty("CD4 recovery", "No CD4 data")
+    arms = _ordered(s["arm"], arm_order)
+    colors = _palette_for(arms, arm_order)
+    fig = go.Figure()
+    for arm in arms:
+        g = s[s["arm"] == arm]
+        _band(fig, g["t_years"], g["p25"], g["p75"], colors[arm], 0.20, f"{arm} IQR", arm)
+        fig.add_trace(
+            go.Scatter(
+                x=g["t_years"], y=g["median"], mode="lines+markers", name=arm, legendgroup=arm,
+                line=dict(color=colors[arm], width=2), marker=dict(size=4),
+                hovertemplate="t=%{x:.2f} y<br>%{y:.0f} cells/uL<extra>" + arm + "</extra>",
+            )
+        )
+    fig.update_layout(title="CD4+ T-cell recovery (median, IQR band)", **_LAYOUT)
+    fig.update_xaxes(title="Years since randomisation")
+    fig.update_yaxes(title="CD4+ cells per microlitre", rangemode="tozero")
+    return fig

@@ -1,0 +1,298 @@
+"""Endpoint computation on synthetic data with known generating parameters."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from remit import endpoints as ep
+from remit.endpoints import (
+    BASELINE_COLUMNS,
+    ENDPOINT_COLUMNS,
+    ENDPOINT_NAMES,
+    baseline_table,
+    compute_endpoints,
+    km_fitters,
+    median_order_statistic_ci,
+)
+from synthetic import REQUESTED_BASELINE, ArmParams, TrialParams, make_patients
+
+FU = 5.0
+TRUE_HR = 0.05 / 0.20  # aHSCT vs DMT progression hazards in TrialParams()
+TRUE_ARR = {"aHSCT": 0.15, "DMT": 0.60}
+
+
+@pytest.fixture(scope="module")
+def patients() -> pd.DataFrame:
+    return make_patients()
+
+
+@pytest.fixture(scope="module")
+def result(patients) -> pd.DataFrame:
+    return compute_endpoints(patients, "DMT", FU)
+
+
+def one(df: pd.DataFrame, arm: str, endpoint: str, t: float | None = None) -> pd.Series:
+    d = df[(df["arm"] == arm) & (df["endpoint"] == endpoint)]
+    if t is not None:
+        d = d[np.isclose(d["timepoint_years"], t)]
+    assert len(d) == 1, f"expected one row for {arm}/{endpoint}/{t}, got {len(d)}"
+    return d.iloc[0]
+
+
+# --------------------------------------------------------------------------
+# shape and contract
+# --------------------------------------------------------------------------
+
+
+def test_columns_exact_and_float(result):
+    assert list(result.columns) == ENDPOINT_COLUMNS
+    assert list(result.columns) == ["arm", "endpoint", "timepoint_years", "estimate", "ci_low", "ci_high", "n"]
+    for c in ENDPOINT_COLUMNS[2:]:
+        assert result[c].dtype == np.float64, c
+    assert set(result["endpoint"]) == set(ENDPOINT_NAMES)
+    assert not result.duplicated(["arm", "endpoint", "timepoint_years"]).any()
+
+
+def test_rows_per_timepoint(result):
+    years = sorted(result.loc[(result.arm == "DMT") & (result.endpoint == "progression_free"), "timepoint_years"])
+    assert years == [1, 2, 3, 4, 5]
+    assert sorted(result.loc[(result.arm == "DMT") & (result.endpoint == "mean_edss"), "timepoint_years"]) == [
+        0, 1, 2, 3, 4, 5,
+    ]
+    trm = result.loc[(result.arm == "aHSCT") & (result.endpoint == "treatment_related_mortality"), "timepoint_years"]
+    assert np.allclose(sorted(trm), [100 / 365.25, 1.0])
+    cd4 = result.loc[(result.arm == "aHSCT") & (result.endpoint == "cd4_median"), "timepoint_years"]
+    assert np.allclose(sorted(cd4), [0.5, 1.0])
+
+
+def test_deterministic(patients, result):
+    again = compute_endpoints(patients, "DMT", FU)
+    pd.testing.assert_frame_equal(result, again)
+
+
+def test_unknown_control_raises(patients):
+    with pytest.raises(ValueError, match="control arm"):
+        compute_endpoints(patients, "placebo", FU)
+
+
+# --------------------------------------------------------------------------
+# recovery of generating parameters
+# --------------------------------------------------------------------------
+
+
+def test_hazard_ratio_recovered(result):
+    row = one(result, "aHSCT vs DMT", "progression_hazard_ratio")
+    assert row.ci_low <= TRUE_HR <= row.ci_high
+    assert row.ci_low < row.estimate < row.ci_high
+    assert row.n == 600
+    p = one(result, "aHSCT vs DMT", "progression_logrank_p")
+    assert p.estimate < 1e-6
+    assert math.isnan(p.ci_low) and math.isnan(p.ci_high)
+
+
+def test_km_close_to_exponential(result):
+    for arm, h in (("aHSCT", 0.05), ("DMT", 0.20)):
+        for year in range(1, 6):
+            row = one(result, arm, "progression_free", year)
+            # Death censoring is light, so KM ~ exp(-h t).
+            assert abs(row.estimate - math.exp(-h * year)) < 0.08
+            assert row.ci_low <= row.estimate <= row.ci_high
+
+
+def test_km_median(result):
+    dmt = one(result, "DMT", "progression_median_years")
+    assert abs(dmt.estimate - math.log(2) / 0.20) < 0.8
+    assert dmt.ci_low <= dmt.estimate <= dmt.ci_high
+    # aHSCT stays above 50 % progression-free: median not reached.
+    assert math.isnan(one(result, "aHSCT", "progression_median_years").estimate)
+
+
+def test_arr_close_to_generating_rates(result):
+    for arm, rate in TRUE_ARR.items():
+        row = one(result, arm, "annualized_relapse_rate")
+        assert abs(row.estimate / rate - 1) < 0.2
+        assert row.ci_low <= rate <= row.ci_high
+    rr = one(result, "aHSCT vs DMT", "relapse_rate_ratio")
+    assert rr.ci_low <= TRUE_ARR["aHSCT"] / TRUE_ARR["DMT"] <= rr.ci_high
+
+
+def test_poisson_fallback_when_nb_fails(patients, monkeypatch):
+    monkeypatch.setattr(ep, "_fit_nb", lambda *a, **k: None)
+    res = compute_endpoints(patients, "DMT", FU)
+    for arm, rate in TRUE_ARR.items():
+        row = one(res, arm, "annualized_relapse_rate")
+        assert abs(row.estimate / rate - 1) < 0.2
+        assert row.ci_low < row.estimate < row.ci_high
+    rr = one(res, "aHSCT vs DMT", "relapse_rate_ratio")
+    assert rr.ci_low < rr.estimate < rr.ci_high
+
+
+# --------------------------------------------------------------------------
+# intervals
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["neda3", "treatment_related_mortality", "all_cause_mortality", "progression_free", "mean_edss"]
+)
+def test_cis_contain_estimate(result, endpoint):
+    d = result[result["endpoint"] == endpoint]
+    assert len(d) > 0
+    assert (d["ci_low"] <= d["estimate"] + 1e-12).all()
+    assert (d["estimate"] <= d["ci_high"] + 1e-12).all()
+
+
+def test_neda3_is_wilson(patients, result):
+    col = patients.loc[patients.arm == "aHSCT", "neda3_y2"].dropna()
+    k, n = int(col.sum()), len(col)
+    ci = stats.binomtest(k, n).proportion_ci(method="wilson")
+    row = one(result, "aHSCT", "neda3", 2)
+    assert row.n == n
+    assert row.estimate == pytest.approx(k / n)
+    assert (row.ci_low, row.ci_high) == pytest.approx((ci.low, ci.high))
+
+
+def test_trm_counts_and_exact_ci(patients, result):
+    d = patients[patients.arm == "aHSCT"]
+    k = int((d.treatment_related_death & (d.death_time_years <= 1.0)).sum())
+    ci = stats.binomtest(k, len(d)).proportion_ci(method="exact")
+    row = one(result, "aHSCT", "treatment_related_mortality", 1.0)
+    assert row.n == len(d)
+    assert row.estimate == pytest.approx(k / len(d))
+    assert (row.ci_low, row.ci_high) == pytest.approx((ci.low, ci.high))
+    dmt = one(result, "DMT", "treatment_related_mortality", 100 / 365.25)
+    assert dmt.estimate == 0.0 and dmt.ci_low == 0.0 and dmt.ci_high > 0
+
+
+def test_median_order_statistic_ci():
+    med, lo, hi, n = median_order_statistic_ci(np.arange(1, 101, dtype=float))
+    assert (med, lo, hi, n) == (50.5, 40.0, 61.0, 100)
+    med, lo, hi, n = median_order_statistic_ci([3.0, 1.0, 2.0, np.nan])
+    assert med == 2.0 and n == 3 and math.isnan(lo) and math.isnan(hi)
+    med, lo, hi, n = median_order_statistic_ci([])
+    assert n == 0 and math.isnan(med)
+
+
+def test_edss_uses_patients_alive(patients, result):
+    d = patients[patients.arm == "DMT"]
+    row = one(result, "DMT", "mean_edss", 5)
+    assert row.n == d["edss_y5"].notna().sum()
+    assert row.estimate == pytest.approx(d["edss_y5"].mean())
+    change = one(result, "DMT", "edss_change", 5)
+    assert change.estimate == pytest.approx((d["edss_y5"] - d["edss_y0"]).mean())
+
+
+def test_engraftment_only_for_transplant_arm(result):
+    eng = result[result["endpoint"] == "engraftment_day_median"]
+    assert list(eng["arm"]) == ["aHSCT"]
+    assert eng.iloc[0].ci_low <= eng.iloc[0].estimate <= eng.iloc[0].ci_high
+
+
+# --------------------------------------------------------------------------
+# edge cases
+# --------------------------------------------------------------------------
+
+
+def test_arm_without_progression_events(patients):
+    p = patients.copy()
+    m = p.arm == "aHSCT"
+    p.loc[m, "progressed"] = False
+    p.loc[m, "time_to_progression_years"] = p.loc[m, "follow_up_years"]
+    res = compute_endpoints(p, "DMT", FU)
+    assert math.isnan(one(res, "aHSCT vs DMT", "progression_hazard_ratio").estimate)
+    assert one(res, "aHSCT", "progression_free", 3).estimate == 1.0
+    assert math.isnan(one(res, "aHSCT", "progression_median_years").estimate)
+    assert 0 <= one(res, "aHSCT vs DMT", "progression_logrank_p").estimate < 1e-6
+
+
+def test_no_events_at_all(patients):
+    p = patients.copy()
+    p["progressed"] = False
+    p["n_relapses"] = 0
+    res = compute_endpoints(p, "DMT", FU)
+    assert math.isnan(one(res, "aHSCT vs DMT", "progression_logrank_p").estimate)
+    arr = one(res, "DMT", "annualized_relapse_rate")
+    assert arr.estimate == 0.0 and arr.ci_low == 0.0 and arr.ci_high > 0
+    assert math.isnan(one(res, "aHSCT vs DMT", "relapse_rate_ratio").estimate)
+
+
+def test_zero_relapses_in_one_arm(patients):
+    p = patients.copy()
+    p.loc[p.arm == "aHSCT", "n_relapses"] = 0
+    res = compute_endpoints(p, "DMT", FU)
+    rr = one(res, "aHSCT vs DMT", "relapse_rate_ratio")
+    assert rr.estimate == 0.0 and math.isnan(rr.ci_low)
+
+
+def test_no_transplant_arm():
+    params = TrialParams(
+        arms=(
+            ArmParams("DMT-high", "conventional", 0.1, 0.3, 0.5),
+            ArmParams("DMT", "conventional", 0.2, 0.6, 1.5),
+        ),
+        n_per_arm=80,
+    )
+    res = compute_endpoints(make_patients(params), "DMT", FU)
+    assert "engraftment_day_median" not in set(res["endpoint"])
+    assert list(res.columns) == ENDPOINT_COLUMNS
+
+
+def test_three_arms_and_tiny_arm():
+    params = TrialParams(
+        arms=(
+            ArmParams("aHSCT", "ahsct", 0.05, 0.15, 0.2, trm_prob=0.02),
+            ArmParams("tiny", "conventional", 0.2, 0.6, 1.5),
+            ArmParams("DMT", "conventional", 0.2, 0.6, 1.5),
+        ),
+        n_per_arm=60,
+    )
+    p = make_patients(params)
+    p = p[(p.arm != "tiny") | (p.patient_id.isin(p.loc[p.arm == "tiny", "patient_id"].head(2)))]
+    res = compute_endpoints(p, "DMT", FU)
+    comps = set(res.loc[res.endpoint == "progression_hazard_ratio", "arm"])
+    assert comps == {"aHSCT vs DMT", "tiny vs DMT"}
+    assert one(res, "tiny", "annualized_relapse_rate").n == 2
+
+
+def test_fractional_follow_up(patients):
+    res = compute_endpoints(patients, "DMT", 3.5)
+    years = sorted(res.loc[(res.arm == "DMT") & (res.endpoint == "neda3"), "timepoint_years"])
+    assert years == [1, 2, 3]
+    assert np.isclose(one(res, "DMT", "all_cause_mortality").timepoint_years, 3.5)
+
+
+# --------------------------------------------------------------------------
+# baseline table and KM fitters
+# --------------------------------------------------------------------------
+
+
+def test_baseline_table(patients):
+    b = baseline_table(patients, REQUESTED_BASELINE)
+    assert list(b.columns) == BASELINE_COLUMNS
+    assert len(b) == 2 * 5
+    age = b[(b.arm == "DMT") & (b.variable == "age")].iloc[0]
+    d = patients[patients.arm == "DMT"]["age"]
+    assert age.requested_mean == 36 and age.requested_max == 55
+    assert age.simulated_mean == pytest.approx(d.mean())
+    assert age.simulated_sd == pytest.approx(d.std(ddof=1))
+    rel = b[(b.arm == "DMT") & (b.variable == "relapses_prior_year")].iloc[0]
+    assert math.isnan(rel.requested_mean) and rel.requested_min == 2
+    dur = b[(b.arm == "DMT") & (b.variable == "disease_duration_years")].iloc[0]
+    assert math.isnan(dur.requested_sd)
+    fem = b[(b.arm == "aHSCT") & (b.variable == "female_pct")].iloc[0]
+    assert fem.simulated_mean == pytest.approx((patients[patients.arm == "aHSCT"].sex == "F").mean() * 100)
+    assert list(baseline_table(patients, {}).columns) == BASELINE_COLUMNS
+
+
+def test_km_fitters(patients):
+    f = km_fitters(patients)
+    assert list(f) == ["aHSCT", "DMT"]
+    assert f["DMT"].event_observed.sum() == patients.loc[patients.arm == "DMT", "progressed"].sum()
+    assert set(km_fitters(patients, "death")) == {"aHSCT", "DMT"}
+    with pytest.raises(ValueError):
+        km_fitters(patients, "relapse")

@@ -101,8 +101,12 @@ def _apply_event(y, p, kind, idx, val, pidx):
 
 
 @njit(cache=True)
-def integrate_one(y0, p0, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, atol, h_max, max_steps, out):
-    """Integrate one patient; write states at ``t_out`` into ``out``; return (status, steps)."""
+def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, atol, h_max, max_steps, out):
+    """Integrate one patient from ``t_start``; write states at ``t_out`` into ``out``; return (status, steps).
+
+    Outputs before ``t_start`` hold ``y0``; parameter-setting events before it are applied
+    at the start (the protocol already in force), other earlier events are skipped.
+    """
     n = y0.shape[0]
     y = y0.copy()
     p = p0.copy()
@@ -120,10 +124,18 @@ def integrate_one(y0, p0, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, a
     n_ev = ev_t.shape[0]
     n_out = t_out.shape[0]
     t_end = t_out[n_out - 1]
-    t = t_out[0]
+    t = max(t_start, t_out[0])
     e = 0
     k_out = 0
     steps = 0
+    while e < n_ev and ev_t[e] < t - 1e-12:
+        if ev_kind[e] == EV_SET_PARAM:
+            p[ev_idx[e]] = ev_val[e]
+        e += 1
+    while k_out < n_out and t_out[k_out] < t - 1e-12:
+        for j in range(n):
+            out[k_out, j] = y[j]
+        k_out += 1
     h_restart = 1e-3
     h = h_restart
     while True:
@@ -220,9 +232,9 @@ def integrate_one(y0, p0, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, a
 
 
 @njit(cache=True, parallel=True)
-def integrate_batch(y0, P, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, atol, h_max, max_steps, out, status, nsteps):
+def integrate_batch(y0, P, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, atol, h_max, max_steps, out, status, nsteps):
     """Integrate every patient (rows of ``y0``/``P``) in parallel over patients."""
     for i in prange(y0.shape[0]):
-        s, k = integrate_one(y0[i], P[i], ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, atol, h_max, max_steps, out[i])
+        s, k = integrate_one(y0[i], P[i], t_start[i], ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, atol, h_max, max_steps, out[i])
         status[i] = s
         nsteps[i] = k

@@ -47,11 +47,12 @@ def absolute_tolerance(model: ModelSpec, options: SolverOptions) -> np.ndarray:
 
 
 def simulate(model: ModelSpec, y0: np.ndarray, params: np.ndarray, schedule: Schedule, t_out: np.ndarray,
-             options: SolverOptions = SolverOptions()) -> Trajectories:
-    """Integrate ``n`` patients from ``t_out[0]`` to ``t_out[-1]`` (days) under ``schedule``.
+             options: SolverOptions = SolverOptions(), t_start: np.ndarray | None = None) -> Trajectories:
+    """Integrate ``n`` patients to ``t_out[-1]`` (days) under ``schedule``.
 
-    ``y0`` is (n, S) initial states at ``t_out[0]``, ``params`` (n, P) per-patient parameters.
-    Events at exactly ``t_out[0]`` are applied before the first output.
+    ``y0`` is (n, S) initial states, ``params`` (n, P) per-patient parameters. Each patient
+    starts at ``t_start[i]`` (default ``t_out[0]``); outputs before it repeat ``y0``.
+    Events at exactly the start are applied before the first output.
     """
     y0 = np.ascontiguousarray(y0, dtype=np.float64)
     params = np.ascontiguousarray(params, dtype=np.float64)
@@ -65,9 +66,12 @@ def simulate(model: ModelSpec, y0: np.ndarray, params: np.ndarray, schedule: Sch
     out = np.empty((n, t_out.shape[0], s))
     status = np.zeros(n, dtype=np.int64)
     steps = np.zeros(n, dtype=np.int64)
-    keep = (schedule.t >= t_out[0]) & (schedule.t <= t_out[-1])
+    if t_start is None:
+        t_start = np.full(n, t_out[0])
+    t_start = np.ascontiguousarray(t_start, dtype=np.float64)
+    keep = schedule.t <= t_out[-1]
     kernel.integrate_batch(
-        y0, params,
+        y0, params, t_start,
         np.ascontiguousarray(schedule.t[keep]), np.ascontiguousarray(schedule.kind[keep]),
         np.ascontiguousarray(schedule.idx[keep]), np.ascontiguousarray(schedule.val[keep]),
         np.ascontiguousarray(schedule.pidx[keep]),

@@ -66,15 +66,16 @@ PARAMETERS = [
     # --- cyclophosphamide ---------------------------------------------------------------
     P("k_cy", LN2 / 0.3, "1/day", LN2 / 0.5, LN2 / 0.15, "CY elimination half-life about 7 h (3-12 h): de Jonge et al. 2005 Clin Pharmacokinet 44:1135", "cyclophosphamide elimination rate"),
     P("ec50_cy", 20.0, "mg/kg", 5.0, 80.0, "modelling assumption: half-maximal lymphocyte kill at the exposure of about 40% of one 50 mg/kg conditioning dose", "CY exposure giving half-maximal kill"),
-    P("kmax_cy_lymph", 1.2, "1/day", 0.3, 3.0, "modelling assumption: 200 mg/kg CY alone lowers lymphocytes about 10-fold (lymphocytes undetectable only with ATG: Storek 2008 Clin Immunol, kin-storek-immune-reconstitution)", "maximal CY kill rate of lymphocytes"),
+    P("kmax_cy_lymph", 1.2, "1/day", 0.3, 3.0, "modelling assumption: 200 mg/kg CY alone lowers lymphocytes about 10-fold (lymphocytes undetectable only with ATG: Storek 2008 Clin Immunol, kin-storek-immune-reconstitution)", "maximal CY kill rate of lymphocytes", "lognormal", 0.3),
     P("kmax_cy_hsc", 3.0, "1/day", 0.2, 3.0, "modelling assumption: CY 200 mg/kg is non-myeloablative (autologous recovery possible), stem cells are relatively CY-resistant (ALDH)", "maximal CY kill rate of stem/progenitor reserve"),
     P("kmax_cy_prog", 6.0, "1/day", 1.0, 10.0, "modelling assumption: dividing precursors are CY-sensitive (Friberg 2002 drug effect on Prol)", "maximal CY kill rate of proliferating precursors"),
     P("kmax_cy_thy", 0.3, "1/day", 0.05, 1.0, "modelling assumption: conditioning transiently damages thymic epithelium (thymic lag about 6 months: Dumont-Girard 1998 Blood 92:4464)", "maximal CY damage rate of thymic function"),
+    P("bsa_per_kg", 1.8 / 70.0, "m2/kg", 0.012, 0.045, "body surface area per kg of body weight, Mosteller formula; set per patient from weight and height (remit.population)", "converts mg/m2 doses to mg/kg"),
     # --- ATG ----------------------------------------------------------------------------
     P("k_atg", LN2 / 5.0, "1/day", LN2 / 10.0, LN2 / 2.0, "active rabbit ATG half-life several days; linear part of Admiraal et al. 2015 Clin Pharmacokinet 54:435 (target-mediated part lumped)", "active ATG elimination rate"),
     P("atg_per_mg_kg", 1.5, "(ug/mL)/(mg/kg)", 0.8, 2.5, "6 mg/kg rATG gives peak active ATG 9.2 +- 5.8 ug/mL: Call et al. 2003 BBMT 9:460", "active ATG concentration per mg/kg dose"),
     P("ec50_atg", 1.0, "ug/mL", 0.3, 3.0, "active ATG above about 1 ug/mL is lymphodepleting (Admiraal 2015; Blood Adv 2022 6:1054 AUC thresholds)", "active ATG giving half-maximal kill"),
-    P("kmax_atg", 0.45, "1/day", 0.1, 1.5, "calibrated so that Cy 200 mg/kg + ATG 6 mg/kg leaves T cells undetectable at day 7 (Storek 2008) yet not fully ablated (TCR diversity retained: PMC2704065)", "maximal ATG kill rate of T cells"),
+    P("kmax_atg", 0.45, "1/day", 0.1, 1.5, "calibrated so that Cy 200 mg/kg + ATG 6 mg/kg leaves T cells undetectable at day 7 (Storek 2008) yet not fully ablated (TCR diversity retained: PMC2704065)", "maximal ATG kill rate of T cells", "lognormal", 0.4),
     P("atg_b_frac", 0.3, "1", 0.0, 1.0, "modelling assumption: rATG depletes B cells less than T cells", "relative ATG potency on B cells"),
     # --- maintenance DMT ------------------------------------------------------------------
     P("k_dmt", LN2 / 14.0, "1/day", LN2 / 120.0, LN2 / 1.0, "set per drug by its protocol event (onset/offset half-life); default 2 weeks (modelling assumption)", "rate of approach of DMT potency to its target"),
@@ -107,9 +108,9 @@ PARAMETERS = [
     P("teff_hom_frac", 0.3, "1", 0.0, 1.0, "pre-existing CD4 memory clones are largely replaced after aHSCT in MS (Muraro et al. 2014 J Clin Invest 124:1168): surviving autoreactive clones expand less than the memory pool as a whole (modelling assumption for the value)", "relative homeostatic proliferation of autoreactive T cells"),
     P("l_half", 150.0, "cells/uL", 50.0, 400.0, "modelling assumption: homeostatic proliferation is half-maximal at a CD4 count of 150/uL and negligible at normal counts", "CD4 count giving half-maximal homeostatic proliferation"),
     # --- autoreactive compartment --------------------------------------------------------
-    P("r_act", 0.0167, "1/day", 0.004, 0.06, "calibrated so that untreated active disease is a stable state with teff = 1 (bistable Teff-Treg-inflammation loop: Velez de Mendizabal 2011; Alexander & Wahl 2011 R0 > 1)", "activation/expansion rate of autoreactive T cells", "lognormal", 0.25),
+    P("r_act", 0.03, "1/day", 0.005, 0.1, "calibrated so that untreated active disease is a stable state with teff = 1 (bistable Teff-Treg-inflammation loop: Velez de Mendizabal 2011; Alexander & Wahl 2011 R0 > 1)", "activation/expansion rate of autoreactive T cells", "lognormal", 0.25),
     P("d_teff", 0.005, "1/day", 0.002, 0.02, "autoreactive memory T cells, half-life about 5 months (memory CD4 0.4 y: Vrisekoop 2008)", "autoreactive T-cell loss rate"),
-    P("teff_cap", 3.0, "relative", 1.5, 10.0, "modelling assumption: clonal expansion saturates (antigen limitation)", "carrying capacity of the autoreactive pool"),
+    P("teff_cap", 2.5, "relative", 1.5, 10.0, "modelling assumption: clonal expansion saturates (antigen limitation)", "carrying capacity of the autoreactive pool"),
     P("stim_base", 0.1, "1", 0.02, 0.3, "modelling assumption: antigen presentation without inflammation is low (tolerogenic)", "baseline antigen stimulation"),
     P("k_stim", 0.5, "relative", 0.2, 1.0, "modelling assumption: inflammation-driven antigen presentation half-maximal at half the active-disease level (epitope spreading positive feedback)", "inflammation giving half-maximal stimulation"),
     P("treg_sup", 60.0, "cells/uL", 20.0, 200.0, "modelling assumption: Treg at a normal count halve autoreactive expansion (Teff-Treg cross-regulation, Velez de Mendizabal 2011)", "Treg count giving 2-fold suppression"),

@@ -56,6 +56,32 @@ class Cohort:
                       self.residual_before[rows], self.status[rows])
 
 
+def moment_matched(mean: float, sd: float, lo: float, hi: float) -> tuple[float, float]:
+    """Location and scale of a normal that, truncated to [lo, hi], has the requested mean and sd.
+
+    A scenario's ``mean``/``sd`` describe the enrolled cohort (as a trial's baseline table
+    does), not the untruncated normal; when no exact solution exists the closest one is used.
+    """
+    from scipy import optimize, stats
+
+    if not (np.isfinite(lo) or np.isfinite(hi)):
+        return mean, sd
+
+    def moments(x):
+        mu, log_s = x
+        s = np.exp(log_s)
+        d = stats.truncnorm((lo - mu) / s, (hi - mu) / s, loc=mu, scale=s)
+        return np.array([d.mean() - mean, d.std() - sd]) / max(sd, 1e-9)
+
+    fit = optimize.least_squares(moments, x0=[mean, np.log(sd)], method="lm")
+    mu, s = fit.x[0], float(np.exp(fit.x[1]))
+    if np.all(np.isfinite([mu, s])) and np.abs(moments(fit.x)).max() < 1e-4 and lo <= mu <= hi:
+        return float(mu), s
+    # the requested sd is not reachable within [lo, hi]: keep the sd, match the mean
+    fit = optimize.least_squares(lambda x: moments([x[0], np.log(sd)])[:1], x0=[mean])
+    return float(fit.x[0]), sd
+
+
 def _draw_parameters(model: ModelSpec, u: np.ndarray) -> np.ndarray:
     """Per-patient parameters from their priors (u: uniforms, one column per parameter)."""
     n = u.shape[0]
@@ -97,10 +123,10 @@ def draw_candidates(model: ModelSpec, spec, index: np.ndarray) -> tuple[dict, np
     keys = patient_keys(spec.trial.seed, CANDIDATE, index)
     u = uniforms(keys, 0, 10)
     a = pop.age
-    age = truncated_normal(u[:, 0], a.mean, a.sd, a.min, a.max)
+    age = truncated_normal(u[:, 0], *moment_matched(a.mean, a.sd, a.min, a.max), a.min, a.max)
     d = pop.disease_duration_years
     dur_hi = np.minimum(d.max, age - MIN_ONSET_AGE)
-    duration = truncated_normal(u[:, 1], d.mean, d.sd, np.minimum(d.min, dur_hi), dur_hi)
+    duration = truncated_normal(u[:, 1], *moment_matched(d.mean, d.sd, d.min, d.max), np.minimum(d.min, dur_hi), dur_hi)
     female = u[:, 2] < pop.female_fraction
     weight = np.where(female, 68.0, 82.0) * np.exp(0.18 * special.ndtri(u[:, 3]))
     height = np.where(female, 165.0, 178.0) + 7.0 * special.ndtri(u[:, 4])
@@ -179,7 +205,8 @@ def edss_acceptance(pilot_edss: np.ndarray, spec) -> dict[float, float]:
     edges_hi = steps + 0.25
     edges_lo[steps == 0] = -np.inf
     edges_lo[steps == 1.0] = 0.5 if lo <= 0 else edges_lo[steps == 1.0]
-    target = special.ndtr((edges_hi - pop.mean) / pop.sd) - special.ndtr((edges_lo - pop.mean) / pop.sd)
+    mu, sd = moment_matched(pop.mean, pop.sd, lo, hi)
+    target = special.ndtr((edges_hi - mu) / sd) - special.ndtr((edges_lo - mu) / sd)
     target = target / target.sum()
     cand = np.array([(np.abs(pilot_edss - s) < 1e-9).mean() if len(pilot_edss) else 0.0 for s in steps])
     ratio = np.where(cand > 0, target / np.maximum(cand, 1e-12), 0.0)

@@ -105,7 +105,7 @@ PARAMETERS = [
     P("p_treg", 5.5e-3, "1/day", 2.0e-3, 8.0e-3, "modelling assumption: sets steady Treg about 60/uL (5-8% of CD4)", "basal Treg proliferation rate"),
     P("p_hom", 0.05, "1/day", 0.01, 0.15, "lymphopenia-induced proliferation: density-dependent recruitment, Yates et al. 2007 PLoS Med 4:e177 (a = 0.033/day); peripheral expansion dominates the first 3 months after aHSCT (Storek 2008)", "maximal homeostatic proliferation rate"),
     P("naive_hom_frac", 0.15, "1", 0.0, 1.0, "naive cells expand homeostatically less than memory cells; memory phenotype dominates the first months after aHSCT (Storek 2008; Muraro 2005 J Exp Med 201:805)", "relative homeostatic proliferation of naive CD4"),
-    P("teff_hom_frac", 0.3, "1", 0.0, 1.0, "pre-existing CD4 memory clones are largely replaced after aHSCT in MS (Muraro et al. 2014 J Clin Invest 124:1168): surviving autoreactive clones expand less than the memory pool as a whole (modelling assumption for the value)", "relative homeostatic proliferation of autoreactive T cells"),
+    P("teff_hom_frac", 0.6, "1", 0.0, 1.0, "pre-existing CD4 memory clones are largely replaced after aHSCT in MS (Muraro et al. 2014 J Clin Invest 124:1168): surviving autoreactive clones expand less than the memory pool as a whole (modelling assumption for the value)", "relative homeostatic proliferation of autoreactive T cells"),
     P("l_half", 150.0, "cells/uL", 50.0, 400.0, "modelling assumption: homeostatic proliferation is half-maximal at a CD4 count of 150/uL and negligible at normal counts", "CD4 count giving half-maximal homeostatic proliferation"),
     # --- autoreactive compartment --------------------------------------------------------
     P("r_act", 0.03, "1/day", 0.005, 0.1, "calibrated so that untreated active disease is a stable state with teff = 1 (bistable Teff-Treg-inflammation loop: Velez de Mendizabal 2011; Alexander & Wahl 2011 R0 > 1)", "activation/expansion rate of autoreactive T cells", "lognormal", 0.25),
@@ -125,7 +125,7 @@ PARAMETERS = [
     P("infl_teff", 0.85, "relative", 0.3, 1.5, "modelling assumption: autoreactive T cells produce most of the disease inflammation", "inflammation per unit autoreactive T cells"),
     P("infl_tissue", 0.12, "relative", 0.0, 0.5, "modelling assumption: damaged tissue sustains some inflammation (damage-associated signals)", "inflammation per unit active tissue lesion"),
     # --- target organ ------------------------------------------------------------------
-    P("tissue_attack", 0.025, "lesions/day", 0.002, 0.15, "calibrated: about 6-10 new T2 lesions a year in untreated active RRMS (placebo arms of AFFIRM, Polman 2006 NEJM 354:899; FREEDOMS, Kappos 2010 NEJM 362:387)", "new lesions per day at teff = 1 and full inflammation", "lognormal", 0.5),
+    P("tissue_attack", 0.015, "lesions/day", 0.002, 0.15, "calibrated: about 6-10 new T2 lesions a year in untreated active RRMS (placebo arms of AFFIRM, Polman 2006 NEJM 354:899; FREEDOMS, Kappos 2010 NEJM 362:387)", "new lesions per day at teff = 1 and full inflammation", "lognormal", 0.5),
     P("k_repair", LN2 / 21.0, "1/day", LN2 / 60.0, LN2 / 7.0, "gadolinium enhancement of a new MS lesion lasts about 3 weeks (Cotton et al. 2003 Neurology 60:640)", "resolution rate of active lesions"),
     P("irr_per_lesion", 0.012, "disease units/lesion", 0.0, 0.05, "calibrated: lesion-driven irreversible damage (disease module sets the unit)", "irreversible damage left by each lesion"),
     # --- infection hazard ----------------------------------------------------------------

@@ -26,7 +26,7 @@ PARAMETERS = [
       "Set per patient from course and age in remit.population",
       "neurodegenerative EDSS drift", "lognormal", 0.5),
     # Observation parameters (used by remit.observe, not by the ODE).
-    P("relapse_per_lesion", 0.12, "relapses/lesion", 0.03, 0.3,
+    P("relapse_per_lesion", 0.10, "relapses/lesion", 0.03, 0.3,
       "fewer than 20% of new enhancing lesions are clinical relapses (Velez de Mendizabal 2011 background; "
       "Barkhof 1992); with 6-10 new lesions a year this gives ARR about 0.7-1.2 untreated",
       "probability that a new lesion causes a clinical relapse", "logitnormal", 0.3),

@@ -1,0 +1,440 @@
+#!/usr/bin/env python
+"""Throughput and accuracy of remit's batched integrator, against a naive scipy loop.
+
+    .venv/bin/python benchmarks/throughput.py                      # defaults: sizes 1000,10000
+    .venv/bin/python benchmarks/throughput.py --sizes 500 --scipy-n 10 --workers 1,2 --json out.json
+
+What it measures (see benchmarks/README.md for the meaning of every number):
+
+1. remit: ``remit.engine.integrate.simulate`` on N burned-in virtual patients of the
+   MIST-like scenario, for each arm (aHSCT and conventional), each N in ``--sizes`` and
+   each numba thread count in ``--workers``; virtual patient-years per second. The
+   code generation and the first (compiling) call are timed separately.
+2. scipy: the same patients, model, events, output grid and tolerances, integrated one
+   patient at a time by ``scipy.integrate.solve_ivp(method="LSODA")`` segment by segment
+   between the schedule's events, with the compiled ``rhs``/``jac`` as callbacks.
+3. accuracy: the relative error of the final state against a tight-tolerance remit
+   reference, cross-checked with scipy's Radau at the same tight tolerance.
+4. cost model: operations in the right-hand side (sympy ``count_ops`` after
+   common-subexpression elimination) and steps per patient-year.
+
+Results are printed and written as JSON (``--json``, default
+``benchmarks/results/throughput-<date>.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SCENARIO = ROOT / "tests" / "scenarios" / "mist_like.toml"
+EV_ADD, EV_SET_PARAM, EV_LOG_KILL = 0, 1, 2  # as in remit.therapy.schedule / remit.engine._kernel
+TOL = 1e-12  # time tolerance the kernel uses to decide "an event/output is due now"
+MAG_MIN = 1e-6  # states smaller than this are left out of relative errors
+
+
+# ----------------------------------------------------------------------------- arguments
+def _int_list(text: str) -> list[int]:
+    vals = [int(v) for v in text.replace(" ", "").split(",") if v]
+    if not vals or min(vals) < 1:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of positive integers, got {text!r}")
+    return vals
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=_int_list, default=[1000, 10000], help="patients per simulate call (default 1000,10000)")
+    ap.add_argument("--workers", default="1,max",
+                    help="numba thread counts, comma-separated; 'max' = NUMBA_NUM_THREADS (default 1,max)")
+    ap.add_argument("--scipy-n", type=int, default=30, help="patients in the scipy LSODA loop, per arm (default 30)")
+    ap.add_argument("--accuracy-n", type=int, default=20, help="patients in the accuracy check, per arm (default 20, capped at N)")
+    ap.add_argument("--radau-n", type=int, default=3, help="patients cross-checked with scipy Radau at tight tolerance (default 3)")
+    ap.add_argument("--cohort", type=int, default=2000, help="distinct burned-in patients; larger N tiles them (default 2000)")
+    ap.add_argument("--repeat", type=int, default=1, help="timed repetitions of each remit run; the best is reported (default 1)")
+    ap.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO, help="trial scenario (default tests/scenarios/mist_like.toml)")
+    ap.add_argument("--cold", action="store_true",
+                    help="compile into a fresh, empty cache directory so that the first call includes numba's full compile")
+    ap.add_argument("--json", type=Path, default=None, help="output file (default benchmarks/results/throughput-<date>.json)")
+    args = ap.parse_args(argv)
+    if args.scipy_n < 0 or args.accuracy_n < 0 or args.radau_n < 0 or args.cohort < 1 or args.repeat < 1:
+        ap.error("--scipy-n, --accuracy-n, --radau-n must be >= 0; --cohort, --repeat >= 1")
+    return args
+
+
+def _workers(text: str, max_threads: int) -> list[int]:
+    out: list[int] = []
+    for tok in text.replace(" ", "").split(","):
+        if not tok:
+            continue
+        w = max_threads if tok == "max" else int(tok)
+        if not 1 <= w <= max_threads:
+            raise SystemExit(f"--workers: {w} threads requested, numba allows 1..{max_threads} (NUMBA_NUM_THREADS)")
+        if w not in out:
+            out.append(w)
+    if not out:
+        raise SystemExit("--workers: empty list")
+    return out
+
+
+# ----------------------------------------------------------------------------- helpers
+def _events(schedule, t_end: float) -> tuple[np.ndarray, ...]:
+    """The schedule's arrays, restricted to events up to ``t_end`` (as ``simulate`` does)."""
+    keep = schedule.t <= t_end
+    return (np.asarray(schedule.t[keep], dtype=np.float64), np.asarray(schedule.kind[keep], dtype=np.int64),
+            np.asarray(schedule.idx[keep], dtype=np.int64), np.asarray(schedule.val[keep], dtype=np.float64),
+            np.asarray(schedule.pidx[keep], dtype=np.int64))
+
+
+def _apply_event(y: np.ndarray, p: np.ndarray, kind: int, idx: int, val: float, pidx: int) -> None:
+    scale = p[pidx] if pidx >= 0 else 1.0
+    if kind == EV_ADD:
+        y[idx] += val * scale
+    elif kind == EV_SET_PARAM:
+        p[idx] = val
+    elif kind == EV_LOG_KILL:
+        y[idx] *= np.exp(-val * scale)
+    else:
+        raise ValueError(f"unknown event kind {kind}")
+
+
+def scipy_patient(kernel, y0: np.ndarray, p0: np.ndarray, events: tuple[np.ndarray, ...], t_out: np.ndarray,
+                  method: str, rtol: float, atol: np.ndarray, h_max: float) -> tuple[np.ndarray, int, int, int, bool]:
+    """One patient with ``solve_ivp``, segment by segment between events, with the kernel's event rules.
+
+    Returns (states at ``t_out`` (T, S), rhs evaluations, Jacobian evaluations, solver steps, success).
+    Events due at a time are applied before the outputs at that time (post-event values), as in
+    ``remit.engine._kernel.integrate_one``; states are clipped at zero at outputs and segment ends
+    (the kernel clips after every step).
+    """
+    from scipy.integrate import solve_ivp
+
+    ev_t, ev_kind, ev_idx, ev_val, ev_pidx = events
+    n = y0.shape[0]
+    y = np.array(y0, dtype=np.float64)
+    p = np.array(p0, dtype=np.float64)
+    rhs, jacf = kernel.rhs, kernel.jac
+
+    def f(_t, yy):
+        dy = np.empty(n)
+        rhs(yy, p, dy)
+        return dy
+
+    def jac(_t, yy):
+        J = np.zeros((n, n))
+        jacf(yy, p, J)
+        return J
+
+    n_out, n_ev = t_out.shape[0], ev_t.shape[0]
+    out = np.full((n_out, n), np.nan)
+    t, t_end = float(t_out[0]), float(t_out[-1])
+    e = k_out = nfev = njev = nsteps = 0
+    while e < n_ev and ev_t[e] < t - TOL:  # protocol already in force before the start
+        if ev_kind[e] == EV_SET_PARAM:
+            p[ev_idx[e]] = ev_val[e]
+        e += 1
+    while True:
+        while e < n_ev and ev_t[e] <= t + TOL:
+            _apply_event(y, p, ev_kind[e], ev_idx[e], ev_val[e], ev_pidx[e])
+            e += 1
+        while k_out < n_out and t_out[k_out] <= t + TOL:
+            out[k_out] = y
+            k_out += 1
+        if t >= t_end - TOL:
+            return out, nfev, njev, nsteps, True
+        t_stop = min(t_end, float(ev_t[e])) if e < n_ev else t_end
+        if t_stop - t <= TOL:  # an event within the time tolerance: applied at the top of the loop
+            t = t_stop
+            continue
+        j = k_out
+        while j < n_out and t_out[j] < t_stop - TOL:
+            j += 1
+        t_eval = np.append(t_out[k_out:j], t_stop)
+        sol = solve_ivp(f, (t, t_stop), y, method=method, t_eval=t_eval, rtol=rtol, atol=atol, jac=jac, max_step=h_max)
+        nfev += int(sol.nfev)
+        njev += int(sol.njev)
+        nsteps += int(getattr(sol, "nsteps", 0) or 0)
+        if not sol.success:
+            return out, nfev, njev, nsteps, False
+        out[k_out:j] = np.maximum(sol.y[:, :-1].T, 0.0)
+        k_out = j
+        y = np.maximum(sol.y[:, -1], 0.0)
+        t = t_stop
+
+
+def max_rel_error(y: np.ndarray, ref: np.ndarray, names: list[str]) -> dict:
+    """Max |y - ref| / |ref| over patients and states with |ref| > MAG_MIN (rows = patients)."""
+    y = np.atleast_2d(y)
+    ref = np.atleast_2d(ref)
+    mask = np.abs(ref) > MAG_MIN
+    if not mask.any():
+        return {"max": float("nan"), "median": float("nan"), "state": None, "patients": int(y.shape[0])}
+    err = np.where(mask, np.abs(y - ref) / np.where(mask, np.abs(ref), 1.0), -np.inf)
+    err = np.where(np.isfinite(y) | ~mask, err, np.inf)  # a failed solve counts as infinite error
+    worst = np.unravel_index(np.argmax(err), err.shape)
+    per_patient = err.max(axis=1)
+    return {"max": float(err[worst]), "median_patient_max": float(np.median(per_patient)),
+            "state": names[worst[1]], "patients": int(y.shape[0])}
+
+
+def rhs_operation_count(model) -> dict:
+    """sympy ``count_ops`` of the rhs and Jacobian as remit generates them (after cse)."""
+    import sympy as sp
+
+    def count(exprs):
+        subs, reduced = sp.cse(list(exprs), symbols=sp.numbered_symbols("_x"), optimizations="basic")
+        return int(sum(sp.count_ops(e) for _, e in subs) + sum(sp.count_ops(e) for e in reduced)), len(subs)
+
+    rhs_ops, rhs_subs = count(model.rhs)
+    raw = int(sum(sp.count_ops(e) for e in model.rhs))
+    jm = model.jacobian()
+    n = len(model.states)
+    nz = [jm[i, j] for i in range(n) for j in range(n) if jm[i, j] != 0]
+    jac_ops, _ = count(nz)
+    # ROS3P step in the kernel: 2 rhs, 1 Jacobian, W = I/(h*gamma) - J, LU (~2n^3/3), 3 triangular
+    # solve pairs (~2n^2 each), ~30 vector operations of length n; a rough estimate only
+    per_step = 2 * rhs_ops + jac_ops + n * n + (2 * n ** 3) // 3 + 3 * 2 * n * n + 30 * n
+    return {"rhs_ops_cse": rhs_ops, "rhs_ops_raw": raw, "rhs_cse_subexpressions": rhs_subs,
+            "jac_ops_cse": jac_ops, "jac_nonzeros": len(nz), "n_states": n, "est_flops_per_step": int(per_step)}
+
+
+def _fmt_rate(x: float) -> str:
+    return f"{x:,.0f}" if x >= 100 else f"{x:,.2f}"
+
+
+# ----------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    if args.cold:  # must happen before remit compiles anything in this process
+        os.environ["REMIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="remit-bench-cache-")
+
+    import numba
+    import scipy
+    import sympy
+
+    import remit
+    from remit.engine.integrate import SolverOptions, absolute_tolerance, simulate
+    from remit.model import build_model
+    from remit.model.codegen import compile_model
+    from remit.population import YEAR, burn_in, draw_candidates
+    from remit.scenario import load_scenario
+    from remit.therapy.ahsct import arm_plan
+    from remit.trial import output_grid
+
+    max_threads = int(numba.config.NUMBA_NUM_THREADS)
+    workers = _workers(args.workers, max_threads)
+    sizes = list(dict.fromkeys(args.sizes))
+    n_max = max(sizes)
+    started = dt.datetime.now()
+    print(f"remit {remit.__version__} throughput benchmark, {started:%Y-%m-%d %H:%M}")
+    print(f"  {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, numba {numba.__version__} "
+          f"(max {max_threads} threads), scipy {scipy.__version__}, numpy {np.__version__}, python {platform.python_version()}")
+
+    spec = load_scenario(str(args.scenario))
+    model = build_model(spec.trial.disease)
+    years = float(spec.trial.follow_up_years)
+    t_end = years * YEAR
+    grid = output_grid(t_end)
+    opts = SolverOptions()
+    atol = absolute_tolerance(model, opts)
+    names = list(model.state_names)
+    arms = []
+    for therapy in ("ahsct", "conventional"):
+        arm = next((a for a in spec.arms if a.therapy == therapy), None)
+        if arm is None:
+            raise SystemExit(f"{args.scenario}: no {therapy} arm")
+        plan = arm_plan(model, arm, t_end)
+        arms.append({"name": arm.name, "therapy": therapy, "plan": plan, "events": _events(plan.schedule, t_end)})
+    print(f"  model {model.name} (hash {model.hash()}): {len(model.states)} states, {len(model.parameters)} parameters; "
+          f"scenario {args.scenario.name}; follow-up {years:g} years, {grid.shape[0]} output times")
+    print(f"  arms: " + "; ".join(f"{a['name']} ({a['therapy']}, {a['events'][0].shape[0]} events)" for a in arms))
+    print(f"  tolerances: rtol {opts.rtol:g}, atol = {opts.atol_scale:g} x max(1, |initial|), h_max {opts.h_max:g} d")
+
+    # -- compile / warm-up --------------------------------------------------------------
+    t0 = time.perf_counter()
+    kernel = compile_model(model)
+    codegen_s = time.perf_counter() - t0
+    gen = Path(kernel.__file__)
+    cached = any((gen.parent / "__pycache__").glob(gen.stem + ".*.nbi"))
+    _, p_w, y_w = draw_candidates(model, spec, np.arange(2))
+    numba.set_num_threads(max_threads)
+    t0 = time.perf_counter()
+    simulate(model, y_w, p_w, arms[0]["plan"].schedule, grid, opts)
+    first_call_s = time.perf_counter() - t0
+    compile_info = {"codegen_s": codegen_s, "first_call_s": first_call_s, "numba_cache_present": cached,
+                    "cold": bool(args.cold), "cache_dir": str(gen.parent), "threading_layer": numba.threading_layer()}
+    print("\nCompile / warm-up")
+    print(f"  code generation (sympy cse + import)  {codegen_s:8.2f} s")
+    print(f"  first simulate call (2 patients)      {first_call_s:8.2f} s   "
+          + ("(numba cache present: mostly loading machine code)" if cached else "(no numba cache: full JIT compile)"))
+
+    ops = rhs_operation_count(model)
+    print("\nCost model")
+    print(f"  rhs operations (sympy count_ops after cse): {ops['rhs_ops_cse']}  "
+          f"(before cse {ops['rhs_ops_raw']}; {ops['rhs_cse_subexpressions']} common subexpressions)")
+    print(f"  Jacobian operations after cse: {ops['jac_ops_cse']} for {ops['jac_nonzeros']} nonzeros of {ops['n_states']}x{ops['n_states']}")
+    print(f"  rough operations per ROS3P step (2 rhs + Jacobian + dense LU + 3 solves): {ops['est_flops_per_step']:,}")
+
+    # -- virtual patients ---------------------------------------------------------------
+    n_base = min(n_max, args.cohort)
+    t0 = time.perf_counter()
+    cohort = burn_in(model, spec, np.arange(n_base), opts)
+    burn_s = time.perf_counter() - t0
+    ok = np.flatnonzero(cohort.status == 0)
+    if ok.size == 0:
+        raise SystemExit("burn-in failed for every candidate")
+    reps = int(np.ceil(n_max / ok.size))
+    Y = np.ascontiguousarray(np.tile(cohort.y[ok], (reps, 1))[:n_max])
+    P = np.ascontiguousarray(np.tile(cohort.params[ok], (reps, 1))[:n_max])
+    print(f"\nVirtual patients: burn-in of {n_base} candidates (onset -> enrolment) in {burn_s:.1f} s, "
+          f"{ok.size} ok" + (f", tiled x{reps} to {n_max}" if reps > 1 else ""))
+
+    # -- remit ----------------------------------------------------------------------------
+    n_acc = min(args.accuracy_n, min(sizes))
+    remit_runs: list[dict] = []
+    warmups: list[dict] = []
+    final_default: dict[str, np.ndarray] = {}
+    deterministic = True
+    print("\nremit simulate (ROS3P, numba, parallel over patients)")
+    print(f"  {'arm':<8} {'workers':>7} {'N':>7} {'wall s':>8} {'patient-yr/s':>13} {'steps/pt-yr':>11} {'failed':>6}")
+    for w in workers:
+        numba.set_num_threads(w)
+        m = min(n_max, 4 * w)
+        t0 = time.perf_counter()
+        simulate(model, Y[:m], P[:m], arms[0]["plan"].schedule, grid, opts)
+        warmups.append({"workers": w, "patients": m, "wall_s": time.perf_counter() - t0})
+        for n in sizes:
+            for arm in arms:
+                walls = []
+                for _ in range(args.repeat):
+                    t0 = time.perf_counter()
+                    traj = simulate(model, Y[:n], P[:n], arm["plan"].schedule, grid, opts)
+                    walls.append(time.perf_counter() - t0)
+                wall = min(walls)
+                steps_py = float(traj.steps.mean() / years)
+                fails = int((traj.status != 0).sum())
+                head = traj.y[:n_acc, -1, :].copy()
+                if arm["name"] in final_default:
+                    deterministic &= bool(np.array_equal(final_default[arm["name"]], head))
+                else:
+                    final_default[arm["name"]] = head
+                rate = n * years / wall
+                remit_runs.append({"arm": arm["name"], "therapy": arm["therapy"], "workers": w, "n": n, "wall_s": wall,
+                                   "walls_s": walls, "patient_years_per_s": rate, "steps_per_patient_year": steps_py,
+                                   "steps_mean": float(traj.steps.mean()), "steps_max": int(traj.steps.max()),
+                                   "failed": fails, "est_gflops": ops["est_flops_per_step"] * float(traj.steps.sum()) / wall / 1e9})
+                print(f"  {arm['name']:<8} {w:>7} {n:>7} {wall:>8.2f} {_fmt_rate(rate):>13} {steps_py:>11.1f} {fails:>6}")
+                del traj
+    print(f"  thread warm-up calls: " + ", ".join(f"{x['workers']} thr {x['wall_s']:.2f} s" for x in warmups)
+          + f"; results identical across worker counts: {deterministic}")
+
+    # -- scipy loop -----------------------------------------------------------------------
+    scipy_runs: list[dict] = []
+    final_lsoda: dict[str, np.ndarray] = {}
+    n_sp = min(args.scipy_n, n_max)
+    if n_sp > 0:
+        print(f"\nscipy solve_ivp(LSODA) loop, {n_sp} patients per arm, one at a time (same events, grid, rtol/atol, h_max)")
+        print(f"  {'arm':<8} {'wall s':>8} {'s/patient':>9} {'patient-yr/s':>13} {'rhs evals/pt':>12} {'jac evals/pt':>12} {'failed':>6}")
+        # warm-up: numba dispatch for the array layouts scipy passes (not timed)
+        scipy_patient(kernel, Y[0], P[0], _events(arms[0]["plan"].schedule, 1.0), np.array([0.0, 1.0]), "LSODA", opts.rtol, atol, opts.h_max)
+        for arm in arms:
+            finals, nfev, njev, fails = [], 0, 0, 0
+            t0 = time.perf_counter()
+            for i in range(n_sp):
+                out, fe, je, _, success = scipy_patient(kernel, Y[i], P[i], arm["events"], grid, "LSODA", opts.rtol, atol, opts.h_max)
+                finals.append(out[-1])
+                nfev += fe
+                njev += je
+                fails += not success
+            wall = time.perf_counter() - t0
+            final_lsoda[arm["name"]] = np.array(finals)
+            rate = n_sp * years / wall
+            scipy_runs.append({"arm": arm["name"], "therapy": arm["therapy"], "n": n_sp, "wall_s": wall,
+                               "patient_years_per_s": rate, "rhs_evals_per_patient": nfev / n_sp,
+                               "jac_evals_per_patient": njev / n_sp, "failed": fails})
+            print(f"  {arm['name']:<8} {wall:>8.2f} {wall / n_sp:>9.3f} {_fmt_rate(rate):>13} {nfev / n_sp:>12.0f} {njev / n_sp:>12.0f} {fails:>6}")
+        sp_rate = {r["arm"]: r["patient_years_per_s"] for r in scipy_runs}
+        for r in remit_runs:
+            r["speedup_vs_scipy"] = r["patient_years_per_s"] / sp_rate[r["arm"]]
+        print("  speed-up remit / scipy (patient-years/s):")
+        for r in remit_runs:
+            print(f"    {r['arm']:<8} workers {r['workers']:>2}  N {r['n']:>7}: {r['speedup_vs_scipy']:>8.0f}x")
+
+    # -- accuracy -------------------------------------------------------------------------
+    accuracy: list[dict] = []
+    if n_acc > 0:
+        tight = SolverOptions(rtol=1e-10, atol_scale=1e-13, h_max=opts.h_max, max_steps=5_000_000)
+        atol_tight = absolute_tolerance(model, tight)
+        n_rad = min(args.radau_n, n_acc)
+        print(f"\nAccuracy: max relative error of the final state (states > {MAG_MIN:g}), first {n_acc} patients,")
+        print(f"  against remit at rtol {tight.rtol:g}, atol_scale {tight.atol_scale:g}"
+              + (f" (cross-checked with scipy Radau at the same tolerance, {n_rad} patients)" if n_rad else ""))
+        print(f"  {'arm':<8} {'remit default':>13} {'scipy LSODA':>12} {'ref vs Radau':>12}  worst states (remit / LSODA)")
+        numba.set_num_threads(max_threads)
+        for arm in arms:
+            t0 = time.perf_counter()
+            ref_tr = simulate(model, Y[:n_acc], P[:n_acc], arm["plan"].schedule, grid, tight)
+            ref_s = time.perf_counter() - t0
+            ref = ref_tr.y[:, -1, :]
+            rec = {"arm": arm["name"], "therapy": arm["therapy"], "patients": n_acc, "reference_wall_s": ref_s,
+                   "reference_failed": int((ref_tr.status != 0).sum()),
+                   "reference_steps_per_patient_year": float(ref_tr.steps.mean() / years),
+                   "remit_default": max_rel_error(final_default[arm["name"]], ref, names)}
+            if arm["name"] in final_lsoda:
+                k = min(n_acc, final_lsoda[arm["name"]].shape[0])
+                rec["scipy_lsoda"] = max_rel_error(final_lsoda[arm["name"]][:k], ref[:k], names)
+            if n_rad:
+                t0 = time.perf_counter()
+                rad = np.array([scipy_patient(kernel, Y[i], P[i], arm["events"], grid, "Radau", tight.rtol, atol_tight, tight.h_max)[0][-1]
+                                for i in range(n_rad)])
+                rec["radau_wall_s"] = time.perf_counter() - t0
+                rec["reference_vs_radau"] = max_rel_error(ref[:n_rad], rad, names)
+            accuracy.append(rec)
+            g = lambda key: rec[key]["max"] if key in rec else float("nan")  # noqa: E731
+            worst = f"{rec['remit_default']['state']} / {rec['scipy_lsoda']['state'] if 'scipy_lsoda' in rec else '-'}"
+            print(f"  {arm['name']:<8} {g('remit_default'):>13.2e} {g('scipy_lsoda'):>12.2e} {g('reference_vs_radau'):>12.2e}  {worst}")
+        print("  (reference runs: " + ", ".join(f"{a['arm']} {a['reference_wall_s']:.1f} s, "
+                                              f"{a['reference_steps_per_patient_year']:.0f} steps/pt-yr" for a in accuracy) + ")")
+
+    # -- summary / JSON -------------------------------------------------------------------
+    print("\nSummary (patient-years per second; remit workers x N; steps per patient-year)")
+    for arm in arms:
+        rs = [r for r in remit_runs if r["arm"] == arm["name"]]
+        best = max(rs, key=lambda r: r["patient_years_per_s"])
+        sp_txt = next((f", scipy LSODA {_fmt_rate(s['patient_years_per_s'])}" for s in scipy_runs if s["arm"] == arm["name"]), "")
+        print(f"  {arm['name']:<8} remit best {_fmt_rate(best['patient_years_per_s'])} ({best['workers']} workers, N {best['n']})"
+              f"{sp_txt}; {best['steps_per_patient_year']:.0f} steps/pt-yr")
+
+    result = {
+        "benchmark": "throughput", "date": started.isoformat(timespec="seconds"),
+        "argv": sys.argv[1:] if argv is None else list(argv),
+        "environment": {"remit": remit.__version__, "python": platform.python_version(), "numpy": np.__version__,
+                        "scipy": scipy.__version__, "numba": numba.__version__, "sympy": sympy.__version__,
+                        "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                        "cpu_count": os.cpu_count(), "numba_max_threads": max_threads},
+        "model": {"name": model.name, "hash": model.hash(), "n_states": len(model.states), "n_parameters": len(model.parameters)},
+        "scenario": str(args.scenario), "follow_up_years": years, "output_times": int(grid.shape[0]),
+        "solver": {"rtol": opts.rtol, "atol_scale": opts.atol_scale, "h_max": opts.h_max, "max_steps": opts.max_steps},
+        "arms": [{"name": a["name"], "therapy": a["therapy"], "events": int(a["events"][0].shape[0])} for a in arms],
+        "cohort": {"burn_in_candidates": n_base, "ok": int(ok.size), "tiled_to": n_max, "burn_in_s": burn_s},
+        "compile": compile_info, "operations": ops, "thread_warmup": warmups, "remit": remit_runs,
+        "deterministic_across_workers": deterministic, "scipy_lsoda": scipy_runs, "accuracy": accuracy,
+    }
+    path = args.json or ROOT / "benchmarks" / "results" / f"throughput-{started:%Y-%m-%d}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, allow_nan=True) + "\n")
+    print(f"\nwrote {path}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -21,7 +21,7 @@ STATUS_TEXT = {0: "ok", 1: "maximum number of steps reached", 2: "step size unde
 class SolverOptions:
     """Tolerances of the stiff solver (relative, and absolute per unit of a state's scale)."""
 
-    rtol: float = 1e-6
+    rtol: float = 5e-7  # meets 1e-4 relative final-state accuracy on the aHSCT test case (tests/test_model.py)
     atol_scale: float = 1e-9
     h_max: float = 30.0  # days; keeps hazard integrals smooth between events
     max_steps: int = 200_000

@@ -25,10 +25,12 @@ Results are printed and written as JSON (``--json``, default
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -58,9 +60,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="numba thread counts, comma-separated; 'max' = NUMBA_NUM_THREADS (default 1,max)")
     ap.add_argument("--scipy-n", type=int, default=30, help="patients in the scipy LSODA loop, per arm (default 30)")
     ap.add_argument("--accuracy-n", type=int, default=20, help="patients in the accuracy check, per arm (default 20, capped at N)")
-    ap.add_argument("--radau-n", type=int, default=3, help="patients cross-checked with scipy Radau at tight tolerance (default 3)")
+    ap.add_argument("--radau-n", type=int, default=20,
+                    help="patients cross-checked with scipy Radau at the tight tolerance (default 20, capped at --accuracy-n)")
+    ap.add_argument("--rtol", type=float, default=None,
+                    help="relative tolerance of the timed runs and the scipy loop (default: remit's SolverOptions().rtol)")
     ap.add_argument("--cohort", type=int, default=2000, help="distinct burned-in patients; larger N tiles them (default 2000)")
-    ap.add_argument("--repeat", type=int, default=1, help="timed repetitions of each remit run; the best is reported (default 1)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="at most this many timed runs of each remit case, fewer once they add up to --min-time; the best is reported (default 3)")
+    ap.add_argument("--min-time", type=float, default=10.0, help="stop repeating a remit case after this many seconds (default 10)")
     ap.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO, help="trial scenario (default tests/scenarios/mist_like.toml)")
     ap.add_argument("--cold", action="store_true",
                     help="compile into a fresh, empty cache directory so that the first call includes numba's full compile")
@@ -68,6 +75,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.scipy_n < 0 or args.accuracy_n < 0 or args.radau_n < 0 or args.cohort < 1 or args.repeat < 1:
         ap.error("--scipy-n, --accuracy-n, --radau-n must be >= 0; --cohort, --repeat >= 1")
+    if args.rtol is not None and not 0 < args.rtol < 1:
+        ap.error("--rtol must be in (0, 1)")
     return args
 
 
@@ -108,10 +117,10 @@ def _apply_event(y: np.ndarray, p: np.ndarray, kind: int, idx: int, val: float, 
 
 
 def scipy_patient(kernel, y0: np.ndarray, p0: np.ndarray, events: tuple[np.ndarray, ...], t_out: np.ndarray,
-                  method: str, rtol: float, atol: np.ndarray, h_max: float) -> tuple[np.ndarray, int, int, int, bool]:
+                  method: str, rtol: float, atol: np.ndarray, h_max: float) -> tuple[np.ndarray, int, int, bool]:
     """One patient with ``solve_ivp``, segment by segment between events, with the kernel's event rules.
 
-    Returns (states at ``t_out`` (T, S), rhs evaluations, Jacobian evaluations, solver steps, success).
+    Returns (states at ``t_out`` (T, S), rhs evaluations, Jacobian evaluations, success).
     Events due at a time are applied before the outputs at that time (post-event values), as in
     ``remit.engine._kernel.integrate_one``; states are clipped at zero at outputs and segment ends
     (the kernel clips after every step).
@@ -137,7 +146,7 @@ def scipy_patient(kernel, y0: np.ndarray, p0: np.ndarray, events: tuple[np.ndarr
     n_out, n_ev = t_out.shape[0], ev_t.shape[0]
     out = np.full((n_out, n), np.nan)
     t, t_end = float(t_out[0]), float(t_out[-1])
-    e = k_out = nfev = njev = nsteps = 0
+    e = k_out = nfev = njev = 0
     while e < n_ev and ev_t[e] < t - TOL:  # protocol already in force before the start
         if ev_kind[e] == EV_SET_PARAM:
             p[ev_idx[e]] = ev_val[e]
@@ -150,7 +159,7 @@ def scipy_patient(kernel, y0: np.ndarray, p0: np.ndarray, events: tuple[np.ndarr
             out[k_out] = y
             k_out += 1
         if t >= t_end - TOL:
-            return out, nfev, njev, nsteps, True
+            return out, nfev, njev, True
         t_stop = min(t_end, float(ev_t[e])) if e < n_ev else t_end
         if t_stop - t <= TOL:  # an event within the time tolerance: applied at the top of the loop
             t = t_stop
@@ -162,9 +171,8 @@ def scipy_patient(kernel, y0: np.ndarray, p0: np.ndarray, events: tuple[np.ndarr
         sol = solve_ivp(f, (t, t_stop), y, method=method, t_eval=t_eval, rtol=rtol, atol=atol, jac=jac, max_step=h_max)
         nfev += int(sol.nfev)
         njev += int(sol.njev)
-        nsteps += int(getattr(sol, "nsteps", 0) or 0)
         if not sol.success:
-            return out, nfev, njev, nsteps, False
+            return out, nfev, njev, False
         out[k_out:j] = np.maximum(sol.y[:, :-1].T, 0.0)
         k_out = j
         y = np.maximum(sol.y[:, -1], 0.0)
@@ -177,7 +185,7 @@ def max_rel_error(y: np.ndarray, ref: np.ndarray, names: list[str]) -> dict:
     ref = np.atleast_2d(ref)
     mask = np.abs(ref) > MAG_MIN
     if not mask.any():
-        return {"max": float("nan"), "median": float("nan"), "state": None, "patients": int(y.shape[0])}
+        return {"max": float("nan"), "median_patient_max": float("nan"), "state": None, "patients": int(y.shape[0])}
     err = np.where(mask, np.abs(y - ref) / np.where(mask, np.abs(ref), 1.0), -np.inf)
     err = np.where(np.isfinite(y) | ~mask, err, np.inf)  # a failed solve counts as infinite error
     worst = np.unravel_index(np.argmax(err), err.shape)
@@ -215,7 +223,9 @@ def _fmt_rate(x: float) -> str:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     if args.cold:  # must happen before remit compiles anything in this process
-        os.environ["REMIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="remit-bench-cache-")
+        cold_dir = tempfile.mkdtemp(prefix="remit-bench-cache-")
+        atexit.register(shutil.rmtree, cold_dir, ignore_errors=True)
+        os.environ["REMIT_CACHE_DIR"] = cold_dir
 
     import numba
     import scipy
@@ -244,7 +254,7 @@ def main(argv: list[str] | None = None) -> dict:
     years = float(spec.trial.follow_up_years)
     t_end = years * YEAR
     grid = output_grid(t_end)
-    opts = SolverOptions()
+    opts = SolverOptions() if args.rtol is None else SolverOptions(rtol=args.rtol)
     atol = absolute_tolerance(model, opts)
     names = list(model.state_names)
     arms = []
@@ -256,7 +266,7 @@ def main(argv: list[str] | None = None) -> dict:
         arms.append({"name": arm.name, "therapy": therapy, "plan": plan, "events": _events(plan.schedule, t_end)})
     print(f"  model {model.name} (hash {model.hash()}): {len(model.states)} states, {len(model.parameters)} parameters; "
           f"scenario {args.scenario.name}; follow-up {years:g} years, {grid.shape[0]} output times")
-    print(f"  arms: " + "; ".join(f"{a['name']} ({a['therapy']}, {a['events'][0].shape[0]} events)" for a in arms))
+    print("  arms: " + "; ".join(f"{a['name']} ({a['therapy']}, {a['events'][0].shape[0]} events)" for a in arms))
     print(f"  tolerances: rtol {opts.rtol:g}, atol = {opts.atol_scale:g} x max(1, |initial|), h_max {opts.h_max:g} d")
 
     # -- compile / warm-up --------------------------------------------------------------
@@ -287,7 +297,7 @@ def main(argv: list[str] | None = None) -> dict:
     # -- virtual patients ---------------------------------------------------------------
     n_base = min(n_max, args.cohort)
     t0 = time.perf_counter()
-    cohort = burn_in(model, spec, np.arange(n_base), opts)
+    cohort = burn_in(model, spec, np.arange(n_base), SolverOptions())  # as a trial enrols them, whatever --rtol
     burn_s = time.perf_counter() - t0
     ok = np.flatnonzero(cohort.status == 0)
     if ok.size == 0:
@@ -305,7 +315,7 @@ def main(argv: list[str] | None = None) -> dict:
     final_default: dict[str, np.ndarray] = {}
     deterministic = True
     print("\nremit simulate (ROS3P, numba, parallel over patients)")
-    print(f"  {'arm':<8} {'workers':>7} {'N':>7} {'wall s':>8} {'patient-yr/s':>13} {'steps/pt-yr':>11} {'failed':>6}")
+    print(f"  {'arm':<8} {'workers':>7} {'N':>7} {'wall s':>8} {'runs':>4} {'patient-yr/s':>13} {'steps/pt-yr':>11} {'~GFLOP/s':>8} {'failed':>6}")
     for w in workers:
         numba.set_num_threads(w)
         m = min(n_max, 4 * w)
@@ -314,8 +324,8 @@ def main(argv: list[str] | None = None) -> dict:
         warmups.append({"workers": w, "patients": m, "wall_s": time.perf_counter() - t0})
         for n in sizes:
             for arm in arms:
-                walls = []
-                for _ in range(args.repeat):
+                walls: list[float] = []
+                while len(walls) < args.repeat and sum(walls) < args.min_time:
                     t0 = time.perf_counter()
                     traj = simulate(model, Y[:n], P[:n], arm["plan"].schedule, grid, opts)
                     walls.append(time.perf_counter() - t0)
@@ -332,9 +342,10 @@ def main(argv: list[str] | None = None) -> dict:
                                    "walls_s": walls, "patient_years_per_s": rate, "steps_per_patient_year": steps_py,
                                    "steps_mean": float(traj.steps.mean()), "steps_max": int(traj.steps.max()),
                                    "failed": fails, "est_gflops": ops["est_flops_per_step"] * float(traj.steps.sum()) / wall / 1e9})
-                print(f"  {arm['name']:<8} {w:>7} {n:>7} {wall:>8.2f} {_fmt_rate(rate):>13} {steps_py:>11.1f} {fails:>6}")
+                print(f"  {arm['name']:<8} {w:>7} {n:>7} {wall:>8.2f} {len(walls):>4} {_fmt_rate(rate):>13} {steps_py:>11.1f} "
+                      f"{remit_runs[-1]['est_gflops']:>8.2f} {fails:>6}")
                 del traj
-    print(f"  thread warm-up calls: " + ", ".join(f"{x['workers']} thr {x['wall_s']:.2f} s" for x in warmups)
+    print("  thread warm-up calls: " + ", ".join(f"{x['workers']} thr {x['wall_s']:.2f} s" for x in warmups)
           + f"; results identical across worker counts: {deterministic}")
 
     # -- scipy loop -----------------------------------------------------------------------
@@ -350,7 +361,7 @@ def main(argv: list[str] | None = None) -> dict:
             finals, nfev, njev, fails = [], 0, 0, 0
             t0 = time.perf_counter()
             for i in range(n_sp):
-                out, fe, je, _, success = scipy_patient(kernel, Y[i], P[i], arm["events"], grid, "LSODA", opts.rtol, atol, opts.h_max)
+                out, fe, je, success = scipy_patient(kernel, Y[i], P[i], arm["events"], grid, "LSODA", opts.rtol, atol, opts.h_max)
                 finals.append(out[-1])
                 nfev += fe
                 njev += je
@@ -375,35 +386,52 @@ def main(argv: list[str] | None = None) -> dict:
         tight = SolverOptions(rtol=1e-10, atol_scale=1e-13, h_max=opts.h_max, max_steps=5_000_000)
         atol_tight = absolute_tolerance(model, tight)
         n_rad = min(args.radau_n, n_acc)
-        print(f"\nAccuracy: max relative error of the final state (states > {MAG_MIN:g}), first {n_acc} patients,")
-        print(f"  against remit at rtol {tight.rtol:g}, atol_scale {tight.atol_scale:g}"
-              + (f" (cross-checked with scipy Radau at the same tolerance, {n_rad} patients)" if n_rad else ""))
-        print(f"  {'arm':<8} {'remit default':>13} {'scipy LSODA':>12} {'ref vs Radau':>12}  worst states (remit / LSODA)")
+        print(f"\nAccuracy: max relative error of the final state (states > {MAG_MIN:g}), first {n_acc} patients per arm")
+        print(f"  reference: remit at rtol {tight.rtol:g}, atol_scale {tight.atol_scale:g}"
+              + (f"; cross-check: scipy Radau at the same tolerance, first {n_rad} patients" if n_rad else ""))
+        hdr = f"  {'arm':<8} {'remit':>13} {'scipy LSODA':>12}"
+        if n_rad:
+            hdr += f" {'ref vs Radau':>12} {'remit vs Radau':>14} {'LSODA vs Radau':>14}"
+        print(hdr + "  worst state (remit / LSODA)")
         numba.set_num_threads(max_threads)
         for arm in arms:
             t0 = time.perf_counter()
             ref_tr = simulate(model, Y[:n_acc], P[:n_acc], arm["plan"].schedule, grid, tight)
             ref_s = time.perf_counter() - t0
             ref = ref_tr.y[:, -1, :]
+            dflt = final_default[arm["name"]]
+            lsoda = final_lsoda.get(arm["name"])
             rec = {"arm": arm["name"], "therapy": arm["therapy"], "patients": n_acc, "reference_wall_s": ref_s,
                    "reference_failed": int((ref_tr.status != 0).sum()),
                    "reference_steps_per_patient_year": float(ref_tr.steps.mean() / years),
-                   "remit_default": max_rel_error(final_default[arm["name"]], ref, names)}
-            if arm["name"] in final_lsoda:
-                k = min(n_acc, final_lsoda[arm["name"]].shape[0])
-                rec["scipy_lsoda"] = max_rel_error(final_lsoda[arm["name"]][:k], ref[:k], names)
+                   "remit_default": max_rel_error(dflt, ref, names)}
+            if lsoda is not None:
+                k = min(n_acc, lsoda.shape[0])
+                rec["scipy_lsoda"] = max_rel_error(lsoda[:k], ref[:k], names)
             if n_rad:
                 t0 = time.perf_counter()
                 rad = np.array([scipy_patient(kernel, Y[i], P[i], arm["events"], grid, "Radau", tight.rtol, atol_tight, tight.h_max)[0][-1]
                                 for i in range(n_rad)])
                 rec["radau_wall_s"] = time.perf_counter() - t0
                 rec["reference_vs_radau"] = max_rel_error(ref[:n_rad], rad, names)
+                rec["remit_default_vs_radau"] = max_rel_error(dflt[:n_rad], rad, names)
+                if lsoda is not None:
+                    k = min(n_rad, lsoda.shape[0])
+                    rec["scipy_lsoda_vs_radau"] = max_rel_error(lsoda[:k], rad[:k], names)
             accuracy.append(rec)
             g = lambda key: rec[key]["max"] if key in rec else float("nan")  # noqa: E731
+            line = f"  {arm['name']:<8} {g('remit_default'):>13.2e} {g('scipy_lsoda'):>12.2e}"
+            if n_rad:
+                line += f" {g('reference_vs_radau'):>12.2e} {g('remit_default_vs_radau'):>14.2e} {g('scipy_lsoda_vs_radau'):>14.2e}"
             worst = f"{rec['remit_default']['state']} / {rec['scipy_lsoda']['state'] if 'scipy_lsoda' in rec else '-'}"
-            print(f"  {arm['name']:<8} {g('remit_default'):>13.2e} {g('scipy_lsoda'):>12.2e} {g('reference_vs_radau'):>12.2e}  {worst}")
+            print(f"{line}  {worst}")
         print("  (reference runs: " + ", ".join(f"{a['arm']} {a['reference_wall_s']:.1f} s, "
-                                              f"{a['reference_steps_per_patient_year']:.0f} steps/pt-yr" for a in accuracy) + ")")
+                                              f"{a['reference_steps_per_patient_year']:.0f} steps/pt-yr" for a in accuracy)
+              + ("; Radau: " + ", ".join(f"{a['arm']} {a['radau_wall_s']:.1f} s" for a in accuracy) if n_rad else "") + ")")
+        for a in accuracy:
+            if "reference_vs_radau" in a and a["reference_vs_radau"]["max"] > 0.1 * max(a["remit_default"]["max"], 1e-300):
+                print(f"  note: {a['arm']}: the remit reference differs from Radau by {a['reference_vs_radau']['max']:.1e}, more than a"
+                      " tenth of the error it is meant to measure; read the 'vs Radau' columns (see benchmarks/README.md)")
 
     # -- summary / JSON -------------------------------------------------------------------
     print("\nSummary (patient-years per second; remit workers x N; steps per patient-year)")

@@ -21,6 +21,7 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from remit.model.spec import ModelSpec
+from remit.store import atomic_write_text
 
 _KERNEL = Path(__file__).resolve().parent.parent / "engine" / "_kernel.py"
 
@@ -97,9 +98,7 @@ def _load(name: str, source: str) -> ModuleType:
     modname = f"remit_gen_{name}_{digest}"
     path = _cache_dir() / f"{modname}.py"
     if not path.exists() or path.read_text() != source:
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(source)
-        os.replace(tmp, path)
+        atomic_write_text(path, source)
     spec = importlib.util.spec_from_file_location(modname, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[modname] = module

@@ -8,11 +8,9 @@ figure), so the file opens offline. All user-supplied text goes through
 
 from __future__ import annotations
 
-import contextlib
 import html
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -21,6 +19,7 @@ import plotly.graph_objects as go
 
 from remit.endpoints import comparison_label, km_fitters
 from remit.report import plots
+from remit.store import atomic_write_text
 
 __all__ = ["SECTIONS", "render_report", "write_report"]
 
@@ -372,22 +371,6 @@ def _hr_note(endpoints: pd.DataFrame, comparisons: Sequence[str]) -> str:
     return _note("; ".join(parts)) if parts else ""
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same directory, then os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
 
 def write_report(
     path: str | os.PathLike,
@@ -414,4 +397,4 @@ def write_report(
         title=title, spec=spec, patients=patients, visits=visits, endpoints=endpoints,
         baseline=baseline, provenance=provenance, published=published,
     )
-    _atomic_write_text(Path(path), text)
+    atomic_write_text(Path(path), text)

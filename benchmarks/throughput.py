@@ -40,8 +40,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIO = ROOT / "tests" / "scenarios" / "mist_like.toml"
-EV_ADD, EV_SET_PARAM, EV_LOG_KILL = 0, 1, 2  # as in remit.therapy.schedule / remit.engine._kernel
-TOL = 1e-12  # time tolerance the kernel uses to decide "an event/output is due now"
 MAG_MIN = 1e-6  # states smaller than this are left out of relative errors
 
 
@@ -96,89 +94,6 @@ def _workers(text: str, max_threads: int) -> list[int]:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _events(schedule, t_end: float) -> tuple[np.ndarray, ...]:
-    """The schedule's arrays, restricted to events up to ``t_end`` (as ``simulate`` does)."""
-    keep = schedule.t <= t_end
-    return (np.asarray(schedule.t[keep], dtype=np.float64), np.asarray(schedule.kind[keep], dtype=np.int64),
-            np.asarray(schedule.idx[keep], dtype=np.int64), np.asarray(schedule.val[keep], dtype=np.float64),
-            np.asarray(schedule.pidx[keep], dtype=np.int64))
-
-
-def _apply_event(y: np.ndarray, p: np.ndarray, kind: int, idx: int, val: float, pidx: int) -> None:
-    scale = p[pidx] if pidx >= 0 else 1.0
-    if kind == EV_ADD:
-        y[idx] += val * scale
-    elif kind == EV_SET_PARAM:
-        p[idx] = val
-    elif kind == EV_LOG_KILL:
-        y[idx] *= np.exp(-val * scale)
-    else:
-        raise ValueError(f"unknown event kind {kind}")
-
-
-def scipy_patient(kernel, y0: np.ndarray, p0: np.ndarray, events: tuple[np.ndarray, ...], t_out: np.ndarray,
-                  method: str, rtol: float, atol: np.ndarray, h_max: float) -> tuple[np.ndarray, int, int, bool]:
-    """One patient with ``solve_ivp``, segment by segment between events, with the kernel's event rules.
-
-    Returns (states at ``t_out`` (T, S), rhs evaluations, Jacobian evaluations, success).
-    Events due at a time are applied before the outputs at that time (post-event values), as in
-    ``remit.engine._kernel.integrate_one``; states are clipped at zero at outputs and segment ends
-    (the kernel clips after every step).
-    """
-    from scipy.integrate import solve_ivp
-
-    ev_t, ev_kind, ev_idx, ev_val, ev_pidx = events
-    n = y0.shape[0]
-    y = np.array(y0, dtype=np.float64)
-    p = np.array(p0, dtype=np.float64)
-    rhs, jacf = kernel.rhs, kernel.jac
-
-    def f(_t, yy):
-        dy = np.empty(n)
-        rhs(yy, p, dy)
-        return dy
-
-    def jac(_t, yy):
-        J = np.zeros((n, n))
-        jacf(yy, p, J)
-        return J
-
-    n_out, n_ev = t_out.shape[0], ev_t.shape[0]
-    out = np.full((n_out, n), np.nan)
-    t, t_end = float(t_out[0]), float(t_out[-1])
-    e = k_out = nfev = njev = 0
-    while e < n_ev and ev_t[e] < t - TOL:  # protocol already in force before the start
-        if ev_kind[e] == EV_SET_PARAM:
-            p[ev_idx[e]] = ev_val[e]
-        e += 1
-    while True:
-        while e < n_ev and ev_t[e] <= t + TOL:
-            _apply_event(y, p, ev_kind[e], ev_idx[e], ev_val[e], ev_pidx[e])
-            e += 1
-        while k_out < n_out and t_out[k_out] <= t + TOL:
-            out[k_out] = y
-            k_out += 1
-        if t >= t_end - TOL:
-            return out, nfev, njev, True
-        t_stop = min(t_end, float(ev_t[e])) if e < n_ev else t_end
-        if t_stop - t <= TOL:  # an event within the time tolerance: applied at the top of the loop
-            t = t_stop
-            continue
-        j = k_out
-        while j < n_out and t_out[j] < t_stop - TOL:
-            j += 1
-        t_eval = np.append(t_out[k_out:j], t_stop)
-        sol = solve_ivp(f, (t, t_stop), y, method=method, t_eval=t_eval, rtol=rtol, atol=atol, jac=jac, max_step=h_max)
-        nfev += int(sol.nfev)
-        njev += int(sol.njev)
-        if not sol.success:
-            return out, nfev, njev, False
-        out[k_out:j] = np.maximum(sol.y[:, :-1].T, 0.0)
-        k_out = j
-        y = np.maximum(sol.y[:, -1], 0.0)
-        t = t_stop
-
-
 def max_rel_error(y: np.ndarray, ref: np.ndarray, names: list[str]) -> dict:
     """Max |y - ref| / |ref| over patients and states with |ref| > MAG_MIN (rows = patients)."""
     y = np.atleast_2d(y)
@@ -233,6 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import remit
     from remit.engine.integrate import SolverOptions, absolute_tolerance, simulate
+    from remit.engine.reference import solve_ivp_patient
     from remit.model import build_model
     from remit.model.codegen import compile_model
     from remit.population import YEAR, burn_in, draw_candidates
@@ -263,10 +179,10 @@ def main(argv: list[str] | None = None) -> dict:
         if arm is None:
             raise SystemExit(f"{args.scenario}: no {therapy} arm")
         plan = arm_plan(model, arm, t_end)
-        arms.append({"name": arm.name, "therapy": therapy, "plan": plan, "events": _events(plan.schedule, t_end)})
+        arms.append({"name": arm.name, "therapy": therapy, "plan": plan, "schedule": plan.schedule})
     print(f"  model {model.name} (hash {model.hash()}): {len(model.states)} states, {len(model.parameters)} parameters; "
           f"scenario {args.scenario.name}; follow-up {years:g} years, {grid.shape[0]} output times")
-    print("  arms: " + "; ".join(f"{a['name']} ({a['therapy']}, {a['events'][0].shape[0]} events)" for a in arms))
+    print("  arms: " + "; ".join(f"{a['name']} ({a['therapy']}, {len(a['schedule'])} events)" for a in arms))
     print(f"  tolerances: rtol {opts.rtol:g}, atol = {opts.atol_scale:g} x max(1, |initial|), h_max {opts.h_max:g} d")
 
     # -- compile / warm-up --------------------------------------------------------------
@@ -356,12 +272,12 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"\nscipy solve_ivp(LSODA) loop, {n_sp} patients per arm, one at a time (same events, grid, rtol/atol, h_max)")
         print(f"  {'arm':<8} {'wall s':>8} {'s/patient':>9} {'patient-yr/s':>13} {'rhs evals/pt':>12} {'jac evals/pt':>12} {'failed':>6}")
         # warm-up: numba dispatch for the array layouts scipy passes (not timed)
-        scipy_patient(kernel, Y[0], P[0], _events(arms[0]["plan"].schedule, 1.0), np.array([0.0, 1.0]), "LSODA", opts.rtol, atol, opts.h_max)
+        solve_ivp_patient(kernel, Y[0], P[0], arms[0]["plan"].schedule, np.array([0.0, 1.0]), "LSODA", opts.rtol, atol, opts.h_max)
         for arm in arms:
             finals, nfev, njev, fails = [], 0, 0, 0
             t0 = time.perf_counter()
             for i in range(n_sp):
-                out, fe, je, success = scipy_patient(kernel, Y[i], P[i], arm["events"], grid, "LSODA", opts.rtol, atol, opts.h_max)
+                out, fe, je, success = solve_ivp_patient(kernel, Y[i], P[i], arm["schedule"], grid, "LSODA", opts.rtol, atol, opts.h_max)
                 finals.append(out[-1])
                 nfev += fe
                 njev += je
@@ -410,7 +326,7 @@ def main(argv: list[str] | None = None) -> dict:
                 rec["scipy_lsoda"] = max_rel_error(lsoda[:k], ref[:k], names)
             if n_rad:
                 t0 = time.perf_counter()
-                rad = np.array([scipy_patient(kernel, Y[i], P[i], arm["events"], grid, "Radau", tight.rtol, atol_tight, tight.h_max)[0][-1]
+                rad = np.array([solve_ivp_patient(kernel, Y[i], P[i], arm["schedule"], grid, "Radau", tight.rtol, atol_tight, tight.h_max)[0][-1]
                                 for i in range(n_rad)])
                 rec["radau_wall_s"] = time.perf_counter() - t0
                 rec["reference_vs_radau"] = max_rel_error(ref[:n_rad], rad, names)
@@ -452,7 +368,7 @@ def main(argv: list[str] | None = None) -> dict:
         "model": {"name": model.name, "hash": model.hash(), "n_states": len(model.states), "n_parameters": len(model.parameters)},
         "scenario": str(args.scenario), "follow_up_years": years, "output_times": int(grid.shape[0]),
         "solver": {"rtol": opts.rtol, "atol_scale": opts.atol_scale, "h_max": opts.h_max, "max_steps": opts.max_steps},
-        "arms": [{"name": a["name"], "therapy": a["therapy"], "events": int(a["events"][0].shape[0])} for a in arms],
+        "arms": [{"name": a["name"], "therapy": a["therapy"], "events": len(a["schedule"])} for a in arms],
         "cohort": {"burn_in_candidates": n_base, "ok": int(ok.size), "tiled_to": n_max, "burn_in_s": burn_s},
         "compile": compile_info, "operations": ops, "thread_warmup": warmups, "remit": remit_runs,
         "deterministic_across_workers": deterministic, "scipy_lsoda": scipy_runs, "accuracy": accuracy,

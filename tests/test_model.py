@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import sympy as sp
-from scipy.integrate import solve_ivp
 
 from remit.engine.integrate import SolverOptions, simulate
+from remit.engine.reference import solve_ivp_patient
 from remit.model import build_model
 from remit.model.codegen import compile_model
 from remit.therapy.schedule import ScheduleBuilder
@@ -60,37 +60,8 @@ def test_engine_agrees_with_scipy_radau_at_tight_tolerance(model):
     t_out = np.array([0.0, 20.0, 40.0, 60.0, 200.0, 730.0])
     traj = simulate(model, y0[None], p0[None], sched, t_out, SolverOptions(rtol=1e-9, atol_scale=1e-12))
     assert traj.status[0] == 0
-
-    def f(t, y, p):
-        d = np.zeros_like(y)
-        k.rhs(y, p, d)
-        return d
-
-    def jac(t, y, p):
-        J = np.zeros((len(y), len(y)))
-        k.jac(y, p, J)
-        return J
-
-    y, p, t = y0.copy(), p0.copy(), 0.0
-    ref = []
-    cuts = sorted(set(sched.t.tolist()) | set(t_out.tolist()))
-    applied = set()
-    for t_next in cuts:
-        for e in np.flatnonzero(np.isclose(sched.t, t)):
-            if e in applied:
-                continue
-            applied.add(e)
-            scale = p[sched.pidx[e]] if sched.pidx[e] >= 0 else 1.0
-            if sched.kind[e] == 0:
-                y[sched.idx[e]] += sched.val[e] * scale
-            elif sched.kind[e] == 1:
-                p[sched.idx[e]] = sched.val[e]
-        if t_next > t:
-            sol = solve_ivp(f, (t, t_next), y, method="Radau", jac=jac, args=(p,), rtol=1e-10, atol=1e-13)
-            y, t = np.maximum(sol.y[:, -1], 0.0), t_next
-        if np.any(np.isclose(t_out, t)) and len(ref) < np.searchsorted(t_out, t + 1e-9):
-            ref.append(y.copy())
-    ref = np.array(ref)
+    ref, _, _, ok = solve_ivp_patient(k, y0, p0, sched, t_out, "Radau", rtol=1e-10, atol=1e-13)
+    assert ok
     sim = traj.y[0]
     big = np.abs(ref) > 1e-3
     rel = np.abs(sim[big] - ref[big]) / np.abs(ref[big])

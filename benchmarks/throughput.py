@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
         arm = next((a for a in spec.arms if a.therapy == therapy), None)
         if arm is None:
             raise SystemExit(f"{args.scenario}: no {therapy} arm")
-        plan = arm_plan(model, arm, t_end)
+        plan = arm_plan(model, arm)
         arms.append({"name": arm.name, "therapy": therapy, "plan": plan, "schedule": plan.schedule})
     print(f"  model {model.name} (hash {model.hash()}): {len(model.states)} states, {len(model.parameters)} parameters; "
           f"scenario {args.scenario.name}; follow-up {years:g} years, {grid.shape[0]} output times")

@@ -20,7 +20,6 @@ from remit.scenario import (
     CyAtg,
     Distribution,
     ScenarioError,
-    TrialSpec,
     load_scenario,
     parse_scenario,
 )

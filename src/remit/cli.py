@@ -3,7 +3,6 @@ so that ``remit --help`` starts fast."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -94,7 +93,7 @@ def _print_summary(console, result) -> None:
         table.add_row(str(r["arm"]), r["endpoint"], f"{r['timepoint_years']:.2f}", f"{r['estimate']:.3g}",
                       f"{r['ci_low']:.3g} - {r['ci_high']:.3g}", f"{int(r['n'])}")
     console.print(table)
-    pub = getattr(result, "published", None)
+    pub = result.published
     if pub is not None and len(pub):
         t2 = Table(title="Published vs simulated")
         for col in ("endpoint", "arm", "t (y)", "published", "simulated", "source"):
@@ -132,10 +131,6 @@ def model_info(disease: str = typer.Option("multiple_sclerosis", "--disease")) -
     for p in m.parameters:
         t.add_row(p.name, f"{p.value:.4g}", p.unit, f"{p.low:.3g} - {p.high:.3g}", p.prior + (f" ({p.cv})" if p.cv else ""), p.source)
     c.print(t)
-
-
-def entry() -> None:  # pragma: no cover
-    sys.exit(app())
 
 
 if __name__ == "__main__":  # pragma: no cover

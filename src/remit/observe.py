@@ -35,10 +35,26 @@ C_MRI = 8_000_000
 class RelapseHistory:
     """Relapses on an interval grid: time (days, interval ends), total and residual deficit (EDSS points)."""
 
-    t: np.ndarray  # (n, K) or (K,)
+    t: np.ndarray  # (n, K)
     deficit: np.ndarray  # (n, K)
     residual: np.ndarray  # (n, K)
     count: np.ndarray  # (n, K)
+
+    @classmethod
+    def settled(cls, residual: np.ndarray) -> "RelapseHistory":
+        """Relapses long past, of which only the residual deficit (n,) remains."""
+        n = residual.shape[0]
+        return cls(np.full((n, 1), -3650.0), residual[:, None], residual[:, None], np.zeros((n, 1)))
+
+    def take(self, rows) -> "RelapseHistory":
+        return RelapseHistory(self.t[rows], self.deficit[rows], self.residual[rows], self.count[rows])
+
+    def columns(self, cols) -> "RelapseHistory":
+        return RelapseHistory(self.t[:, cols], self.deficit[:, cols], self.residual[:, cols], self.count[:, cols])
+
+    @classmethod
+    def concatenate(cls, parts: list["RelapseHistory"]) -> "RelapseHistory":
+        return cls(*(np.concatenate([getattr(h, f) for h in parts]) for f in ("t", "deficit", "residual", "count")))
 
 
 def draw_relapses(t: np.ndarray, cum_attack: np.ndarray, p: dict[str, np.ndarray], keys: np.ndarray,

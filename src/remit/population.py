@@ -21,7 +21,7 @@ from scipy import special
 from remit.engine.integrate import SolverOptions, simulate
 from remit.model.diseases import multiple_sclerosis as ms
 from remit.model.spec import ModelSpec
-from remit.observe import C_RATER, draw_relapses, edss_at, rater_error
+from remit.observe import C_RATER, RelapseHistory, draw_relapses, edss_at, rater_error
 from remit.random import CANDIDATE, HISTORY, patient_keys, truncated_normal, uniforms
 from remit.therapy.conventional import add_dmt
 from remit.therapy.schedule import ScheduleBuilder
@@ -43,17 +43,22 @@ class Cohort:
     covariates: dict[str, np.ndarray]
     params: np.ndarray  # (n, P)
     y: np.ndarray  # (n, S) states at enrolment
-    history: object  # RelapseHistory of the last year before enrolment (times relative to enrolment)
+    history: RelapseHistory  # relapses of the last year before enrolment (times relative to enrolment)
     residual_before: np.ndarray  # EDSS points of relapse residuals older than the history window
     status: np.ndarray
 
     def take(self, rows: np.ndarray) -> "Cohort":
-        from remit.observe import RelapseHistory
-
-        h = self.history
         return Cohort(self.candidate[rows], {k: v[rows] for k, v in self.covariates.items()}, self.params[rows],
-                      self.y[rows], RelapseHistory(h.t[rows], h.deficit[rows], h.residual[rows], h.count[rows]),
-                      self.residual_before[rows], self.status[rows])
+                      self.y[rows], self.history.take(rows), self.residual_before[rows], self.status[rows])
+
+    @classmethod
+    def concatenate(cls, parts: list["Cohort"]) -> "Cohort":
+        if len(parts) == 1:
+            return parts[0]
+        cat = lambda f: np.concatenate([getattr(c, f) for c in parts])  # noqa: E731
+        return cls(cat("candidate"), {k: np.concatenate([c.covariates[k] for c in parts]) for k in parts[0].covariates},
+                   cat("params"), cat("y"), RelapseHistory.concatenate([c.history for c in parts]),
+                   cat("residual_before"), cat("status"))
 
 
 def moment_matched(mean: float, sd: float, lo: float, hi: float) -> tuple[float, float]:
@@ -172,11 +177,9 @@ def burn_in(model: ModelSpec, spec, index: np.ndarray, options: SolverOptions) -
     ids = np.arange(n_months - 1, -1, -1)
     hist = draw_relapses(t, traj["cum_attack"], pd, keys, interval_ids=ids)
     last_year = hist.t[0] > -YEAR - 1e-9
-    from remit.observe import RelapseHistory
-
-    recent = RelapseHistory(hist.t[:, last_year], hist.deficit[:, last_year], hist.residual[:, last_year], hist.count[:, last_year])
+    recent = hist.columns(last_year)
     older_residual = hist.residual[:, ~last_year].sum(axis=1)
-    older = RelapseHistory(np.zeros((len(index), 1)) - 10 * YEAR, older_residual[:, None], older_residual[:, None], np.zeros((len(index), 1)))
+    older = RelapseHistory.settled(older_residual)
     y_end = traj.y[:, -1, :]
     si = model.state_index
     edss = edss_at(np.zeros((len(index), 1)), y_end[:, [si("dirr")]], y_end[:, [si("drev")]], [recent, older], pd)

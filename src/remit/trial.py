@@ -53,6 +53,7 @@ class TrialResult:
     baseline: pd.DataFrame
     provenance: dict
     out: Path | None = None
+    published: pd.DataFrame | None = None  # published-vs-simulated table when a trial is compared
 
     def km(self, endpoint: str = "progression"):
         from remit.endpoints import km_fitters
@@ -92,13 +93,13 @@ class Trial:
                 if progress:
                     progress.update(task, advance=len(idx))
             n_screened += n
-            return _concat(parts)
+            return Cohort.concatenate(parts)
 
         pilot = screen(PILOT)
         screened.append(pilot)
-        while eligible(_concat(screened), spec).sum() < 200 and n_screened < 10 * PILOT:
+        while eligible(Cohort.concatenate(screened), spec).sum() < 200 and n_screened < 10 * PILOT:
             screened.append(screen(PILOT))
-        pilot_all = _concat(screened)
+        pilot_all = Cohort.concatenate(screened)
         pilot_ok = eligible(pilot_all, spec)
         if pilot_ok.sum() == 0:
             raise EnrolmentError(f"{self.source}: no virtual candidate met the inclusion criteria in {n_screened} screened "
@@ -118,7 +119,7 @@ class Trial:
             c = c.take(np.flatnonzero(accept(c, spec, acceptance)))
             accepted.append(c)
             n_acc += len(c.candidate)
-        cohort = _concat(accepted)
+        cohort = Cohort.concatenate(accepted)
         order = np.argsort(cohort.candidate, kind="stable")[:n_total]
         cohort = cohort.take(order)
         info = {"candidates_screened": int(n_screened), "acceptance_by_edss": acceptance,
@@ -144,7 +145,7 @@ class Trial:
             t1 = time.perf_counter()
             task = bar.add_task("simulating trial arms", total=len(cohort.candidate)) if bar else None
             for a, arm in enumerate(spec.arms):
-                plan = arm_plan(model, arm, follow_days)
+                plan = arm_plan(model, arm)
                 rows = np.flatnonzero(arm_of == a)
                 for start in range(0, len(rows), chunk_size):
                     chunk = cohort.take(rows[start:start + chunk_size])
@@ -183,19 +184,6 @@ def requested_baseline(spec: TrialSpec) -> dict:
             "relapses_prior_year": {"mean": None, "sd": None, "min": pop.relapses_prior_year.min, "max": pop.relapses_prior_year.max}}
 
 
-def _concat(parts: list[Cohort]) -> Cohort:
-    if len(parts) == 1:
-        return parts[0]
-    h = [c.history for c in parts]
-    return Cohort(
-        np.concatenate([c.candidate for c in parts]),
-        {k: np.concatenate([c.covariates[k] for c in parts]) for k in parts[0].covariates},
-        np.concatenate([c.params for c in parts]), np.concatenate([c.y for c in parts]),
-        RelapseHistory(*(np.concatenate([getattr(x, f) for x in h]) for f in ("t", "deficit", "residual", "count"))),
-        np.concatenate([c.residual_before for c in parts]), np.concatenate([c.status for c in parts]),
-    )
-
-
 def observe_trial(model, spec, arm, plan, cohort: Cohort, traj, patient_ids: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Clinical events, scores and per-patient records of one chunk of one arm."""
     n = len(cohort.candidate)
@@ -231,7 +219,7 @@ def observe_trial(model, spec, arm, plan, cohort: Cohort, traj, patient_ids: np.
     # --- relapses and EDSS -----------------------------------------------------------
     hist = draw_relapses(t, traj["cum_attack"], pd_, keys)
     counted = hist.t <= np.where(died, death_days, np.inf)[:, None]
-    older = RelapseHistory(np.full((n, 1), -10 * YEAR), cohort.residual_before[:, None], cohort.residual_before[:, None], np.zeros((n, 1)))
+    older = RelapseHistory.settled(cohort.residual_before)
     v_days = np.arange(0, K * VISITS_PER_YEAR + 1) * (YEAR / VISITS_PER_YEAR)
     v_days = v_days[v_days <= fu * YEAR + 1e-6]
     vi = np.searchsorted(t, v_days - 1e-6)
@@ -333,5 +321,5 @@ def write_outputs(result: TrialResult, out: Path) -> Path:
     atomic_write_text(out / "provenance.json", json.dumps(result.provenance, indent=2, default=str))
     write_report(out / "report.html", title=result.spec.trial.name, spec=result.spec, patients=result.patients,
                  visits=result.visits, endpoints=result.endpoints, baseline=result.baseline,
-                 provenance=result.provenance, published=getattr(result, "published", None))
+                 provenance=result.provenance, published=result.published)
     return out

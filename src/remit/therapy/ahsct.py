@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 
 from remit.model.spec import ModelSpec
-from remit.therapy.conventional import stop_all
+from remit.therapy.conventional import add_dmt, stop_all
 from remit.therapy.schedule import ScheduleBuilder
 
 GRAFT_DAY = 35.0
@@ -124,17 +124,15 @@ def ahsct_plan(model: ModelSpec, arm) -> ArmPlan:
     return ArmPlan(b.build(), GRAFT_DAY, min(tox, 0.5), desc)
 
 
-def conventional_plan(model: ModelSpec, arm, follow_up_days: float) -> ArmPlan:
+def conventional_plan(model: ModelSpec, arm) -> ArmPlan:
     """Events of a conventional arm (``arm`` is a :class:`remit.scenario.ConventionalArm`)."""
-    from remit.therapy.conventional import MS_DRUG_TABLE, add_dmt
-
     b = ScheduleBuilder(model)
     stop = arm.stop_year * 365.25 if arm.stop_year is not None else None
     add_dmt(b, list(arm.drugs), 0.0, stop)
     return ArmPlan(b.build(), math.nan, 0.0, "conventional: " + ", ".join(arm.drugs))
 
 
-def arm_plan(model: ModelSpec, arm, follow_up_days: float) -> ArmPlan:
+def arm_plan(model: ModelSpec, arm) -> ArmPlan:
     if arm.therapy == "ahsct":
         return ahsct_plan(model, arm)
-    return conventional_plan(model, arm, follow_up_days)
+    return conventional_plan(model, arm)

@@ -5,7 +5,7 @@ import pytest
 
 from remit.engine.integrate import SolverOptions, simulate
 from remit.model import build_model
-from remit.observe import draw_relapses
+from remit.clinical.multiple_sclerosis import draw_relapses
 from remit.population import YEAR, burn_in, eligible
 from remit.random import TRIAL, patient_keys
 from remit.scenario import parse_scenario

@@ -189,15 +189,18 @@ def median_order_statistic_ci(values: Iterable[float], alpha: float = ALPHA) -> 
 # --------------------------------------------------------------------------
 
 
-def _survival_columns(endpoint: str) -> tuple[str, str]:
+def _survival_columns(endpoint) -> tuple[str, str]:
+    """(time column, event column) of a :class:`remit.clinical.base.Survival` or of a name."""
+    if hasattr(endpoint, "time_col"):
+        return endpoint.time_col, endpoint.event_col
     if endpoint == "progression":
         return "time_to_progression_years", "progressed"
     if endpoint in ("death", "survival"):
         return "follow_up_years", "died"
-    raise ValueError(f"unknown survival endpoint {endpoint!r}; use 'progression' or 'death'")
+    raise ValueError(f"unknown survival endpoint {endpoint!r}; use 'progression', 'death' or a Survival endpoint")
 
 
-def _durations_events(df: pd.DataFrame, endpoint: str) -> tuple[np.ndarray, np.ndarray]:
+def _durations_events(df: pd.DataFrame, endpoint) -> tuple[np.ndarray, np.ndarray]:
     tcol, ecol = _survival_columns(endpoint)
     t = df[tcol].to_numpy(dtype=float)
     e = _bool(df[ecol])
@@ -205,12 +208,12 @@ def _durations_events(df: pd.DataFrame, endpoint: str) -> tuple[np.ndarray, np.n
     return t[ok], e[ok]
 
 
-def km_fitters(patients: pd.DataFrame, endpoint: str = "progression") -> dict[str, KaplanMeierFitter]:
+def km_fitters(patients: pd.DataFrame, endpoint="progression") -> dict[str, KaplanMeierFitter]:
     """Fitted Kaplan-Meier estimators per arm (time axis in years).
 
-    ``endpoint="progression"`` uses 6-month confirmed EDSS progression with
-    death as censoring; ``endpoint="death"`` uses all-cause death.
-    Arms with no usable rows are omitted.
+    ``endpoint`` is a :class:`remit.clinical.base.Survival` (its time and event columns),
+    ``"progression"`` (6-month confirmed EDSS progression, death censors) or ``"death"``
+    (all-cause death). Arms with no usable rows are omitted.
     """
     out: dict[str, KaplanMeierFitter] = {}
     for arm in _arms_in_order(patients):
@@ -228,7 +231,7 @@ def _step_value_at(frame: pd.DataFrame, t: float) -> pd.Series:
     return frame.iloc[max(pos, 0)]
 
 
-def _km_rows(arm: str, kmf: KaplanMeierFitter, n: int, follow_up_years: float) -> list[dict]:
+def _km_rows(arm: str, kmf: KaplanMeierFitter, n: int, follow_up_years: float, name: str = "progression") -> list[dict]:
     k_max = whole_years(follow_up_years)
     rows = []
     last_time = float(kmf.timeline.max()) if len(kmf.timeline) else 0.0
@@ -236,14 +239,14 @@ def _km_rows(arm: str, kmf: KaplanMeierFitter, n: int, follow_up_years: float) -
     for year in range(1, k_max + 1):
         if year > last_time + 1e-6:
             # Beyond the last observed time the KM curve is undefined.
-            rows.append(_row(arm, "progression_free", year, NAN, n=n))
+            rows.append(_row(arm, f"{name}_free", year, NAN, n=n))
             continue
         est = float(kmf.survival_function_at_times([year]).iloc[0])
         lo, hi = _step_value_at(ci, year).to_numpy(dtype=float)
-        rows.append(_row(arm, "progression_free", year, est, lo, hi, n))
+        rows.append(_row(arm, f"{name}_free", year, est, lo, hi, n))
     med_ci = median_survival_times(kmf.confidence_interval_)
     lo, hi = med_ci.iloc[0].to_numpy(dtype=float)
-    rows.append(_row(arm, "progression_median_years", follow_up_years, kmf.median_survival_time_, lo, hi, n))
+    rows.append(_row(arm, f"{name}_median_years", follow_up_years, kmf.median_survival_time_, lo, hi, n))
     return rows
 
 
@@ -283,23 +286,24 @@ def _logrank_p(t0, e0, t1, e1) -> float:
         return NAN
 
 
-def _progression_rows(patients, arms, control_arm, follow_up_years) -> list[dict]:
+def _survival_rows(patients, arms, control_arm, follow_up_years, endpoint) -> list[dict]:
     rows: list[dict] = []
-    fitters = km_fitters(patients, "progression")
+    name = endpoint.name
+    fitters = km_fitters(patients, endpoint)
     for arm in arms:
         if arm in fitters:
             n = int((patients["arm"] == arm).sum())
-            rows += _km_rows(arm, fitters[arm], n, follow_up_years)
-    t0, e0 = _durations_events(patients[patients["arm"] == control_arm], "progression")
+            rows += _km_rows(arm, fitters[arm], n, follow_up_years, name)
+    t0, e0 = _durations_events(patients[patients["arm"] == control_arm], endpoint)
     for arm in arms:
         if arm == control_arm:
             continue
-        t1, e1 = _durations_events(patients[patients["arm"] == arm], "progression")
+        t1, e1 = _durations_events(patients[patients["arm"] == arm], endpoint)
         label = comparison_label(arm, control_arm)
         n = t0.size + t1.size
         hr, lo, hi = _cox_hazard_ratio(t0, e0, t1, e1)
-        rows.append(_row(label, "progression_hazard_ratio", follow_up_years, hr, lo, hi, n))
-        rows.append(_row(label, "progression_logrank_p", follow_up_years, _logrank_p(t0, e0, t1, e1), n=n))
+        rows.append(_row(label, f"{name}_hazard_ratio", follow_up_years, hr, lo, hi, n))
+        rows.append(_row(label, f"{name}_logrank_p", follow_up_years, _logrank_p(t0, e0, t1, e1), n=n))
     return rows
 
 
@@ -308,9 +312,9 @@ def _progression_rows(patients, arms, control_arm, follow_up_years) -> list[dict
 # --------------------------------------------------------------------------
 
 
-def _count_data(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Relapse counts and person-years, dropping rows with no exposure."""
-    y = df["n_relapses"].to_numpy(dtype=float)
+def _count_data(df: pd.DataFrame, column: str = "n_relapses") -> tuple[np.ndarray, np.ndarray]:
+    """Event counts and person-years, dropping rows with no exposure."""
+    y = df[column].to_numpy(dtype=float)
     py = df["follow_up_years"].to_numpy(dtype=float)
     ok = np.isfinite(y) & np.isfinite(py) & (py > 0)
     return y[ok], py[ok]
@@ -404,12 +408,13 @@ def relapse_rate_ratio(y0, py0, y1, py1) -> tuple[float, float, float]:
     return _exp_coef(res, 1)
 
 
-def _relapse_rows(patients, arms, control_arm, follow_up_years) -> list[dict]:
+def _rate_rows(patients, arms, control_arm, follow_up_years, endpoint) -> list[dict]:
     rows = []
-    data = {arm: _count_data(patients[patients["arm"] == arm]) for arm in arms}
+    name = endpoint.name
+    data = {arm: _count_data(patients[patients["arm"] == arm], endpoint.count_col) for arm in arms}
     for arm in arms:
         y, py = data[arm]
-        rows.append(_row(arm, "annualized_relapse_rate", follow_up_years, *annualized_relapse_rate(y, py), y.size))
+        rows.append(_row(arm, f"annualized_{name}_rate", follow_up_years, *annualized_relapse_rate(y, py), y.size))
     y0, py0 = data[control_arm]
     for arm in arms:
         if arm == control_arm:
@@ -417,7 +422,7 @@ def _relapse_rows(patients, arms, control_arm, follow_up_years) -> list[dict]:
         y1, py1 = data[arm]
         est = relapse_rate_ratio(y0, py0, y1, py1)
         rows.append(
-            _row(comparison_label(arm, control_arm), "relapse_rate_ratio", follow_up_years, *est, y0.size + y1.size)
+            _row(comparison_label(arm, control_arm), f"{name}_rate_ratio", follow_up_years, *est, y0.size + y1.size)
         )
     return rows
 
@@ -427,27 +432,27 @@ def _relapse_rows(patients, arms, control_arm, follow_up_years) -> list[dict]:
 # --------------------------------------------------------------------------
 
 
-def _edss_rows(df: pd.DataFrame, arm: str, k_max: int) -> list[dict]:
+def _score_rows(df: pd.DataFrame, arm: str, k_max: int, name: str = "edss") -> list[dict]:
     rows = []
-    for year, col in _year_columns(df, "edss_y", k_max, start=0):
+    for year, col in _year_columns(df, f"{name}_y", k_max, start=0):
         m, lo, hi, n = mean_t_interval(df[col])
-        rows.append(_row(arm, "mean_edss", year, m, lo, hi, n))
-    if "edss_y0" not in df.columns:
+        rows.append(_row(arm, f"mean_{name}", year, m, lo, hi, n))
+    if f"{name}_y0" not in df.columns:
         return rows
-    base = df["edss_y0"].to_numpy(dtype=float)
-    for year, col in _year_columns(df, "edss_y", k_max, start=1):
+    base = df[f"{name}_y0"].to_numpy(dtype=float)
+    for year, col in _year_columns(df, f"{name}_y", k_max, start=1):
         m, lo, hi, n = mean_t_interval(df[col].to_numpy(dtype=float) - base)
-        rows.append(_row(arm, "edss_change", year, m, lo, hi, n))
+        rows.append(_row(arm, f"{name}_change", year, m, lo, hi, n))
     return rows
 
 
-def _neda_rows(df: pd.DataFrame, arm: str, k_max: int) -> list[dict]:
+def _proportion_rows(df: pd.DataFrame, arm: str, k_max: int, name: str = "neda3") -> list[dict]:
     rows = []
-    for year, col in _year_columns(df, "neda3_y", k_max):
+    for year, col in _year_columns(df, f"{name}_y", k_max):
         v = df[col].to_numpy(dtype=float)
         v = v[np.isfinite(v)]
         est, lo, hi = proportion_ci(int((v >= 0.5).sum()), int(v.size), "wilson")
-        rows.append(_row(arm, "neda3", year, est, lo, hi, v.size))
+        rows.append(_row(arm, name, year, est, lo, hi, v.size))
     return rows
 
 
@@ -486,24 +491,38 @@ def _immune_rows(df: pd.DataFrame, arm: str, follow_up_years: float) -> list[dic
 # --------------------------------------------------------------------------
 
 
-def compute_endpoints(patients: pd.DataFrame, control_arm: str, follow_up_years: float) -> pd.DataFrame:
+def _ms_catalog():
+    from remit.clinical import get_disease
+
+    return get_disease("multiple_sclerosis").endpoints
+
+
+def compute_endpoints(patients: pd.DataFrame, control_arm: str, follow_up_years: float, catalog=None) -> pd.DataFrame:
     """All trial endpoints, one row per arm x endpoint x timepoint.
 
-    Columns are exactly ``ENDPOINT_COLUMNS`` (all numeric columns float).
-    Between-arm rows (hazard ratio, log-rank p, rate ratio) carry the arm
-    label ``"<arm> vs <control_arm>"``. ``follow_up_years`` is the planned
+    ``catalog`` is the disease's endpoint list (:mod:`remit.clinical.base`: Survival, Rate,
+    Score, Proportion; default: multiple sclerosis). Columns are exactly ``ENDPOINT_COLUMNS``
+    (all numeric columns float). Between-arm rows (hazard ratio, log-rank p, rate ratio)
+    carry the arm label ``"<arm> vs <control_arm>"``. ``follow_up_years`` is the planned
     trial follow-up in years; annual endpoints run to its whole years.
     """
+    from remit.clinical.base import Proportion, Rate, Score, Survival
+
+    catalog = _ms_catalog() if catalog is None else catalog
     arms = _arms_in_order(patients)
     if control_arm not in arms:
         raise ValueError(f"control arm {control_arm!r} not among arms {arms}")
     k_max = whole_years(follow_up_years)
     rows: list[dict] = []
-    rows += _progression_rows(patients, arms, control_arm, follow_up_years)
-    rows += _relapse_rows(patients, arms, control_arm, follow_up_years)
+    for e in catalog:
+        if isinstance(e, Survival):
+            rows += _survival_rows(patients, arms, control_arm, follow_up_years, e)
+    for e in catalog:
+        if isinstance(e, Rate):
+            rows += _rate_rows(patients, arms, control_arm, follow_up_years, e)
     per_arm: list[Callable[[pd.DataFrame, str], list[dict]]] = [
-        lambda d, a: _edss_rows(d, a, k_max),
-        lambda d, a: _neda_rows(d, a, k_max),
+        *[(lambda d, a, e=e: _score_rows(d, a, k_max, e.name)) for e in catalog if isinstance(e, Score)],
+        *[(lambda d, a, e=e: _proportion_rows(d, a, k_max, e.name)) for e in catalog if isinstance(e, Proportion)],
         lambda d, a: _mortality_rows(d, a, follow_up_years),
         lambda d, a: _immune_rows(d, a, follow_up_years),
     ]
@@ -523,7 +542,7 @@ def _requested(requested: dict, variable: str) -> dict[str, float]:
     return {f"requested_{k}": _f(spec.get(k)) for k in ("mean", "sd", "min", "max")}
 
 
-def baseline_table(patients: pd.DataFrame, requested: dict | None) -> pd.DataFrame:
+def baseline_table(patients: pd.DataFrame, requested: dict | None, variables=None) -> pd.DataFrame:
     """Requested vs simulated baseline characteristics per arm.
 
     Rows per arm: ``age`` (years), ``edss_baseline`` (EDSS points),
@@ -533,10 +552,11 @@ def baseline_table(patients: pd.DataFrame, requested: dict | None) -> pd.DataFra
     None or missing, giving NaN).
     """
     requested = requested or {}
+    names = BASELINE_VARIABLES if variables is None else tuple(getattr(v, "column", v) for v in variables)
     rows = []
     for arm in _arms_in_order(patients):
         df = patients[patients["arm"] == arm]
-        for var in BASELINE_VARIABLES:
+        for var in names:
             x = df[var].to_numpy(dtype=float) if var in df.columns else np.array([])
             x = x[np.isfinite(x)]
             sim = {

@@ -18,12 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from remit.clinical import get_disease
 from remit.engine.integrate import SolverOptions, simulate
-from remit.model.diseases import multiple_sclerosis as ms
 from remit.model.spec import ModelSpec
-from remit.observe import C_RATER, RelapseHistory, draw_relapses, edss_at, rater_error
 from remit.random import CANDIDATE, HISTORY, patient_keys, truncated_normal, uniforms
-from remit.therapy.conventional import add_dmt
+from remit.therapy.conventional import add_drugs
 from remit.therapy.schedule import ScheduleBuilder
 
 YEAR = 365.25
@@ -33,32 +32,39 @@ MIN_ONSET_AGE = 12.0
 PILOT = 2000  # candidates used to estimate the eligible EDSS distribution
 C_PARAM = 100  # counter offset of the per-parameter draws
 C_ACCEPT = 99
+# disease onset: an autoreactive response already under way, no tissue lesions yet (modelling assumption)
+ONSET = {"teff": 0.5, "bcell": 0.3, "plasma": 0.1, "autoab": 0.1, "infl": 0.45, "drev": 0.0}
 
 
 @dataclass
 class Cohort:
-    """Patients with their covariates, parameters and state at enrolment."""
+    """Patients with their covariates, parameters and state at enrolment.
+
+    ``carry`` holds whatever the disease observed before enrolment and needs again during
+    the trial (e.g. recent relapses in MS); every array's first axis is the patient.
+    """
 
     candidate: np.ndarray  # candidate index (identifies the patient's random streams)
     covariates: dict[str, np.ndarray]
     params: np.ndarray  # (n, P)
     y: np.ndarray  # (n, S) states at enrolment
-    history: RelapseHistory  # relapses of the last year before enrolment (times relative to enrolment)
-    residual_before: np.ndarray  # EDSS points of relapse residuals older than the history window
+    carry: dict[str, np.ndarray]
     status: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.candidate)
 
     def take(self, rows: np.ndarray) -> "Cohort":
         return Cohort(self.candidate[rows], {k: v[rows] for k, v in self.covariates.items()}, self.params[rows],
-                      self.y[rows], self.history.take(rows), self.residual_before[rows], self.status[rows])
+                      self.y[rows], {k: v[rows] for k, v in self.carry.items()}, self.status[rows])
 
     @classmethod
     def concatenate(cls, parts: list["Cohort"]) -> "Cohort":
         if len(parts) == 1:
             return parts[0]
         cat = lambda f: np.concatenate([getattr(c, f) for c in parts])  # noqa: E731
-        return cls(cat("candidate"), {k: np.concatenate([c.covariates[k] for c in parts]) for k in parts[0].covariates},
-                   cat("params"), cat("y"), RelapseHistory.concatenate([c.history for c in parts]),
-                   cat("residual_before"), cat("status"))
+        merge = lambda f: {k: np.concatenate([getattr(c, f)[k] for c in parts]) for k in getattr(parts[0], f)}  # noqa: E731
+        return cls(cat("candidate"), merge("covariates"), cat("params"), cat("y"), merge("carry"), cat("status"))
 
 
 def moment_matched(mean: float, sd: float, lo: float, hi: float) -> tuple[float, float]:
@@ -140,90 +146,96 @@ def draw_candidates(model: ModelSpec, spec, index: np.ndarray) -> tuple[dict, np
     P = _draw_parameters(model, uniforms(keys, C_PARAM, len(model.parameters)))
     ix = model.parameter_index
     P[:, ix("bsa_per_kg")] = bsa / weight
-    course = pop.course
-    # inflammatory activity falls with age (Tremlett et al. 2008 Neurology 71:1658; modelling slope)
-    P[:, ix("r_act")] *= ms.ACTIVITY_BY_COURSE[course] * np.exp(-0.01 * (age - 35.0))
-    # neurodegeneration: by course, faster with age (Confavreux & Vukusic 2006 Brain 129:606)
-    P[:, ix("k_neurodeg")] *= ms.NEURODEG_BY_COURSE[course] / ms.NEURODEG_BY_COURSE["relapsing_remitting"] * np.exp(0.04 * (age - 40.0))
+    cov = {"age": age, "disease_duration_years": duration, "sex": np.where(female, "F", "M"),
+           "weight_kg": weight, "height_cm": height}
+    y0 = np.tile(np.array([s.initial for s in model.states]), (len(index), 1))
     lymph = _steady_lymphocytes(model, P, age, uniforms(keys, 20, 3))
 
-    y0 = np.tile(np.array([s.initial for s in model.states]), (len(index), 1))
     si = model.state_index
     for name, v in lymph.items():
         y0[:, si(name)] = v
     y0[:, si("anc")] = P[:, ix("anc0")]
     # disease onset: an autoreactive response already under way, no lesions yet
-    for name, v in {"teff": 0.5, "bcell": 0.3, "plasma": 0.1, "autoab": 0.1, "infl": 0.45, "drev": 0.0}.items():
+    for name, v in ONSET.items():
         y0[:, si(name)] = v
-    cov = {"age": age, "disease_duration_years": duration, "sex": np.where(female, "F", "M"),
-           "weight_kg": weight, "height_cm": height}
+    get_disease(spec.trial.disease).prepare(model, pop, cov, P, y0, uniforms(keys, 30, 10))
     return cov, P, y0
 
 
 def burn_in(model: ModelSpec, spec, index: np.ndarray, options: SolverOptions) -> Cohort:
-    """Simulate candidates from onset to enrolment and observe their history."""
+    """Simulate candidates from onset to enrolment, on their prior therapy, and observe their history."""
+    disease = get_disease(spec.trial.disease)
     cov, P, y0 = draw_candidates(model, spec, index)
     dur_max = spec.population.disease_duration_years.bounds()[1]
     n_months = int(np.ceil(dur_max * 12)) + 1
     t = -MONTH * np.arange(n_months, -1, -1, dtype=float)  # months before enrolment, ending at 0
     b = ScheduleBuilder(model)
-    if spec.population.prior_dmt:
-        add_dmt(b, list(spec.population.prior_dmt), -PRIOR_DMT_YEARS * YEAR)
+    prior = disease.prior_therapy(spec.population)
+    if prior:
+        add_drugs(b, disease.drugs, prior, -PRIOR_DMT_YEARS * YEAR)
     onset = -cov["disease_duration_years"] * YEAR
     traj = simulate(model, y0, P, b.build(), t, options, t_start=onset)
-    pd = {name: P[:, model.parameter_index(name)] for name in model.parameter_names}
-    keys = patient_keys(spec.trial.seed, HISTORY, index)
-    # interval ids counted back from enrolment so that a month keeps its draws whatever the grid length
-    ids = np.arange(n_months - 1, -1, -1)
-    hist = draw_relapses(t, traj["cum_attack"], pd, keys, interval_ids=ids)
-    last_year = hist.t[0] > -YEAR - 1e-9
-    recent = hist.columns(last_year)
-    older_residual = hist.residual[:, ~last_year].sum(axis=1)
-    older = RelapseHistory.settled(older_residual)
-    y_end = traj.y[:, -1, :]
-    si = model.state_index
-    edss = edss_at(np.zeros((len(index), 1)), y_end[:, [si("dirr")]], y_end[:, [si("drev")]], [recent, older], pd)
-    edss = rater_error(edss, keys, np.array([0]), pd["edss_rater_error"], C_RATER)[:, 0]
-    cov = dict(cov)
-    cov["edss_baseline"] = edss
-    cov["relapses_prior_year"] = recent.count.sum(axis=1).astype(np.int64)
-    cov["course"] = np.full(len(index), spec.population.course)
-    return Cohort(np.asarray(index), cov, P, y_end, recent, older_residual, traj.status)
+    params = {name: P[:, j] for j, name in enumerate(model.parameter_names)}
+    hist = disease.observe_history(model, spec, t, traj.y, params, patient_keys(spec.trial.seed, HISTORY, index))
+    cov = {**cov, **hist.covariates}
+    return Cohort(np.asarray(index), cov, P, traj.y[:, -1, :], hist.carry, traj.status)
+
+
+def selection(spec):
+    """(covariate, its requested Distribution) matched by prevalence selection, or None."""
+    disease = get_disease(spec.trial.disease)
+    if disease.selection is None:
+        return None
+    column, field = disease.selection
+    return column, getattr(spec.population, field)
 
 
 def eligible(cohort: Cohort, spec) -> np.ndarray:
-    pop = spec.population
-    lo, hi = pop.edss.bounds()
-    e = cohort.covariates["edss_baseline"]
-    r = cohort.covariates["relapses_prior_year"]
-    return (cohort.status == 0) & (e >= lo - 1e-9) & (e <= hi + 1e-9) & (r >= pop.relapses_prior_year.min) & (r <= pop.relapses_prior_year.max)
+    """Solver succeeded, selected score within its limits, and the disease's own criteria."""
+    disease = get_disease(spec.trial.disease)
+    ok = (cohort.status == 0) & disease.eligible(cohort.covariates, spec.population)
+    sel = selection(spec)
+    if sel is not None:
+        lo, hi = sel[1].bounds()
+        x = cohort.covariates[sel[0]]
+        ok &= (x >= lo - 1e-9) & (x <= hi + 1e-9)
+    return ok
 
 
-def edss_acceptance(pilot_edss: np.ndarray, spec) -> dict[float, float]:
-    """Acceptance probability per EDSS step so that accepted patients follow the requested distribution."""
-    pop = spec.population.edss
-    lo, hi = pop.bounds()
-    steps = ms.EDSS_STEPS[(ms.EDSS_STEPS >= lo - 1e-9) & (ms.EDSS_STEPS <= hi + 1e-9)]
-    edges_lo = np.maximum(steps - 0.25, lo - 0.25)
-    edges_hi = steps + 0.25
-    edges_lo[steps == 0] = -np.inf
-    edges_lo[steps == 1.0] = 0.5 if lo <= 0 else edges_lo[steps == 1.0]
-    mu, sd = moment_matched(pop.mean, pop.sd, lo, hi)
-    target = special.ndtr((edges_hi - mu) / sd) - special.ndtr((edges_lo - mu) / sd)
+def score_acceptance(pilot: np.ndarray, spec) -> np.ndarray:
+    """Acceptance probability per bin of the selected score so that accepted patients follow the requested distribution."""
+    disease = get_disease(spec.trial.disease)
+    column, dist = selection(spec)
+    lo, hi = dist.bounds()
+    edges = disease.selection_edges(lo, hi)
+    mu, sd = moment_matched(dist.mean, dist.sd, lo, hi)
+    target = np.diff(special.ndtr((edges - mu) / sd))
     target = target / target.sum()
-    cand = np.array([(np.abs(pilot_edss - s) < 1e-9).mean() if len(pilot_edss) else 0.0 for s in steps])
+    counts = np.bincount(_bin(pilot, edges), minlength=len(edges) + 1)[1:len(edges)]
+    cand = counts / max(len(pilot), 1)
     ratio = np.where(cand > 0, target / np.maximum(cand, 1e-12), 0.0)
-    # cap at the 90th percentile (target-weighted) so that a rare EDSS value does not make acceptance vanish
+    # cap at the 90th percentile (target-weighted) so that a rare value does not make acceptance vanish
     order = np.argsort(ratio)
     cum = np.cumsum(target[order])
     cap = ratio[order][np.searchsorted(cum, 0.9)] if ratio.max() > 0 else 1.0
-    acc = np.minimum(1.0, ratio / max(cap, 1e-12))
-    return {float(s): float(a) for s, a in zip(steps, acc)}
+    return np.minimum(1.0, ratio / max(cap, 1e-12))
 
 
-def accept(cohort: Cohort, spec, acceptance: dict[float, float]) -> np.ndarray:
-    """Eligible and selected by the EDSS prevalence filter (own uniform of each candidate)."""
+def _bin(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """1-based bin of each value (0 below the first edge, len(edges) above the last; the last edge is inside)."""
+    b = np.searchsorted(edges, x, side="right")
+    return np.where(x <= edges[-1] + 1e-9, np.minimum(b, len(edges) - 1), b)
+
+
+def accept(cohort: Cohort, spec, acceptance: np.ndarray | None) -> np.ndarray:
+    """Eligible and selected by the prevalence filter (own uniform of each candidate)."""
     ok = eligible(cohort, spec)
+    if acceptance is None:
+        return ok
+    disease = get_disease(spec.trial.disease)
+    column, dist = selection(spec)
+    edges = disease.selection_edges(*dist.bounds())
+    b = _bin(cohort.covariates[column], edges)
+    prob = np.where((b >= 1) & (b < len(edges)), np.concatenate([[0.0], acceptance, [0.0]])[b], 0.0)
     u = uniforms(patient_keys(spec.trial.seed, CANDIDATE, cohort.candidate), C_ACCEPT, 1)[:, 0]
-    prob = np.array([acceptance.get(float(e), 0.0) for e in cohort.covariates["edss_baseline"]])
     return ok & (u < prob)

@@ -37,6 +37,7 @@ error; an integer is accepted wherever a float is.
 
 import datetime
 import difflib
+from functools import lru_cache
 import math
 import numbers
 import os
@@ -99,9 +100,18 @@ __all__ = [
 # Vocabulary (stable names used in scenario files)
 # --------------------------------------------------------------------------
 
-Disease = Literal["multiple_sclerosis"]
+Disease = Literal[
+    "multiple_sclerosis",
+    "systemic_sclerosis",
+    "rheumatoid_arthritis",
+    "lupus",
+    "crohns_disease",
+    "type1_diabetes",
+]
 Course = Literal["relapsing_remitting", "secondary_progressive", "primary_progressive"]
 GraftSource = Literal["bone_marrow", "peripheral_blood", "cord_blood"]
+MscSource = Literal["bone_marrow", "adipose", "umbilical_cord"]
+MscRoute = Literal["intravenous", "local", "intrathecal"]
 MsDrug = Literal[
     "alemtuzumab",
     "dimethyl_fumarate",
@@ -118,7 +128,9 @@ COURSES: tuple[str, ...] = get_args(Course)
 GRAFT_SOURCES: tuple[str, ...] = get_args(GraftSource)
 MS_DRUGS: tuple[str, ...] = tuple(sorted(get_args(MsDrug)))
 REGIMENS: tuple[str, ...] = ("cy_atg", "beam_atg", "bu_cy_atg", "tbi_cy_atg")
-THERAPIES: tuple[str, ...] = ("ahsct", "conventional")
+MSC_SOURCES: tuple[str, ...] = get_args(MscSource)
+MSC_ROUTES: tuple[str, ...] = get_args(MscRoute)
+THERAPIES: tuple[str, ...] = ("ahsct", "mobilization_only", "msc", "conventional", "placebo")
 
 # Choices of the discriminator fields, keyed by field name (used in messages).
 _TAGS: dict[str, tuple[str, ...]] = {"therapy": THERAPIES, "regimen": REGIMENS}
@@ -136,13 +148,21 @@ _UNITS: dict[str, str] = {
     "patients_per_arm": "patients",
     "relapses_prior_year": "relapses",
     "stop_year": "years",
+    "dose_cells_per_kg": "cells/kg",
+    "doses": "doses",
 }
 _UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
     ("_mg_per_kg", "mg/kg"),
     ("_mg_per_m2", "mg/m2"),
     ("_g_per_m2", "g/m2"),
     ("_years", "years"),
+    ("_days", "days"),
 )
+
+
+def register_units(units: Mapping[str, str]) -> None:
+    """Add the units of a disease's population fields (used in error messages)."""
+    _UNITS.update(units)
 
 # --------------------------------------------------------------------------
 # Constraint annotations that raise errors we can phrase well
@@ -439,22 +459,36 @@ class CountRange(_Model):
         return self
 
 
-class Population(_Model):
-    """Inclusion criteria and baseline targets of the enrolled patients.
+class PopulationBase(_Model):
+    """What every disease's ``[population]`` table has: age, disease duration, sex.
 
-    ``prior_dmt`` lists the drugs patients were on in the year before
-    enrolment (empty: untreated).  ``female_fraction`` is a fraction 0..1.
+    A disease extends it with its baseline scores, inclusion criteria and prior therapy
+    (``remit.clinical.<disease>``). ``female_fraction`` is a fraction 0..1.
     """
 
     age: AgeDistribution = Field(default_factory=AgeDistribution)
+    disease_duration_years: DurationDistribution = Field(default_factory=DurationDistribution)
+    female_fraction: Annotated[float, _Range(0, 1)] = 0.7
+
+
+class Population(PopulationBase):
+    """Multiple sclerosis: inclusion criteria and baseline targets of the enrolled patients.
+
+    ``prior_dmt`` lists the drugs patients were on in the year before
+    enrolment (empty: untreated).
+    """
+
     edss: EdssDistribution = Field(default_factory=EdssDistribution)
     relapses_prior_year: CountRange = Field(default_factory=CountRange)
-    disease_duration_years: DurationDistribution = Field(default_factory=DurationDistribution)
     course: Annotated[Course, _CHOICE] = "relapsing_remitting"
-    female_fraction: Annotated[float, _Range(0, 1)] = 0.7
     prior_dmt: Annotated[
         tuple[Annotated[MsDrug, _CHOICE], ...], _Items(0, len(MS_DRUGS), "drugs", distinct=True)
     ] = ()
+
+
+_DrugName = Annotated[str, _Text(1, 60)]
+_Drugs = Annotated[tuple[_DrugName, ...], _Items(1, 3, "drugs", distinct=True)]
+_Background = Annotated[tuple[_DrugName, ...], _Items(0, 3, "drugs", distinct=True)]
 
 
 class Mobilization(_Model):
@@ -553,15 +587,59 @@ class AhsctArm(ArmBase):
     g_csf_after_graft: bool = False
 
 
+class MobilizationArm(ArmBase):
+    """Stem cell mobilisation and collection only, transplant deferred beyond the
+    comparison (the control arm of ASTIC, Hawkey et al. 2015 JAMA 314:2524)."""
+
+    therapy: Literal["mobilization_only"] = "mobilization_only"
+    mobilization: Mobilization
+
+
+class MscSchedule(_Model):
+    """Number of MSC doses (1..52) and days between them (1..365; required when doses > 1)."""
+
+    doses: Annotated[int, _Range(1, 52)] = 1
+    interval_days: Annotated[float, _Range(1, 365)] | None = None
+
+    @model_validator(mode="after")
+    def _interval(self) -> "MscSchedule":
+        if self.doses > 1 and self.interval_days is None:
+            raise _fail("is required when doses > 1 (days between doses, 1 to 365)", at=("interval_days",))
+        if self.doses == 1 and self.interval_days is not None:
+            raise _fail("must be left out for a single dose (doses = 1)", at=("interval_days",),
+                        value=self.interval_days)
+        return self
+
+
+class MscArm(ArmBase):
+    """Mesenchymal stromal cells: source, dose (cells/kg, 1e4..1e9), route, schedule,
+    and background drugs continued unchanged (0..3)."""
+
+    therapy: Literal["msc"] = "msc"
+    source: Annotated[MscSource, _CHOICE]
+    dose_cells_per_kg: Annotated[float, _Range(1e4, 1e9)]
+    route: Annotated[MscRoute, _CHOICE]
+    schedule: MscSchedule = Field(default_factory=MscSchedule)
+    background: _Background = ()
+
+
 class ConventionalArm(ArmBase):
-    """Conventional DMTs: 1..3 distinct drugs, optionally stopped at ``stop_year`` (years)."""
+    """Conventional drugs of the trial's disease: 1..3 distinct drugs, optionally stopped at
+    ``stop_year`` (years)."""
 
     therapy: Literal["conventional"] = "conventional"
-    drugs: Annotated[tuple[Annotated[MsDrug, _CHOICE], ...], _Items(1, 3, "drugs", distinct=True)]
+    drugs: _Drugs
     stop_year: Annotated[float, _Range(0, 30, lo_open=True)] | None = None
 
 
-Arm = Annotated[AhsctArm | ConventionalArm, Field(discriminator="therapy")]
+class PlaceboArm(ArmBase):
+    """Placebo on background therapy (0..3 drugs of the trial's disease, continued unchanged)."""
+
+    therapy: Literal["placebo"] = "placebo"
+    background: _Background = ()
+
+
+Arm = Annotated[AhsctArm | MobilizationArm | MscArm | ConventionalArm | PlaceboArm, Field(discriminator="therapy")]
 
 
 def _unique_names(arms: tuple[ArmBase, ...]) -> tuple[ArmBase, ...]:
@@ -595,12 +673,13 @@ class TrialSpec(_Model):
     """A fully validated scenario; ``trial.control_arm`` is always resolved."""
 
     trial: TrialSettings
-    population: Population = Field(default_factory=Population)
+    population: PopulationBase = Field(default_factory=PopulationBase)
     arms: Annotated[tuple[Arm, ...], _Items(1, 12, "arms"), AfterValidator(_unique_names)]
 
     @model_validator(mode="after")
     def _cross_check(self) -> "TrialSpec":
         follow_up = self.trial.follow_up_years
+        _check_drugs(self)
         for i, arm in enumerate(self.arms):
             if isinstance(arm, ConventionalArm) and arm.stop_year is not None:
                 if arm.stop_year >= follow_up:
@@ -609,7 +688,7 @@ class TrialSpec(_Model):
                                 at=("arms", i, "stop_year"), value=arm.stop_year)
         wanted = self.trial.control_arm
         if wanted is None:
-            conventional = [a for a in self.arms if isinstance(a, ConventionalArm)]
+            conventional = [a for a in self.arms if isinstance(a, (ConventionalArm, PlaceboArm, MobilizationArm))]
             resolved = (conventional or list(self.arms))[-1].name
         else:
             matches = [a.name for a in self.arms if a.name.casefold() == wanted.casefold()]
@@ -630,11 +709,11 @@ class TrialSpec(_Model):
         return tuple(arm.name for arm in self.arms)
 
     @property
-    def control(self) -> AhsctArm | ConventionalArm:
+    def control(self) -> ArmBase:
         """The reference arm for hazard ratios (``trial.control_arm``)."""
         return self.arm(self.trial.control_arm or "")
 
-    def arm(self, name: str) -> AhsctArm | ConventionalArm:
+    def arm(self, name: str) -> ArmBase:
         """The arm called ``name`` (ignoring case); KeyError if there is none."""
         for arm in self.arms:
             if arm.name.casefold() == name.casefold():
@@ -729,9 +808,52 @@ def _check_depth(data: Any, source: str) -> None:
             stack.extend((v, (*loc, i)) for i, v in enumerate(node))
 
 
+def _check_drugs(spec: "TrialSpec") -> None:
+    """Conventional drugs must be ones the trial's disease knows (remit.clinical.<disease>.drugs)."""
+    from remit.clinical import get_disease
+
+    known = get_disease(spec.trial.disease).drugs
+    names = ", ".join(sorted(known))
+    where: list[tuple[tuple[str | int, ...], tuple[str, ...]]] = []
+    for i, arm in enumerate(spec.arms):
+        for f in ("drugs", "background"):
+            if hasattr(arm, f):
+                where.append((("arms", i, f), getattr(arm, f)))
+    for f in ("prior_therapy",):
+        if hasattr(spec.population, f):
+            where.append((("population", f), getattr(spec.population, f)))
+    for at, drugs in where:
+        for j, d in enumerate(drugs):
+            if d not in known:
+                raise _fail(f"must be one of {names} (the {spec.trial.disease} drugs)", at=(*at, j), value=d)
+
+
+@lru_cache(maxsize=None)
+def spec_class(disease: str) -> type["TrialSpec"]:
+    """The TrialSpec whose ``population`` is the disease's own schema."""
+    from pydantic import create_model
+
+    from remit.clinical import get_disease
+
+    pop = get_disease(disease).population_model
+    name = f"TrialSpec_{disease}"
+    cls = create_model(name, __base__=TrialSpec, __module__=__name__, population=(pop, Field(default_factory=pop)))
+    globals()[name] = cls  # so that specs pickle by reference
+    return cls
+
+
+def __getattr__(name: str) -> Any:
+    if name.startswith("TrialSpec_") and name[len("TrialSpec_"):] in DISEASES:
+        return spec_class(name[len("TrialSpec_"):])
+    raise AttributeError(name)
+
+
 def _validate(data: dict[str, Any], source: str) -> TrialSpec:
+    trial = data.get("trial")
+    disease = trial.get("disease") if isinstance(trial, Mapping) else None
+    cls = spec_class(disease) if isinstance(disease, str) and disease in DISEASES else TrialSpec
     try:
-        return TrialSpec.model_validate(data)
+        return cls.model_validate(data)
     except ValidationError as exc:
         raise _translate(exc, source) from exc
     except RecursionError:

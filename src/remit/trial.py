@@ -19,17 +19,15 @@ import numpy as np
 import pandas as pd
 
 from remit import __version__
+from remit.clinical import get_disease
+from remit.clinical.base import VISITS_PER_YEAR, TrialContext
 from remit.engine.integrate import STATUS_TEXT, SolverOptions, simulate
 from remit.model import build_model
-from remit.model.diseases import multiple_sclerosis as ms
-from remit.observe import (BACKGROUND_MORTALITY, C_DEATH, C_INFECTION, C_MRI, C_RATER, INFECTION_FATALITY,
-                           RelapseHistory, draw_relapses, edss_at, frailty, rater_error)
-from remit.population import PILOT, YEAR, Cohort, accept, burn_in, edss_acceptance, eligible
-from remit.random import TRIAL, patient_keys, poisson, uniforms
+from remit.observe import draw_deaths
+from remit.population import PILOT, YEAR, Cohort, accept, burn_in, eligible, score_acceptance, selection
+from remit.random import TRIAL, patient_keys
 from remit.scenario import TrialSpec, load_scenario
 from remit.therapy.ahsct import arm_plan
-
-VISITS_PER_YEAR = 4
 MAX_CANDIDATES_PER_PATIENT = 400  # give up (clear error) if inclusion criteria are this hard to meet
 
 
@@ -55,10 +53,15 @@ class TrialResult:
     out: Path | None = None
     published: pd.DataFrame | None = None  # published-vs-simulated table when a trial is compared
 
-    def km(self, endpoint: str = "progression"):
+    @property
+    def disease(self):
+        return get_disease(self.spec.trial.disease)
+
+    def km(self, endpoint: str | None = None):
+        """Kaplan-Meier fitters per arm of a time-to-event endpoint (default: the disease's primary one)."""
         from remit.endpoints import km_fitters
 
-        return km_fitters(self.patients, endpoint)
+        return km_fitters(self.patients, self.disease.endpoint(endpoint or self.disease.primary))
 
 
 @dataclass
@@ -103,10 +106,11 @@ class Trial:
         pilot_ok = eligible(pilot_all, spec)
         if pilot_ok.sum() == 0:
             raise EnrolmentError(f"{self.source}: no virtual candidate met the inclusion criteria in {n_screened} screened "
-                                 "(check population.edss, relapses_prior_year and disease_duration_years)")
-        acceptance = edss_acceptance(pilot_all.covariates["edss_baseline"][pilot_ok], spec)
+                                 "(check the [population] limits)")
+        sel = selection(spec)
+        acceptance = score_acceptance(pilot_all.covariates[sel[0]][pilot_ok], spec) if sel else None
         accepted = [c.take(np.flatnonzero(accept(c, spec, acceptance))) for c in screened]
-        n_acc = sum(len(c.candidate) for c in accepted)
+        n_acc = sum(len(c) for c in accepted)
         while n_acc < n_total:
             if n_screened > MAX_CANDIDATES_PER_PATIENT * n_total + 10 * PILOT:
                 raise EnrolmentError(f"{self.source}: only {n_acc} of {n_total} patients met the inclusion criteria "
@@ -122,8 +126,7 @@ class Trial:
         cohort = Cohort.concatenate(accepted)
         order = np.argsort(cohort.candidate, kind="stable")[:n_total]
         cohort = cohort.take(order)
-        info = {"candidates_screened": int(n_screened), "acceptance_by_edss": acceptance,
-                "eligible_fraction_pilot": float(pilot_ok.mean())}
+        info = {"candidates_screened": int(n_screened), "eligible_fraction_pilot": float(pilot_ok.mean())}
         return cohort, info
 
     # -- the trial ---------------------------------------------------------------------
@@ -144,8 +147,9 @@ class Trial:
             pats, visits = [], []
             t1 = time.perf_counter()
             task = bar.add_task("simulating trial arms", total=len(cohort.candidate)) if bar else None
+            disease = get_disease(spec.trial.disease)
             for a, arm in enumerate(spec.arms):
-                plan = arm_plan(model, arm)
+                plan = arm_plan(model, arm, disease.drugs)
                 rows = np.flatnonzero(arm_of == a)
                 for start in range(0, len(rows), chunk_size):
                     chunk = cohort.take(rows[start:start + chunk_size])
@@ -159,8 +163,8 @@ class Trial:
         patients = pd.concat(pats, ignore_index=True).sort_values("patient_id", kind="stable").reset_index(drop=True)
         visit_df = pd.concat(visits, ignore_index=True).sort_values(["patient_id", "t_years"], kind="stable").reset_index(drop=True)
         t2 = time.perf_counter()
-        endpoints = compute_endpoints(patients, spec.control.name, spec.trial.follow_up_years)
-        baseline = baseline_table(patients, requested_baseline(spec))
+        endpoints = compute_endpoints(patients, spec.control.name, spec.trial.follow_up_years, disease.endpoints)
+        baseline = baseline_table(patients, requested_baseline(spec), disease.baseline)
         timings["endpoints_s"] = time.perf_counter() - t2
         py = float(patients["follow_up_years"].sum())
         provenance = {
@@ -168,7 +172,7 @@ class Trial:
             "scenario": self.source, "patients": int(len(patients)), "patient_years": py,
             "solver": {"method": "ROS3P (Rosenbrock, order 3)", "rtol": self.solver.rtol, "atol_scale": self.solver.atol_scale},
             "solver_failures": int((patients["solver_status"] != 0).sum()),
-            "enrolment": {k: v for k, v in enrol_info.items() if k != "acceptance_by_edss"},
+            "disease": spec.trial.disease, "enrolment": enrol_info,
             "chunk_size": chunk_size, "timings": {k: round(v, 3) for k, v in timings.items()},
         }
         result = TrialResult(spec, patients, visit_df, endpoints, baseline, provenance)
@@ -178,111 +182,61 @@ class Trial:
 
 
 def requested_baseline(spec: TrialSpec) -> dict:
-    pop = spec.population
-    d = lambda x: {"mean": x.mean, "sd": x.sd, "min": x.min, "max": x.max}  # noqa: E731
-    return {"age": d(pop.age), "edss_baseline": d(pop.edss), "disease_duration_years": d(pop.disease_duration_years),
-            "relapses_prior_year": {"mean": None, "sd": None, "min": pop.relapses_prior_year.min, "max": pop.relapses_prior_year.max}}
+    """Requested mean, sd, min, max of each baseline variable with a population Distribution (or count range)."""
+    out = {}
+    for var in get_disease(spec.trial.disease).baseline:
+        if var.field is None:
+            continue
+        x = getattr(spec.population, var.field)
+        out[var.column] = {k: getattr(x, k, None) for k in ("mean", "sd", "min", "max")}
+    return out
 
 
 def observe_trial(model, spec, arm, plan, cohort: Cohort, traj, patient_ids: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Clinical events, scores and per-patient records of one chunk of one arm."""
-    n = len(cohort.candidate)
-    P = cohort.params
-    pd_ = {name: P[:, j] for j, name in enumerate(model.parameter_names)}
+    """Deaths, infections, immune recovery (shared) and the disease's scores and events of one chunk of one arm."""
+    disease = get_disease(spec.trial.disease)
+    n = len(cohort)
+    params = {name: cohort.params[:, j] for j, name in enumerate(model.parameter_names)}
     keys = patient_keys(spec.trial.seed, TRIAL, cohort.candidate)
     t = traj.t
-    K = int(round(spec.trial.follow_up_years))
     fu = spec.trial.follow_up_years
+    K = int(round(fu))
     cov = cohort.covariates
-    age = cov["age"]
-    edss0 = cov["edss_baseline"]
-
-    # --- deaths -------------------------------------------------------------------------
-    d_inf = np.maximum(np.diff(traj["cum_inf"], axis=1), 0.0)
-    ids = np.arange(d_inf.shape[1], dtype=np.uint64)
-    infections = poisson(uniforms(keys, C_INFECTION + 2 * ids), d_inf)
-    p_fatal = np.minimum(0.9, INFECTION_FATALITY * frailty(age, edss0))[:, None]
-    fatal = uniforms(keys, C_INFECTION + 2 * ids + 1) < 1 - (1 - p_fatal) ** infections
-    t_inf_death = np.where(fatal.any(axis=1), t[1:][np.argmax(fatal, axis=1)], np.inf)
-    u = uniforms(keys, C_DEATH, 3)
-    tox = np.minimum(0.9, plan.organ_toxicity_death * frailty(age, edss0))
-    t_tox_death = np.where(u[:, 0] < tox, (0 if math.isnan(plan.graft_day) else plan.graft_day) + 100.0 * u[:, 1], np.inf)
-    a, b = BACKGROUND_MORTALITY
-    h0 = a * np.exp(b * (age - 40.0))
-    t_bg_death = np.log1p(-np.log(u[:, 2]) * b / h0) / b * YEAR
-    death = np.minimum(np.minimum(t_inf_death, t_tox_death), t_bg_death)
-    died = death <= fu * YEAR
-    death_days = np.where(died, death, np.nan)
-    trm = died & (np.minimum(t_inf_death, t_tox_death) <= t_bg_death)
-    alive_at = lambda days: ~(died & (death_days <= days))  # noqa: E731
-
-    # --- relapses and EDSS -----------------------------------------------------------
-    hist = draw_relapses(t, traj["cum_attack"], pd_, keys)
-    counted = hist.t <= np.where(died, death_days, np.inf)[:, None]
-    older = RelapseHistory.settled(cohort.residual_before)
     v_days = np.arange(0, K * VISITS_PER_YEAR + 1) * (YEAR / VISITS_PER_YEAR)
     v_days = v_days[v_days <= fu * YEAR + 1e-6]
-    vi = np.searchsorted(t, v_days - 1e-6)
-    si = model.state_index
-    at = np.broadcast_to(v_days, (n, len(v_days)))
-    edss = edss_at(at, traj.y[:, vi, si("dirr")], traj.y[:, vi, si("drev")], [cohort.history, older, hist], pd_)
-    edss = rater_error(edss, keys, np.arange(len(v_days)), pd_["edss_rater_error"], C_RATER)
-    edss[:, 0] = edss0
-    alive_v = np.stack([alive_at(d) for d in v_days], axis=1)
-    edss = np.where(alive_v, edss, np.nan)
-    cd4_all = traj["naive"] + traj["mem"] + traj["treg"]
-    cd4_v = np.where(alive_v, cd4_all[:, vi], np.nan)
-
-    # confirmed progression: threshold reached at a visit and still at the visit 6 months later
-    thr = ms.progression_threshold(edss0)[:, None]
-    up = (edss - edss0[:, None]) >= thr - 1e-9
-    conf = up[:, :-2] & up[:, 2:]
-    progressed = conf.any(axis=1)
-    first = np.argmax(conf, axis=1)
-    follow_up = np.where(died, death_days / YEAR, fu)
-    ttp = np.where(progressed, v_days[first] / YEAR, follow_up)
+    ctx = TrialContext(model, spec, arm, plan, cov, cohort.carry, params, keys, t, traj.y, v_days,
+                       np.searchsorted(t, v_days - 1e-6), np.zeros(n, bool), np.full(n, np.nan), np.full(n, fu), fu)
+    deaths = draw_deaths(t, traj["cum_inf"], keys, cov["age"], disease.frailty(cov), plan.organ_toxicity_death,
+                         plan.graft_day, disease.disease_death_days(ctx), fu * YEAR)
+    ctx.died, ctx.death_days = deaths.died, deaths.death_days
+    ctx.follow_up_years = np.where(deaths.died, deaths.death_days / YEAR, fu)
+    obs = disease.observe(ctx)
 
     rec: dict[str, np.ndarray] = {
         "patient_id": patient_ids.astype(np.int64), "candidate_id": cohort.candidate.astype(np.int64),
         "arm": np.full(n, arm.name), "therapy": np.full(n, arm.therapy),
-        "age": age, "sex": cov["sex"], "weight_kg": cov["weight_kg"], "disease_duration_years": cov["disease_duration_years"],
-        "course": cov["course"], "edss_baseline": edss0, "relapses_prior_year": cov["relapses_prior_year"],
-        "follow_up_years": follow_up, "died": died, "death_time_years": death_days / YEAR, "treatment_related_death": trm,
-        "n_relapses": np.where(counted, hist.count, 0).sum(axis=1).astype(np.int64),
-        "progressed": progressed, "time_to_progression_years": ttp,
+        "age": cov["age"], "sex": cov["sex"], "weight_kg": cov["weight_kg"],
+        "disease_duration_years": cov["disease_duration_years"],
+        **{k: v for k, v in obs.patients.items() if k.endswith("_baseline") or k in {c.column for c in disease.baseline}},
+        "follow_up_years": ctx.follow_up_years, "died": deaths.died, "death_time_years": deaths.death_days / YEAR,
+        "treatment_related_death": deaths.treatment_related, "death_cause": deaths.cause,
     }
-    d_att = traj["cum_attack"]
-    mri_u = uniforms(keys, C_MRI, K + 1)
-    new_les, rel_y = [], []
-    for k in range(1, K + 1):
-        i0, i1 = np.searchsorted(t, (k - 1) * YEAR - 1e-6), np.searchsorted(t, k * YEAR - 1e-6)
-        alive_k = alive_at(k * YEAR)
-        rec[f"edss_y{k - 1}"] = edss[:, (k - 1) * VISITS_PER_YEAR]
-        in_year = (hist.t > (k - 1) * YEAR + 1e-9) & (hist.t <= k * YEAR + 1e-9)
-        r = np.where(in_year & counted, hist.count, 0).sum(axis=1)
-        lam = np.maximum(d_att[:, i1] - d_att[:, i0], 0.0) * pd_["mri_detection"]
-        les = poisson(mri_u[:, k], lam)
-        rec[f"relapses_y{k}"] = np.where(alive_k, r, np.nan)
-        rec[f"new_lesions_y{k}"] = np.where(alive_k, les, np.nan)
-        new_les.append(les)
-        rel_y.append(r)
-    rec[f"edss_y{K}"] = edss[:, K * VISITS_PER_YEAR]
-    for k in range(1, K + 1):
-        quiet = (np.sum(rel_y[:k], axis=0) == 0) & (np.sum(new_les[:k], axis=0) == 0) & ~(progressed & (ttp <= k + 1e-9))
-        rec[f"neda3_y{k}"] = np.where(alive_at(k * YEAR), quiet.astype(float), np.nan)
-
+    rec.update({k: v for k, v in obs.patients.items() if k not in rec})
+    alive_v = ctx.alive_at(v_days)
+    cd4_all = traj["naive"] + traj["mem"] + traj["treg"]
+    cd4_v = np.where(alive_v, cd4_all[:, ctx.visit_index], np.nan)
     rec["engraftment_day"] = engraftment_day(t, traj["anc"], plan.graft_day)
-    rec["n_severe_infections"] = np.where(t[1:] <= np.where(died, death_days, np.inf)[:, None], infections, 0).sum(axis=1).astype(np.int64)
-    i6 = np.searchsorted(t, 0.5 * YEAR - 1e-6)
-    rec["cd4_m06"] = np.where(alive_at(0.5 * YEAR), cd4_all[:, i6], np.nan)
+    death = np.where(deaths.died, deaths.death_days, np.inf)
+    rec["n_severe_infections"] = np.where(t[1:] <= death[:, None], deaths.infections, 0).sum(axis=1).astype(np.int64)
+    rec["cd4_m06"] = np.where(ctx.alive_at(0.5 * YEAR), cd4_all[:, ctx.year_index(0.5)], np.nan)
     for k in range(1, K + 1):
         rec[f"cd4_y{k}"] = cd4_v[:, k * VISITS_PER_YEAR]
     rec["solver_status"] = traj.status
     rec["solver_message"] = np.array([STATUS_TEXT.get(int(s), "unknown") for s in traj.status])
     patients = pd.DataFrame(rec)
     visits = pd.DataFrame({
-        "patient_id": np.repeat(patient_ids, len(v_days)), "arm": arm.name,
-        "t_years": np.tile(v_days / YEAR, n), "edss": edss.ravel(), "cd4": cd4_v.ravel(),
+        "patient_id": np.repeat(patient_ids, len(v_days)), "arm": arm.name, "t_years": np.tile(v_days / YEAR, n),
+        **{name: np.asarray(v, dtype=float).ravel() for name, v in obs.visits.items()}, "cd4": cd4_v.ravel(),
     })
     return patients, visits
 

@@ -18,11 +18,13 @@ Bone Marrow Transplant 47:770).
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from remit.model.spec import ModelSpec
-from remit.therapy.conventional import add_dmt, stop_all
+from remit.therapy.conventional import MS_DRUG_TABLE, add_drugs, stop_all
 from remit.therapy.schedule import ScheduleBuilder
 
 GRAFT_DAY = 35.0
@@ -72,16 +74,19 @@ class ArmPlan:
     description: str
 
 
-def ahsct_plan(model: ModelSpec, arm) -> ArmPlan:
-    """Events of an aHSCT arm (``arm`` is a :class:`remit.scenario.AhsctArm`)."""
-    b = ScheduleBuilder(model)
-    stop_all(b, 0.0)  # maintenance therapy stops for the transplant
-    mob = arm.mobilization
+def _mobilize(b: ScheduleBuilder, mob) -> None:
     if mob.cyclophosphamide_g_per_m2 > 0:
         b.dose(0.0, "cy", mob.cyclophosphamide_g_per_m2 * 1000.0, per="bsa_per_kg", label="mobilisation cyclophosphamide")
     if mob.g_csf:
         b.set(GCSF_DAYS[0] if mob.cyclophosphamide_g_per_m2 > 0 else 0.0, "gcsf", 1.0, "G-CSF start")
         b.set(GCSF_DAYS[1] if mob.cyclophosphamide_g_per_m2 > 0 else 6.0, "gcsf", 0.0, "G-CSF stop")
+
+
+def ahsct_plan(model: ModelSpec, arm) -> ArmPlan:
+    """Events of an aHSCT arm (``arm`` is a :class:`remit.scenario.AhsctArm`)."""
+    b = ScheduleBuilder(model)
+    stop_all(b, 0.0)  # maintenance therapy stops for the transplant
+    _mobilize(b, arm.mobilization)
 
     cond = arm.conditioning
     doses = cond.doses()
@@ -124,15 +129,47 @@ def ahsct_plan(model: ModelSpec, arm) -> ArmPlan:
     return ArmPlan(b.build(), GRAFT_DAY, min(tox, 0.5), desc)
 
 
-def conventional_plan(model: ModelSpec, arm) -> ArmPlan:
+def mobilization_plan(model: ModelSpec, arm) -> ArmPlan:
+    """Mobilisation and collection only (``arm`` is a :class:`remit.scenario.MobilizationArm`)."""
+    b = ScheduleBuilder(model)
+    stop_all(b, 0.0)
+    _mobilize(b, arm.mobilization)
+    tox = CY_TOXIC_DEATH_PER_200_MG_KG * arm.mobilization.cyclophosphamide_g_per_m2 * 1000.0 * (1.8 / 70.0) / 200.0
+    return ArmPlan(b.build(), math.nan, tox, "mobilisation only (transplant deferred)")
+
+
+def conventional_plan(model: ModelSpec, arm, drugs: Mapping | None = None) -> ArmPlan:
     """Events of a conventional arm (``arm`` is a :class:`remit.scenario.ConventionalArm`)."""
     b = ScheduleBuilder(model)
     stop = arm.stop_year * 365.25 if arm.stop_year is not None else None
-    add_dmt(b, list(arm.drugs), 0.0, stop)
+    add_drugs(b, MS_DRUG_TABLE if drugs is None else drugs, list(arm.drugs), 0.0, stop)
     return ArmPlan(b.build(), math.nan, 0.0, "conventional: " + ", ".join(arm.drugs))
 
 
-def arm_plan(model: ModelSpec, arm) -> ArmPlan:
+def placebo_plan(model: ModelSpec, arm, drugs: Mapping) -> ArmPlan:
+    """Placebo on background therapy, continued unchanged."""
+    b = ScheduleBuilder(model)
+    if arm.background:
+        add_drugs(b, drugs, list(arm.background), 0.0)
+    return ArmPlan(b.build(), math.nan, 0.0, "placebo" + (" on " + ", ".join(arm.background) if arm.background else ""))
+
+
+def arm_plan(model: ModelSpec, arm, drugs: Mapping | None = None) -> ArmPlan:
+    """The event schedule of any arm; ``drugs`` is the disease's conventional drug table (default: MS)."""
+    drugs = MS_DRUG_TABLE if drugs is None else drugs
     if arm.therapy == "ahsct":
         return ahsct_plan(model, arm)
-    return conventional_plan(model, arm)
+    if arm.therapy == "mobilization_only":
+        return mobilization_plan(model, arm)
+    if arm.therapy == "msc":
+        from remit.therapy.msc import msc_plan
+
+        plan = msc_plan(model, arm)
+        if arm.background:
+            b = ScheduleBuilder(model)
+            add_drugs(b, drugs, list(arm.background), 0.0)
+            plan = dataclasses.replace(plan, schedule=plan.schedule.merged(b.build()))
+        return plan
+    if arm.therapy == "placebo":
+        return placebo_plan(model, arm, drugs)
+    return conventional_plan(model, arm, drugs)

@@ -1,4 +1,4 @@
-"""Conventional (maintenance) therapy of MS as model events: effect only while given.
+"""Conventional (maintenance) therapy as model events: effect only while given.
 
 Each drug is described by its relapse-rate reduction against placebo in its pivotal
 trial (converted to a potency z = -ln(1 - efficacy) that adds across drugs and that a
@@ -9,6 +9,7 @@ any cell depletion it causes. Sources are the pivotal trials named in each entry
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from remit.therapy.schedule import ScheduleBuilder
@@ -50,8 +51,15 @@ MS_DRUG_TABLE: dict[str, Drug] = {d.name: d for d in [
 
 
 def add_dmt(builder: ScheduleBuilder, drugs: tuple[str, ...] | list[str], start: float, stop: float | None = None) -> ScheduleBuilder:
-    """Switch maintenance therapy to ``drugs`` at day ``start`` (replacing any earlier therapy)."""
-    table = [MS_DRUG_TABLE[d] for d in drugs]
+    """Switch MS maintenance therapy to ``drugs`` at day ``start`` (replacing any earlier therapy)."""
+    return add_drugs(builder, MS_DRUG_TABLE, drugs, start, stop)
+
+
+def add_drugs(builder: ScheduleBuilder, drug_table: Mapping[str, Drug], drugs: tuple[str, ...] | list[str], start: float,
+              stop: float | None = None) -> ScheduleBuilder:
+    """Switch maintenance therapy to ``drugs`` (names in ``drug_table``) at day ``start``, replacing any earlier
+    therapy; stop everything at ``stop`` or when a drug reaches its maximal duration."""
+    table = [drug_table[d] for d in drugs]
     potency = sum(d.potency for d in table)
     half_life = max((d.half_life_days for d in table), default=14.0)
     b_dep = max((d.b_depletion_per_day for d in table), default=0.0)

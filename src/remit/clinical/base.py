@@ -1,0 +1,252 @@
+"""The contract between the trial pipeline and a disease.
+
+The pipeline (population -> engine -> observation -> endpoints -> report) is the same for
+every disease; what differs is declared by a :class:`Disease`:
+
+- the model module added to the shared immune core (``module``),
+- the ``[population]`` schema of a scenario and the conventional drugs allowed in it,
+- how a candidate's parameters and onset state depend on covariates (``prepare``),
+- what is observed before enrolment, and who is eligible (``observe_history``, ``eligible``),
+- the clinical scores and events observed during the trial (``observe``),
+- the endpoints computed from them (``endpoints``, a catalog of four generic kinds).
+
+Scores and events are drawn with the patient's own counter-based streams
+(:mod:`remit.random`). Counter blocks below ``DISEASE_COUNTERS`` belong to the shared
+pipeline and to multiple sclerosis; every other disease draws from counters at or above it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Mapping
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from remit.model.spec import Module, ModelSpec
+    from remit.therapy.conventional import Drug
+
+DISEASE_COUNTERS = 20_000_000
+YEAR = 365.25
+VISITS_PER_YEAR = 4
+
+
+# --------------------------------------------------------------------------
+# endpoint catalog: four generic kinds; names are a stable contract
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Survival:
+    """Time to an event. Patient columns ``time_col`` (years) and ``event_col`` (bool).
+
+    Endpoints: ``{name}_free`` (Kaplan-Meier at each whole year), ``{name}_median_years``,
+    ``{name}_hazard_ratio`` (Cox, vs control) and ``{name}_logrank_p``.
+    """
+
+    name: str
+    label: str  # e.g. "Free of 6-month confirmed EDSS progression"
+    time_col: str
+    event_col: str
+    definition: str = ""
+
+
+@dataclass(frozen=True)
+class Proportion:
+    """A binary outcome at each whole year: patient columns ``{name}_y{k}`` (1, 0 or NaN if dead).
+
+    Endpoint ``{name}`` (proportion with Wilson 95% CI among patients alive at the visit).
+    """
+
+    name: str
+    label: str
+    definition: str = ""
+
+
+@dataclass(frozen=True)
+class Score:
+    """A clinical score measured at visits: patient columns ``{name}_y{k}`` (k = 0 is baseline),
+    visit column ``{name}``.
+
+    Endpoints ``mean_{name}`` and ``{name}_change`` (from baseline), Student-t 95% CIs.
+    """
+
+    name: str
+    label: str
+    unit: str
+    lower_is_better: bool = True
+    definition: str = ""
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Events counted over follow-up: patient column ``count_col``, exposure ``follow_up_years``.
+
+    Endpoints ``annualized_{name}_rate`` (negative binomial) and ``{name}_rate_ratio``.
+    """
+
+    name: str
+    label: str
+    count_col: str
+    definition: str = ""
+
+
+Endpoint = Survival | Proportion | Score | Rate
+
+
+@dataclass(frozen=True)
+class BaselineVariable:
+    """A baseline characteristic: patient column, label, unit and the population field requested for it."""
+
+    column: str
+    label: str
+    unit: str
+    field: str | None = None  # name of a Distribution in the [population] table
+
+
+# --------------------------------------------------------------------------
+# what the pipeline hands a disease
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class History:
+    """What a disease observed in the burn-in: baseline covariates and anything it needs later."""
+
+    covariates: dict[str, np.ndarray]
+    carry: dict[str, np.ndarray] = field(default_factory=dict)  # first axis = patients
+
+
+@dataclass
+class TrialContext:
+    """One chunk of one arm after integration, with deaths already drawn.
+
+    Times are days from randomisation; ``visit_days`` are the quarterly visits within follow-up
+    and ``visit_index`` their positions in ``t``.
+    """
+
+    model: "ModelSpec"
+    spec: object  # TrialSpec
+    arm: object
+    plan: object  # ArmPlan
+    covariates: dict[str, np.ndarray]
+    carry: dict[str, np.ndarray]
+    params: dict[str, np.ndarray]
+    keys: np.ndarray  # (n, 2) TRIAL stream keys
+    t: np.ndarray  # (T,) days
+    y: np.ndarray  # (n, T, S)
+    visit_days: np.ndarray
+    visit_index: np.ndarray
+    died: np.ndarray
+    death_days: np.ndarray  # NaN if alive at the end
+    follow_up_years: np.ndarray  # per patient: to death or end of trial
+    planned_years: float
+
+    def state(self, name: str) -> np.ndarray:
+        return self.y[:, :, self.model.state_index(name)]
+
+    def at_visits(self, name: str) -> np.ndarray:
+        return self.state(name)[:, self.visit_index]
+
+    def alive_at(self, days) -> np.ndarray:
+        """(n,) for a scalar, (n, V) for an array of days."""
+        days = np.asarray(days, dtype=float)
+        dd = np.where(self.died, self.death_days, np.inf)
+        return dd[:, None] > days[None, :] if days.ndim else dd > days
+
+    @property
+    def n(self) -> int:
+        return self.y.shape[0]
+
+    @property
+    def whole_years(self) -> int:
+        return int(np.floor(self.planned_years + 1e-9))
+
+    def year_index(self, k: float) -> int:
+        return int(np.searchsorted(self.t, k * YEAR - 1e-6))
+
+
+@dataclass
+class Observation:
+    """Per-patient columns and per-visit columns (shape (n, V)) a disease adds."""
+
+    patients: dict[str, np.ndarray]
+    visits: dict[str, np.ndarray]
+
+
+# --------------------------------------------------------------------------
+# the Disease
+# --------------------------------------------------------------------------
+
+
+class Disease:
+    """Base class of the disease plug-ins; subclasses set the attributes and override the hooks."""
+
+    name: str = ""
+    label: str = ""
+    organ: str = ""
+    population_model: type = object  # pydantic model of the [population] table
+    drugs: Mapping[str, "Drug"] = {}
+    endpoints: tuple[Endpoint, ...] = ()
+    baseline: tuple[BaselineVariable, ...] = ()
+    selection: str | None = None  # covariate (and population Distribution of the same name) matched by prevalence selection
+    primary: str = ""  # the Survival endpoint shown first (KM plot, headline)
+    references: tuple[str, ...] = ()
+
+    # -- model -------------------------------------------------------------------------
+    def module(self) -> "Module":
+        raise NotImplementedError
+
+    # -- population --------------------------------------------------------------------
+    def prior_therapy(self, population) -> tuple[str, ...]:
+        """Drugs (keys of ``drugs``) patients were on before enrolment."""
+        return tuple(getattr(population, "prior_therapy", ()) or ())
+
+    def prepare(self, model: "ModelSpec", population, covariates: dict, P: np.ndarray, y0: np.ndarray,
+                u: np.ndarray) -> None:
+        """Adjust per-patient parameters ``P`` and onset states ``y0`` in place (``u``: 10 uniforms per patient)."""
+
+    def observe_history(self, model: "ModelSpec", spec, t: np.ndarray, y: np.ndarray, params: dict,
+                        keys: np.ndarray) -> History:
+        """Baseline covariates from the burn-in trajectory (``t``: monthly days before enrolment, ending at 0)."""
+        raise NotImplementedError
+
+    def eligible(self, covariates: dict, population) -> np.ndarray:
+        """Inclusion criteria other than the prevalence-selected score (already applied)."""
+        return np.ones(len(next(iter(covariates.values()))), dtype=bool)
+
+    def selection_edges(self, lo: float, hi: float) -> np.ndarray:
+        """Bin edges used to match the selected score's distribution (continuous scores: 20 bins)."""
+        return np.linspace(lo, hi, 21)
+
+    def frailty(self, covariates: dict) -> np.ndarray:
+        """Relative risk of dying of a treatment complication (1 = reference patient)."""
+        age = covariates["age"]
+        return np.exp(0.05 * (age - 35.0))
+
+    def disease_death_days(self, ctx: TrialContext) -> np.ndarray:
+        """Days of deaths caused by the disease itself (inf: none within follow-up)."""
+        return np.full(ctx.n, np.inf)
+
+    # -- trial -------------------------------------------------------------------------
+    def observe(self, ctx: TrialContext) -> Observation:
+        raise NotImplementedError
+
+    # -- derived -----------------------------------------------------------------------
+    @property
+    def scores(self) -> tuple[Score, ...]:
+        return tuple(e for e in self.endpoints if isinstance(e, Score))
+
+    def endpoint(self, name: str) -> Endpoint:
+        for e in self.endpoints:
+            if e.name == name:
+                return e
+        raise KeyError(name)
+
+
+def stack_years(ctx: TrialContext, per_year: Callable[[int], np.ndarray], name: str, start: int = 1) -> dict[str, np.ndarray]:
+    """Columns ``{name}_y{k}`` for k = start..K, NaN where the patient died before year k."""
+    out = {}
+    for k in range(start, ctx.whole_years + 1):
+        out[f"{name}_y{k}"] = np.where(ctx.alive_at(k * YEAR) if k > 0 else True, per_year(k), np.nan)
+    return out

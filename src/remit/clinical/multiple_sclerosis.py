@@ -1,0 +1,231 @@
+"""Multiple sclerosis: relapses, MRI lesions, EDSS, confirmed progression, NEDA-3.
+
+Clinical events are drawn from hazards integrated along each trajectory (the ``cum_*``
+accumulator states), with each patient's own counter-based random stream, vectorised over
+patients and time intervals:
+
+- relapses: Poisson counts with mean ``relapse_per_lesion`` x new lesions in the interval;
+  each relapse brings an acute EDSS deficit (gamma, shape 2) that recovers with time
+  constant ``relapse_recovery_days`` to a residual fraction;
+- EDSS = irreversible damage + relapse residuals + recovering acute deficits + reversible
+  disability from active lesions, rounded to the EDSS scale, with rater error;
+- new MRI lesions: Poisson counts of new lesions per year;
+- confirmed progression: an EDSS rise of 1.0 (0.5 from a baseline above 5.5) at a visit,
+  still present at the visit 6 months later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special, stats
+
+from remit.clinical.base import (YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History, Observation, Proportion,
+                                 Rate, Score, Survival, TrialContext)
+from remit.model.diseases import multiple_sclerosis as ms
+from remit.model.diseases.multiple_sclerosis import EDSS_STEPS, to_edss_scale
+from remit.random import poisson, uniforms
+from remit.scenario import Population
+from remit.therapy.conventional import MS_DRUG_TABLE
+
+# counter blocks of the HISTORY and TRIAL streams (each block indexed by interval, visit or year)
+C_RELAPSE = 0
+C_RATER = 7_000_000
+C_MRI = 8_000_000
+
+
+@dataclass
+class RelapseHistory:
+    """Relapses on an interval grid: time (days, interval ends), total and residual deficit (EDSS points)."""
+
+    t: np.ndarray  # (n, K)
+    deficit: np.ndarray  # (n, K)
+    residual: np.ndarray  # (n, K)
+    count: np.ndarray  # (n, K)
+
+    @classmethod
+    def settled(cls, residual: np.ndarray) -> "RelapseHistory":
+        """Relapses long past, of which only the residual deficit (n,) remains."""
+        n = residual.shape[0]
+        return cls(np.full((n, 1), -3650.0), residual[:, None], residual[:, None], np.zeros((n, 1)))
+
+    def columns(self, cols) -> "RelapseHistory":
+        return RelapseHistory(self.t[:, cols], self.deficit[:, cols], self.residual[:, cols], self.count[:, cols])
+
+    def as_carry(self, prefix: str) -> dict[str, np.ndarray]:
+        return {f"{prefix}_{f}": np.ascontiguousarray(getattr(self, f)) for f in ("t", "deficit", "residual", "count")}
+
+    @classmethod
+    def from_carry(cls, carry: dict[str, np.ndarray], prefix: str) -> "RelapseHistory":
+        return cls(*(carry[f"{prefix}_{f}"] for f in ("t", "deficit", "residual", "count")))
+
+
+def draw_relapses(t: np.ndarray, cum_attack: np.ndarray, p: dict[str, np.ndarray], keys: np.ndarray,
+                  counter0: int = C_RELAPSE, interval_ids: np.ndarray | None = None) -> RelapseHistory:
+    """Relapses in each output interval ``(t[k], t[k+1]]`` from new-lesion increments."""
+    new = np.maximum(np.diff(cum_attack, axis=1), 0.0)
+    k = new.shape[1]
+    ids = (np.arange(k) if interval_ids is None else interval_ids).astype(np.uint64)
+    u = uniforms(keys, counter0 + 3 * ids)
+    u_def = uniforms(keys, counter0 + 3 * ids + 1)
+    u_res = uniforms(keys, counter0 + 3 * ids + 2)
+    count = poisson(u, new * p["relapse_per_lesion"][:, None])
+    # total deficit of `count` relapses: sum of gammas (shape 2) = gamma(shape 2*count)
+    scale = p["relapse_deficit"][:, None] / 2.0
+    deficit = np.where(count > 0, stats.gamma.ppf(u_def, np.maximum(2.0 * count, 1e-9)) * scale, 0.0)
+    # residual fraction: logit-normal around the patient's mean residual
+    mean = np.clip(p["relapse_residual"], 1e-3, 1 - 1e-3)[:, None]
+    frac = special.expit(special.logit(mean) + 0.8 * special.ndtri(u_res))
+    return RelapseHistory(np.broadcast_to(t[1:], new.shape), deficit, deficit * frac, count)
+
+
+def relapse_disability(at: np.ndarray, hist: RelapseHistory, tau_days: np.ndarray) -> np.ndarray:
+    """EDSS points due to relapses before each time in ``at`` (n, V): residuals plus recovering acute parts."""
+    dt = at[:, :, None] - hist.t[:, None, :]  # (n, V, K)
+    before = dt >= 0
+    acute = (hist.deficit - hist.residual)[:, None, :] * np.exp(-np.where(before, dt, 0.0) / tau_days[:, None, None])
+    return np.sum(np.where(before, hist.residual[:, None, :] + acute, 0.0), axis=2)
+
+
+def rater_error(edss: np.ndarray, keys: np.ndarray, visit_ids: np.ndarray, prob: np.ndarray, counter0: int = C_RATER) -> np.ndarray:
+    """Move a visit's EDSS one step up or down with probability ``prob`` (inter-rater variability)."""
+    u = uniforms(keys, counter0 + 2 * visit_ids.astype(np.uint64))
+    sign = np.where(uniforms(keys, counter0 + 2 * visit_ids.astype(np.uint64) + 1) < 0.5, -1, 1)
+    idx = np.abs(np.nan_to_num(edss)[..., None] - EDSS_STEPS).argmin(axis=-1)
+    moved = EDSS_STEPS[np.clip(idx + sign, 0, len(EDSS_STEPS) - 1)]
+    return np.where(np.isnan(edss), np.nan, np.where(u < prob[:, None], moved, edss))
+
+
+def edss_at(at_days: np.ndarray, dirr: np.ndarray, drev: np.ndarray, hist: list[RelapseHistory],
+            p: dict[str, np.ndarray]) -> np.ndarray:
+    """EDSS on its scale at times ``at_days`` (n, V); dirr/drev given at those times."""
+    x = dirr + p["edss_per_active_lesion"][:, None] * drev
+    for h in hist:
+        x = x + relapse_disability(at_days, h, p["relapse_recovery_days"])
+    return to_edss_scale(x)
+
+
+class MultipleSclerosis(Disease):
+    name = "multiple_sclerosis"
+    label = "Multiple sclerosis"
+    organ = "central nervous system"
+    population_model = Population
+    drugs = MS_DRUG_TABLE
+    endpoints = (
+        Survival("progression", "Free of 6-month confirmed EDSS progression", "time_to_progression_years", "progressed",
+                 "EDSS rise >= 1.0 (>= 0.5 from baseline > 5.5) at a quarterly visit, confirmed 6 months later "
+                 "(Kappos et al. 2010 NEJM 362:387 convention); censored at death or end of follow-up"),
+        Rate("relapse", "Annualised relapse rate", "n_relapses", "clinical relapses per patient-year"),
+        Score("edss", "EDSS", "EDSS points", True, "Expanded Disability Status Scale 0-10 in 0.5 steps, with rater error"),
+        Proportion("neda3", "NEDA-3", "no relapse, no new MRI lesion and no confirmed progression since baseline"),
+    )
+    baseline = (
+        BaselineVariable("age", "Age", "years", "age"),
+        BaselineVariable("edss_baseline", "EDSS at baseline", "EDSS points", "edss"),
+        BaselineVariable("disease_duration_years", "Disease duration", "years", "disease_duration_years"),
+        BaselineVariable("relapses_prior_year", "Relapses in prior year", "relapses"),
+    )
+    selection = ("edss_baseline", "edss")
+    primary = "progression"
+
+    def module(self):
+        return ms.module()
+
+    def prior_therapy(self, population):
+        return tuple(population.prior_dmt)
+
+    def prepare(self, model, population, cov, P, y0, u):
+        ix = model.parameter_index
+        age, course = cov["age"], population.course
+        # inflammatory activity falls with age (Tremlett et al. 2008 Neurology 71:1658; modelling slope)
+        P[:, ix("r_act")] *= ms.ACTIVITY_BY_COURSE[course] * np.exp(-0.01 * (age - 35.0))
+        # neurodegeneration: by course, faster with age (Confavreux & Vukusic 2006 Brain 129:606)
+        P[:, ix("k_neurodeg")] *= (ms.NEURODEG_BY_COURSE[course] / ms.NEURODEG_BY_COURSE["relapsing_remitting"]
+                                   * np.exp(0.04 * (age - 40.0)))
+        cov["course"] = np.full(len(age), course)
+
+    def observe_history(self, model, spec, t, y, params, keys):
+        n_int = len(t) - 1
+        si = model.state_index
+        # interval ids counted back from enrolment so that a month keeps its draws whatever the grid length
+        hist = draw_relapses(t, y[:, :, si("cum_attack")], params, keys, interval_ids=np.arange(n_int - 1, -1, -1))
+        last_year = hist.t[0] > -YEAR - 1e-9
+        recent = hist.columns(last_year)
+        older_residual = hist.residual[:, ~last_year].sum(axis=1)
+        y_end = y[:, -1, :]
+        n = y.shape[0]
+        edss = edss_at(np.zeros((n, 1)), y_end[:, [si("dirr")]], y_end[:, [si("drev")]],
+                       [recent, RelapseHistory.settled(older_residual)], params)
+        edss = rater_error(edss, keys, np.array([0]), params["edss_rater_error"], C_RATER)[:, 0]
+        cov = {"edss_baseline": edss, "relapses_prior_year": recent.count.sum(axis=1).astype(np.int64)}
+        return History(cov, {**recent.as_carry("relapse"), "residual_before": older_residual})
+
+    def eligible(self, cov, population):
+        r = cov["relapses_prior_year"]
+        rp = population.relapses_prior_year
+        return (r >= rp.min) & (r <= rp.max)
+
+    def selection_edges(self, lo, hi):
+        steps = EDSS_STEPS[(EDSS_STEPS >= lo - 1e-9) & (EDSS_STEPS <= hi + 1e-9)]
+        mid = (steps[1:] + steps[:-1]) / 2
+        first = -np.inf if steps[0] == 0 else steps[0] - 0.25
+        return np.concatenate([[first], mid, [steps[-1] + 0.25]])
+
+    def frailty(self, cov):
+        """Relative risk of dying of a treatment complication: older age and higher EDSS raise it
+        (Muraro et al. 2017 JAMA Neurol 74:459: transplant-related mortality associated with
+        older age and higher EDSS; log-linear slopes are a modelling assumption)."""
+        edss = np.nan_to_num(cov["edss_baseline"], nan=3.0)
+        return np.exp(0.05 * (cov["age"] - 35.0) + 0.25 * (edss - 3.0))
+
+    def observe(self, ctx: TrialContext) -> Observation:
+        t, p, keys, cov = ctx.t, ctx.params, ctx.keys, ctx.covariates
+        n, K = ctx.n, ctx.whole_years
+        edss0 = cov["edss_baseline"]
+        death = np.where(ctx.died, ctx.death_days, np.inf)
+
+        hist = draw_relapses(t, ctx.state("cum_attack"), p, keys)
+        counted = hist.t <= death[:, None]
+        earlier = [RelapseHistory.from_carry(ctx.carry, "relapse"), RelapseHistory.settled(ctx.carry["residual_before"])]
+        v_days = ctx.visit_days
+        at = np.broadcast_to(v_days, (n, len(v_days)))
+        edss = edss_at(at, ctx.at_visits("dirr"), ctx.at_visits("drev"), [*earlier, hist], p)
+        edss = rater_error(edss, keys, np.arange(len(v_days)), p["edss_rater_error"], C_RATER)
+        edss[:, 0] = edss0
+        edss = np.where(ctx.alive_at(v_days), edss, np.nan)
+
+        # confirmed progression: threshold reached at a visit and still at the visit 6 months later
+        thr = ms.progression_threshold(edss0)[:, None]
+        up = (edss - edss0[:, None]) >= thr - 1e-9
+        conf = up[:, :-2] & up[:, 2:]
+        progressed = conf.any(axis=1)
+        ttp = np.where(progressed, v_days[np.argmax(conf, axis=1)] / YEAR, ctx.follow_up_years)
+
+        rec: dict[str, np.ndarray] = {
+            "course": cov["course"], "edss_baseline": edss0, "relapses_prior_year": cov["relapses_prior_year"],
+            "n_relapses": np.where(counted, hist.count, 0).sum(axis=1).astype(np.int64),
+            "progressed": progressed, "time_to_progression_years": ttp,
+        }
+        d_att = ctx.state("cum_attack")
+        mri_u = uniforms(keys, C_MRI, K + 1)
+        new_les, rel_y = [], []
+        for k in range(1, K + 1):
+            i0, i1 = ctx.year_index(k - 1), ctx.year_index(k)
+            alive_k = ctx.alive_at(k * YEAR)
+            rec[f"edss_y{k - 1}"] = edss[:, (k - 1) * VISITS_PER_YEAR]
+            in_year = (hist.t > (k - 1) * YEAR + 1e-9) & (hist.t <= k * YEAR + 1e-9)
+            r = np.where(in_year & counted, hist.count, 0).sum(axis=1)
+            les = poisson(mri_u[:, k], np.maximum(d_att[:, i1] - d_att[:, i0], 0.0) * p["mri_detection"])
+            rec[f"relapses_y{k}"] = np.where(alive_k, r, np.nan)
+            rec[f"new_lesions_y{k}"] = np.where(alive_k, les, np.nan)
+            new_les.append(les)
+            rel_y.append(r)
+        rec[f"edss_y{K}"] = edss[:, K * VISITS_PER_YEAR]
+        for k in range(1, K + 1):
+            quiet = (np.sum(rel_y[:k], axis=0) == 0) & (np.sum(new_les[:k], axis=0) == 0) & ~(progressed & (ttp <= k + 1e-9))
+            rec[f"neda3_y{k}"] = np.where(ctx.alive_at(k * YEAR), quiet.astype(float), np.nan)
+        return Observation(rec, {"edss": edss})
+
+
+DISEASE = MultipleSclerosis()

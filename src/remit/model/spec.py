@@ -61,7 +61,9 @@ class Module:
     """A piece of the model: its states, parameters and rate terms.
 
     ``rates`` maps a state name to a sympy expression added to that state's
-    derivative; symbols are the state and parameter names.
+    derivative; symbols are the state and parameter names. ``overrides`` re-declare
+    parameters of an earlier module (same name, the disease's own value, range and
+    source, e.g. the rate of new tissue lesions in the disease's organ).
     """
 
     name: str
@@ -69,6 +71,7 @@ class Module:
     parameters: list[Parameter] = field(default_factory=list)
     rates: dict[str, sp.Expr] = field(default_factory=dict)
     observables: dict[str, sp.Expr] = field(default_factory=dict)
+    overrides: list[Parameter] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,10 @@ def compose(name: str, modules: Iterable[Module]) -> ModelSpec:
         for k, e in m.rates.items():
             rates[k] = rates.get(k, sp.Integer(0)) + e
         observables.update(m.observables)
+        for p in m.overrides:
+            if p.name not in params:
+                raise ValueError(f"{m.name}: override of undeclared parameter {p.name}")
+            params[p.name] = p  # same position, the module's value/range/source
     known = set(states) | set(params)
     for k, e in list(rates.items()) + list(observables.items()):
         if k in rates and k not in states:

@@ -4,6 +4,13 @@
 atomically. The plotly.js bundle is embedded inline once (with the first
 figure), so the file opens offline. All user-supplied text goes through
 ``html.escape``.
+
+The report is disease-generic: besides the fixed sections (``SECTIONS``), one
+section is generated per endpoint of the disease's catalog
+(``remit.clinical.base``: Survival -> Kaplan-Meier curve, Score -> mean over
+time, Rate -> annualised rate, Proportion -> proportion by year), and endpoint
+and baseline labels come from the catalog too (``endpoint_labels``,
+``baseline_labels``).
 """
 
 from __future__ import annotations
@@ -11,43 +18,58 @@ from __future__ import annotations
 import html
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
 
+from remit.clinical.base import Proportion, Rate, Score, Survival
 from remit.endpoints import comparison_label, km_fitters
 from remit.report import plots
 from remit.store import atomic_write_text
 
-__all__ = ["SECTIONS", "render_report", "write_report"]
+__all__ = [
+    "SECTIONS",
+    "ReportSection",
+    "baseline_labels",
+    "disease_sections",
+    "endpoint_digits",
+    "endpoint_labels",
+    "render_report",
+    "report_sections",
+    "resolve_disease",
+    "write_report",
+]
 
-# Section id -> heading. Tests and readers rely on these headings.
+# Fixed section id -> heading (every disease). Tests and readers rely on these headings.
+# ``published`` appears only when a comparison table is given; the sections generated
+# from the disease's endpoint catalog sit between ``endpoints`` and ``engraftment``.
 SECTIONS: dict[str, str] = {
     "provenance": "Provenance",
     "baseline": "Baseline characteristics",
     "endpoints": "Endpoints",
-    "km": "Progression-free survival (Kaplan-Meier)",
-    "edss": "Mean EDSS over time",
-    "arr": "Annualised relapse rate",
-    "neda3": "NEDA-3",
     "engraftment": "Neutrophil engraftment",
     "cd4": "CD4 recovery",
     "trm": "Treatment-related mortality",
+    "deaths": "Deaths by cause",
     "published": "Comparison with published trial",
 }
 
-ENDPOINT_LABELS: dict[str, str] = {
-    "progression_free": "Free of confirmed EDSS progression (KM)",
-    "progression_median_years": "Median time to progression (years)",
-    "progression_hazard_ratio": "Progression hazard ratio (Cox)",
-    "progression_logrank_p": "Progression log-rank p",
-    "annualized_relapse_rate": "Annualised relapse rate (per patient-year)",
-    "relapse_rate_ratio": "Relapse rate ratio",
-    "mean_edss": "Mean EDSS",
-    "edss_change": "Mean EDSS change from baseline",
-    "neda3": "NEDA-3 proportion",
+# Shown only when some patient's ODE solve failed (solver_status != 0).
+SOLVER_SECTION = ("solver", "Solver failures")
+
+# Ids kept from the multiple-sclerosis-only report (links and tests use them).
+_LEGACY_IDS: dict[tuple[type, str], str] = {
+    (Score, "edss"): "edss",
+    (Rate, "relapse"): "arr",
+    (Proportion, "neda3"): "neda3",
+}
+_ID_PREFIX: dict[type, str] = {Survival: "km", Score: "score", Rate: "rate", Proportion: "prop"}
+
+# Endpoints every disease has (remit.endpoints).
+SHARED_ENDPOINT_LABELS: dict[str, str] = {
     "treatment_related_mortality": "Treatment-related mortality",
     "all_cause_mortality": "All-cause mortality",
     "engraftment_day_median": "Median neutrophil engraftment day",
@@ -56,15 +78,7 @@ ENDPOINT_LABELS: dict[str, str] = {
 }
 
 # Decimal places per endpoint for display (the CSV keeps full precision).
-_DIGITS: dict[str, int] = {
-    "progression_free": 3,
-    "progression_median_years": 2,
-    "progression_hazard_ratio": 2,
-    "annualized_relapse_rate": 3,
-    "relapse_rate_ratio": 2,
-    "mean_edss": 2,
-    "edss_change": 2,
-    "neda3": 3,
+_SHARED_DIGITS: dict[str, int] = {
     "treatment_related_mortality": 4,
     "all_cause_mortality": 4,
     "engraftment_day_median": 1,
@@ -72,13 +86,147 @@ _DIGITS: dict[str, int] = {
     "severe_infections_per_patient": 2,
 }
 
-BASELINE_LABELS: dict[str, str] = {
-    "age": "Age (years)",
-    "edss_baseline": "EDSS at baseline",
-    "disease_duration_years": "Disease duration (years)",
-    "relapses_prior_year": "Relapses in prior year",
-    "female_pct": "Female (%)",
-}
+# Order in which death causes are listed (remit's ``death_cause`` vocabulary); others follow.
+DEATH_CAUSES = ("treatment toxicity", "infection", "disease", "background")
+
+
+# --------------------------------------------------------------------------
+# the disease's catalog -> sections and labels
+# --------------------------------------------------------------------------
+
+
+def resolve_disease(spec: Any = None, disease: Any = None) -> Any:
+    """``disease`` if given, else the spec's ``trial.disease``, else multiple sclerosis."""
+    if disease is not None:
+        return disease
+    from remit.clinical import get_disease
+
+    name = getattr(getattr(spec, "trial", None), "disease", None)
+    return get_disease(str(name) if name else "multiple_sclerosis")
+
+
+def _words(name: str) -> str:
+    """Catalog name as words: ``"flare_free"`` -> ``"flare free"``."""
+    return name.replace("_", " ")
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _endpoints_of(disease: Any) -> tuple:
+    return tuple(getattr(disease, "endpoints", ()) or ())
+
+
+def endpoint_labels(disease: Any) -> dict[str, str]:
+    """Endpoint name -> display label for the disease's catalog plus the shared endpoints."""
+    out: dict[str, str] = {}
+    for e in _endpoints_of(disease):
+        n, w = e.name, _words(e.name)
+        if isinstance(e, Survival):
+            out[f"{n}_free"] = f"{e.label} (KM)"
+            out[f"{n}_median_years"] = f"Median time to {w} (years)"
+            out[f"{n}_hazard_ratio"] = f"{_cap(w)} hazard ratio (Cox)"
+            out[f"{n}_logrank_p"] = f"{_cap(w)} log-rank p"
+        elif isinstance(e, Rate):
+            out[f"annualized_{n}_rate"] = f"{e.label} (per patient-year)"
+            out[f"{n}_rate_ratio"] = f"{_cap(w)} rate ratio"
+        elif isinstance(e, Score):
+            out[f"mean_{n}"] = f"Mean {e.label} ({e.unit})" if e.unit else f"Mean {e.label}"
+            out[f"{n}_change"] = f"Mean {e.label} change from baseline"
+        elif isinstance(e, Proportion):
+            out[n] = f"{e.label} proportion"
+    out.update(SHARED_ENDPOINT_LABELS)
+    return out
+
+
+def endpoint_digits(disease: Any) -> dict[str, int]:
+    """Endpoint name -> decimal places shown in the report."""
+    out: dict[str, int] = {}
+    for e in _endpoints_of(disease):
+        n = e.name
+        if isinstance(e, Survival):
+            out.update({f"{n}_free": 3, f"{n}_median_years": 2, f"{n}_hazard_ratio": 2})
+        elif isinstance(e, Rate):
+            out.update({f"annualized_{n}_rate": 3, f"{n}_rate_ratio": 2})
+        elif isinstance(e, Score):
+            out.update({f"mean_{n}": 2, f"{n}_change": 2})
+        elif isinstance(e, Proportion):
+            out[n] = 3
+    out.update(_SHARED_DIGITS)
+    return out
+
+
+def baseline_labels(disease: Any) -> dict[str, str]:
+    """Baseline-table variable -> label with unit (``BaselineVariable``s plus ``female_pct``)."""
+    out: dict[str, str] = {}
+    for v in tuple(getattr(disease, "baseline", ()) or ()):
+        unit = getattr(v, "unit", "")
+        out[v.column] = f"{v.label} ({unit})" if unit and unit.lower() not in v.label.lower() else v.label
+    out["female_pct"] = "Female (%)"
+    return out
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """One section generated from the catalog: its id, heading and endpoint."""
+
+    id: str
+    title: str
+    endpoint: Any
+
+
+def disease_sections(disease: Any) -> list[ReportSection]:
+    """Catalog sections in report order: Survival (primary first), Score, Rate, Proportion.
+
+    The primary Survival endpoint (``disease.primary``; else the first Survival) gets id
+    ``km``, other Survival endpoints ``km_<name>``; Scores ``score_<name>``, Rates
+    ``rate_<name>``, Proportions ``prop_<name>`` -- except the multiple-sclerosis ids
+    kept from the first report (``edss``, ``arr``, ``neda3``).
+    """
+    cat = _endpoints_of(disease)
+    surv = [e for e in cat if isinstance(e, Survival)]
+    primary = getattr(disease, "primary", "") or ""
+    if primary not in {e.name for e in surv}:
+        primary = surv[0].name if surv else ""
+    surv.sort(key=lambda e: e.name != primary)  # stable: primary first
+    taken = set(SECTIONS) | {SOLVER_SECTION[0]}
+    out: list[ReportSection] = []
+    for kind in (Survival, Score, Rate, Proportion):
+        group = surv if kind is Survival else [e for e in cat if isinstance(e, kind)]
+        for e in group:
+            if kind is Survival and e.name == primary:
+                sid = "km"
+            else:
+                sid = _LEGACY_IDS.get((kind, e.name), f"{_ID_PREFIX[kind]}_{e.name}")
+            base, i = sid, 2
+            while sid in taken:  # never collide with a fixed or earlier id
+                sid, i = f"{base}_{i}", i + 1
+            taken.add(sid)
+            if kind is Survival:
+                title = f"{e.label} (Kaplan-Meier)"
+            elif kind is Score:
+                title = f"Mean {e.label} over time"
+            else:
+                title = e.label
+            out.append(ReportSection(sid, title, e))
+    return out
+
+
+def report_sections(disease: Any) -> dict[str, str]:
+    """Every section id -> heading a report of this disease can have, in document order."""
+    fixed = list(SECTIONS.items())
+    gen = [(s.id, s.title) for s in disease_sections(disease)]
+    return dict(fixed[:3] + gen + fixed[3:7] + [SOLVER_SECTION] + fixed[7:])
+
+
+def __getattr__(name: str):
+    # Multiple-sclerosis tables of the first report, computed on first use.
+    ms = {"ENDPOINT_LABELS": endpoint_labels, "_DIGITS": endpoint_digits, "BASELINE_LABELS": baseline_labels}
+    if name in ms:
+        return ms[name](resolve_disease())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 DASH = "\u2014"
 
@@ -177,8 +325,8 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Seque
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _section(key: str, body: str) -> str:
-    return f'<section id="{_e(key)}"><h2>{_e(SECTIONS[key])}</h2>{body}</section>'
+def _section(key: str, heading: str, body: str) -> str:
+    return f'<section id="{_e(key)}"><h2>{_e(heading)}</h2>{body}</section>'
 
 
 def _note(text: str) -> str:
@@ -190,83 +338,171 @@ def _note(text: str) -> str:
 # --------------------------------------------------------------------------
 
 
-def _header(title: str, spec: Any, patients: pd.DataFrame) -> str:
+def _header(title: str, spec: Any, patients: pd.DataFrame, disease_label: str) -> str:
     trial = getattr(spec, "trial", None)
     name = getattr(trial, "name", "")
     fu = getattr(trial, "follow_up_years", float("nan"))
     control = getattr(getattr(spec, "control", None), "name", "")
     sizes = patients.groupby("arm", sort=False).size()
     arms = ", ".join(f"{a} (n={int(sizes.get(a, 0))})" for a in _arm_order(spec, patients))
-    sub = f"Trial: {name} \u00b7 control arm: {control} \u00b7 follow-up: {fmt_num(fu, 1)} years \u00b7 arms: {arms}"
+    sub = (f"Disease: {disease_label} \u00b7 trial: {name} \u00b7 control arm: {control} \u00b7 "
+           f"follow-up: {fmt_num(fu, 1)} years \u00b7 arms: {arms}")
     return f'<header><h1>{_e(title)}</h1><div class="sub">{_e(sub)}</div></header>'
 
 
-def _nav(keys: Sequence[str]) -> str:
-    return "<nav>" + "".join(f'<a href="#{_e(k)}">{_e(SECTIONS[k])}</a>' for k in keys) + "</nav>"
+def _nav(items: Sequence[tuple[str, str]]) -> str:
+    return "<nav>" + "".join(f'<a href="#{_e(k)}">{_e(h)}</a>' for k, h in items) + "</nav>"
+
+
+def _failed(patients: pd.DataFrame) -> pd.Series:
+    """Patients whose ODE solve did not finish cleanly (solver_status != 0)."""
+    if "solver_status" not in patients.columns:
+        return pd.Series(False, index=patients.index)
+    return pd.to_numeric(patients["solver_status"], errors="coerce").fillna(0) != 0
 
 
 def _provenance(provenance: Mapping[str, Any], patients: pd.DataFrame) -> str:
     items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(_fmt_value(v))}</dd>" for k, v in provenance.items())
     body = f'<dl class="kv">{items}</dl>' if items else _note("No provenance recorded.")
-    if "solver_status" in patients.columns:
-        bad = int((patients["solver_status"].fillna(0) != 0).sum())
-        if bad:
-            body += _note(f"{bad} patient(s) have a non-zero solver_status; they are included in all endpoints.")
-    return _section("provenance", body)
+    bad = int(_failed(patients).sum())
+    if bad:
+        body += _note(f"{bad} patient(s) have a non-zero solver_status; they are included in all endpoints "
+                      "(see Solver failures).")
+    return _section("provenance", SECTIONS["provenance"], body)
 
 
-def _baseline(baseline: pd.DataFrame) -> str:
+def _baseline(baseline: pd.DataFrame, labels: Mapping[str, str]) -> str:
     if baseline is None or baseline.empty:
-        return _section("baseline", _note("No baseline table."))
+        return _section("baseline", SECTIONS["baseline"], _note("No baseline table."))
     headers = ["Arm", "Variable", "Req. mean", "Req. SD", "Req. min", "Req. max",
                "Sim. mean", "Sim. SD", "Sim. min", "Sim. max", "n"]
     rows = []
     for r in baseline.itertuples(index=False):
         rows.append(
-            [r.arm, BASELINE_LABELS.get(r.variable, r.variable)]
+            [r.arm, labels.get(r.variable, r.variable)]
             + [fmt_num(getattr(r, c), 2) for c in ("requested_mean", "requested_sd", "requested_min", "requested_max")]
             + [fmt_num(getattr(r, c), 2) for c in ("simulated_mean", "simulated_sd", "simulated_min", "simulated_max")]
             + [fmt_num(r.n, 0)]
         )
-    return _section("baseline", _table(headers, rows, [False, False] + [True] * 9))
+    return _section("baseline", SECTIONS["baseline"], _table(headers, rows, [False, False] + [True] * 9))
 
 
-def _endpoint_cells(r) -> list[str]:
-    if r.endpoint == "progression_logrank_p":
+@dataclass(frozen=True)
+class _Labels:
+    """Display tables of one disease."""
+
+    endpoints: Mapping[str, str]
+    digits: Mapping[str, int]
+    baseline: Mapping[str, str]
+    p_values: frozenset[str]  # ``<survival>_logrank_p``
+    medians: frozenset[str]  # ``<survival>_median_years``
+
+    @classmethod
+    def of(cls, disease: Any) -> "_Labels":
+        surv = [e.name for e in _endpoints_of(disease) if isinstance(e, Survival)]
+        return cls(endpoint_labels(disease), endpoint_digits(disease), baseline_labels(disease),
+                   frozenset(f"{n}_logrank_p" for n in surv), frozenset(f"{n}_median_years" for n in surv))
+
+
+def _endpoint_cells(r, lab: _Labels) -> list[str]:
+    if r.endpoint in lab.p_values or str(r.endpoint).endswith("_logrank_p"):
         est, ci = fmt_p(r.estimate), DASH
     else:
-        d = _DIGITS.get(r.endpoint, 3)
+        d = lab.digits.get(r.endpoint, 3)
         est, ci = fmt_num(r.estimate, d), fmt_ci(r.ci_low, r.ci_high, d)
-        if r.endpoint == "progression_median_years" and not _finite(r.estimate):
+        if r.endpoint in lab.medians and not _finite(r.estimate):
             est = "not reached"
-    return [r.arm, ENDPOINT_LABELS.get(r.endpoint, r.endpoint), r.endpoint, fmt_time(r.timepoint_years),
+    return [r.arm, lab.endpoints.get(r.endpoint, r.endpoint), r.endpoint, fmt_time(r.timepoint_years),
             est, ci, fmt_num(r.n, 0)]
 
 
-def _endpoints(endpoints: pd.DataFrame) -> str:
+def _endpoints(endpoints: pd.DataFrame, lab: _Labels) -> str:
     headers = ["Arm", "Endpoint", "Name", "Time", "Estimate", "95% CI", "n"]
-    rows = [_endpoint_cells(r) for r in endpoints.itertuples(index=False)]
+    rows = [_endpoint_cells(r, lab) for r in endpoints.itertuples(index=False)]
     body = _table(headers, rows, [False, False, False, True, True, True, True])
     body += _note("Definitions, statistics and CI methods: docs/endpoints.md. Em dash = not estimable.")
-    return _section("endpoints", body)
+    return _section("endpoints", SECTIONS["endpoints"], body)
 
 
 def _trm(endpoints: pd.DataFrame) -> str:
     d = endpoints[endpoints["endpoint"].isin(["treatment_related_mortality", "all_cause_mortality"])]
     if d.empty:
-        return _section("trm", _note("No mortality endpoints."))
+        return _section("trm", SECTIONS["trm"], _note("No mortality endpoints."))
     headers = ["Arm", "Measure", "By", "Deaths", "n", "Mortality (%)", "95% CI (Clopper-Pearson, %)"]
     rows = []
     for r in d.itertuples(index=False):
         deaths = round(r.estimate * r.n) if _finite(r.estimate) and _finite(r.n) else float("nan")
         rows.append([
-            r.arm, ENDPOINT_LABELS[r.endpoint], fmt_time(r.timepoint_years), fmt_num(deaths, 0),
+            r.arm, SHARED_ENDPOINT_LABELS[r.endpoint], fmt_time(r.timepoint_years), fmt_num(deaths, 0),
             fmt_num(r.n, 0), fmt_num(r.estimate * 100, 2), fmt_ci(r.ci_low * 100, r.ci_high * 100, 2),
         ])
-    return _section("trm", _table(headers, rows, [False, False, True, True, True, True, True]))
+    return _section("trm", SECTIONS["trm"], _table(headers, rows, [False, False, True, True, True, True, True]))
 
 
-def _published(published: pd.DataFrame) -> str:
+def _death_causes(patients: pd.DataFrame) -> pd.Series:
+    """Cause of each death (index: dead patients). Without a ``death_cause`` column the
+    cause is ``treatment toxicity`` for treatment-related deaths and ``unspecified`` otherwise."""
+    n = len(patients)
+    died = (patients["died"].fillna(False).astype(bool) if "died" in patients.columns
+            else pd.Series(False, index=patients.index))
+    if "death_cause" in patients.columns:
+        cause = patients["death_cause"].fillna("").astype(str).str.strip()
+        died = died | (cause != "")
+    elif "treatment_related_death" in patients.columns:
+        trd = patients["treatment_related_death"].fillna(False).astype(bool)
+        cause = pd.Series(["treatment toxicity" if t else "" for t in trd], index=patients.index)
+    else:
+        cause = pd.Series([""] * n, index=patients.index)
+    cause = cause.where(cause != "", "unspecified")
+    return cause[died]
+
+
+def _deaths(patients: pd.DataFrame, order: Sequence[str]) -> str:
+    cause = _death_causes(patients)
+    if cause.empty:
+        return _section("deaths", SECTIONS["deaths"], _note("No deaths during follow-up."))
+    arms = patients["arm"].astype(str)
+    sizes = arms.value_counts()
+    present = set(cause)
+    causes = [c for c in DEATH_CAUSES if c in present] + sorted(present - set(DEATH_CAUSES))
+    headers = ["Cause"] + [f"{a} (n={int(sizes.get(a, 0))})" for a in order] + ["Total"]
+    rows = []
+    counts = pd.crosstab(cause, arms[cause.index])
+    for c in causes + ["all causes"]:
+        cells = [_cap(c)]
+        for a in order:
+            k = int(counts[a].sum() if c == "all causes" else counts.at[c, a]) if a in counts.columns else 0
+            m = int(sizes.get(a, 0))
+            cells.append(f"{k} ({fmt_num(100 * k / m, 1)}%)" if m else str(k))
+        cells.append(str(int(counts.values.sum() if c == "all causes" else counts.loc[c].sum())))
+        rows.append(cells)
+    body = _table(headers, rows, [False] + [True] * (len(order) + 1))
+    body += _note("Deaths during follow-up by cause; percentages of the patients randomised to each arm.")
+    return _section("deaths", SECTIONS["deaths"], body)
+
+
+def _solver(patients: pd.DataFrame, order: Sequence[str]) -> str:
+    bad = _failed(patients)
+    d = patients[bad]
+    sizes = patients["arm"].astype(str).value_counts()
+    msg = (d["solver_message"].fillna("").astype(str) if "solver_message" in d.columns
+           else pd.Series([""] * len(d), index=d.index))
+    status = d["solver_status"].astype(str)
+    what = msg.where(msg.str.strip() != "", "status " + status)
+    rows = []
+    for a in order:
+        g = what[d["arm"].astype(str) == a]
+        if g.empty:
+            continue
+        detail = "; ".join(f"{m} (\u00d7{k})" for m, k in g.value_counts().items())
+        rows.append([a, str(len(g)), str(int(sizes.get(a, 0))), detail])
+    body = _note(f"{int(bad.sum())} patient(s) with a non-zero solver_status; their trajectories may be "
+                 "incomplete. They are included in all endpoints.")
+    body += _table(["Arm", "Failed", "n", "Solver messages"], rows, [False, True, True, False])
+    return _section(SOLVER_SECTION[0], SOLVER_SECTION[1], body)
+
+
+def _published(published: pd.DataFrame, lab: _Labels) -> str:
     headers = ["Endpoint", "Arm", "Time", "Published", "Published 95% CI", "Simulated", "Simulated 95% CI",
                "CIs overlap", "Source"]
     rows = []
@@ -276,11 +512,27 @@ def _published(published: pd.DataFrame) -> str:
             ok = r.published_ci_low <= r.sim_ci_high and r.sim_ci_low <= r.published_ci_high
             overlap = "yes" if ok else "no"
         rows.append([
-            ENDPOINT_LABELS.get(r.endpoint, r.endpoint), r.arm, fmt_time(r.timepoint_years),
+            lab.endpoints.get(r.endpoint, r.endpoint), r.arm, fmt_time(r.timepoint_years),
             fmt_num(r.published, 3), fmt_ci(r.published_ci_low, r.published_ci_high, 3),
             fmt_num(r.simulated, 3), fmt_ci(r.sim_ci_low, r.sim_ci_high, 3), overlap, r.source,
         ])
-    return _section("published", _table(headers, rows, [False, False, True, True, True, True, True, False, False]))
+    body = _table(headers, rows, [False, False, True, True, True, True, True, False, False])
+    return _section("published", SECTIONS["published"], body)
+
+
+def _hr_note(endpoints: pd.DataFrame, comparisons: Sequence[str], name: str = "progression") -> str:
+    """Hazard ratio and log-rank p of Survival endpoint ``name`` per comparison."""
+    parts = []
+    for label in comparisons:
+        d = endpoints[endpoints["arm"] == label]
+        hr = d[d["endpoint"] == f"{name}_hazard_ratio"]
+        p = d[d["endpoint"] == f"{name}_logrank_p"]
+        if hr.empty:
+            continue
+        h = hr.iloc[0]
+        pv = fmt_p(p.iloc[0]["estimate"]) if not p.empty else DASH
+        parts.append(f"{label}: HR {fmt_num(h.estimate, 2)} (95% CI {fmt_ci(h.ci_low, h.ci_high, 2)}), log-rank p {pv}")
+    return _note("; ".join(parts)) if parts else ""
 
 
 def _arm_order(spec: Any, patients: pd.DataFrame) -> list[str]:
@@ -307,6 +559,24 @@ class _FigureRenderer:
         return f'<div class="fig">{frag}</div>'
 
 
+def _catalog_section(sec: ReportSection, *, fig: _FigureRenderer, patients: pd.DataFrame, visits: pd.DataFrame,
+                     endpoints: pd.DataFrame, order: Sequence[str], comparisons: Sequence[str]) -> str:
+    e = sec.endpoint
+    if isinstance(e, Survival):
+        body = fig(sec.id, plots.km_figure(km_fitters(patients, e), order, title=e.label,
+                                           ylabel="Probability event-free"))
+        body += _hr_note(endpoints, comparisons, e.name)
+    elif isinstance(e, Score):
+        body = fig(sec.id, plots.score_figure(visits, e.name, e.label, e.unit, order))
+    elif isinstance(e, Rate):
+        body = fig(sec.id, plots.rate_figure(endpoints, f"annualized_{e.name}_rate", e.label, order))
+    else:
+        body = fig(sec.id, plots.proportion_figure(endpoints, e.name, e.label, order))
+    if getattr(e, "definition", ""):
+        body += _note(f"Definition: {e.definition}")
+    return _section(sec.id, sec.title, body)
+
+
 # --------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------
@@ -322,54 +592,54 @@ def render_report(
     baseline: pd.DataFrame,
     provenance: Mapping[str, Any],
     published: pd.DataFrame | None = None,
+    disease: Any = None,
 ) -> str:
     """The complete report as one HTML string (see ``write_report``)."""
+    disease = resolve_disease(spec, disease)
+    lab = _Labels.of(disease)
     order = _arm_order(spec, patients)
     fig = _FigureRenderer()
     control = getattr(getattr(spec, "control", None), "name", None)
     comparisons = [comparison_label(a, control) for a in order if a != control] if control else []
 
-    eng = plots.engraftment_figure(patients, order)
-    sections: list[tuple[str, Callable[[], str]]] = [
-        ("provenance", lambda: _provenance(provenance or {}, patients)),
-        ("baseline", lambda: _baseline(baseline)),
-        ("endpoints", lambda: _endpoints(endpoints)),
-        ("km", lambda: _section("km", fig("km", plots.km_figure(km_fitters(patients, "progression"), order))
-                                + _hr_note(endpoints, comparisons))),
-        ("edss", lambda: _section("edss", fig("edss", plots.edss_figure(visits, order)))),
-        ("arr", lambda: _section("arr", fig("arr", plots.arr_figure(endpoints, order)))),
-        ("neda3", lambda: _section("neda3", fig("neda3", plots.neda3_figure(endpoints, order)))),
-        ("engraftment", lambda: _section(
-            "engraftment", fig("engraftment", eng) if eng is not None else _note("No transplant arm in this trial."))),
-        ("cd4", lambda: _section("cd4", fig("cd4", plots.cd4_figure(visits, order)))),
-        ("trm", lambda: _trm(endpoints)),
+    def fixed(key: str) -> tuple[str, str]:
+        return key, SECTIONS[key]
+
+    sections: list[tuple[tuple[str, str], Callable[[], str]]] = [
+        (fixed("provenance"), lambda: _provenance(provenance or {}, patients)),
+        (fixed("baseline"), lambda: _baseline(baseline, lab.baseline)),
+        (fixed("endpoints"), lambda: _endpoints(endpoints, lab)),
     ]
+    for sec in disease_sections(disease):
+        sections.append(((sec.id, sec.title), lambda sec=sec: _catalog_section(
+            sec, fig=fig, patients=patients, visits=visits, endpoints=endpoints, order=order,
+            comparisons=comparisons)))
+
+    def engraftment() -> str:
+        eng = plots.engraftment_figure(patients, order)
+        body = fig("engraftment", eng) if eng is not None else _note("No transplant arm in this trial.")
+        return _section("engraftment", SECTIONS["engraftment"], body)
+
+    sections += [
+        (fixed("engraftment"), engraftment),
+        (fixed("cd4"), lambda: _section("cd4", SECTIONS["cd4"], fig("cd4", plots.cd4_figure(visits, order)))),
+        (fixed("trm"), lambda: _trm(endpoints)),
+        (fixed("deaths"), lambda: _deaths(patients, order)),
+    ]
+    if _failed(patients).any():
+        sections.append((SOLVER_SECTION, lambda: _solver(patients, order)))
     if published is not None:
-        sections.append(("published", lambda: _published(published)))
+        sections.append((fixed("published"), lambda: _published(published, lab)))
     # Sections render in document order, so the first figure carries plotly.js.
     body = "".join(make() for _, make in sections)
+    label = getattr(disease, "label", "") or getattr(disease, "name", "")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
-        f"{_header(title, spec, patients)}{_nav([k for k, _ in sections])}<main>{body}</main>"
+        f"{_header(title, spec, patients, label)}{_nav([k for k, _ in sections])}<main>{body}</main>"
         "</body></html>\n"
     )
-
-
-def _hr_note(endpoints: pd.DataFrame, comparisons: Sequence[str]) -> str:
-    parts = []
-    for label in comparisons:
-        d = endpoints[endpoints["arm"] == label]
-        hr = d[d["endpoint"] == "progression_hazard_ratio"]
-        p = d[d["endpoint"] == "progression_logrank_p"]
-        if hr.empty:
-            continue
-        h = hr.iloc[0]
-        pv = fmt_p(p.iloc[0]["estimate"]) if not p.empty else DASH
-        parts.append(f"{label}: HR {fmt_num(h.estimate, 2)} (95% CI {fmt_ci(h.ci_low, h.ci_high, 2)}), log-rank p {pv}")
-    return _note("; ".join(parts)) if parts else ""
-
 
 
 def write_report(
@@ -383,18 +653,23 @@ def write_report(
     baseline: pd.DataFrame,
     provenance: dict,
     published: pd.DataFrame | None = None,
+    disease: Any = None,
 ) -> None:
     """Write one self-contained HTML report (plotly.js inline, no network needed).
 
     ``spec`` needs ``trial.name``, ``trial.follow_up_years``, ``control.name``
-    and ``arm_names``. ``endpoints``/``baseline`` are the outputs of
-    ``remit.endpoints.compute_endpoints``/``baseline_table``. ``published``
-    (optional) adds a comparison table; columns ``endpoint, arm,
-    timepoint_years, published, published_ci_low, published_ci_high,
-    simulated, sim_ci_low, sim_ci_high, source``.
+    and ``arm_names`` (and ``trial.disease`` when ``disease`` is not given).
+    ``disease`` is a :class:`remit.clinical.base.Disease` (anything with
+    ``label``, ``endpoints``, ``baseline`` and ``primary``); by default
+    ``remit.clinical.get_disease(spec.trial.disease)``, or multiple sclerosis
+    when the spec names none. ``endpoints``/``baseline`` are the outputs of
+    ``remit.endpoints.compute_endpoints``/``baseline_table`` for that
+    disease's catalog. ``published`` (optional) adds a comparison table;
+    columns ``endpoint, arm, timepoint_years, published, published_ci_low,
+    published_ci_high, simulated, sim_ci_low, sim_ci_high, source``.
     """
     text = render_report(
         title=title, spec=spec, patients=patients, visits=visits, endpoints=endpoints,
-        baseline=baseline, provenance=provenance, published=published,
+        baseline=baseline, provenance=provenance, published=published, disease=disease,
     )
     atomic_write_text(Path(path), text)

@@ -3,7 +3,12 @@
 Each function is pure: it takes tables (``patients``, ``visits``, the
 endpoints table or fitted Kaplan-Meier estimators) and returns a new
 ``plotly.graph_objects.Figure`` (or ``None`` where there is nothing to draw).
-Time axes are in years; EDSS in points; CD4 in cells per microlitre.
+Time axes are in years; CD4 in cells per microlitre.
+
+The generic figures (``km_figure``, ``score_figure``, ``rate_figure``,
+``proportion_figure``) take their titles and units from the disease's
+endpoint catalog (``remit.clinical.base``); ``edss_figure``, ``arr_figure``
+and ``neda3_figure`` are the multiple-sclerosis spellings of them.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ __all__ = [
     "arm_colors",
     "visit_summary",
     "km_figure",
+    "score_figure",
+    "rate_figure",
+    "proportion_figure",
     "edss_figure",
     "arr_figure",
     "neda3_figure",
@@ -128,13 +136,20 @@ def visit_summary(visits: pd.DataFrame, column: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------
 
 
-def km_figure(fitters: Mapping[str, object], arm_order: Sequence[str] | None = None) -> go.Figure:
-    """Kaplan-Meier progression-free probability per arm with 95 % CI bands.
+def km_figure(
+    fitters: Mapping[str, object],
+    arm_order: Sequence[str] | None = None,
+    *,
+    title: str = "Progression-free survival (6-month confirmed EDSS progression)",
+    ylabel: str = "Probability progression-free",
+) -> go.Figure:
+    """Kaplan-Meier event-free probability per arm with 95 % CI bands.
 
-    ``fitters`` maps arm -> fitted ``lifelines.KaplanMeierFitter`` (years).
+    ``fitters`` maps arm -> fitted ``lifelines.KaplanMeierFitter`` (years);
+    ``title``/``ylabel`` name the event (defaults: MS confirmed progression).
     """
     if not fitters:
-        return _empty("Progression-free survival", "No data")
+        return _empty(title, "No data")
     arms = _ordered(fitters.keys(), arm_order)
     colors = _palette_for(arms, arm_order)
     fig = go.Figure()
@@ -151,18 +166,31 @@ def km_figure(fitters: Mapping[str, object], arm_order: Sequence[str] | None = N
                 hovertemplate="t=%{x:.2f} y<br>S=%{y:.3f}<extra>" + arm + "</extra>",
             )
         )
-    fig.update_layout(title="Progression-free survival (6-month confirmed EDSS progression)", **_LAYOUT)
+    fig.update_layout(title=title, **_LAYOUT)
     fig.update_xaxes(title="Years since randomisation", rangemode="tozero")
-    fig.update_yaxes(title="Probability progression-free", range=[0, 1.02])
+    fig.update_yaxes(title=ylabel, range=[0, 1.02])
     return fig
 
 
-def edss_figure(visits: pd.DataFrame, arm_order: Sequence[str] | None = None) -> go.Figure:
-    """Mean EDSS over visits per arm: 10th-90th percentile band (light),
-    95 % CI of the mean (darker) and the mean line. Deaths drop out."""
-    s = visit_summary(visits, "edss")
+def score_figure(
+    visits: pd.DataFrame,
+    score_name: str,
+    label: str,
+    unit: str = "",
+    arm_order: Sequence[str] | None = None,
+    *,
+    y_range: Sequence[float] | None = None,
+) -> go.Figure:
+    """Mean of visit column ``score_name`` over time per arm: 10th-90th
+    percentile band (light), Student-t 95 % CI of the mean (darker) and the
+    mean line. Deaths drop out (NaN visits). ``label``/``unit`` title the
+    figure and its y axis; ``y_range`` fixes the axis (e.g. a bounded scale)."""
+    title = f"Mean {label} (band: 10th-90th percentile; dark band: 95% CI of mean)"
+    if score_name not in visits.columns:
+        return _empty(title, f"No {label} data")
+    s = visit_summary(visits, score_name)
     if s.empty or s["n"].sum() == 0:
-        return _empty("Mean EDSS over time", "No EDSS data")
+        return _empty(title, f"No {label} data")
     arms = _ordered(s["arm"], arm_order)
     colors = _palette_for(arms, arm_order)
     fig = go.Figure()
@@ -179,10 +207,19 @@ def edss_figure(visits: pd.DataFrame, arm_order: Sequence[str] | None = None) ->
                 "<br>n=%{customdata[2]}<extra>" + arm + "</extra>",
             )
         )
-    fig.update_layout(title="Mean EDSS (band: 10th-90th percentile; dark band: 95% CI of mean)", **_LAYOUT)
+    fig.update_layout(title=title, **_LAYOUT)
     fig.update_xaxes(title="Years since randomisation")
-    fig.update_yaxes(title="EDSS", range=[0, 10])
+    ytitle = f"{label} ({unit})" if unit and unit != label else label
+    if y_range is not None:
+        fig.update_yaxes(title=ytitle, range=list(y_range))
+    else:
+        fig.update_yaxes(title=ytitle)
     return fig
+
+
+def edss_figure(visits: pd.DataFrame, arm_order: Sequence[str] | None = None) -> go.Figure:
+    """Mean EDSS over visits per arm (``score_figure`` on the 0-10 EDSS scale)."""
+    return score_figure(visits, "edss", "EDSS", "EDSS points", arm_order, y_range=(0, 10))
 
 
 def _endpoint_rows(endpoints: pd.DataFrame, name: str, arm_order: Sequence[str] | None) -> tuple[pd.DataFrame, list[str]]:
@@ -200,11 +237,24 @@ def _error_y(d: pd.DataFrame) -> dict:
     )
 
 
-def arr_figure(endpoints: pd.DataFrame, arm_order: Sequence[str] | None = None) -> go.Figure:
-    """Annualised relapse rate (relapses per patient-year) per arm with 95 % CI."""
-    d, arms = _endpoint_rows(endpoints, "annualized_relapse_rate", arm_order)
+def rate_figure(
+    endpoints: pd.DataFrame,
+    endpoint_name: str,
+    title: str,
+    arm_order: Sequence[str] | None = None,
+    *,
+    ylabel: str = "Events per patient-year",
+) -> go.Figure:
+    """Annualised event rate per arm with 95 % CI (bars).
+
+    ``endpoint_name`` is the endpoints-table name (``annualized_<rate>_rate``)
+    or the catalog name of the Rate (``<rate>``).
+    """
+    d, arms = _endpoint_rows(endpoints, endpoint_name, arm_order)
     if d.empty:
-        return _empty("Annualised relapse rate", "No relapse data")
+        d, arms = _endpoint_rows(endpoints, f"annualized_{endpoint_name}_rate", arm_order)
+    if d.empty:
+        return _empty(title, "No data")
     colors = _palette_for(arms, arm_order)
     fig = go.Figure()
     for arm in arms:
@@ -212,19 +262,32 @@ def arr_figure(endpoints: pd.DataFrame, arm_order: Sequence[str] | None = None) 
         fig.add_trace(
             go.Bar(
                 x=[arm], y=_none_if_nan(g["estimate"]), name=arm, marker_color=colors[arm],
-                error_y=_error_y(g), hovertemplate="%{y:.3f} relapses / patient-year<extra>" + arm + "</extra>",
+                error_y=_error_y(g), hovertemplate="%{y:.3f} per patient-year<extra>" + arm + "</extra>",
             )
         )
-    fig.update_layout(title="Annualised relapse rate (95% CI)", showlegend=False, **_LAYOUT)
-    fig.update_yaxes(title="Relapses per patient-year", rangemode="tozero")
+    fig.update_layout(title=f"{title} (95% CI)", showlegend=False, **_LAYOUT)
+    fig.update_yaxes(title=ylabel, rangemode="tozero")
     return fig
 
 
-def neda3_figure(endpoints: pd.DataFrame, arm_order: Sequence[str] | None = None) -> go.Figure:
-    """NEDA-3 proportion by year per arm with Wilson 95 % CI (percent)."""
-    d, arms = _endpoint_rows(endpoints, "neda3", arm_order)
+def arr_figure(endpoints: pd.DataFrame, arm_order: Sequence[str] | None = None) -> go.Figure:
+    """Annualised relapse rate (relapses per patient-year) per arm with 95 % CI."""
+    return rate_figure(endpoints, "annualized_relapse_rate", "Annualised relapse rate", arm_order,
+                       ylabel="Relapses per patient-year")
+
+
+def proportion_figure(
+    endpoints: pd.DataFrame,
+    name: str,
+    title: str,
+    arm_order: Sequence[str] | None = None,
+    *,
+    ylabel: str | None = None,
+) -> go.Figure:
+    """Proportion endpoint ``name`` by year per arm with Wilson 95 % CI (percent, grouped bars)."""
+    d, arms = _endpoint_rows(endpoints, name, arm_order)
     if d.empty:
-        return _empty("NEDA-3", "No NEDA-3 data")
+        return _empty(title, f"No {title} data")
     colors = _palette_for(arms, arm_order)
     fig = go.Figure()
     for arm in arms:
@@ -236,10 +299,15 @@ def neda3_figure(endpoints: pd.DataFrame, arm_order: Sequence[str] | None = None
                 error_y=_error_y(pct), hovertemplate="year %{x}: %{y:.1f}%<extra>" + arm + "</extra>",
             )
         )
-    fig.update_layout(title="NEDA-3 by year (95% Wilson CI)", barmode="group", **_LAYOUT)
+    fig.update_layout(title=f"{title} by year (95% Wilson CI)", barmode="group", **_LAYOUT)
     fig.update_xaxes(title="Year", dtick=1)
-    fig.update_yaxes(title="Patients with NEDA-3 (%)", range=[0, 100])
+    fig.update_yaxes(title=ylabel or f"Patients with {title} (%)", range=[0, 100])
     return fig
+
+
+def neda3_figure(endpoints: pd.DataFrame, arm_order: Sequence[str] | None = None) -> go.Figure:
+    """NEDA-3 proportion by year per arm with Wilson 95 % CI (percent)."""
+    return proportion_figure(endpoints, "neda3", "NEDA-3", arm_order)
 
 
 def engraftment_figure(patients: pd.DataFrame, arm_order: Sequence[str] | None = None) -> go.Figure | None:

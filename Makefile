@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/remit run examples/ms_ahsct_vs_dmt.toml --out results/demo --compare ms-mist-2019
+	$(BIN)/remit run examples/ms_ahsct_vs_dmt.toml --out results/demo --force --compare ms-mist-2019
 	@echo "report: results/demo/report.html"
 
 test: $(STAMP)

@@ -30,6 +30,10 @@ def run(
     seed: Optional[int] = typer.Option(None, "--seed", help="Override trial.seed"),
     compare: Optional[str] = typer.Option(None, "--compare", help="Evidence id of a published trial to print beside the endpoints (e.g. ms-mist-2019)"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars"),
+    workers: int = typer.Option(1, "--workers", min=1, max=1024, help="Dask LocalCluster worker processes (1: run in this process)"),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler, e.g. tcp://host:8786"),
+    resume: bool = typer.Option(False, "--resume", help="Continue a killed run in --out, skipping its finished chunks"),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing run directory"),
 ) -> None:
     """Run an in-silico trial: virtual population, simulation, endpoints, report."""
     from remit.errors import ScenarioError
@@ -56,8 +60,15 @@ def run(
             published = load_published(compare)
         except EvidenceError as exc:
             _fail(str(exc))
+    if resume and force:
+        _fail("--resume and --force exclude each other")
+    from remit.rundir import RunDirectoryError
+
     try:
-        result = trial.run(out=None, chunk_size=chunk_size, progress=not quiet)
+        result = trial.run(out=out_dir, chunk_size=chunk_size, progress=not quiet, workers=workers, scheduler=scheduler,
+                           resume=resume, force=force, write=False)
+    except RunDirectoryError as exc:
+        _fail(str(exc))
     except EnrolmentError as exc:
         _fail(str(exc), 1)
     if published is not None:
@@ -83,13 +94,26 @@ def _slug(name: str) -> str:
 def _print_summary(console, result) -> None:
     from rich.table import Table
 
+    from remit.clinical.base import Proportion, Rate, Score, Survival
+
     ep = result.endpoints
-    keep = ["progression_hazard_ratio", "progression_free", "annualized_relapse_rate", "mean_edss", "edss_change",
-            "neda3", "treatment_related_mortality", "engraftment_day_median"]
+    keep = ["treatment_related_mortality", "all_cause_mortality", "engraftment_day_median"]
+    for e in result.disease.endpoints:
+        if isinstance(e, Survival):
+            keep += [f"{e.name}_hazard_ratio", f"{e.name}_free"]
+        elif isinstance(e, Rate):
+            keep += [f"annualized_{e.name}_rate", f"{e.name}_rate_ratio"]
+        elif isinstance(e, Score):
+            keep += [f"mean_{e.name}", f"{e.name}_change"]
+        elif isinstance(e, Proportion):
+            keep.append(e.name)
+    last = ep.groupby("endpoint")["timepoint_years"].transform("max")
+    ep = ep[ep["endpoint"].isin(keep) & ((ep["timepoint_years"] == last) | (ep["timepoint_years"] <= 1.0 + 1e-9))]
+    ep = ep.assign(order=ep["endpoint"].map({k: i for i, k in enumerate(keep)})).sort_values(["order", "arm", "timepoint_years"], kind="stable")
     table = Table(title=f"{result.spec.trial.name}: endpoints", show_lines=False)
     for col in ("arm", "endpoint", "t (y)", "estimate", "95% CI", "n"):
         table.add_column(col)
-    for _, r in ep[ep["endpoint"].isin(keep)].iterrows():
+    for _, r in ep.iterrows():
         table.add_row(str(r["arm"]), r["endpoint"], f"{r['timepoint_years']:.2f}", f"{r['estimate']:.3g}",
                       f"{r['ci_low']:.3g} - {r['ci_high']:.3g}", f"{int(r['n'])}")
     console.print(table)

@@ -79,9 +79,16 @@ class Trial:
         return build_model(self.spec.trial.disease)
 
     # -- enrolment ---------------------------------------------------------------------
-    def enrol(self, chunk_size: int, progress=None) -> tuple[Cohort, dict]:
-        """Screen candidates in index order until every arm is full."""
-        spec, model = self.spec, self.model
+    def enrol(self, chunk_size: int, progress=None, pool=None) -> tuple[Cohort, dict]:
+        """Screen candidates in index order until every arm is full.
+
+        The cohort is the first ``patients_per_arm x arms`` accepted candidates in index
+        order, so it does not depend on ``chunk_size`` or on how many workers screen.
+        """
+        from remit.execute import LocalExecutor
+
+        spec = self.spec
+        pool = pool or LocalExecutor()
         n_total = spec.trial.patients_per_arm * len(spec.arms)
         screened: list[Cohort] = []
         n_screened = 0
@@ -89,12 +96,13 @@ class Trial:
 
         def screen(n: int) -> Cohort:
             nonlocal n_screened
-            parts = []
-            for start in range(n_screened, n_screened + n, chunk_size):
-                idx = np.arange(start, min(start + chunk_size, n_screened + n))
-                parts.append(burn_in(model, spec, idx, self.solver))
+            starts = range(n_screened, n_screened + n, chunk_size)
+            args = [(spec, np.arange(s, min(s + chunk_size, n_screened + n)), self.solver) for s in starts]
+            parts: list = [None] * len(args)
+            for i, c in pool.map_unordered(screen_chunk, args):
+                parts[i] = c
                 if progress:
-                    progress.update(task, advance=len(idx))
+                    progress.update(task, advance=len(c))
             n_screened += n
             return Cohort.concatenate(parts)
 
@@ -122,7 +130,7 @@ class Trial:
             c = screen(block)
             c = c.take(np.flatnonzero(accept(c, spec, acceptance)))
             accepted.append(c)
-            n_acc += len(c.candidate)
+            n_acc += len(c)
         cohort = Cohort.concatenate(accepted)
         order = np.argsort(cohort.candidate, kind="stable")[:n_total]
         cohort = cohort.take(order)
@@ -130,36 +138,63 @@ class Trial:
         return cohort, info
 
     # -- the trial ---------------------------------------------------------------------
-    def run(self, out: str | Path | None = None, chunk_size: int = 1000, progress: bool = False) -> TrialResult:
+    def run(self, out: str | Path | None = None, chunk_size: int = 1000, progress: bool = False,
+            workers: int | None = None, scheduler: str | None = None, resume: bool = False, force: bool = False,
+            write: bool = True) -> TrialResult:
+        """Enrol, simulate every arm chunk by chunk, compute endpoints; with ``out``, each finished
+        chunk is written to the run directory at once (``resume`` skips finished chunks) and,
+        if ``write``, the final outputs too. ``workers`` > 1 or ``scheduler`` run chunks on Dask."""
         from remit.endpoints import baseline_table, compute_endpoints
+        from remit.execute import executor
+        from remit.rundir import RunDirectory
 
         spec, model = self.spec, self.model
+        disease = get_disease(spec.trial.disease)
+        rundir = RunDirectory(out, spec, chunk_size, resume=resume, force=force) if out is not None else None
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         prog_ctx = _progress() if progress else nullcontext(None)
-        with prog_ctx as bar:
-            cohort, enrol_info = self.enrol(chunk_size, bar)
+        with prog_ctx as bar, executor(workers, scheduler) as pool:
+            loaded = rundir.load_cohort() if (rundir is not None and resume) else None
+            if loaded is None:
+                cohort, enrol_info = self.enrol(chunk_size, bar, pool)
+                if rundir is not None:
+                    rundir.save_cohort(cohort, enrol_info)
+            else:
+                cohort, enrol_info = loaded
             timings["enrolment_s"] = time.perf_counter() - t0
-            n_arms = len(spec.arms)
-            arm_of = np.arange(len(cohort.candidate)) % n_arms
-            follow_days = spec.trial.follow_up_years * YEAR
-            grid = output_grid(follow_days)
-            pats, visits = [], []
+            arm_of = np.arange(len(cohort)) % len(spec.arms)
             t1 = time.perf_counter()
-            task = bar.add_task("simulating trial arms", total=len(cohort.candidate)) if bar else None
-            disease = get_disease(spec.trial.disease)
-            for a, arm in enumerate(spec.arms):
-                plan = arm_plan(model, arm, disease.drugs)
+            task = bar.add_task("simulating trial arms", total=len(cohort)) if bar else None
+            results: dict[str, tuple] = {}
+            todo = []
+            reused = 0
+            for a in range(len(spec.arms)):
                 rows = np.flatnonzero(arm_of == a)
                 for start in range(0, len(rows), chunk_size):
-                    chunk = cohort.take(rows[start:start + chunk_size])
-                    traj = simulate(model, chunk.y, chunk.params, plan.schedule, grid, self.solver)
-                    p, v = observe_trial(model, spec, arm, plan, chunk, traj, patient_ids=rows[start:start + chunk_size])
-                    pats.append(p)
-                    visits.append(v)
-                    if bar:
-                        bar.update(task, advance=len(chunk.candidate))
+                    key = f"arm{a:02d}-{start:09d}"
+                    ids = rows[start:start + chunk_size]
+                    if rundir is not None and rundir.has_chunk(key):
+                        reused += 1
+                        if bar:
+                            bar.update(task, advance=len(ids))
+                        continue
+                    todo.append((key, (spec, a, cohort.take(ids), ids, self.solver)))
+            for i, (p, v) in pool.map_unordered(simulate_chunk, [args for _, args in todo]):
+                key = todo[i][0]
+                if rundir is not None:
+                    rundir.write_chunk(key, p, v)
+                else:
+                    results[key] = (p, v)
+                if bar:
+                    bar.update(task, advance=len(p))
             timings["simulation_s"] = time.perf_counter() - t1
+            n_workers = pool.workers
+        if rundir is not None:  # always read back from disk, so resumed and uninterrupted runs are identical
+            keys = sorted(f.name[: -len(".patients.parquet")] for f in rundir.chunks.glob("arm*.patients.parquet"))
+            results = {k: rundir.read_chunk(k) for k in keys}
+        pats = [results[k][0] for k in sorted(results)]
+        visits = [results[k][1] for k in sorted(results)]
         patients = pd.concat(pats, ignore_index=True).sort_values("patient_id", kind="stable").reset_index(drop=True)
         visit_df = pd.concat(visits, ignore_index=True).sort_values(["patient_id", "t_years"], kind="stable").reset_index(drop=True)
         t2 = time.perf_counter()
@@ -173,12 +208,29 @@ class Trial:
             "solver": {"method": "ROS3P (Rosenbrock, order 3)", "rtol": self.solver.rtol, "atol_scale": self.solver.atol_scale},
             "solver_failures": int((patients["solver_status"] != 0).sum()),
             "disease": spec.trial.disease, "enrolment": enrol_info,
-            "chunk_size": chunk_size, "timings": {k: round(v, 3) for k, v in timings.items()},
+            "chunk_size": chunk_size, "workers": n_workers, "resumed": bool(resume),
+            "chunks": {"computed": len(todo), "reused": reused},
+            "timings": {k: round(v, 3) for k, v in timings.items()},
         }
         result = TrialResult(spec, patients, visit_df, endpoints, baseline, provenance)
-        if out is not None:
+        if out is not None and write:
             result.out = write_outputs(result, Path(out))
         return result
+
+
+def screen_chunk(spec: TrialSpec, index: np.ndarray, solver: SolverOptions) -> Cohort:
+    """Burn-in of candidates ``index`` (a task: runs wherever the executor sends it)."""
+    return burn_in(build_model(spec.trial.disease), spec, index, solver)
+
+
+def simulate_chunk(spec: TrialSpec, arm_index: int, chunk: Cohort, patient_ids: np.ndarray,
+                   solver: SolverOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Simulate and observe one chunk of one arm (a task)."""
+    model = build_model(spec.trial.disease)
+    arm = spec.arms[arm_index]
+    plan = arm_plan(model, arm, get_disease(spec.trial.disease).drugs)
+    traj = simulate(model, chunk.y, chunk.params, plan.schedule, output_grid(spec.trial.follow_up_years * YEAR), solver)
+    return observe_trial(model, spec, arm, plan, chunk, traj, patient_ids=patient_ids)
 
 
 def requested_baseline(spec: TrialSpec) -> dict:

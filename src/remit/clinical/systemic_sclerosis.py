@@ -1,0 +1,335 @@
+"""Systemic sclerosis (diffuse cutaneous): skin score, FVC, major organ failure, death.
+
+Scores and events come from the states of :mod:`remit.model.diseases.systemic_sclerosis`:
+
+- modified Rodnan skin score (mRSS, 0-51): the ``skin`` state plus assessor error, rounded;
+- FVC % predicted: premorbid FVC minus reversible (``lung``) and irreversible (``dirr``)
+  lung involvement, plus spirometry error;
+- persistent major organ failure as in ASTIS (van Laar et al. 2014 JAMA 311:2490): heart
+  (LVEF < 30% or severe heart failure; hazard grows with myocardial fibrosis ``heart``),
+  lung (FVC < 50% predicted or pulmonary hypertension; hazard logistic in FVC plus a
+  pulmonary-hypertension hazard) and kidney (scleroderma renal crisis; hazard proportional
+  to tissue activity ``drev``), each drawn from its hazard integrated along the trajectory;
+- disease deaths: sudden cardiac death (hazard grows with ``heart``) and death after a
+  major organ failure (constant hazard from the failure on);
+- event-free survival (the ASTIS primary endpoint): alive without persistent major organ
+  failure.
+
+Every draw uses the patient's own counter-based stream at counters >= ``DISEASE_COUNTERS``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Mapping
+
+import numpy as np
+from pydantic import Field, model_validator
+from scipy import special
+
+from remit.clinical.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+                                 Observation, Proportion, Score, Survival, TrialContext)
+from remit.model.diseases import systemic_sclerosis as ssc
+from remit.random import uniforms
+from remit.scenario import (AgeDistribution, Distribution, DurationDistribution, PopulationBase, _fail, _Items, _Model,
+                            _Range, _Text, register_units)
+from remit.therapy.conventional import Drug
+
+# counter blocks (HISTORY and TRIAL streams), each indexed by visit or organ
+C_MRSS = DISEASE_COUNTERS + 1_000_000
+C_FVC = DISEASE_COUNTERS + 2_000_000
+C_ORGAN = DISEASE_COUNTERS + 3_000_000  # + 0 heart, 1 lung, 2 kidney, 3 cardiac death, 4 death after failure
+
+ORGANS = ("heart", "lung", "kidney")
+FVC_LIMITS = (15.0, 150.0)  # clip of observed FVC % predicted
+
+# --------------------------------------------------------------------------
+# conventional drugs (effect only while given, through the core's dmt state)
+# --------------------------------------------------------------------------
+
+CY_IV_MG_PER_KG = 750.0 * 1.8 / 70.0  # 750 mg/m2 for a 1.8 m2, 70 kg adult (pulse doses are per kg in the schedule)
+
+SSC_DRUG_TABLE: dict[str, Drug] = {d.name: d for d in [
+    Drug("cyclophosphamide_iv", 0.55, 30.0,
+         "monthly IV cyclophosphamide 750 mg/m2 x 12, the ASTIS control arm (van Laar et al. 2014 JAMA 311:2490); oral "
+         "cyclophosphamide slowed FVC loss (-1.0 vs -2.6% at 12 months) and improved skin modestly vs placebo (SLS I, "
+         "Tashkin et al. 2006 NEJM 354:2655), and the benefit was lost within a year of stopping (Tashkin et al. 2007 "
+         "Am J Respir Crit Care Med 176:1026); efficacy 0.55: calibrated to ASTIS within that; pulses of about 19 mg/kg "
+         "(750 mg/m2 at the reference body size), cumulative toxicity limits use to 12 months",
+         pulse_state="cy", pulse_amount=CY_IV_MG_PER_KG, pulse_days=tuple(round(YEAR / 12.0 * k, 2) for k in range(12)),
+         max_years=1.0),
+    Drug("cyclophosphamide_oral", 0.5, 30.0,
+         "oral cyclophosphamide 2 mg/kg/day for 12 months (SLS I, Tashkin et al. 2006 NEJM 354:2655; SLS II control, "
+         "Tashkin et al. 2016 Lancet Respir Med 4:708): FVC +2.9% at 24 months; bladder/marrow toxicity limits use "
+         "to 12 months", max_years=1.0),
+    Drug("mycophenolate", 0.5, 30.0,
+         "mycophenolate mofetil 3 g/day for 24 months (SLS II, Tashkin et al. 2016 Lancet Respir Med 4:708): FVC "
+         "+2.2% at 24 months, similar to cyclophosphamide, better tolerated"),
+    Drug("methotrexate", 0.25, 30.0,
+         "methotrexate 15-25 mg/week: skin score trend of about -4 points vs placebo at 12 months, not significant "
+         "(Pope et al. 2001 Arthritis Rheum 44:1351)"),
+]}
+
+# --------------------------------------------------------------------------
+# [population] schema
+# --------------------------------------------------------------------------
+
+register_units({"mrss": "mRSS points", "fvc": "% predicted", "lvef": "%", "cardiac_involvement_fraction": ""})
+
+_Mrss = Annotated[float, _Range(0, 51)]
+_Pct = Annotated[float, _Range(0, 150)]
+_Lvef = Annotated[float, _Range(0, 100)]
+_DrugName = Annotated[str, _Text(1, 60)]
+
+
+class MrssDistribution(Distribution):
+    """Baseline modified Rodnan skin score in mRSS points, 0..51.  Defaults: mean 25, sd 7, min 15, max 51
+    (ASTIS: mRSS >= 15, mean about 25; van Laar 2014)."""
+
+    LIMITS: ClassVar[tuple[float, float]] = (0.0, 51.0)
+    DEFAULTS: ClassVar[Mapping[str, float]] = {"mean": 25.0, "sd": 7.0, "min": 15.0, "max": 51.0}
+    UNIT: ClassVar[str] = "mRSS points"
+
+    mean: _Mrss | None = None
+    sd: Annotated[float, _Range(0, 51, lo_open=True)] | None = None
+    min: _Mrss | None = None
+    max: _Mrss | None = None
+
+
+class FvcRange(_Model):
+    """Inclusion range of FVC at baseline in % predicted, 0..150 (default 40..150)."""
+
+    min: _Pct = 40.0
+    max: _Pct = 150.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "FvcRange":
+        if self.min > self.max:
+            raise _fail(f"must not exceed max ({self.max:g} % predicted)", at=("min",), value=self.min)
+        return self
+
+
+class LvefRange(_Model):
+    """Inclusion range of left-ventricular ejection fraction at baseline in %, 0..100 (default 45..100;
+    ASTIS excluded LVEF < 45%)."""
+
+    min: _Lvef = 45.0
+    max: _Lvef = 100.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "LvefRange":
+        if self.min > self.max:
+            raise _fail(f"must not exceed max ({self.max:g} %)", at=("min",), value=self.min)
+        return self
+
+
+def _early_duration() -> DurationDistribution:
+    return DurationDistribution(mean=1.5, sd=1.0, min=0.25, max=4.0)
+
+
+class SscPopulation(PopulationBase):
+    """Diffuse cutaneous systemic sclerosis: inclusion criteria and baseline targets.
+
+    ``mrss`` is matched by prevalence selection; ``fvc`` and ``lvef`` are inclusion ranges;
+    ``cardiac_involvement_fraction`` (0..1) is the share of patients with primary heart
+    involvement (it raises cardiac events and transplant-related death); ``prior_therapy``
+    lists the drugs patients were on before enrolment (empty: none).
+    """
+
+    age: AgeDistribution = Field(default_factory=lambda: AgeDistribution(mean=43.0, sd=10.0, min=18.0, max=65.0))
+    disease_duration_years: DurationDistribution = Field(default_factory=_early_duration)
+    female_fraction: Annotated[float, _Range(0, 1)] = 0.6
+    mrss: MrssDistribution = Field(default_factory=MrssDistribution)
+    fvc: FvcRange = Field(default_factory=FvcRange)
+    lvef: LvefRange = Field(default_factory=LvefRange)
+    cardiac_involvement_fraction: Annotated[float, _Range(0, 1)] = 0.25
+    prior_therapy: Annotated[tuple[_DrugName, ...], _Items(0, len(SSC_DRUG_TABLE), "drugs", distinct=True)] = ()
+
+
+# --------------------------------------------------------------------------
+# observation helpers
+# --------------------------------------------------------------------------
+
+# Transplant-related death in SSc is about 10x that of MS at the same regimen and age (ASTIS 10.1% at 1 year,
+# van Laar 2014; pooled 6.3%, ssc-meta-2023; MS about 0.3-1%, Sormani et al. 2017 Neurology 88:2115): SSc
+# patients tolerate infection and high-dose cyclophosphamide worse. Calibrated to ASTIS.
+SSC_FRAILTY = 7.0
+# Cardiac involvement dominates transplant-related death in SSc (Burt et al. 2013 Lancet 381:1116: most of the
+# treatment-related deaths were cardiac; likewise in the EBMT experience, Farge et al.): relative risk 3
+# (modelling assumption); reduced lung function adds risk (log-linear slope per 10 FVC points below 80: assumption).
+CARDIAC_TRM_RR = 3.0
+FVC_TRM_SLOPE = 0.2
+
+
+def mrss_scale(x: np.ndarray) -> np.ndarray:
+    """mRSS on its scale: integers 0..51 (NaN stays NaN)."""
+    return np.where(np.isnan(x), np.nan, np.clip(np.round(np.nan_to_num(x)), 0.0, ssc.MRSS_MAX))
+
+
+def fvc_of(p: Mapping[str, np.ndarray], lung: np.ndarray, dirr: np.ndarray) -> np.ndarray:
+    """Model FVC % predicted (no measurement error); arrays (n,) or (n, T)."""
+    fvc0 = p["fvc_normal"] if lung.ndim == 1 else p["fvc_normal"][:, None]
+    return fvc0 - lung - dirr
+
+
+def lvef_of(p: Mapping[str, np.ndarray], heart: np.ndarray) -> np.ndarray:
+    return p["lvef_normal"] - p["lvef_per_heart"] * heart
+
+
+def organ_hazards(p: Mapping[str, np.ndarray], drev: np.ndarray, heart: np.ndarray, fvc: np.ndarray) -> dict[str, np.ndarray]:
+    """Hazards per day (n, T) of organ failure by organ and of sudden cardiac death."""
+    col = lambda name: p[name][:, None] / YEAR  # noqa: E731
+    h2 = np.clip(heart, 0.0, 1.0) ** 2
+    return {
+        "heart": col("h_heart_failure") * h2,
+        "lung": col("h_lung_failure") * special.expit((p["fvc_failure"][:, None] - fvc) / 4.0) + col("h_pah"),
+        "kidney": col("h_renal_crisis") * np.maximum(drev, 0.0),
+        "cardiac_death": col("h_cardiac_death") * h2,
+    }
+
+
+def first_passage(t: np.ndarray, hazard: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Time (days) at which the integrated hazard first reaches Exp(1) = -ln(u); inf if never within ``t``."""
+    dt = np.diff(t)
+    cum = np.concatenate([np.zeros((hazard.shape[0], 1)), np.cumsum(0.5 * (hazard[:, 1:] + hazard[:, :-1]) * dt, axis=1)], axis=1)
+    e = -np.log(u)
+    hit = cum >= e[:, None]
+    return np.where(hit.any(axis=1), t[np.argmax(hit, axis=1)], np.inf)
+
+
+def organ_events(ctx: TrialContext) -> dict[str, np.ndarray]:
+    """First persistent major organ failure (time in days, organ) and disease death time (days), per patient."""
+    p = ctx.params
+    fvc = fvc_of(p, ctx.state("lung"), ctx.state("dirr"))
+    hz = organ_hazards(p, ctx.state("drev"), ctx.state("heart"), fvc)
+    u = uniforms(ctx.keys, C_ORGAN, 5)
+    times = np.stack([first_passage(ctx.t, hz[o], u[:, j]) for j, o in enumerate(ORGANS)], axis=1)
+    fail = times.min(axis=1)
+    organ = np.where(np.isfinite(fail), np.array(ORGANS)[times.argmin(axis=1)], "")
+    sudden = first_passage(ctx.t, hz["cardiac_death"], u[:, 3])
+    after = fail + (-np.log(u[:, 4])) / (p["h_post_failure_death"] / YEAR)
+    return {"failure_days": fail, "organ": organ, "death_days": np.minimum(sudden, after)}
+
+
+# --------------------------------------------------------------------------
+# the disease
+# --------------------------------------------------------------------------
+
+
+class SystemicSclerosis(Disease):
+    name = "systemic_sclerosis"
+    label = "Systemic sclerosis (diffuse cutaneous)"
+    organ = "skin, lung, heart, kidney"
+    population_model = SscPopulation
+    drugs = SSC_DRUG_TABLE
+    endpoints = (
+        Survival("event", "Event-free survival (alive without persistent major organ failure)", "time_to_event_years",
+                 "event",
+                 "death from any cause or persistent major organ failure: heart (LVEF < 30% or severe heart failure), "
+                 "lung (FVC < 50% predicted or pulmonary hypertension), kidney (renal crisis / dialysis); ASTIS "
+                 "primary endpoint (van Laar et al. 2014 JAMA 311:2490)"),
+        Survival("death", "Overall survival", "follow_up_years", "died", "death from any cause"),
+        Score("mrss", "Modified Rodnan skin score", "mRSS points", True,
+              "17 body areas scored 0-3 (0-51), with assessor error (Clements et al. 1995 J Rheumatol 22:1281)"),
+        Score("fvc", "Forced vital capacity", "% predicted", False, "FVC % predicted, with spirometry error"),
+        Proportion("mrss_response", "Skin response (mRSS improved > 25%)",
+                   "mRSS at least 25% below baseline at the annual visit (ASSIST response criterion, Burt et al. 2011 "
+                   "Lancet 378:498)"),
+    )
+    baseline = (
+        BaselineVariable("age", "Age", "years", "age"),
+        BaselineVariable("mrss_baseline", "mRSS at baseline", "mRSS points", "mrss"),
+        BaselineVariable("disease_duration_years", "Disease duration", "years", "disease_duration_years"),
+        BaselineVariable("fvc_baseline", "FVC at baseline", "% predicted", "fvc"),
+        BaselineVariable("lvef_baseline", "LVEF at baseline", "%", "lvef"),
+        BaselineVariable("cardiac_involvement", "Cardiac involvement", "fraction"),
+    )
+    selection = ("mrss_baseline", "mrss")
+    primary = "event"
+    references = (
+        "van Laar JM et al. 2014 JAMA 311:2490 (ASTIS)",
+        "Sullivan KM et al. 2018 NEJM 378:35 (SCOT)",
+        "Burt RK et al. 2011 Lancet 378:498 (ASSIST)",
+        "Tashkin DP et al. 2016 Lancet Respir Med 4:708 (SLS II)",
+    )
+
+    def module(self):
+        return ssc.module()
+
+    def prepare(self, model, population, cov, P, y0, u):
+        ix = model.parameter_index
+        cardiac = u[:, 0] < population.cardiac_involvement_fraction
+        cov["cardiac_involvement"] = cardiac.astype(float)
+        # myocardial fibrosis only with primary heart involvement
+        P[:, ix("k_heart")] *= np.where(cardiac, 1.0, 0.0)
+        # irreversible lung fibrosis in proportion to the patient's lung involvement
+        P[:, ix("irr_per_lesion")] *= P[:, ix("lung_involvement")]
+
+    def observe_history(self, model, spec, t, y, params, keys):
+        si = model.state_index
+        end = y[:, -1, :]
+        z = special.ndtri(uniforms(keys, C_MRSS, 1)[:, 0])
+        mrss = mrss_scale(end[:, si("skin")] + params["mrss_rater_sd"] * z)
+        zf = special.ndtri(uniforms(keys, C_FVC, 1)[:, 0])
+        fvc = np.clip(fvc_of(params, end[:, si("lung")], end[:, si("dirr")]) + params["fvc_test_sd"] * zf, *FVC_LIMITS)
+        lvef = lvef_of(params, end[:, si("heart")])
+        return History({"mrss_baseline": mrss, "fvc_baseline": fvc, "lvef_baseline": lvef})
+
+    def eligible(self, cov, population):
+        f, e = population.fvc, population.lvef
+        fvc, lvef = cov["fvc_baseline"], cov["lvef_baseline"]
+        return (fvc >= f.min) & (fvc <= f.max) & (lvef >= e.min) & (lvef <= e.max)
+
+    def frailty(self, cov):
+        """Relative risk of dying of a treatment complication (reference: a 35-year-old MS patient).
+
+        SSc raises it about 8-fold (SSC_FRAILTY), cardiac involvement 3-fold more, and it grows with
+        age and with lung restriction (sources at the constants)."""
+        fvc = np.nan_to_num(np.asarray(cov["fvc_baseline"], dtype=float), nan=80.0)
+        cardiac = np.asarray(cov["cardiac_involvement"], dtype=float) > 0.5
+        return (SSC_FRAILTY * np.exp(0.05 * (cov["age"] - 35.0)) * np.where(cardiac, CARDIAC_TRM_RR, 1.0)
+                * np.exp(FVC_TRM_SLOPE * np.maximum(80.0 - fvc, 0.0) / 10.0))
+
+    def disease_death_days(self, ctx):
+        return organ_events(ctx)["death_days"]
+
+    def observe(self, ctx: TrialContext) -> Observation:
+        p, keys, cov = ctx.params, ctx.keys, ctx.covariates
+        n, K = ctx.n, ctx.whole_years
+        v_days = ctx.visit_days
+        alive_v = ctx.alive_at(v_days)
+        vid = np.arange(len(v_days), dtype=np.uint64)
+
+        skin = ctx.at_visits("skin")
+        mrss = mrss_scale(skin + p["mrss_rater_sd"][:, None] * special.ndtri(uniforms(keys, C_MRSS + vid)))
+        mrss[:, 0] = cov["mrss_baseline"]
+        mrss = np.where(alive_v, mrss, np.nan)
+        fvc_true = fvc_of(p, ctx.at_visits("lung"), ctx.at_visits("dirr"))
+        fvc = np.clip(fvc_true + p["fvc_test_sd"][:, None] * special.ndtri(uniforms(keys, C_FVC + vid)), *FVC_LIMITS)
+        fvc[:, 0] = cov["fvc_baseline"]
+        fvc = np.where(alive_v, fvc, np.nan)
+
+        ev = organ_events(ctx)
+        death = np.where(ctx.died, ctx.death_days, np.inf)
+        end = ctx.planned_years * YEAR
+        fail = np.where(ev["failure_days"] < death, ev["failure_days"], np.inf)
+        failed = fail <= end
+        t_event = np.minimum(fail, death)
+        event = t_event <= end
+        rec: dict[str, np.ndarray] = {
+            "mrss_baseline": cov["mrss_baseline"], "fvc_baseline": cov["fvc_baseline"],
+            "lvef_baseline": cov["lvef_baseline"], "cardiac_involvement": cov["cardiac_involvement"],
+            "organ_failure": failed, "organ_failure_organ": np.where(failed, ev["organ"], ""),
+            "time_to_organ_failure_years": np.where(failed, fail / YEAR, ctx.follow_up_years),
+            "event": event, "time_to_event_years": np.where(event, t_event / YEAR, ctx.planned_years),
+        }
+        base = cov["mrss_baseline"]
+        for k in range(0, K + 1):
+            rec[f"mrss_y{k}"] = mrss[:, k * VISITS_PER_YEAR]
+            rec[f"fvc_y{k}"] = fvc[:, k * VISITS_PER_YEAR]
+        for k in range(1, K + 1):
+            m = mrss[:, k * VISITS_PER_YEAR]
+            rec[f"mrss_response_y{k}"] = np.where(np.isnan(m), np.nan, (m < 0.75 * base - 1e-9).astype(float))
+        return Observation(rec, {"mrss": mrss, "fvc": fvc})
+
+
+DISEASE = SystemicSclerosis()

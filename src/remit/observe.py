@@ -35,12 +35,14 @@ class Deaths:
 
 def draw_deaths(t: np.ndarray, cum_inf: np.ndarray, keys: np.ndarray, age: np.ndarray, frailty: np.ndarray,
                 organ_toxicity_death: float, graft_day: float, disease_death_days: np.ndarray,
-                follow_up_days: float) -> Deaths:
-    """All deaths of one chunk (times in days from randomisation)."""
+                follow_up_days: float, infection_frailty: np.ndarray | None = None) -> Deaths:
+    """All deaths of one chunk (times in days from randomisation). ``frailty`` scales organ-toxicity
+    deaths, ``infection_frailty`` (default: ``frailty``) the case fatality of infections."""
+    infection_frailty = frailty if infection_frailty is None else infection_frailty
     d_inf = np.maximum(np.diff(cum_inf, axis=1), 0.0)
     ids = np.arange(d_inf.shape[1], dtype=np.uint64)
     infections = poisson(uniforms(keys, C_INFECTION + 2 * ids), d_inf)
-    p_fatal = np.minimum(0.9, INFECTION_FATALITY * frailty)[:, None]
+    p_fatal = np.minimum(0.9, INFECTION_FATALITY * infection_frailty)[:, None]
     fatal = uniforms(keys, C_INFECTION + 2 * ids + 1) < 1 - (1 - p_fatal) ** infections
     t_inf = np.where(fatal.any(axis=1), t[1:][np.argmax(fatal, axis=1)], np.inf)
     u = uniforms(keys, C_DEATH, 3)

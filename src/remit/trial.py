@@ -259,7 +259,7 @@ def observe_trial(model, spec, arm, plan, cohort: Cohort, traj, patient_ids: np.
     ctx = TrialContext(model, spec, arm, plan, cov, cohort.carry, params, keys, t, traj.y, v_days,
                        np.searchsorted(t, v_days - 1e-6), np.zeros(n, bool), np.full(n, np.nan), np.full(n, fu), fu)
     deaths = draw_deaths(t, traj["cum_inf"], keys, cov["age"], disease.frailty(cov), plan.organ_toxicity_death,
-                         plan.graft_day, disease.disease_death_days(ctx), fu * YEAR)
+                         plan.graft_day, disease.disease_death_days(ctx), fu * YEAR, disease.infection_frailty(cov))
     ctx.died, ctx.death_days = deaths.died, deaths.death_days
     ctx.follow_up_years = np.where(deaths.died, deaths.death_days / YEAR, fu)
     obs = disease.observe(ctx)

@@ -224,6 +224,10 @@ class Disease:
         age = covariates["age"]
         return np.exp(0.05 * (age - 35.0))
 
+    def infection_frailty(self, covariates: dict) -> np.ndarray:
+        """Relative case fatality of a severe infection (default: the same as :meth:`frailty`)."""
+        return self.frailty(covariates)
+
     def disease_death_days(self, ctx: TrialContext) -> np.ndarray:
         """Days of deaths caused by the disease itself (inf: none within follow-up)."""
         return np.full(ctx.n, np.inf)

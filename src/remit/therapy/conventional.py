@@ -26,6 +26,7 @@ class Drug:
     pulse_amount: float = 0.0
     pulse_days: tuple[float, ...] = ()  # days from start of the drug
     max_years: float | None = None  # drug stopped after this time (cumulative toxicity)
+    pulse_per: str | None = None  # parameter scaling each pulse per patient, e.g. "bsa_per_kg" for mg/m2 doses
 
     @property
     def potency(self) -> float:
@@ -58,25 +59,23 @@ def add_dmt(builder: ScheduleBuilder, drugs: tuple[str, ...] | list[str], start:
 def add_drugs(builder: ScheduleBuilder, drug_table: Mapping[str, Drug], drugs: tuple[str, ...] | list[str], start: float,
               stop: float | None = None) -> ScheduleBuilder:
     """Switch maintenance therapy to ``drugs`` (names in ``drug_table``) at day ``start``, replacing any earlier
-    therapy; stop everything at ``stop`` or when a drug reaches its maximal duration."""
+    therapy. Everything stops at ``stop``; a drug with a maximal duration (cumulative toxicity) stops alone
+    when it reaches it, and the others go on."""
     table = [drug_table[d] for d in drugs]
-    potency = sum(d.potency for d in table)
+    never = math.inf if stop is None else stop
+    ends = [min(never, start + d.max_years * 365.25) if d.max_years is not None else never for d in table]
     half_life = max((d.half_life_days for d in table), default=14.0)
-    b_dep = max((d.b_depletion_per_day for d in table), default=0.0)
     builder.set(start, "k_dmt", math.log(2) / half_life, "DMT kinetics")
-    builder.set(start, "dmt_target", potency, "DMT start: " + "+".join(drugs))
-    builder.set(start, "b_depletion", b_dep, "anti-CD20 on" if b_dep else "no B depletion")
-    stops = [stop] if stop is not None else []
-    for d in table:
-        end = stop
-        if d.max_years is not None:
-            end = min(stop, start + d.max_years * 365.25) if stop is not None else start + d.max_years * 365.25
-            stops.append(end)
+    for t in sorted({start, *(e for e in ends if math.isfinite(e))}):
+        active = [d for d, e in zip(table, ends) if e > t]
+        what = ("DMT start: " + "+".join(drugs)) if t == start else ("DMT now: " + ("+".join(d.name for d in active) or "none"))
+        builder.set(t, "dmt_target", sum(d.potency for d in active), what)
+        b_dep = max((d.b_depletion_per_day for d in active), default=0.0)
+        builder.set(t, "b_depletion", b_dep, "anti-CD20 on" if b_dep else "no B depletion")
+    for d, end in zip(table, ends):
         for day in d.pulse_days:
-            if end is None or start + day < end:
-                builder.dose(start + day, d.pulse_state, d.pulse_amount, label=f"{d.name} pulse")
-    if stops:
-        stop_all(builder, min(stops))
+            if start + day < end:
+                builder.dose(start + day, d.pulse_state, d.pulse_amount, per=d.pulse_per, label=f"{d.name} pulse")
     return builder
 
 

@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="patients cross-checked with scipy Radau at the tight tolerance (default 20, capped at --accuracy-n)")
     ap.add_argument("--rtol", type=float, default=None,
                     help="relative tolerance of the timed runs and the scipy loop (default: remit's SolverOptions().rtol)")
+    ap.add_argument("--method", choices=("rodas3", "ros3p"), default=None,
+                    help="solver method of the timed runs (default: remit's SolverOptions().method); "
+                         "'--method ros3p --rtol 5e-7' is the previous default")
     ap.add_argument("--cohort", type=int, default=2000, help="distinct burned-in patients; larger N tiles them (default 2000)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="at most this many timed runs of each remit case, fewer once they add up to --min-time; the best is reported (default 3)")
@@ -109,8 +112,24 @@ def max_rel_error(y: np.ndarray, ref: np.ndarray, names: list[str]) -> dict:
             "state": names[worst[1]], "patients": int(y.shape[0])}
 
 
-def rhs_operation_count(model) -> dict:
-    """sympy ``count_ops`` of the rhs and Jacobian as remit generates them (after cse)."""
+PEAK_FLOP_PER_CYCLE = 16  # Zen 4 double precision: 2 FMA pipes x 4 lanes (AVX-512 double-pumped) x 2 flops
+SCALAR_FLOP_PER_CYCLE = 4  # no SIMD: 2 FMA pipes x 1 lane x 2 flops
+
+
+def cpu_ghz() -> float:
+    """Nominal clock of this machine (GHz) from /proc/cpuinfo; 2.6 if it cannot be read."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("cpu MHz"):
+                return float(line.split(":")[1]) / 1000.0
+    except (OSError, ValueError):
+        pass
+    return 2.6
+
+
+def rhs_operation_count(model, kernel, method: str) -> dict:
+    """Operations of one solver step: sympy ``count_ops`` of the rhs and Jacobian as remit
+    generates them (after cse), and the generated sparse LU's exact multiply/add count."""
     import sympy as sp
 
     def count(exprs):
@@ -123,11 +142,19 @@ def rhs_operation_count(model) -> dict:
     n = len(model.states)
     nz = [jm[i, j] for i in range(n) for j in range(n) if jm[i, j] != 0]
     jac_ops, _ = count(nz)
-    # ROS3P step in the kernel: 2 rhs, 1 Jacobian, W = I/(h*gamma) - J, LU (~2n^3/3), 3 triangular
-    # solve pairs (~2n^2 each), ~30 vector operations of length n; a rough estimate only
-    per_step = 2 * rhs_ops + jac_ops + n * n + (2 * n ** 3) // 3 + 3 * 2 * n * n + 30 * n
+    lu_ops, solve_ops = int(kernel.LU_FACTOR_FLOPS), int(kernel.LU_SOLVE_FLOPS)
+    # one step attempt: Rodas3 = 3 rhs (two stages + f(y_new), which the next step reuses),
+    # 1 Jacobian, sparse LU, 4 solves, ~25 vector operations of length n (stage sums, error
+    # norm, clipping); ROS3P = 2 rhs, 1 Jacobian, LU, 3 solves, ~20 vector operations
+    if method == "rodas3":
+        per_step = 3 * rhs_ops + jac_ops + lu_ops + 4 * solve_ops + 25 * n
+    else:
+        per_step = 2 * rhs_ops + jac_ops + lu_ops + 3 * solve_ops + 20 * n
     return {"rhs_ops_cse": rhs_ops, "rhs_ops_raw": raw, "rhs_cse_subexpressions": rhs_subs,
-            "jac_ops_cse": jac_ops, "jac_nonzeros": len(nz), "n_states": n, "est_flops_per_step": int(per_step)}
+            "jac_ops_cse": jac_ops, "jac_nonzeros": len(nz), "n_states": n,
+            "lu_nonzeros": int(kernel.LU_NONZEROS), "lu_fill_in": int(kernel.LU_FILL_IN),
+            "lu_factor_ops": lu_ops, "lu_solve_ops": solve_ops, "method": method,
+            "est_flops_per_step": int(per_step)}
 
 
 def _fmt_rate(x: float) -> str:
@@ -170,7 +197,9 @@ def main(argv: list[str] | None = None) -> dict:
     years = float(spec.trial.follow_up_years)
     t_end = years * YEAR
     grid = output_grid(t_end)
-    opts = SolverOptions() if args.rtol is None else SolverOptions(rtol=args.rtol)
+    opts = SolverOptions()
+    if args.rtol is not None or args.method is not None:
+        opts = SolverOptions(rtol=opts.rtol if args.rtol is None else args.rtol, method=args.method or opts.method)
     atol = absolute_tolerance(model, opts)
     names = list(model.state_names)
     arms = []
@@ -183,7 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"  model {model.name} (hash {model.hash()}): {len(model.states)} states, {len(model.parameters)} parameters; "
           f"scenario {args.scenario.name}; follow-up {years:g} years, {grid.shape[0]} output times")
     print("  arms: " + "; ".join(f"{a['name']} ({a['therapy']}, {len(a['schedule'])} events)" for a in arms))
-    print(f"  tolerances: rtol {opts.rtol:g}, atol = {opts.atol_scale:g} x max(1, |initial|), h_max {opts.h_max:g} d")
+    print(f"  solver: {opts.method}, rtol {opts.rtol:g}, atol = {opts.atol_scale:g} x max(1, |initial|), h_max {opts.h_max:g} d")
 
     # -- compile / warm-up --------------------------------------------------------------
     t0 = time.perf_counter()
@@ -203,12 +232,19 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"  first simulate call (2 patients)      {first_call_s:8.2f} s   "
           + ("(numba cache present: mostly loading machine code)" if cached else "(no numba cache: full JIT compile)"))
 
-    ops = rhs_operation_count(model)
+    ops = rhs_operation_count(model, kernel, opts.method)
+    ghz = cpu_ghz()
+    peak_core = ghz * PEAK_FLOP_PER_CYCLE  # GFLOP/s per core
     print("\nCost model")
     print(f"  rhs operations (sympy count_ops after cse): {ops['rhs_ops_cse']}  "
           f"(before cse {ops['rhs_ops_raw']}; {ops['rhs_cse_subexpressions']} common subexpressions)")
     print(f"  Jacobian operations after cse: {ops['jac_ops_cse']} for {ops['jac_nonzeros']} nonzeros of {ops['n_states']}x{ops['n_states']}")
-    print(f"  rough operations per ROS3P step (2 rhs + Jacobian + dense LU + 3 solves): {ops['est_flops_per_step']:,}")
+    print(f"  sparse LU of W: {ops['lu_nonzeros']} nonzeros ({ops['lu_fill_in']} fill-in), factorisation {ops['lu_factor_ops']} ops, "
+          f"each solve {ops['lu_solve_ops']} ops")
+    stages = "3 rhs + Jacobian + LU + 4 solves" if opts.method == "rodas3" else "2 rhs + Jacobian + LU + 3 solves"
+    print(f"  operations per {opts.method} step ({stages} + vector ops): {ops['est_flops_per_step']:,}")
+    print(f"  machine peak: {ghz:.2f} GHz x {PEAK_FLOP_PER_CYCLE} double-precision flop/cycle = {peak_core:.1f} GFLOP/s per core "
+          f"(scalar, no SIMD: {ghz * SCALAR_FLOP_PER_CYCLE:.1f})")
 
     # -- virtual patients ---------------------------------------------------------------
     n_base = min(n_max, args.cohort)
@@ -230,8 +266,9 @@ def main(argv: list[str] | None = None) -> dict:
     warmups: list[dict] = []
     final_default: dict[str, np.ndarray] = {}
     deterministic = True
-    print("\nremit simulate (ROS3P, numba, parallel over patients)")
-    print(f"  {'arm':<8} {'workers':>7} {'N':>7} {'wall s':>8} {'runs':>4} {'patient-yr/s':>13} {'steps/pt-yr':>11} {'~GFLOP/s':>8} {'failed':>6}")
+    print(f"\nremit simulate ({opts.method}, sparse LU, numba, parallel over patients)")
+    print(f"  {'arm':<8} {'workers':>7} {'N':>7} {'wall s':>8} {'runs':>4} {'patient-yr/s':>13} {'steps/pt-yr':>11} {'~GFLOP/s':>8} "
+          f"{'%peak':>7} {'failed':>6}")
     for w in workers:
         numba.set_num_threads(w)
         m = min(n_max, 4 * w)
@@ -258,8 +295,9 @@ def main(argv: list[str] | None = None) -> dict:
                                    "walls_s": walls, "patient_years_per_s": rate, "steps_per_patient_year": steps_py,
                                    "steps_mean": float(traj.steps.mean()), "steps_max": int(traj.steps.max()),
                                    "failed": fails, "est_gflops": ops["est_flops_per_step"] * float(traj.steps.sum()) / wall / 1e9})
+                remit_runs[-1]["peak_fraction"] = remit_runs[-1]["est_gflops"] / (peak_core * w)
                 print(f"  {arm['name']:<8} {w:>7} {n:>7} {wall:>8.2f} {len(walls):>4} {_fmt_rate(rate):>13} {steps_py:>11.1f} "
-                      f"{remit_runs[-1]['est_gflops']:>8.2f} {fails:>6}")
+                      f"{remit_runs[-1]['est_gflops']:>8.2f} {100 * remit_runs[-1]['peak_fraction']:>6.1f}% {fails:>6}")
                 del traj
     print("  thread warm-up calls: " + ", ".join(f"{x['workers']} thr {x['wall_s']:.2f} s" for x in warmups)
           + f"; results identical across worker counts: {deterministic}")
@@ -367,7 +405,9 @@ def main(argv: list[str] | None = None) -> dict:
                         "cpu_count": os.cpu_count(), "numba_max_threads": max_threads},
         "model": {"name": model.name, "hash": model.hash(), "n_states": len(model.states), "n_parameters": len(model.parameters)},
         "scenario": str(args.scenario), "follow_up_years": years, "output_times": int(grid.shape[0]),
-        "solver": {"rtol": opts.rtol, "atol_scale": opts.atol_scale, "h_max": opts.h_max, "max_steps": opts.max_steps},
+        "solver": {"method": opts.method, "rtol": opts.rtol, "atol_scale": opts.atol_scale, "h_max": opts.h_max,
+                   "max_steps": opts.max_steps},
+        "machine_peak": {"ghz": ghz, "flop_per_cycle_per_core": PEAK_FLOP_PER_CYCLE, "gflops_per_core": peak_core},
         "arms": [{"name": a["name"], "therapy": a["therapy"], "events": len(a["schedule"])} for a in arms],
         "cohort": {"burn_in_candidates": n_base, "ok": int(ok.size), "tiled_to": n_max, "burn_in_s": burn_s},
         "compile": compile_info, "operations": ops, "thread_warmup": warmups, "remit": remit_runs,

@@ -52,7 +52,7 @@ def _ahsct_schedule(model):
 
 
 def test_engine_agrees_with_scipy_radau_at_tight_tolerance(model):
-    """Verification of the ROS3P kernel against an independent stiff solver (scipy Radau)."""
+    """Verification of the compiled Rosenbrock kernel against an independent stiff solver (scipy Radau)."""
     k = compile_model(model)
     sched = _ahsct_schedule(model)
     y0 = np.array([s.initial for s in model.states])

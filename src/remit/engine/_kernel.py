@@ -2,12 +2,21 @@
 # the generated `rhs(y, p, dy)` and `jac(y, p, J)` of one model, so that numba compiles
 # (and caches) the solver specialised to that model. Not importable on its own.
 #
-# Method: ROS3P, a 3-stage, order-3 Rosenbrock method with an embedded order-2 error
-# estimate (Lang & Verwer 2001, BIT 41:731), coefficients in the form of Hairer & Wanner,
-# Solving ODEs II (1996) sec. IV.7. The analytic Jacobian is re-evaluated every step.
-# Outputs between steps come from cubic Hermite interpolation (order 3, like the method),
+# Methods (linearly implicit Rosenbrock, one W = I/(h*gamma) - J per step, ``method``):
+# - Rodas3 (default; Sandu et al. 1997, Atmos. Environ. 31:3459): 4 stages, order 3,
+#   embedded order 2, L-stable and stiffly accurate. Its error estimate (the last stage)
+#   also sees the error on linear dynamics.
+# - ROS3P (Lang & Verwer 2001, BIT 41:731; coefficients in the form of Hairer & Wanner,
+#   Solving ODEs II (1996) sec. IV.7): 3 stages, order 3, embedded order 2. Not L-stable,
+#   and its main and embedded solutions share one stability function, so the estimate is
+#   zero on linear dynamics; it needs a tight rtol (~5e-7) and h_max for the same accuracy.
+# The analytic Jacobian is re-evaluated every step; W is factorised by the generated sparse
+# LU (``w_factor``/``w_solve``, static pivot order) unless an elimination multiplier
+# exceeds PIVOT_GROWTH, in which case that step uses a dense LU with partial pivoting.
+# Outputs between steps come from cubic Hermite interpolation (order 3, like the methods),
 # so the output grid does not force steps. Scheduled events split the integration into
-# segments; the step size is reset after each one.
+# segments; the step size is reset after each one. Every patient is integrated on its own
+# (no state shared between patients), so results do not depend on threads or batching.
 
 import math
 
@@ -34,13 +43,34 @@ EV_ADD = 0        # y[idx] += val * (p[pidx] if pidx >= 0 else 1)
 EV_SET_PARAM = 1  # p[idx] = val
 EV_LOG_KILL = 2   # y[idx] *= exp(-val * (p[pidx] if pidx >= 0 else 1))
 
+# Rodas3 (Sandu et al. 1997, Atmos. Environ. 31:3459): 4 stages, order 3, embedded order 2,
+# L-stable and stiffly accurate (the error estimate is the last stage, which, unlike
+# ROS3P's, does not vanish on linear dynamics). Written as
+#   (I/(h*gamma) - J) K_i = f(y + sum_j A_ij K_j) + sum_j C_ij K_j / h,  y_new = y + sum_i M_i K_i
+_R3_GAMMA = 0.5
+_R3_A31 = 2.0  # a21 = 0, a32 = 0; a41 = 2, a42 = 0, a43 = 1
+_R3_C21 = 4.0
+_R3_C31 = 1.0
+_R3_C32 = -1.0
+_R3_C41 = 1.0
+_R3_C42 = -1.0
+_R3_C43 = -8.0 / 3.0
+# M = (2, 0, 1, 1), so y_new = (y + 2 K1 + K3) + K4 and the embedded solution is y + 2 K1 + K3
+
+METHOD_ROS3P = 0
+METHOD_RODAS3 = 1
+
+PIVOT_GROWTH = 1e6  # largest elimination multiplier accepted from the static-order sparse LU
+# (multipliers reach ~3e3 at h = 30 d because the states have very different units; the
+# solves stay accurate to ~1e-13 there. The bound only catches collapsed pivots.)
+
 OK = 0
 MAX_STEPS = 1
 STEP_UNDERFLOW = 2
 NOT_FINITE = 3
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _lu_factor(a, piv):
     n = a.shape[0]
     for k in range(n):
@@ -68,7 +98,7 @@ def _lu_factor(a, piv):
     return True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _lu_solve(a, piv, b):
     n = a.shape[0]
     for k in range(n):
@@ -90,6 +120,14 @@ def _lu_solve(a, piv, b):
 
 
 @njit(cache=True)
+def _solve(dense, lu, W, piv, b):
+    if dense:
+        _lu_solve(W, piv, b)
+    else:
+        w_solve(lu, b)
+
+
+@njit(cache=True)
 def _apply_event(y, p, kind, idx, val, pidx):
     scale = p[pidx] if pidx >= 0 else 1.0
     if kind == EV_ADD:
@@ -101,7 +139,8 @@ def _apply_event(y, p, kind, idx, val, pidx):
 
 
 @njit(cache=True)
-def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, atol, h_max, max_steps, out):
+def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, atol, h_max, max_steps, out,
+                  method=METHOD_RODAS3):
     """Integrate one patient from ``t_start``; write states at ``t_out`` into ``out``; return (status, steps).
 
     Outputs before ``t_start`` hold ``y0``; parameter-setting events before it are applied
@@ -117,10 +156,15 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
     k1 = np.empty(n)
     k2 = np.empty(n)
     k3 = np.empty(n)
+    k4 = np.empty(n)
     ytmp = np.empty(n)
     J = np.zeros((n, n))
     W = np.empty((n, n))
+    jv = np.empty(max(JAC_NONZEROS, 1))
+    lu = np.empty(LU_NONZEROS)
     piv = np.empty(n, dtype=np.int64)
+    rodas = method == METHOD_RODAS3
+    gamma = _R3_GAMMA if rodas else _GAMMA
     n_ev = ev_t.shape[0]
     n_out = t_out.shape[0]
     t_end = t_out[n_out - 1]
@@ -164,40 +208,69 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
             if t + h >= t_stop - 1e-12:
                 h = t_stop - t
                 last = True
-            jac(y, p, J)
-            inv_hg = 1.0 / (h * _GAMMA)
-            for i in range(n):
-                for j in range(n):
-                    W[i, j] = -J[i, j]
-                W[i, i] += inv_hg
-            if not _lu_factor(W, piv):
-                h *= 0.25
-                if h < 1e-12:
-                    return STEP_UNDERFLOW, steps
-                continue
+            jac_nz(y, p, jv)
+            inv_hg = 1.0 / (h * gamma)
+            dense = not (w_factor(jv, inv_hg, lu) <= PIVOT_GROWTH)
+            if dense:
+                jac_scatter(jv, J)
+                for i in range(n):
+                    for j in range(n):
+                        W[i, j] = -J[i, j]
+                    W[i, i] += inv_hg
+                if not _lu_factor(W, piv):
+                    h *= 0.25
+                    if h < 1e-12:
+                        return STEP_UNDERFLOW, steps
+                    continue
+            inv_h = 1.0 / h
             for i in range(n):
                 k1[i] = f0[i]
-            _lu_solve(W, piv, k1)
-            for i in range(n):
-                ytmp[i] = y[i] + _A21 * k1[i]
-            rhs(ytmp, p, f1)
-            for i in range(n):
-                k2[i] = f1[i] + _C21 / h * k1[i]
-            _lu_solve(W, piv, k2)
-            for i in range(n):
-                k3[i] = f1[i] + (_C31 * k1[i] + _C32 * k2[i]) / h
-            _lu_solve(W, piv, k3)
-            err = 0.0
-            finite = True
-            for i in range(n):
-                ynew[i] = y[i] + _M1 * k1[i] + _M2 * k2[i] + _M3 * k3[i]
-                d = _E1 * k1[i] + _E2 * k2[i] + _E3 * k3[i]
-                sc = atol[i] + rtol * max(abs(y[i]), abs(ynew[i]))
-                err += (d / sc) ** 2
-                if not math.isfinite(ynew[i]):
-                    finite = False
+            _solve(dense, lu, W, piv, k1)
+            if rodas:
+                # Rodas3: K2 reuses f(y) (a21 = 0); stiffly accurate, error estimate = K4
+                for i in range(n):
+                    k2[i] = f0[i] + _R3_C21 * inv_h * k1[i]
+                _solve(dense, lu, W, piv, k2)
+                for i in range(n):
+                    ytmp[i] = y[i] + _R3_A31 * k1[i]
+                rhs(ytmp, p, f1)
+                for i in range(n):
+                    k3[i] = f1[i] + (_R3_C31 * k1[i] + _R3_C32 * k2[i]) * inv_h
+                _solve(dense, lu, W, piv, k3)
+                for i in range(n):
+                    ytmp[i] = ytmp[i] + k3[i]  # y + 2 K1 + K3 (a41 = 2, a42 = 0, a43 = 1)
+                rhs(ytmp, p, f1)
+                for i in range(n):
+                    k4[i] = f1[i] + (_R3_C41 * k1[i] + _R3_C42 * k2[i] + _R3_C43 * k3[i]) * inv_h
+                _solve(dense, lu, W, piv, k4)
+                err = 0.0
+                total = 0.0  # not finite if any ynew is not
+                for i in range(n):
+                    v = ytmp[i] + k4[i]
+                    ynew[i] = v
+                    total += v
+                    d = k4[i] / (atol[i] + rtol * max(abs(y[i]), abs(v)))
+                    err += d * d
+            else:
+                for i in range(n):
+                    ytmp[i] = y[i] + _A21 * k1[i]
+                rhs(ytmp, p, f1)
+                for i in range(n):
+                    k2[i] = f1[i] + _C21 * inv_h * k1[i]
+                _solve(dense, lu, W, piv, k2)
+                for i in range(n):
+                    k3[i] = f1[i] + (_C31 * k1[i] + _C32 * k2[i]) * inv_h
+                _solve(dense, lu, W, piv, k3)
+                err = 0.0
+                total = 0.0
+                for i in range(n):
+                    v = y[i] + _M1 * k1[i] + _M2 * k2[i] + _M3 * k3[i]
+                    ynew[i] = v
+                    total += v
+                    d = (_E1 * k1[i] + _E2 * k2[i] + _E3 * k3[i]) / (atol[i] + rtol * max(abs(y[i]), abs(v)))
+                    err += d * d
             err = math.sqrt(err / n)
-            if not finite or not math.isfinite(err):
+            if not (math.isfinite(err) and math.isfinite(total)):
                 h *= 0.25
                 if h < 1e-12:
                     return NOT_FINITE, steps
@@ -209,13 +282,13 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
                 rhs(ynew, p, fnew)
                 # Hermite interpolation for outputs strictly inside (t, t + h)
                 while k_out < n_out and t_out[k_out] < t + h - 1e-12:
-                    s = (t_out[k_out] - t) / h
+                    s = (t_out[k_out] - t) * inv_h
                     h00 = (1 + 2 * s) * (1 - s) * (1 - s)
-                    h10 = s * (1 - s) * (1 - s)
+                    h10 = s * (1 - s) * (1 - s) * h
                     h01 = s * s * (3 - 2 * s)
-                    h11 = s * s * (s - 1)
+                    h11 = s * s * (s - 1) * h
                     for j in range(n):
-                        v = h00 * y[j] + h10 * h * f0[j] + h01 * ynew[j] + h11 * h * fnew[j]
+                        v = h00 * y[j] + h10 * f0[j] + h01 * ynew[j] + h11 * fnew[j]
                         out[k_out, j] = v if v > 0.0 else 0.0
                     k_out += 1
                 t = t_stop if last else t + h
@@ -232,9 +305,11 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
 
 
 @njit(cache=True, parallel=True)
-def integrate_batch(y0, P, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, atol, h_max, max_steps, out, status, nsteps):
+def integrate_batch(y0, P, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, atol, h_max, max_steps, out, status, nsteps,
+                    method=METHOD_RODAS3):
     """Integrate every patient (rows of ``y0``/``P``) in parallel over patients."""
     for i in prange(y0.shape[0]):
-        s, k = integrate_one(y0[i], P[i], t_start[i], ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, atol, h_max, max_steps, out[i])
+        s, k = integrate_one(y0[i], P[i], t_start[i], ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, atol, h_max, max_steps, out[i],
+                             method)
         status[i] = s
         nsteps[i] = k

@@ -159,3 +159,82 @@ def model_info(disease: str = typer.Option("multiple_sclerosis", "--disease")) -
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+@app.command("diseases")
+def diseases(name: Optional[str] = typer.Argument(None, help="A disease, to list its population fields, drugs and endpoints")) -> None:
+    """List the diseases remit simulates (or one disease in detail)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from remit.clinical import MODULES, get_disease
+    from remit.docgen import describe_population, endpoint_names
+
+    c = Console()
+    if name is None:
+        t = Table(title="Diseases (trial.disease)")
+        for col in ("disease", "label", "organ", "primary endpoint", "conventional drugs"):
+            t.add_column(col, overflow="fold")
+        for d in map(get_disease, MODULES):
+            t.add_row(d.name, d.label, d.organ, d.primary, ", ".join(d.drugs))
+        c.print(t)
+        c.print("details: remit diseases <disease>; arms: remit therapies")
+        return
+    if name not in MODULES:
+        _fail(f"unknown disease {name!r} (known: {', '.join(MODULES)})")
+    d = get_disease(name)
+    t = Table(title=f"{d.label}: [population] fields")
+    for col in ("field", "type", "allowed", "default", "unit"):
+        t.add_column(col, overflow="fold")
+    for r in describe_population(name):
+        t.add_row(r["field"], r["type"], r["allowed"], r["default"], r["unit"])
+    c.print(t)
+    t = Table(title="Conventional drugs")
+    for col in ("drug", "efficacy while given", "half-life (d)", "max years", "source"):
+        t.add_column(col, overflow="fold")
+    for g in d.drugs.values():
+        t.add_row(g.name, f"{g.efficacy:.2f}", f"{g.half_life_days:g}", "-" if g.max_years is None else f"{g.max_years:g}", g.source)
+    c.print(t)
+    t = Table(title="Endpoints")
+    for col in ("rows in endpoints.csv", "label", "definition"):
+        t.add_column(col, overflow="fold")
+    for e in d.endpoints:
+        t.add_row(", ".join(endpoint_names(e)), e.label, e.definition)
+    c.print(t)
+
+
+@app.command("therapies")
+def therapies() -> None:
+    """List the arm types (therapy = ...) with their fields, units and allowed values."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from remit.docgen import ARM_TYPES, REGIMEN_TYPES, _doc, _nested, describe_field
+
+    c = Console()
+    seen: set = set()
+    for arm in ARM_TYPES:
+        models = [arm, *[m for m in _nested(arm, seen) if m not in REGIMEN_TYPES]]
+        if arm is ARM_TYPES[0]:
+            models += list(REGIMEN_TYPES)
+        for m in models:
+            title = f"therapy = {arm.model_fields['therapy'].default!r}" if m is arm else f"  {m.__name__}"
+            t = Table(title=f"{title}: {_doc(m)}", title_justify="left")
+            for col in ("field", "type", "allowed", "default", "unit"):
+                t.add_column(col, overflow="fold")
+            for n, f in m.model_fields.items():
+                r = describe_field(n, f)
+                t.add_row(n, r["type"], r["allowed"], r["default"], r["unit"])
+            c.print(t)
+    c.print("conventional drugs depend on the disease: remit diseases <disease>")
+
+
+@app.command("docs")
+def docs(out: Path = typer.Option(Path("docs"), "--out", help="Folder of the reference pages")) -> None:
+    """Regenerate docs/scenario.md, docs/model.md and the per-disease block of docs/endpoints.md from the code."""
+    from remit.docgen import write_pages
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = write_pages(out)
+    typer.echo("\n".join(f"wrote {p}" for p in written) or "docs are up to date")
+

@@ -1,0 +1,275 @@
+"""Reference pages generated from the code, so they cannot drift from it.
+
+- ``docs/scenario.md``: every scenario field of every disease and therapy, from the pydantic
+  models (type, unit, allowed range or choices, default), and each disease's drugs;
+- ``docs/model.md``: states, parameters (value, unit, range, prior, source) and equations of
+  the shared core, the MSC module and each disease module;
+- the per-disease block of ``docs/endpoints.md`` (between the GENERATED markers): every
+  endpoint name per disease with its definition.
+
+``remit docs`` rewrites them; a test fails when a committed page differs from the code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import typing
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+from remit import scenario as sc
+from remit.clinical import MODULES, get_disease
+from remit.clinical.base import Proportion, Rate, Score, Survival
+
+BEGIN, END = "<!-- BEGIN GENERATED: remit docs -->", "<!-- END GENERATED: remit docs -->"
+
+
+# --------------------------------------------------------------------------
+# describing pydantic fields
+# --------------------------------------------------------------------------
+
+
+def _num(x: float) -> str:
+    if isinstance(x, float) and (x.is_integer() and abs(x) < 1e6):
+        return str(int(x))
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _meta(field, kind):
+    return next((m for m in field.metadata if isinstance(m, kind)), None)
+
+
+def _strip(annotation):
+    """Unwrap Optional[...] and Annotated[...]; return (type, extra metadata)."""
+    meta = []
+    while True:
+        if get_origin(annotation) is typing.Annotated:
+            args = get_args(annotation)
+            annotation, meta = args[0], meta + list(args[1:])
+        elif get_origin(annotation) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation, meta
+            annotation = args[0]
+        else:
+            return annotation, meta
+
+
+def describe_field(name: str, field) -> dict[str, str]:
+    """Type, allowed values, default and unit of one field, in words."""
+    ann, extra = _strip(field.annotation)
+    meta = list(field.metadata) + extra
+    rng = next((m for m in meta if isinstance(m, sc._Range)), None)
+    items = next((m for m in meta if isinstance(m, sc._Items)), None)
+    text = next((m for m in meta if isinstance(m, sc._Text)), None)
+    unit = sc._unit_for([name])
+    if isinstance(ann, type) and issubclass(ann, sc.Distribution):
+        lo, hi = ann.LIMITS
+        d = ", ".join(f"{k} {_num(v)}" for k, v in ann.DEFAULTS.items())
+        kind = "table {mean, sd, min, max}"
+        allowed = f"{_num(lo)} to {_num(hi)}; sd > 0; min <= mean <= max"
+        return {"type": kind, "allowed": allowed, "default": d or "-", "unit": ann.UNIT or unit}
+    if isinstance(ann, type) and issubclass(ann, sc._Model):
+        return {"type": f"table ({ann.__name__})", "allowed": "see below", "default": _default(field), "unit": unit}
+    union = [a for a in get_args(ann) if isinstance(a, type) and issubclass(a, sc._Model)]
+    if union and len(union) == len(get_args(ann)):
+        tag = next(k for k in union[0].model_fields if get_origin(union[0].model_fields[k].annotation) is typing.Literal)
+        kinds = ", ".join(str(u.model_fields[tag].default) for u in union)
+        return {"type": f"table, chosen by `{tag}`", "allowed": kinds, "default": _default(field), "unit": ""}
+    if get_origin(ann) is typing.Literal:
+        return {"type": "choice", "allowed": ", ".join(map(str, get_args(ann))), "default": _default(field), "unit": ""}
+    if get_origin(ann) is tuple:
+        inner, inner_meta = _strip(get_args(ann)[0])
+        what = ", ".join(map(str, get_args(inner))) if get_origin(inner) is typing.Literal else "names"
+        n = f"{items.lo} to {items.hi} " if items else ""
+        distinct = ", distinct" if items and items.distinct else ""
+        return {"type": "list", "allowed": f"{n}{what}{distinct}", "default": _default(field), "unit": ""}
+    if ann is bool:
+        return {"type": "boolean", "allowed": "true, false", "default": _default(field), "unit": ""}
+    if ann in (int, float):
+        allowed = "any"
+        if rng is not None:
+            lo = ("> " if rng.lo_open else ">= ") + _num(rng.lo) if math.isfinite(rng.lo) else ""
+            hi = ("< " if rng.hi_open else "<= ") + _num(rng.hi) if math.isfinite(rng.hi) else ""
+            allowed = " and ".join(x for x in (lo, hi) if x) or "any"
+        return {"type": "integer" if ann is int else "number", "allowed": allowed, "default": _default(field), "unit": unit}
+    if ann is str:
+        allowed = f"{text.lo} to {text.hi} characters" if text else "text"
+        return {"type": "string", "allowed": allowed, "default": _default(field), "unit": ""}
+    return {"type": str(ann), "allowed": "", "default": _default(field), "unit": unit}
+
+
+def _default(field) -> str:
+    if field.is_required():
+        return "required"
+    if field.default_factory is not None:
+        return "(defaults)"
+    v = field.default
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, tuple):
+        return "[" + ", ".join(map(str, v)) + "]"
+    return _num(v) if isinstance(v, (int, float)) else str(v)
+
+
+def field_table(model: type) -> list[str]:
+    rows = ["| field | type | allowed | default | unit |", "|---|---|---|---|---|"]
+    for name, f in model.model_fields.items():
+        d = describe_field(name, f)
+        rows.append(f"| `{name}` | {d['type']} | {d['allowed']} | {d['default']} | {d['unit']} |")
+    return rows
+
+
+def _doc(cls) -> str:
+    return " ".join((cls.__doc__ or "").split())
+
+
+def _nested(model: type, seen: set) -> list[type]:
+    """Sub-tables (pydantic models) used by ``model``'s fields, depth first."""
+    out = []
+    for f in model.model_fields.values():
+        ann, _ = _strip(f.annotation)
+        cands = [ann] + list(get_args(ann))
+        for c in cands:
+            c, _ = _strip(c)
+            if isinstance(c, type) and issubclass(c, sc._Model) and not issubclass(c, sc.Distribution) and c not in seen:
+                seen.add(c)
+                out += [c, *_nested(c, seen)]
+    return out
+
+
+# --------------------------------------------------------------------------
+# pages
+# --------------------------------------------------------------------------
+
+
+ARM_TYPES = (sc.AhsctArm, sc.MobilizationArm, sc.MscArm, sc.ConventionalArm, sc.PlaceboArm)
+REGIMEN_TYPES = (sc.CyAtg, sc.BeamAtg, sc.BuCyAtg, sc.TbiCyAtg)
+
+
+def scenario_markdown() -> str:
+    out = ["# Scenario reference (generated by `remit docs` from the pydantic models; do not edit by hand)", "",
+           "A scenario is a TOML file with a `[trial]` table, a `[population]` table whose fields depend on",
+           "`trial.disease`, and one `[[arms]]` table per arm, whose fields depend on `therapy`.",
+           "Every value is checked; a bad one stops the run with a one-line error naming the file, the field,",
+           "the value and the allowed range (exit code 2).", "", "## `[trial]`", "", _doc(sc.TrialSettings), "",
+           *field_table(sc.TrialSettings), "", "## Arms (`[[arms]]`, 1 to 12, distinct names)", ""]
+    seen: set = set()
+    for arm in ARM_TYPES:
+        therapy = arm.model_fields["therapy"].default
+        out += [f"### therapy = \"{therapy}\"", "", _doc(arm), "", *field_table(arm), ""]
+        for sub in _nested(arm, seen):
+            if sub in REGIMEN_TYPES:
+                continue
+            out += [f"#### `{sub.__name__}`", "", _doc(sub), "", *field_table(sub), ""]
+    out += ["### Conditioning regimens (`conditioning.regimen`)", ""]
+    for reg in REGIMEN_TYPES:
+        out += [f"#### regimen = \"{reg.model_fields['regimen'].default}\"", "", _doc(reg), "", *field_table(reg), ""]
+    out += ["## `[population]` by disease", ""]
+    for name in MODULES:
+        d = get_disease(name)
+        pop = d.population_model
+        out += [f"### {d.label} (`disease = \"{name}\"`)", "", _doc(pop), "", *field_table(pop), ""]
+        for sub in _nested(pop, set()):
+            out += [f"#### `{sub.__name__}`", "", _doc(sub), "", *field_table(sub), ""]
+        out += ["Conventional drugs (for `drugs`, `background` and prior therapy):", "",
+                "| drug | efficacy while given | onset/offset half-life (days) | max years | source |", "|---|---|---|---|---|"]
+        for drug in d.drugs.values():
+            mx = _num(drug.max_years) if drug.max_years is not None else "-"
+            out.append(f"| `{drug.name}` | {drug.efficacy:.2f} | {_num(float(drug.half_life_days))} | {mx} | {drug.source} |")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def endpoint_names(endpoint) -> list[str]:
+    n = endpoint.name
+    if isinstance(endpoint, Survival):
+        return [f"{n}_free", f"{n}_median_years", f"{n}_hazard_ratio", f"{n}_logrank_p"]
+    if isinstance(endpoint, Rate):
+        return [f"annualized_{n}_rate", f"{n}_rate_ratio"]
+    if isinstance(endpoint, Score):
+        return [f"mean_{n}", f"{n}_change"]
+    return [n]
+
+
+def endpoints_block() -> str:
+    out = [BEGIN, "", "## Endpoints per disease (generated by `remit docs` from each disease's catalog)", "",
+           "Besides the shared endpoints (`treatment_related_mortality`, `all_cause_mortality`,",
+           "`engraftment_day_median`, `cd4_median`, `severe_infections_per_patient`), each disease adds:", ""]
+    kinds = {Survival: "time to event (Kaplan-Meier, Cox, log-rank)", Rate: "event rate (negative binomial)",
+             Score: "score at annual visits (mean, change from baseline)", Proportion: "proportion at annual visits (Wilson)"}
+    for name in MODULES:
+        d = get_disease(name)
+        out += [f"### {d.label} (`{name}`)", "", "| endpoint rows | kind | label | definition |", "|---|---|---|---|"]
+        for e in d.endpoints:
+            rows = ", ".join(f"`{r}`" for r in endpoint_names(e))
+            unit = f" ({e.unit})" if isinstance(e, Score) and e.unit else ""
+            out.append(f"| {rows} | {kinds[type(e)]} | {e.label}{unit} | {' '.join(e.definition.split()) or '-'} |")
+        out.append("")
+    out.append(END)
+    return "\n".join(out)
+
+
+def _sym(x) -> str:
+    return str(x).replace("|", "\\|")
+
+
+def model_markdown() -> str:
+    from remit.model.core import core_module, msc_module
+
+    out = ["# The model (generated by `remit docs` from remit.model; do not edit by hand)", "",
+           "One shared immune core, an MSC module, and one module per disease (`remit.model.diseases.<disease>`).",
+           "Time is in days. A disease module adds states, parameters and rate terms, and may override a core",
+           "parameter with its own value, range and source.", ""]
+    mods = [("Shared immune core", core_module()), ("Mesenchymal stromal cells", msc_module())]
+    for name in MODULES:
+        mods.append((get_disease(name).label, importlib.import_module(f"remit.model.diseases.{name}").module()))
+    for title, m in mods:
+        out += [f"## {title} (`{m.name}`)", ""]
+        if m.states:
+            out += ["| state | unit | initial | description |", "|---|---|---|---|"]
+            out += [f"| `{s.name}` | {s.unit} | {_num(float(s.initial))} | {s.description} |" for s in m.states]
+            out.append("")
+        for label, params in (("parameters", m.parameters), ("overrides of core parameters", m.overrides)):
+            if not params:
+                continue
+            out += [f"{len(params)} {label}:", "", "| parameter | value | unit | range | prior | source |", "|---|---|---|---|---|---|"]
+            for p in params:
+                prior = p.prior + (f" (cv {p.cv:g})" if p.prior != "fixed" else "")
+                out.append(f"| `{p.name}` | {p.value:.4g} | {p.unit} | {p.low:.3g} to {p.high:.3g} | {prior} | {_sym(p.source)} |")
+            out.append("")
+        if m.rates:
+            out += ["Rate terms (added to d state/dt):", ""]
+            out += [f"- d{k}/dt += `{_sym(v)}`" for k, v in m.rates.items()]
+            out.append("")
+    return "\n".join(out) + "\n"
+
+
+def pages(root: Path) -> dict[Path, str]:
+    """Every generated page keyed by path (endpoints.md keeps its hand-written part)."""
+    ep_path = root / "endpoints.md"
+    text = ep_path.read_text(encoding="utf-8") if ep_path.exists() else "# Trial endpoints\n"
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + endpoints_block() + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + endpoints_block() + "\n"
+    return {root / "scenario.md": scenario_markdown(), root / "model.md": model_markdown(), ep_path: text}
+
+
+def write_pages(root: Path) -> list[Path]:
+    from remit.store import atomic_write_text
+
+    written = []
+    for path, text in pages(root).items():
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            atomic_write_text(path, text)
+            written.append(path)
+    return written
+
+
+def describe_population(disease: str) -> list[dict[str, Any]]:
+    pop = get_disease(disease).population_model
+    return [{"field": n, **describe_field(n, f)} for n, f in pop.model_fields.items()]

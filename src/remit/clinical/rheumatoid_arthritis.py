@@ -1,0 +1,344 @@
+"""Rheumatoid arthritis: joint counts, CRP, DAS28-CRP, ACR20/50/70, HAQ-DI, radiographic damage.
+
+The model's states become the clinical measures of an RA trial at each assessment
+(occasion), with each patient's own counter-based random stream:
+
+- swollen joints of 28: binomial, each joint swollen with probability 1 - exp(-sjc_gain * synovitis);
+- tender joints of 28: binomial, from synovitis plus non-inflammatory tenderness;
+- CRP (mg/L): normal level plus a part proportional to the disease inflammatory signal, with
+  log-normal assay/day-to-day variability;
+- patient global, pain (0-100 mm VAS) and physician global; HAQ-DI (0-3 in steps of 1/8) from
+  synovitis, other causes and joint damage;
+- DAS28-CRP by its published formula (:func:`remit.model.diseases.rheumatoid_arthritis.das28_crp`);
+- ACR20/50/70 (Felson et al. 1995 Arthritis Rheum 38:727): at least 20/50/70% improvement from
+  baseline in tender and in swollen joints and in 3 of 5 of patient global, physician global,
+  pain, HAQ and CRP;
+- modified Sharp/van der Heijde score: irreversible damage ``dirr`` plus reading error (yearly).
+
+Entering a trial improves subjective components in every arm (contextual/placebo response,
+``ra_context``), fading with ``ra_context_days``; the baseline (screening) visit has none.
+
+Endpoints are annual (the pipeline's convention). Trials in RA often report earlier
+timepoints; those are given as patient columns ``{measure}_w{week}`` for weeks 4, 12 and 24
+(e.g. ``acr20_w4``, ``das28_w24``) and, until the endpoint tables support sub-annual
+timepoints, as the one-off proportions ``acr20_w4``, ``acr20_w12``, ``acr20_w24`` (listed in the
+year-1 row of the endpoint table; their names carry their real timepoint).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Mapping
+
+import numpy as np
+from pydantic import Field, model_validator
+from scipy import special, stats
+
+from remit.clinical.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+                                 Observation, Proportion, Score, TrialContext)
+from remit.model.diseases import rheumatoid_arthritis as ra
+from remit.model.diseases.rheumatoid_arthritis import JOINTS, SHARP_MAX, das28_crp
+from remit.random import uniforms
+from remit.scenario import (AgeDistribution, Distribution, DurationDistribution, PopulationBase, _Items, _Model,
+                            _Range, _Text, _fail, register_units)
+from remit.therapy.conventional import Drug
+
+# --------------------------------------------------------------------------
+# random-counter blocks (HISTORY and TRIAL streams): one block per kind of draw,
+# indexed by assessment occasion (0 = baseline, 1 + v = quarterly visit v, 1000 + week)
+# --------------------------------------------------------------------------
+MEASURES = ("sjc", "tjc", "crp", "pga", "pain", "phys", "haq", "flux")
+C_MEASURE = {m: DISEASE_COUNTERS + 1_000_000 * j for j, m in enumerate(MEASURES)}
+C_SHARP = DISEASE_COUNTERS + 1_000_000 * len(MEASURES)  # + year index (0 = baseline)
+OCC_VISIT = 1
+OCC_WEEK = 1000
+WEEKS = (4, 12, 24)  # sub-annual assessments reported as patient columns
+ACR_LEVELS = (20, 50, 70)
+REMISSION = 2.6  # DAS28 remission threshold (Fransen et al. 2004 Ann Rheum Dis 63:1295; Prevoo et al. 1995)
+HAQ_STEP = 0.125
+PHYS_PER_SYNOVITIS = 45.0  # mm of physician global per unit synovitis (modelling assumption, see observe_measures)
+PHYS_NOISE = 8.0  # mm, physician global variability (modelling assumption)
+HAQ_NOISE = 0.15  # HAQ-DI test-retest SD about 0.1-0.2 (smallest detectable difference about 0.25-0.4)
+CRP_NOISE = 0.3  # log-SD of CRP day-to-day variability (within-person CV about 30%; modelling assumption)
+
+# --------------------------------------------------------------------------
+# conventional drugs (effect only while given, via the core's maintenance-therapy state)
+# efficacy: fraction of new synovitis removed while given; calibrated to the ACR responses of
+# each drug's pivotal trial (remit.model.diseases.rheumatoid_arthritis adds faster CRP fall)
+# --------------------------------------------------------------------------
+RA_DRUG_TABLE: dict[str, Drug] = {d.name: d for d in [
+    Drug("methotrexate", 0.45, 30.0,
+         "PREMIER, Breedveld et al. 2006 Arthritis Rheum 54:26: MTX alone in early RA, ACR20/50/70 at 1 year 63/46/28%; "
+         "full effect after 2-3 months (onset/offset half-life 30 days: modelling assumption)"),
+    Drug("leflunomide", 0.40, 30.0,
+         "Smolen et al. 1999 Lancet 353:259: ACR20 at 6 months 55% leflunomide vs 29% placebo"),
+    Drug("sulfasalazine", 0.38, 30.0,
+         "Smolen et al. 1999 Lancet 353:259: ACR20 at 6 months 56% sulfasalazine vs 29% placebo"),
+    Drug("adalimumab", 0.75, 14.0,
+         "ARMADA, Weinblatt et al. 2003 Arthritis Rheum 48:35: on background MTX, ACR20/50/70 at week 24 67/55/27% vs "
+         "14.5/8/5% placebo + MTX; PREMIER monotherapy ACR20 54% at 1 year; half-life of adalimumab about 2 weeks"),
+    Drug("etanercept", 0.75, 7.0,
+         "TEMPO, Klareskog et al. 2004 Lancet 363:675: ACR20 at 52 weeks 76% etanercept, 85% with MTX"),
+    Drug("tocilizumab", 0.75, 14.0,
+         "OPTION, Smolen et al. 2008 Lancet 371:987: 8 mg/kg + MTX, ACR20 at week 24 59% vs 26% placebo + MTX"),
+    Drug("abatacept", 0.45, 30.0,
+         "ATTAIN, Genovese et al. 2005 NEJM 353:1114: TNF-inadequate responders, ACR20 at 6 months 50% vs 20% placebo"),
+    # Anti-CD20: part of the effect through B-cell depletion in the core model (B help).
+    Drug("rituximab", 0.35, 90.0,
+         "REFLEX, Cohen et al. 2006 Arthritis Rheum 54:2793: TNF-inadequate responders, ACR20 at week 24 51% vs 18% "
+         "placebo; B cells depleted for 6-9 months after a course", b_depletion_per_day=0.3),
+]}
+RA_DRUGS = tuple(sorted(RA_DRUG_TABLE))
+
+# --------------------------------------------------------------------------
+# the [population] table
+# --------------------------------------------------------------------------
+_Das28 = Annotated[float, _Range(0, 10)]
+_Joints = Annotated[int, _Range(0, JOINTS)]
+_DrugName = Annotated[str, _Text(1, 60)]
+
+register_units({"das28": "DAS28 points", "swollen_joints": "joints", "tender_joints": "joints"})
+
+
+class RaAgeDistribution(AgeDistribution):
+    """Age at enrolment in years, 0..100.  Defaults (RA trials): mean 55, sd 12, min 18, max 75."""
+
+    DEFAULTS: ClassVar[Mapping[str, float]] = {"mean": 55.0, "sd": 12.0, "min": 18.0, "max": 75.0}
+
+
+class RaDurationDistribution(DurationDistribution):
+    """RA duration at enrolment in years, 0..60.  Defaults (refractory RA): mean 10, sd 7, min 0.5, max 40."""
+
+    DEFAULTS: ClassVar[Mapping[str, float]] = {"mean": 10.0, "sd": 7.0, "min": 0.5, "max": 40.0}
+
+
+class Das28Distribution(Distribution):
+    """DAS28-CRP at the baseline visit, 0..10.  Defaults (active RA): mean 5.8, sd 0.9, min 3.2, max 10."""
+
+    LIMITS: ClassVar[tuple[float, float]] = (0.0, 10.0)
+    DEFAULTS: ClassVar[Mapping[str, float]] = {"mean": 5.8, "sd": 0.9, "min": 3.2, "max": 10.0}
+    UNIT: ClassVar[str] = "DAS28 points"
+
+    mean: _Das28 | None = None
+    sd: Annotated[float, _Range(0, 10, lo_open=True)] | None = None
+    min: _Das28 | None = None
+    max: _Das28 | None = None
+
+
+class JointCountRange(_Model):
+    """Inclusion range of a 28-joint count, 0..28."""
+
+    min: _Joints = 0
+    max: _Joints = JOINTS
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "JointCountRange":
+        if self.min > self.max:
+            raise _fail(f"must not exceed max ({self.max} joints)", at=("min",), value=self.min)
+        return self
+
+
+class RaPopulation(PopulationBase):
+    """Rheumatoid arthritis: baseline targets and inclusion criteria of the enrolled patients.
+
+    ``das28`` is the DAS28-CRP at the baseline visit (prevalence-selected); ``swollen_joints``
+    and ``tender_joints`` are inclusion ranges of the 28-joint counts; ``prior_therapy`` lists
+    the drugs patients were on for the two years before enrolment (and that failed to control
+    their disease), continued as background unless an arm says otherwise.
+    """
+
+    age: RaAgeDistribution = Field(default_factory=RaAgeDistribution)
+    disease_duration_years: RaDurationDistribution = Field(default_factory=RaDurationDistribution)
+    female_fraction: Annotated[float, _Range(0, 1)] = 0.78
+    das28: Das28Distribution = Field(default_factory=Das28Distribution)
+    swollen_joints: JointCountRange = Field(default_factory=JointCountRange)
+    tender_joints: JointCountRange = Field(default_factory=JointCountRange)
+    prior_therapy: Annotated[tuple[_DrugName, ...], _Items(0, 3, "drugs", distinct=True)] = ("methotrexate",)
+
+
+# --------------------------------------------------------------------------
+# observation
+# --------------------------------------------------------------------------
+
+
+def _u(keys: np.ndarray, measure: str, occasions: np.ndarray) -> np.ndarray:
+    return uniforms(keys, C_MEASURE[measure] + np.asarray(occasions, dtype=np.uint64))
+
+
+def observe_measures(syn: np.ndarray, dirr: np.ndarray, infl: np.ndarray, p: Mapping[str, np.ndarray],
+                     keys: np.ndarray, occasions: np.ndarray, context: np.ndarray | float = 0.0) -> dict[str, np.ndarray]:
+    """Clinical measures at assessments: arrays (n, V) of synovitis, damage, inflammation; ``occasions`` (V,) ids.
+
+    ``context`` (n, V) is the fractional contextual improvement of subjective components.
+    """
+    col = lambda name: np.asarray(p[name], dtype=float)[:, None]  # noqa: E731
+    flux = col("ra_flux")
+    syn = np.maximum(np.nan_to_num(syn), 0.0) * np.exp(flux * special.ndtri(_u(keys, "flux", occasions)) - flux**2 / 2)
+    c = np.broadcast_to(np.asarray(context, dtype=float), syn.shape)
+    z = {m: special.ndtri(_u(keys, m, occasions)) for m in ("crp", "pga", "pain", "phys", "haq")}
+    p_swollen = 1.0 - np.exp(-col("sjc_gain") * syn)
+    p_tender = 1.0 - np.exp(-(col("tjc_gain") * syn + col("tjc_pain")) * (1.0 - c))
+    sjc = stats.binom.ppf(_u(keys, "sjc", occasions), JOINTS, np.clip(p_swollen, 0.0, 1.0))
+    tjc = stats.binom.ppf(_u(keys, "tjc", occasions), JOINTS, np.clip(p_tender, 0.0, 1.0))
+    active = np.maximum(np.nan_to_num(infl) - col("infl_base"), 0.0)
+    crp = (col("crp_normal") + col("crp_gain") * active) * np.exp(CRP_NOISE * z["crp"] - CRP_NOISE**2 / 2)
+    crp = np.round(np.clip(crp, 0.1, 300.0), 1)
+    subjective = (col("pga_inflam") * syn + col("pga_other")) * (1.0 - c)
+    pga = np.round(np.clip(subjective + col("pga_noise") * z["pga"], 0.0, 100.0))
+    pain = np.round(np.clip(subjective + col("pga_noise") * z["pain"], 0.0, 100.0))
+    # physician global follows the joint examination; the physician is less swayed by context
+    phys = np.round(np.clip(PHYS_PER_SYNOVITIS * syn * (1.0 - c / 2) + PHYS_NOISE * z["phys"], 0.0, 100.0))
+    haq = ((col("haq_inflam") * syn + col("haq_other")) * (1.0 - c) + col("haq_per_sharp") * np.nan_to_num(dirr)
+           + HAQ_NOISE * z["haq"])
+    haq = np.round(np.clip(haq, 0.0, 3.0) / HAQ_STEP) * HAQ_STEP
+    das28 = das28_crp(tjc, sjc, crp, pga)
+    return {"sjc": sjc, "tjc": tjc, "crp": crp, "pga": pga, "pain": pain, "phys": phys, "haq": haq, "das28": das28}
+
+
+def acr_response(now: Mapping[str, np.ndarray], base: Mapping[str, np.ndarray], level: float) -> np.ndarray:
+    """ACR response (Felson et al. 1995): >= level% improvement in TJC and SJC and in 3 of the 5 other core measures.
+
+    ``now`` (n, V) and ``base`` (n,) measures; a measure at 0 at baseline cannot improve.
+    """
+    f = level / 100.0
+
+    def improved(m):
+        b = np.asarray(base[m], dtype=float)[:, None]
+        return (b > 0) & (now[m] <= b * (1.0 - f) + 1e-9)
+
+    others = sum(improved(m).astype(int) for m in ("pga", "phys", "pain", "haq", "crp"))
+    return improved("tjc") & improved("sjc") & (others >= 3)
+
+
+def sharp_read(dirr: np.ndarray, p: Mapping[str, np.ndarray], keys: np.ndarray, years: np.ndarray) -> np.ndarray:
+    """mTSS read at yearly radiographs (n, K): damage plus reading error, within 0..448."""
+    u = uniforms(keys, C_SHARP + np.asarray(years, dtype=np.uint64))
+    x = dirr + np.asarray(p["sharp_read_sd"], dtype=float)[:, None] * special.ndtri(u)
+    return np.round(np.clip(x, 0.0, SHARP_MAX), 1)
+
+
+BASE_KEYS = ("sjc", "tjc", "crp", "pga", "pain", "phys", "haq", "das28")
+
+
+class RheumatoidArthritis(Disease):
+    name = "rheumatoid_arthritis"
+    label = "Rheumatoid arthritis"
+    organ = "synovial joints"
+    population_model = RaPopulation
+    drugs = RA_DRUG_TABLE
+    endpoints = (
+        Score("das28", "DAS28-CRP", "points", True,
+              "0.56 sqrt(TJC28) + 0.28 sqrt(SJC28) + 0.36 ln(CRP mg/L + 1) + 0.014 PGA mm + 0.96 (Wells et al. 2009 "
+              "Ann Rheum Dis 68:954)"),
+        Score("sjc", "Swollen joint count (28)", "joints", True, "swollen joints of 28"),
+        Score("haq", "HAQ-DI", "points", True, "Health Assessment Questionnaire disability index 0-3"),
+        Score("sharp", "Modified Sharp/van der Heijde score", "units", True,
+              "mTSS 0-448 read on yearly radiographs; change from baseline = radiographic progression"),
+        Proportion("acr20", "ACR20", "ACR20 response from baseline (Felson et al. 1995 Arthritis Rheum 38:727)"),
+        Proportion("acr50", "ACR50", "ACR50 response from baseline (Felson et al. 1995)"),
+        Proportion("acr70", "ACR70", "ACR70 response from baseline (Felson et al. 1995)"),
+        Proportion("das28_remission", "DAS28-CRP remission", "DAS28-CRP < 2.6"),
+        *(Proportion(f"acr20_w{w}", f"ACR20 at week {w}",
+                     f"ACR20 at week {w} (day {7 * w}); a one-off timepoint listed in the year-1 row") for w in WEEKS),
+    )
+    baseline = (
+        BaselineVariable("age", "Age", "years", "age"),
+        BaselineVariable("das28_baseline", "DAS28-CRP at baseline", "points", "das28"),
+        BaselineVariable("disease_duration_years", "Disease duration", "years", "disease_duration_years"),
+        BaselineVariable("sjc_baseline", "Swollen joints (28)", "joints"),
+        BaselineVariable("tjc_baseline", "Tender joints (28)", "joints"),
+        BaselineVariable("crp_baseline", "CRP", "mg/L"),
+        BaselineVariable("haq_baseline", "HAQ-DI", "points"),
+        BaselineVariable("sharp_baseline", "Modified Sharp score", "units"),
+    )
+    selection = ("das28_baseline", "das28")
+    primary = ""
+    references = (
+        "Prevoo et al. 1995 Arthritis Rheum 38:44 (DAS28)",
+        "Wells et al. 2009 Ann Rheum Dis 68:954 (DAS28-CRP)",
+        "Felson et al. 1995 Arthritis Rheum 38:727 (ACR20)",
+        "van der Heijde 2000 J Rheumatol 27:261 (modified Sharp score)",
+    )
+
+    def module(self):
+        return ra.module()
+
+    def prior_therapy(self, population):
+        return tuple(population.prior_therapy)
+
+    def observe_history(self, model, spec, t, y, params, keys):
+        si = model.state_index
+        end = y[:, -1:, :]
+        m = observe_measures(end[:, :, si("drev")], end[:, :, si("dirr")], end[:, :, si("infl")], params, keys,
+                             np.array([0]))
+        sharp = sharp_read(end[:, :, si("dirr")], params, keys, np.array([0]))[:, 0]
+        cov = {f"{k}_baseline": v[:, 0] for k, v in m.items()}
+        cov["sharp_baseline"] = sharp
+        return History(cov, {})
+
+    def eligible(self, cov, population):
+        s, t = population.swollen_joints, population.tender_joints
+        sjc, tjc = cov["sjc_baseline"], cov["tjc_baseline"]
+        return (sjc >= s.min) & (sjc <= s.max) & (tjc >= t.min) & (tjc <= t.max)
+
+    def _context(self, ctx: TrialContext, days: np.ndarray) -> np.ndarray:
+        p = ctx.params
+        d = np.maximum(np.asarray(days, dtype=float), 0.0)
+        return np.asarray(p["ra_context"])[:, None] * np.exp(-d[None, :] / np.asarray(p["ra_context_days"])[:, None])
+
+    def _measure_at(self, ctx: TrialContext, idx: np.ndarray, days: np.ndarray, occasions: np.ndarray):
+        syn, dirr, infl = (ctx.state(s)[:, idx] for s in ("drev", "dirr", "infl"))
+        m = observe_measures(syn, dirr, infl, ctx.params, ctx.keys, occasions, self._context(ctx, days))
+        alive = ctx.alive_at(days)
+        return {k: np.where(alive, v, np.nan) for k, v in m.items()}, alive
+
+    def observe(self, ctx: TrialContext) -> Observation:
+        cov, n, K = ctx.covariates, ctx.n, ctx.whole_years
+        base = {k: cov[f"{k}_baseline"] for k in BASE_KEYS}
+        v_days = ctx.visit_days
+        m, alive_v = self._measure_at(ctx, ctx.visit_index, v_days, OCC_VISIT + np.arange(len(v_days)))
+        for k in BASE_KEYS:  # the baseline visit is the screening visit observed before enrolment
+            m[k][:, 0] = base[k]
+        resp = {lvl: np.where(alive_v, acr_response(m, base, lvl), np.nan) for lvl in ACR_LEVELS}
+        remission = np.where(alive_v, m["das28"] < REMISSION, np.nan)
+
+        rec: dict[str, np.ndarray] = {f"{k}_baseline": base[k] for k in BASE_KEYS}
+        rec["sharp_baseline"] = cov["sharp_baseline"]
+        # annual scores and responses
+        for k in range(0, K + 1):
+            vi = k * VISITS_PER_YEAR
+            if vi >= len(v_days):
+                break
+            for s in ("das28", "sjc", "haq"):
+                rec[f"{s}_y{k}"] = m[s][:, vi]
+            if k >= 1:
+                for lvl in ACR_LEVELS:
+                    rec[f"acr{lvl}_y{k}"] = resp[lvl][:, vi]
+                rec[f"das28_remission_y{k}"] = remission[:, vi]
+        years = np.arange(1, K + 1)
+        sharp = sharp_read(ctx.state("dirr")[:, [ctx.year_index(k) for k in years]], ctx.params, ctx.keys, years) \
+            if K else np.zeros((n, 0))
+        rec["sharp_y0"] = cov["sharp_baseline"]
+        for j, k in enumerate(years):
+            rec[f"sharp_y{k}"] = np.where(ctx.alive_at(k * YEAR), sharp[:, j], np.nan)
+
+        # sub-annual assessments (weeks 4, 12, 24) within follow-up
+        follow_days = ctx.planned_years * YEAR
+        for w in WEEKS:
+            day = 7.0 * w
+            if day > follow_days + 1e-6:
+                continue
+            idx = np.array([int(np.argmin(np.abs(ctx.t - day)))])
+            mw, alive_w = self._measure_at(ctx, idx, np.array([day]), np.array([OCC_WEEK + w]))
+            for s in ("das28", "sjc", "tjc", "crp", "pga", "haq"):
+                rec[f"{s}_w{w}"] = mw[s][:, 0]
+            for lvl in ACR_LEVELS:
+                rec[f"acr{lvl}_w{w}"] = np.where(alive_w[:, 0], acr_response(mw, base, lvl)[:, 0], np.nan)
+            rec[f"das28_remission_w{w}"] = np.where(alive_w[:, 0], mw["das28"][:, 0] < REMISSION, np.nan)
+            if K >= 1:
+                rec[f"acr20_w{w}_y1"] = rec[f"acr20_w{w}"]
+        visits = {"das28": m["das28"], "sjc": m["sjc"], "tjc": m["tjc"], "crp": m["crp"], "haq": m["haq"],
+                  "acr20": resp[20]}
+        return Observation(rec, visits)
+
+
+DISEASE = RheumatoidArthritis()

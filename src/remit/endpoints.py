@@ -12,6 +12,7 @@ days, CD4 counts are cells per microlitre).
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from typing import Callable, Iterable
 
@@ -119,9 +120,17 @@ def _arms_in_order(patients: pd.DataFrame) -> list[str]:
     return [str(a) for a in pd.unique(patients["arm"])]
 
 
-def _year_columns(patients: pd.DataFrame, prefix: str, k_max: int, start: int = 1) -> list[tuple[int, str]]:
-    """(year, column) pairs for ``{prefix}{k}`` columns present, start..k_max."""
-    return [(k, f"{prefix}{k}") for k in range(start, k_max + 1) if f"{prefix}{k}" in patients.columns]
+def _year_columns(patients: pd.DataFrame, prefix: str, k_max: int, start: int = 1) -> list[tuple[float, str]]:
+    """(time in years, column) pairs for ``{prefix}{k}`` columns present (k = start..k_max), and, when
+    ``prefix`` is ``"{name}_y"``, for sub-annual ``{name}_w{week}`` columns (week x 7 / 365.25 years), in time order."""
+    out = [(float(k), f"{prefix}{k}") for k in range(start, k_max + 1) if f"{prefix}{k}" in patients.columns]
+    if prefix.endswith("_y"):
+        weekly = re.compile(re.escape(prefix[:-1]) + r"w(\d+)$")
+        for col in patients.columns:
+            m = weekly.match(str(col))
+            if m and int(m.group(1)) > 0:
+                out.append((int(m.group(1)) * 7 / 365.25, col))
+    return sorted(out)
 
 
 def _bool(s: pd.Series) -> np.ndarray:

@@ -202,11 +202,16 @@ class Trial:
         baseline = baseline_table(patients, requested_baseline(spec), disease.baseline)
         timings["endpoints_s"] = time.perf_counter() - t2
         py = float(patients["follow_up_years"].sum())
+        from remit.engine.integrate import failure_summary
+
         provenance = {
             "remit_version": __version__, "model": model.name, "model_hash": model.hash(), "seed": spec.trial.seed,
             "scenario": self.source, "patients": int(len(patients)), "patient_years": py,
             "solver": {"method": "ROS3P (Rosenbrock, order 3)", "rtol": self.solver.rtol, "atol_scale": self.solver.atol_scale},
             "solver_failures": int((patients["solver_status"] != 0).sum()),
+            "solver_failure_reasons": failure_summary(patients["solver_status"].to_numpy()),
+            "solver_retried": int(patients["solver_retried"].sum()) if "solver_retried" in patients else 0,
+            "solver_retry": {k: getattr(self.solver.safer(), k) for k in ("method", "rtol", "h_max", "max_steps")},
             "disease": spec.trial.disease, "enrolment": enrol_info,
             "chunk_size": chunk_size, "workers": n_workers, "resumed": bool(resume),
             "chunks": {"computed": len(todo), "reused": reused},
@@ -225,12 +230,66 @@ def screen_chunk(spec: TrialSpec, index: np.ndarray, solver: SolverOptions) -> C
 
 def simulate_chunk(spec: TrialSpec, arm_index: int, chunk: Cohort, patient_ids: np.ndarray,
                    solver: SolverOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Simulate and observe one chunk of one arm (a task)."""
+    """Simulate and observe one chunk of one arm (a task).
+
+    A patient whose solve fails (solver error, non-finite or negative states) is integrated
+    again with ``solver.safer()`` (:func:`remit.engine.integrate.simulate`); one that still
+    fails stays in the tables with ``solver_status`` != 0, the reason in ``solver_message`` and
+    its outcomes missing (:func:`_mask_failed`), so that it counts in every arm's ``n`` but
+    never contributes an outcome computed from a broken trajectory.
+    """
     model = build_model(spec.trial.disease)
     arm = spec.arms[arm_index]
     plan = arm_plan(model, arm, get_disease(spec.trial.disease).drugs)
     traj = simulate(model, chunk.y, chunk.params, plan.schedule, output_grid(spec.trial.follow_up_years * YEAR), solver)
-    return observe_trial(model, spec, arm, plan, chunk, traj, patient_ids=patient_ids)
+    failed = traj.status != 0
+    if failed.any():  # observe a finite stand-in (the enrolment state); its outcomes are masked below
+        traj.y[failed] = chunk.y[failed][:, None, :]
+    patients, visits = observe_trial(model, spec, arm, plan, chunk, traj, patient_ids=patient_ids)
+    retried = np.zeros(len(chunk), dtype=bool) if traj.retried is None else traj.retried
+    patients["solver_retried"] = retried
+    if retried.any():
+        safe = solver.safer()
+        how = (f"retried with {safe.method}, rtol {safe.rtol:g}, h_max {safe.h_max:g} d, "
+               f"max_steps {safe.max_steps}")
+        first = traj.first_status if traj.first_status is not None else traj.status
+        msg = patients["solver_message"].to_numpy(dtype=object).copy()
+        for i in np.flatnonzero(retried):
+            before = STATUS_TEXT.get(int(first[i]), f"status {int(first[i])}")
+            msg[i] = (f"ok after retry (first attempt: {before}; {how})" if traj.status[i] == 0
+                      else f"{msg[i]} (first attempt: {before}; still failing when {how})")
+        patients["solver_message"] = msg
+    if failed.any():
+        patients, visits = _mask_failed(patients, visits, failed, chunk, get_disease(spec.trial.disease))
+    return patients, visits
+
+
+def _mask_failed(patients: pd.DataFrame, visits: pd.DataFrame, failed: np.ndarray, chunk: Cohort, disease):
+    """Outcomes of patients whose solve failed, set missing: numbers NaN (counts become float),
+    flags False, text empty. Identity, covariates, baseline values and the solver columns stay;
+    visit rows after baseline are NaN."""
+    keep = {"patient_id", "candidate_id", "arm", "therapy", "solver_status", "solver_message", "solver_retried",
+            *chunk.covariates, *(v.column for v in disease.baseline)}
+    patients = patients.copy()
+    for col in patients.columns:
+        if col in keep or col.endswith("_baseline") or col.endswith("_y0"):
+            continue
+        kind = patients[col].dtype.kind
+        if kind == "b":
+            patients.loc[failed, col] = False
+        elif kind in "iuf":
+            patients[col] = patients[col].astype(float)
+            patients.loc[failed, col] = np.nan
+        else:
+            patients.loc[failed, col] = ""
+    ids = patients["patient_id"].to_numpy()[failed]
+    rows = visits["patient_id"].isin(ids).to_numpy() & (visits["t_years"].to_numpy() > 0)
+    visits = visits.copy()
+    for col in visits.columns:
+        if col not in ("patient_id", "arm", "t_years") and visits[col].dtype.kind in "iuf":
+            visits[col] = visits[col].astype(float)
+            visits.loc[rows, col] = np.nan
+    return patients, visits
 
 
 def requested_baseline(spec: TrialSpec) -> dict:
@@ -252,10 +311,9 @@ def observe_trial(model, spec, arm, plan, cohort: Cohort, traj, patient_ids: np.
     keys = patient_keys(spec.trial.seed, TRIAL, cohort.candidate)
     t = traj.t
     fu = spec.trial.follow_up_years
-    K = int(round(fu))
+    K = int(np.floor(fu + 1e-9))  # whole years of annual endpoints
     cov = cohort.covariates
-    v_days = np.arange(0, K * VISITS_PER_YEAR + 1) * (YEAR / VISITS_PER_YEAR)
-    v_days = v_days[v_days <= fu * YEAR + 1e-6]
+    v_days = np.arange(0, int(np.floor(fu * VISITS_PER_YEAR + 1e-9)) + 1) * (YEAR / VISITS_PER_YEAR)  # quarterly visits
     ctx = TrialContext(model, spec, arm, plan, cov, cohort.carry, params, keys, t, traj.y, v_days,
                        np.searchsorted(t, v_days - 1e-6), np.zeros(n, bool), np.full(n, np.nan), np.full(n, fu), fu)
     deaths = draw_deaths(t, traj["cum_inf"], keys, cov["age"], disease.frailty(cov), plan.organ_toxicity_death,

@@ -18,11 +18,9 @@ The model's states become the clinical measures of an RA trial at each assessmen
 Entering a trial improves subjective components in every arm (contextual/placebo response,
 ``ra_context``), fading with ``ra_context_days``; the baseline (screening) visit has none.
 
-Endpoints are annual (the pipeline's convention). Trials in RA often report earlier
-timepoints; those are given as patient columns ``{measure}_w{week}`` for weeks 4, 12 and 24
-(e.g. ``acr20_w4``, ``das28_w24``) and, until the endpoint tables support sub-annual
-timepoints, as the one-off proportions ``acr20_w4``, ``acr20_w12``, ``acr20_w24`` (listed in the
-year-1 row of the endpoint table; their names carry their real timepoint).
+Endpoints are annual, plus the earlier timepoints RA trials report: patient columns
+``{measure}_w{week}`` for weeks 4, 12 and 24 (e.g. ``acr20_w4``, ``das28_w24``), which the
+endpoint table lists at ``timepoint_years = 7 x week / 365.25``.
 """
 
 from __future__ import annotations
@@ -237,8 +235,6 @@ class RheumatoidArthritis(Disease):
         Proportion("acr50", "ACR50", "ACR50 response from baseline (Felson et al. 1995)"),
         Proportion("acr70", "ACR70", "ACR70 response from baseline (Felson et al. 1995)"),
         Proportion("das28_remission", "DAS28-CRP remission", "DAS28-CRP < 2.6"),
-        *(Proportion(f"acr20_w{w}", f"ACR20 at week {w}",
-                     f"ACR20 at week {w} (day {7 * w}); a one-off timepoint listed in the year-1 row") for w in WEEKS),
     )
     baseline = (
         BaselineVariable("age", "Age", "years", "age"),
@@ -334,8 +330,6 @@ class RheumatoidArthritis(Disease):
             for lvl in ACR_LEVELS:
                 rec[f"acr{lvl}_w{w}"] = np.where(alive_w[:, 0], acr_response(mw, base, lvl)[:, 0], np.nan)
             rec[f"das28_remission_w{w}"] = np.where(alive_w[:, 0], mw["das28"][:, 0] < REMISSION, np.nan)
-            if K >= 1:
-                rec[f"acr20_w{w}_y1"] = rec[f"acr20_w{w}"]
         visits = {"das28": m["das28"], "sjc": m["sjc"], "tjc": m["tjc"], "crp": m["crp"], "haq": m["haq"],
                   "acr20": resp[20]}
         return Observation(rec, visits)

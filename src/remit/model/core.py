@@ -50,12 +50,12 @@ STATES = [
     State("naive", "cells/uL", "naive CD4+ T cells", 450.0),
     State("mem", "cells/uL", "memory CD4+ T cells (not autoreactive)", 330.0),
     State("treg", "cells/uL", "regulatory CD4+ T cells", 60.0),
-    State("teff", "relative", "autoreactive effector/memory T cells (1 = active disease)", 1.0),
-    State("bcell", "relative", "autoreactive B cells (1 = active disease)", 1.0),
+    State("teff", "relative", "autoreactive effector/memory T cells (relative; untreated active disease settles near 2 with the default parameters, tolerance near 0)", 1.0),
+    State("bcell", "relative", "autoreactive B cells (relative; follow teff)", 1.0),
     State("plasma", "relative", "long-lived autoreactive plasma cells", 1.0),
     State("autoab", "relative", "autoantibody titre", 1.0),
     # mediators
-    State("infl", "relative", "lumped pro-inflammatory cytokine signal (1 = active disease)", 1.0),
+    State("infl", "relative", "lumped pro-inflammatory cytokine signal (relative; follows teff, near 2 in untreated active disease)", 1.0),
     # target organ (the disease module says what these mean clinically)
     State("drev", "lesions", "active, reversible tissue inflammation (e.g. MS: enhancing lesion load)", 1.0),
     State("dirr", "disease units", "irreversible organ damage (e.g. MS: EDSS points from lost tissue)"),

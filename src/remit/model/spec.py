@@ -126,6 +126,7 @@ def compose(name: str, modules: Iterable[Module]) -> ModelSpec:
     params: dict[str, Parameter] = {}
     rates: dict[str, sp.Expr] = {}
     observables: dict[str, sp.Expr] = {}
+    overrides: list[tuple[str, Parameter]] = []
     for m in modules:
         for s in m.states:
             if s.name in states or s.name in params:
@@ -138,10 +139,11 @@ def compose(name: str, modules: Iterable[Module]) -> ModelSpec:
         for k, e in m.rates.items():
             rates[k] = rates.get(k, sp.Integer(0)) + e
         observables.update(m.observables)
-        for p in m.overrides:
-            if p.name not in params:
-                raise ValueError(f"{m.name}: override of undeclared parameter {p.name}")
-            params[p.name] = p  # same position, the module's value/range/source
+        overrides += [(m.name, p) for p in m.overrides]
+    for who, p in overrides:  # after every module, so a disease may also override a later module's parameter
+        if p.name not in params:
+            raise ValueError(f"{who}: override of undeclared parameter {p.name}")
+        params[p.name] = p  # same position, the module's value/range/source
     known = set(states) | set(params)
     for k, e in list(rates.items()) + list(observables.items()):
         if k in rates and k not in states:

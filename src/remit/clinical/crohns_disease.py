@@ -1,0 +1,392 @@
+"""Crohn's disease: CDAI, SES-CD, perianal fistula, remission endpoints as the trials define them.
+
+States (see :mod:`remit.model.diseases.crohns_disease`) become clinical observations:
+
+- CDAI (Crohn's Disease Activity Index, 0-600; Best et al. 1976 Gastroenterology 70:439):
+  the patient's symptom floor + symptomatic inflammation (the core's ``infl`` less the part
+  that maintenance therapy neutralises) + mucosal ulceration + 20 points for a draining
+  perianal fistula, with visit-to-visit variability. Clinical remission is CDAI < 150,
+  response a drop of >= 100 points, active disease CDAI >= 220;
+- SES-CD (0-56; Daperno et al. 2004 Gastrointest Endosc 60:505): active ulceration plus
+  narrowing, with endoscopist variability; endoscopic remission is SES-CD <= 2;
+- perianal fistula: a tract drains at an examination when its state (with examination
+  noise) exceeds half a formed tract; combined remission as ADMIRE-CD defines it (Panes
+  et al. 2016 Lancet 388:1281): clinical closure of all treated external openings that were
+  draining at baseline and no collection > 2 cm on MRI;
+- sustained disease remission as ASTIC defines it (Hawkey et al. 2015 JAMA 314:2524):
+  CDAI < 150 for 3 months off all Crohn's therapy, with no endoscopic (SES-CD <= 2) or
+  radiological (no draining fistula, no perianal collection) evidence of active disease.
+  Therapy is taken as restarted at the first visit from month 3 with CDAI >= 220, so such
+  a patient is not in sustained remission afterwards.
+
+Draws use the patient's HISTORY (baseline) and TRIAL (visits) streams, in counter blocks
+from ``DISEASE_COUNTERS`` upwards (one block per kind of draw, indexed by visit).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal, Mapping
+
+import numpy as np
+from pydantic import Field, model_validator
+from scipy import special
+
+from remit.clinical.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+                                 Observation, Proportion, Score, Survival, TrialContext)
+from remit.model.diseases import crohns_disease as cd
+from remit.random import uniforms
+from remit.scenario import (_CHOICE, AgeDistribution, Distribution, PopulationBase, _fail, _Items, _Model, _Range,
+                            _Text, register_units)
+from remit.therapy.conventional import Drug
+
+# counter blocks of the HISTORY and TRIAL streams (each block indexed by visit)
+C_CDAI = DISEASE_COUNTERS
+C_SES = DISEASE_COUNTERS + 1_000_000
+C_EXAM = DISEASE_COUNTERS + 2_000_000
+C_MRI = DISEASE_COUNTERS + 3_000_000
+W24_ID = 900_000  # index of the week-24 assessment within each block
+
+REMISSION_CDAI = 150.0  # Best et al. 1976
+ACTIVE_CDAI = 220.0  # moderate-severe activity (Best et al. 1976; Sandborn et al. 2002 Gastroenterology 122:512)
+RESPONSE_DROP = 100.0  # CR-100
+ENDOSCOPIC_REMISSION_SES = 2.0
+WEEK24_DAYS = 24 * 7.0
+OFF_THERAPY_DMT = 0.05  # maintenance potency below which a patient counts as off therapy
+FLARE_FROM_DAYS = 80.0  # therapy restarts are counted from the month-3 visit on
+STEROIDS = ("prednisolone", "budesonide")
+
+# --------------------------------------------------------------------------
+# conventional drugs: effect only while given (the core's dmt potency)
+# --------------------------------------------------------------------------
+
+CD_DRUG_TABLE: dict[str, Drug] = {d.name: d for d in [
+    Drug("infliximab", 0.60, 28.0,
+         "ACCENT I, Hanauer et al. 2002 Lancet 359:1541 (week-30 remission 39% on 5 mg/kg every 8 weeks vs 21% on placebo "
+         "after an induction response); perianal fistulas: ACCENT II, Sands et al. 2004 NEJM 350:876 (absence of draining "
+         "fistulas at week 54: 36% vs 19%); effect lost within about 2 months of the last infusion"),
+    Drug("adalimumab", 0.60, 14.0,
+         "CHARM, Colombel et al. 2007 Gastroenterology 132:52 (week-56 remission 36-41% vs 12% on placebo after induction)"),
+    Drug("azathioprine", 0.35, 60.0,
+         "SONIC, Colombel et al. 2010 NEJM 362:1383 (steroid-free remission at week 26: azathioprine 30%, infliximab 44%, "
+         "both 57%); thiopurines take about 3 months to act"),
+    Drug("methotrexate", 0.35, 30.0,
+         "Feagan et al. 1995 NEJM 332:292 (intramuscular methotrexate 25 mg/week: remission at week 16 39% vs 19% on placebo)"),
+    Drug("prednisolone", 0.50, 7.0,
+         "National Cooperative Crohn's Disease Study, Summers et al. 1979 Gastroenterology 77:847 (prednisone induced "
+         "remission of active disease more often than placebo); efficacy value: modelling assumption"),
+    Drug("budesonide", 0.35, 7.0,
+         "Greenberg et al. 1994 NEJM 331:836 (controlled-ileal-release budesonide 9 mg: remission at 8 weeks 51% vs 20% on "
+         "placebo); efficacy value: modelling assumption"),
+    # Standard surgical care of perianal fistulas: no systemic effect (potency 0), one boost of tract healing.
+    Drug("curettage_seton", 0.0, 14.0,
+         "surgical preparation of complex perianal fistulas in both arms of ADMIRE-CD (examination under anaesthesia, "
+         "curettage, seton placed >= 2 weeks before and removed at treatment; Panes et al. 2016 Lancet 388:1281); healing "
+         "boost through the model's peri_care state",
+         pulse_state="peri_care", pulse_amount=1.0, pulse_days=(0.0,)),
+]}
+
+
+# --------------------------------------------------------------------------
+# the [population] table
+# --------------------------------------------------------------------------
+
+_Cdai = Annotated[float, _Range(0, 600)]
+_Ses = Annotated[int, _Range(0, 56)]
+
+
+class CdaiDistribution(Distribution):
+    """Baseline CDAI in CDAI points, 0..600.  Defaults: mean 300, sd 60, min 220, max 450."""
+
+    LIMITS: ClassVar[tuple[float, float]] = (0.0, 600.0)
+    DEFAULTS: ClassVar[Mapping[str, float]] = {"mean": 300.0, "sd": 60.0, "min": 220.0, "max": 450.0}
+    UNIT: ClassVar[str] = "CDAI points"
+
+    mean: _Cdai | None = None
+    sd: Annotated[float, _Range(0, 600, lo_open=True)] | None = None
+    min: _Cdai | None = None
+    max: _Cdai | None = None
+
+
+class SesCdRange(_Model):
+    """Inclusion range of the baseline SES-CD (integer SES-CD points, 0..56)."""
+
+    min: _Ses = 0
+    max: _Ses = 56
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "SesCdRange":
+        if self.min > self.max:
+            raise _fail(f"must not exceed max ({self.max})", at=("min",), value=self.min)
+        return self
+
+
+class AgeCd(AgeDistribution):
+    """Age at enrolment in years, 0..100.  Defaults: mean 35, sd 10, min 18, max 65 (adult Crohn's disease trials)."""
+
+    DEFAULTS: ClassVar[Mapping[str, float]] = {"mean": 35.0, "sd": 10.0, "min": 18.0, "max": 65.0}
+
+
+FistulaCriterion = Literal["any", "required", "excluded"]
+
+
+class CrohnsPopulation(PopulationBase):
+    """Crohn's disease: baseline targets and inclusion criteria of the enrolled patients.
+
+    ``cdai``: requested baseline CDAI distribution (matched by prevalence selection);
+    ``ses_cd``: inclusion range of the baseline SES-CD; ``perianal_disease_fraction``: fraction
+    of candidates with perianal disease (0..1); ``fistula``: a draining perianal fistula at
+    baseline is ``required``, ``excluded`` or either (``any``); ``prior_therapy``: drugs the
+    patients were on before enrolment (Crohn's drug names, 0..6).
+    """
+
+    age: AgeCd = Field(default_factory=AgeCd)
+    cdai: CdaiDistribution = Field(default_factory=CdaiDistribution)
+    ses_cd: SesCdRange = Field(default_factory=SesCdRange)
+    perianal_disease_fraction: Annotated[float, _Range(0, 1)] = 0.25
+    fistula: Annotated[FistulaCriterion, _CHOICE] = "any"
+    prior_therapy: Annotated[tuple[Annotated[str, _Text(1, 60)], ...], _Items(0, 6, "drugs", distinct=True)] = ()
+
+
+register_units({"cdai": "CDAI points", "ses_cd": "SES-CD points", "cdai_baseline": "CDAI points"})
+
+
+# --------------------------------------------------------------------------
+# observation helpers
+# --------------------------------------------------------------------------
+
+
+def _z(keys: np.ndarray, block: int, ids: np.ndarray) -> np.ndarray:
+    """Standard normals of a counter block at ``ids`` (n, len(ids))."""
+    return special.ndtri(uniforms(keys, block + np.asarray(ids, dtype=np.uint64)))
+
+
+def symptomatic_inflammation(infl: np.ndarray, dmt: np.ndarray, dmt_resp: np.ndarray) -> np.ndarray:
+    """Inflammatory signal left after maintenance therapy neutralises its fraction 1 - exp(-resp * z)."""
+    return infl * np.exp(-dmt_resp[:, None] * dmt)
+
+
+def draining(fistula: np.ndarray, p: dict, keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Does the fistula drain at each examination (n, V)? Tract state plus examination noise above threshold."""
+    z = _z(keys, C_EXAM, ids)
+    seen = fistula + p["fistula_exam_sd"][:, None] * z
+    return (fistula > 0.02) & (seen > cd.DRAIN_THRESHOLD)
+
+
+def local_inflammation(infl: np.ndarray, dmt: np.ndarray, p: dict) -> np.ndarray:
+    """Perianal inflammation (n, V), as in the model: propensity x inflammation left by maintenance therapy."""
+    return p["peri_propensity"][:, None] * symptomatic_inflammation(infl, dmt, p["dmt_resp"])
+
+
+def collection_on_mri(local: np.ndarray, p: dict, keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """A perianal collection > 2 cm on MRI (n, V), more likely the more active the local inflammation."""
+    u = uniforms(keys, C_MRI + np.asarray(ids, dtype=np.uint64))
+    return u < p["mri_collection"][:, None] * local / (1.0 + local)
+
+
+def cdai_of(infl, drev, dmt, drain, p, keys, ids) -> np.ndarray:
+    """CDAI on its 0-600 scale at examinations (n, V)."""
+    s = symptomatic_inflammation(infl, dmt, p["dmt_resp"])
+    x = (p["cdai_floor"][:, None] + p["cdai_per_infl"][:, None] * s + p["cdai_per_ses"][:, None] * drev
+         + p["cdai_fistula"][:, None] * drain + p["cdai_noise"][:, None] * _z(keys, C_CDAI, ids))
+    return cd.cdai_scale(x)
+
+
+def ses_cd_of(drev, dirr, p, keys, ids) -> np.ndarray:
+    """SES-CD on its 0-56 integer scale at endoscopies (n, V)."""
+    return cd.ses_cd_scale(drev + dirr + p["ses_noise"][:, None] * _z(keys, C_SES, ids))
+
+
+def _at_days(ctx: TrialContext, name: str, day: float) -> np.ndarray:
+    """State ``name`` at ``day`` (linear interpolation on the output grid), shape (n, 1)."""
+    t = ctx.t
+    i = int(np.clip(np.searchsorted(t, day), 1, len(t) - 1))
+    w = (day - t[i - 1]) / (t[i] - t[i - 1])
+    x = ctx.state(name)
+    return ((1 - w) * x[:, i - 1] + w * x[:, i])[:, None]
+
+
+# --------------------------------------------------------------------------
+# the disease
+# --------------------------------------------------------------------------
+
+
+class CrohnsDisease(Disease):
+    name = "crohns_disease"
+    label = "Crohn's disease"
+    organ = "gastrointestinal tract (mucosa) and perianal region"
+    population_model = CrohnsPopulation
+    drugs = CD_DRUG_TABLE
+    endpoints = (
+        Survival("active_disease", "Free of active disease (CDAI >= 220) from month 3", "time_to_active_disease_years",
+                 "active_disease",
+                 "first quarterly visit from month 3 with CDAI >= 220 (moderate-severe activity; Best et al. 1976), taken as "
+                 "the restart of Crohn's therapy; censored at death or end of follow-up"),
+        Score("cdai", "CDAI", "CDAI points", True,
+              "Crohn's Disease Activity Index 0-600 (Best et al. 1976 Gastroenterology 70:439), with visit-to-visit variability"),
+        Score("ses_cd", "SES-CD", "SES-CD points", True,
+              "Simple Endoscopic Score for Crohn's Disease 0-56 (Daperno et al. 2004 Gastrointest Endosc 60:505)"),
+        Proportion("clinical_remission", "Clinical remission (CDAI < 150)", "CDAI < 150 at the yearly visit"),
+        Proportion("clinical_response", "Clinical response (CDAI drop >= 100)",
+                   "CDAI at the yearly visit at least 100 points below baseline (CR-100)"),
+        Proportion("endoscopic_remission", "Endoscopic remission (SES-CD <= 2)", "SES-CD <= 2 at the yearly endoscopy"),
+        Proportion("endoscopic_radiologic_remission", "Free of active disease on endoscopy and imaging",
+                   "SES-CD <= 2 at the yearly endoscopy, no draining perianal fistula and no perianal collection on MRI "
+                   "(the ASTIC secondary assessment, Hawkey et al. 2015 JAMA 314:2524)"),
+        Proportion("steroid_free_remission", "3-month steroid-free clinical remission",
+                   "CDAI < 150 at the yearly visit and at the visit 3 months before, without corticosteroids "
+                   "(ASTIC pooled analysis convention, Lindsay et al. 2017 Lancet Gastroenterol Hepatol 2:399)"),
+        Proportion("sustained_remission", "Sustained disease remission (ASTIC primary endpoint)",
+                   "CDAI < 150 at the yearly visit and 3 months before, off all Crohn's therapy and without a restart "
+                   "(CDAI >= 220 from month 3), SES-CD <= 2, no draining fistula and no perianal collection "
+                   "(Hawkey et al. 2015 JAMA 314:2524)"),
+        Proportion("fistula_closure", "Clinical fistula remission",
+                   "no drainage of the fistula that drained at baseline (patients with a draining fistula at baseline)"),
+        Proportion("combined_remission", "Combined fistula remission (ADMIRE-CD)",
+                   "clinical closure of the fistula draining at baseline and no collection > 2 cm on MRI (Panes et al. "
+                   "2016 Lancet 388:1281); patients with a draining fistula at baseline"),
+        Proportion("combined_remission_w24", "Combined fistula remission at week 24 (row of year 1)",
+                   "combined remission assessed at week 24 (ADMIRE-CD primary timepoint); reported in the year-1 row "
+                   "because the shared endpoints are per whole year"),
+        Proportion("fistula_closure_w24", "Clinical fistula remission at week 24 (row of year 1)",
+                   "clinical closure assessed at week 24; reported in the year-1 row"),
+    )
+    baseline = (
+        BaselineVariable("age", "Age", "years", "age"),
+        BaselineVariable("cdai_baseline", "CDAI at baseline", "CDAI points", "cdai"),
+        BaselineVariable("ses_cd_baseline", "SES-CD at baseline", "SES-CD points"),
+        BaselineVariable("disease_duration_years", "Disease duration", "years", "disease_duration_years"),
+        BaselineVariable("fistula_baseline", "Draining perianal fistula at baseline", "fraction"),
+    )
+    selection = ("cdai_baseline", "cdai")
+    primary = "active_disease"
+    references = (
+        "Hawkey et al. 2015 JAMA 314:2524 (ASTIC)",
+        "Panes et al. 2016 Lancet 388:1281; Panes et al. 2018 Gastroenterology 154:1334 (ADMIRE-CD)",
+        "Best et al. 1976 Gastroenterology 70:439 (CDAI)",
+        "Daperno et al. 2004 Gastrointest Endosc 60:505 (SES-CD)",
+    )
+
+    def module(self):
+        return cd.module()
+
+    def prior_therapy(self, population):
+        return tuple(population.prior_therapy)
+
+    def prepare(self, model, population, cov, P, y0, u):
+        ix = model.parameter_index
+        peri = u[:, 0] < population.perianal_disease_fraction
+        P[:, ix("peri_propensity")] *= peri
+        cov["perianal_disease"] = peri
+
+    def observe_history(self, model, spec, t, y, params, keys):
+        si = model.state_index
+        y_end = y[:, -1:, :]  # (n, 1, S)
+        ids = np.array([0])
+        f = y_end[:, :, si("fistula")]
+        drain = draining(f, params, keys, ids)
+        cdai = cdai_of(y_end[:, :, si("infl")], y_end[:, :, si("drev")], y_end[:, :, si("dmt")], drain, params, keys, ids)
+        ses = ses_cd_of(y_end[:, :, si("drev")], y_end[:, :, si("dirr")], params, keys, ids)
+        cov = {"cdai_baseline": cdai[:, 0], "ses_cd_baseline": ses[:, 0], "fistula_baseline": drain[:, 0]}
+        return History(cov, {})
+
+    def eligible(self, cov, population):
+        ses = cov["ses_cd_baseline"]
+        ok = (ses >= population.ses_cd.min) & (ses <= population.ses_cd.max)
+        if population.fistula == "required":
+            ok &= cov["fistula_baseline"]
+        elif population.fistula == "excluded":
+            ok &= ~cov["fistula_baseline"]
+        return ok
+
+    def frailty(self, cov):
+        """Relative risk of dying of a treatment complication: older age (as in the shared default) and a draining
+        perianal fistula (perianal sepsis during aplasia; perianal disease predicted worse outcome after aHSCT,
+        HR 2.34 for treatment-free survival, Brierley et al. 2018 J Crohns Colitis; the factor 1.5 is a modelling
+        assumption)."""
+        fist = np.asarray(cov.get("fistula_baseline", np.zeros(len(cov["age"]), bool)), dtype=float)
+        return np.exp(0.05 * (cov["age"] - 35.0)) * (1.0 + 0.5 * fist)
+
+    def observe(self, ctx: TrialContext) -> Observation:
+        p, keys, cov = ctx.params, ctx.keys, ctx.covariates
+        n, K = ctx.n, ctx.whole_years
+        v_days = ctx.visit_days
+        V = len(v_days)
+        ids = np.arange(V)
+        alive = ctx.alive_at(v_days)
+
+        fist = ctx.at_visits("fistula")
+        drain = draining(fist, p, keys, ids)
+        dmt = ctx.at_visits("dmt")
+        coll = collection_on_mri(local_inflammation(ctx.at_visits("infl"), dmt, p), p, keys, ids)
+        cdai = cdai_of(ctx.at_visits("infl"), ctx.at_visits("drev"), dmt, drain, p, keys, ids)
+        ses = ses_cd_of(ctx.at_visits("drev"), ctx.at_visits("dirr"), p, keys, ids)
+        cdai0, ses0, drain0 = cov["cdai_baseline"], cov["ses_cd_baseline"], cov["fistula_baseline"].astype(bool)
+        cdai[:, 0], ses[:, 0], drain[:, 0] = cdai0, ses0, drain0
+        cdai = np.where(alive, cdai, np.nan)
+        ses = np.where(alive, ses, np.nan)
+
+        # therapy restarted: first visit from month 3 with active disease
+        flare = (cdai >= ACTIVE_CDAI) & (v_days >= FLARE_FROM_DAYS)[None, :]
+        has_flare = flare.any(axis=1)
+        t_flare = np.where(has_flare, v_days[np.argmax(flare, axis=1)] / YEAR, ctx.follow_up_years)
+        restarted_by = np.cumsum(flare, axis=1) > 0  # (n, V)
+
+        steroid = self._on_steroids(ctx.arm, v_days)  # (V,)
+        off_therapy = dmt < OFF_THERAPY_DMT
+
+        rec: dict[str, np.ndarray] = {
+            "cdai_baseline": cdai0, "ses_cd_baseline": ses0, "fistula_baseline": drain0,
+            "perianal_disease": cov["perianal_disease"],
+            "active_disease": has_flare, "time_to_active_disease_years": t_flare,
+        }
+        q = VISITS_PER_YEAR
+        for k in range(0, K + 1):
+            rec[f"cdai_y{k}"] = cdai[:, k * q]
+            rec[f"ses_cd_y{k}"] = ses[:, k * q]
+        for k in range(1, K + 1):
+            j, jp = k * q, k * q - 1  # yearly visit and the visit 3 months before
+            alive_k = alive[:, j]
+            rem = cdai[:, j] < REMISSION_CDAI
+            rem3 = rem & (cdai[:, jp] < REMISSION_CDAI)
+            endo = ses[:, j] <= ENDOSCOPIC_REMISSION_SES
+            closed = ~drain[:, j]
+            quiet_peri = closed & ~coll[:, j]
+            sustained = (rem3 & off_therapy[:, j] & off_therapy[:, jp] & ~steroid[jp] & ~steroid[j]
+                         & ~restarted_by[:, j] & endo & quiet_peri)
+            cols = {
+                "clinical_remission": rem,
+                "clinical_response": (cdai0 - cdai[:, j]) >= RESPONSE_DROP,
+                "endoscopic_remission": endo,
+                "endoscopic_radiologic_remission": endo & quiet_peri,
+                "steroid_free_remission": rem3 & ~steroid[jp] & ~steroid[j],
+                "sustained_remission": sustained,
+            }
+            for name, v in cols.items():
+                rec[f"{name}_y{k}"] = np.where(alive_k, v.astype(float), np.nan)
+            rec[f"fistula_closure_y{k}"] = np.where(alive_k & drain0, closed.astype(float), np.nan)
+            rec[f"combined_remission_y{k}"] = np.where(alive_k & drain0, quiet_peri.astype(float), np.nan)
+
+        if ctx.planned_years * YEAR >= WEEK24_DAYS and K >= 1:
+            f24 = _at_days(ctx, "fistula", WEEK24_DAYS)
+            w_ids = np.array([W24_ID])
+            closed24 = ~draining(f24, p, keys, w_ids)[:, 0]
+            local24 = local_inflammation(_at_days(ctx, "infl", WEEK24_DAYS), _at_days(ctx, "dmt", WEEK24_DAYS), p)
+            quiet24 = closed24 & ~collection_on_mri(local24, p, keys, w_ids)[:, 0]
+            alive24 = ctx.alive_at(WEEK24_DAYS)
+            rec["fistula_closure_w24_y1"] = np.where(alive24 & drain0, closed24.astype(float), np.nan)
+            rec["combined_remission_w24_y1"] = np.where(alive24 & drain0, quiet24.astype(float), np.nan)
+
+        draining_v = np.where(alive, drain.astype(float), np.nan)
+        return Observation(rec, {"cdai": cdai, "ses_cd": ses, "draining_fistula": draining_v})
+
+    @staticmethod
+    def _on_steroids(arm, v_days: np.ndarray) -> np.ndarray:
+        """Is the arm giving corticosteroids at each visit (V,)?"""
+        listed = tuple(getattr(arm, "drugs", ()) or ()) + tuple(getattr(arm, "background", ()) or ())
+        if not any(d in STEROIDS for d in listed):
+            return np.zeros(len(v_days), dtype=bool)
+        stop = getattr(arm, "stop_year", None)
+        return v_days <= (np.inf if stop is None else stop * YEAR)
+
+
+DISEASE = CrohnsDisease()

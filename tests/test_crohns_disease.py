@@ -236,14 +236,16 @@ def test_small_trial_end_to_end():
     assert len(pats) == 120
     names = set(ends["endpoint"])
     for e in ("mean_cdai", "cdai_change", "mean_ses_cd", "clinical_remission", "endoscopic_remission",
-              "sustained_remission", "combined_remission", "combined_remission_w24", "fistula_closure",
+              "sustained_remission", "combined_remission", "fistula_closure",
               "active_disease_free", "active_disease_hazard_ratio"):
         assert e in names, e
     alive = ~pats["died"].to_numpy()
     for col, hi in (("cdai_y0", 600), ("cdai_y1", 600), ("ses_cd_y0", 56), ("ses_cd_y1", 56)):
         x = pats[col].to_numpy()[alive]
         assert np.all(np.isfinite(x)) and np.all((x >= 0) & (x <= hi)), col
-    for col in ("combined_remission_y1", "combined_remission_w24_y1", "sustained_remission_y1"):
+    w24 = ends[(ends["endpoint"] == "combined_remission") & np.isclose(ends["timepoint_years"], 24 * 7 / 365.25)]
+    assert len(w24) == 2, "week-24 combined remission rows for both arms"
+    for col in ("combined_remission_y1", "combined_remission_w24", "sustained_remission_y1"):
         x = pats[col].to_numpy()[alive]
         assert np.all(np.isin(x, [0.0, 1.0])), col
     v = result.visits

@@ -247,8 +247,9 @@ def _km_rows(arm: str, kmf: KaplanMeierFitter, n: int, follow_up_years: float, n
     ci = kmf.confidence_interval_survival_function_
     for year in range(1, k_max + 1):
         if year > last_time + 1e-6:
-            # Beyond the last observed time the KM curve is undefined.
-            rows.append(_row(arm, f"{name}_free", year, NAN, n=n))
+            # Beyond the last observed time the KM curve is undefined, unless it has already reached 0.
+            at_zero = len(kmf.survival_function_) and float(kmf.survival_function_.iloc[-1, 0]) == 0.0
+            rows.append(_row(arm, f"{name}_free", year, 0.0 if at_zero else NAN, n=n))
             continue
         est = float(kmf.survival_function_at_times([year]).iloc[0])
         lo, hi = _step_value_at(ci, year).to_numpy(dtype=float)

@@ -244,11 +244,6 @@ class CrohnsDisease(Disease):
         Proportion("combined_remission", "Combined fistula remission (ADMIRE-CD)",
                    "clinical closure of the fistula draining at baseline and no collection > 2 cm on MRI (Panes et al. "
                    "2016 Lancet 388:1281); patients with a draining fistula at baseline"),
-        Proportion("combined_remission_w24", "Combined fistula remission at week 24 (row of year 1)",
-                   "combined remission assessed at week 24 (ADMIRE-CD primary timepoint); reported in the year-1 row "
-                   "because the shared endpoints are per whole year"),
-        Proportion("fistula_closure_w24", "Clinical fistula remission at week 24 (row of year 1)",
-                   "clinical closure assessed at week 24; reported in the year-1 row"),
     )
     baseline = (
         BaselineVariable("age", "Age", "years", "age"),
@@ -373,8 +368,9 @@ class CrohnsDisease(Disease):
             local24 = local_inflammation(_at_days(ctx, "infl", WEEK24_DAYS), _at_days(ctx, "dmt", WEEK24_DAYS), p)
             quiet24 = closed24 & ~collection_on_mri(local24, p, keys, w_ids)[:, 0]
             alive24 = ctx.alive_at(WEEK24_DAYS)
-            rec["fistula_closure_w24_y1"] = np.where(alive24 & drain0, closed24.astype(float), np.nan)
-            rec["combined_remission_w24_y1"] = np.where(alive24 & drain0, quiet24.astype(float), np.nan)
+            # week 24 (ADMIRE-CD primary timepoint): listed under the same endpoints at 24 x 7 / 365.25 years
+            rec["fistula_closure_w24"] = np.where(alive24 & drain0, closed24.astype(float), np.nan)
+            rec["combined_remission_w24"] = np.where(alive24 & drain0, quiet24.astype(float), np.nan)
 
         draining_v = np.where(alive, drain.astype(float), np.nan)
         return Observation(rec, {"cdai": cdai, "ses_cd": ses, "draining_fistula": draining_v})

@@ -13,9 +13,13 @@ What it measures (see benchmarks/README.md for the meaning of every number):
 2. scipy: the same patients, model, events, output grid and tolerances, integrated one
    patient at a time by ``scipy.integrate.solve_ivp(method="LSODA")`` segment by segment
    between the schedule's events, with the compiled ``rhs``/``jac`` as callbacks.
-3. accuracy: the relative error of the final state against a tight-tolerance remit
+3. libRoadRunner: the model exported to SBML (``remit.sbml.to_sbml``, the arm's protocol
+   as SBML events), the same patients, output grid, tolerances and step cap, integrated
+   one patient at a time by roadrunner's CVODE (``resetAll``, set the patient's states and
+   parameters, ``simulate``); a program outside remit solving the same exchange file.
+4. accuracy: the relative error of the final state against a tight-tolerance remit
    reference, cross-checked with scipy's Radau at the same tight tolerance.
-4. cost model: operations in the right-hand side (sympy ``count_ops`` after
+5. cost model: operations in the right-hand side (sympy ``count_ops`` after
    common-subexpression elimination) and steps per patient-year.
 
 Results are printed and written as JSON (``--json``, default
@@ -57,6 +61,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--workers", default="1,max",
                     help="numba thread counts, comma-separated; 'max' = NUMBA_NUM_THREADS (default 1,max)")
     ap.add_argument("--scipy-n", type=int, default=30, help="patients in the scipy LSODA loop, per arm (default 30)")
+    ap.add_argument("--roadrunner-n", type=int, default=50,
+                    help="patients in the libRoadRunner (SBML, CVODE) loop, per arm (default 50; 0 skips it)")
     ap.add_argument("--accuracy-n", type=int, default=20, help="patients in the accuracy check, per arm (default 20, capped at N)")
     ap.add_argument("--radau-n", type=int, default=20,
                     help="patients cross-checked with scipy Radau at the tight tolerance (default 20, capped at --accuracy-n)")
@@ -74,8 +80,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="compile into a fresh, empty cache directory so that the first call includes numba's full compile")
     ap.add_argument("--json", type=Path, default=None, help="output file (default benchmarks/results/throughput-<date>.json)")
     args = ap.parse_args(argv)
-    if args.scipy_n < 0 or args.accuracy_n < 0 or args.radau_n < 0 or args.cohort < 1 or args.repeat < 1:
-        ap.error("--scipy-n, --accuracy-n, --radau-n must be >= 0; --cohort, --repeat >= 1")
+    if args.scipy_n < 0 or args.roadrunner_n < 0 or args.accuracy_n < 0 or args.radau_n < 0 or args.cohort < 1 or args.repeat < 1:
+        ap.error("--scipy-n, --roadrunner-n, --accuracy-n, --radau-n must be >= 0; --cohort, --repeat >= 1")
     if args.rtol is not None and not 0 < args.rtol < 1:
         ap.error("--rtol must be in (0, 1)")
     return args
@@ -191,6 +197,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"remit {remit.__version__} throughput benchmark, {started:%Y-%m-%d %H:%M}")
     print(f"  {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, numba {numba.__version__} "
           f"(max {max_threads} threads), scipy {scipy.__version__}, numpy {np.__version__}, python {platform.python_version()}")
+    print("  load average (1, 5, 15 min) at start: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+          + " (other processes on this machine slow every timing)")
 
     spec = load_scenario(str(args.scenario))
     model = build_model(spec.trial.disease)
@@ -334,6 +342,58 @@ def main(argv: list[str] | None = None) -> dict:
         for r in remit_runs:
             print(f"    {r['arm']:<8} workers {r['workers']:>2}  N {r['n']:>7}: {r['speedup_vs_scipy']:>8.0f}x")
 
+    # -- libRoadRunner loop ---------------------------------------------------------------
+    rr_runs: list[dict] = []
+    final_rr: dict[str, np.ndarray] = {}
+    rr_versions: dict[str, str] = {}
+    n_rr = min(args.roadrunner_n, n_max)
+    if n_rr > 0:
+        try:
+            import libsbml
+            import roadrunner
+
+            from remit.sbml import RoadRunnerPatients, to_sbml
+        except ImportError as exc:
+            print(f"\nlibRoadRunner loop skipped: {exc}")
+            n_rr = 0
+    if n_rr > 0:
+        rr_versions = {"libroadrunner": roadrunner.__version__, "python-libsbml": libsbml.getLibSBMLDottedVersion()}
+        print(f"\nlibRoadRunner {roadrunner.__version__} (CVODE) loop on the exported SBML, {n_rr} patients per arm, one at a time")
+        print(f"  same events (as SBML events), grid, rtol {opts.rtol:g}, per-state atol, maximum_time_step {opts.h_max:g} d; "
+              "export = to_sbml, load = RoadRunner(sbml) + one warm-up patient; neither is in the rate")
+        print(f"  {'arm':<8} {'export s':>8} {'load s':>7} {'wall s':>8} {'s/patient':>9} {'patient-yr/s':>13} {'failed':>6}")
+        for arm in arms:
+            t0 = time.perf_counter()
+            text = to_sbml(model, arm["schedule"])
+            export_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            rrp = RoadRunnerPatients(text, names, list(model.parameter_names), rtol=opts.rtol, atol=atol,
+                                     max_steps=opts.max_steps, h_max=opts.h_max)
+            rrp.simulate(Y[0], P[0], grid)  # warm-up (not timed)
+            load_s = time.perf_counter() - t0
+            finals, fails = [], 0
+            t0 = time.perf_counter()
+            for i in range(n_rr):
+                try:
+                    out = rrp.simulate(Y[i], P[i], grid)
+                except RuntimeError:
+                    out = np.full((grid.shape[0], len(names)), np.nan)
+                fails += not np.all(np.isfinite(out))
+                finals.append(out[-1])
+            wall = time.perf_counter() - t0
+            final_rr[arm["name"]] = np.array(finals)
+            rate = n_rr * years / wall
+            rr_runs.append({"arm": arm["name"], "therapy": arm["therapy"], "n": n_rr, "wall_s": wall, "export_s": export_s,
+                            "load_s": load_s, "patient_years_per_s": rate, "failed": fails})
+            print(f"  {arm['name']:<8} {export_s:>8.2f} {load_s:>7.2f} {wall:>8.2f} {wall / n_rr:>9.4f} {_fmt_rate(rate):>13} {fails:>6}")
+        rr_rate = {r["arm"]: r["patient_years_per_s"] for r in rr_runs}
+        for r in remit_runs:
+            r["speedup_vs_roadrunner"] = r["patient_years_per_s"] / rr_rate[r["arm"]]
+        print("  speed-up remit / roadrunner (remit / scipy beside it, patient-years/s):")
+        for r in remit_runs:
+            sp_txt = f"   (scipy: {r['speedup_vs_scipy']:>6.0f}x)" if "speedup_vs_scipy" in r else ""
+            print(f"    {r['arm']:<8} workers {r['workers']:>2}  N {r['n']:>7}: {r['speedup_vs_roadrunner']:>8.1f}x{sp_txt}")
+
     # -- accuracy -------------------------------------------------------------------------
     accuracy: list[dict] = []
     if n_acc > 0:
@@ -343,10 +403,10 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"\nAccuracy: max relative error of the final state (states > {MAG_MIN:g}), first {n_acc} patients per arm")
         print(f"  reference: remit at rtol {tight.rtol:g}, atol_scale {tight.atol_scale:g}"
               + (f"; cross-check: scipy Radau at the same tolerance, first {n_rad} patients" if n_rad else ""))
-        hdr = f"  {'arm':<8} {'remit':>13} {'scipy LSODA':>12}"
+        hdr = f"  {'arm':<8} {'remit':>13} {'scipy LSODA':>12} {'roadrunner':>11}"
         if n_rad:
-            hdr += f" {'ref vs Radau':>12} {'remit vs Radau':>14} {'LSODA vs Radau':>14}"
-        print(hdr + "  worst state (remit / LSODA)")
+            hdr += f" {'ref vs Radau':>12} {'remit vs Radau':>14} {'LSODA vs Radau':>14} {'rr vs Radau':>12}"
+        print(hdr + "  worst state (remit / LSODA / roadrunner)")
         numba.set_num_threads(max_threads)
         for arm in arms:
             t0 = time.perf_counter()
@@ -362,6 +422,10 @@ def main(argv: list[str] | None = None) -> dict:
             if lsoda is not None:
                 k = min(n_acc, lsoda.shape[0])
                 rec["scipy_lsoda"] = max_rel_error(lsoda[:k], ref[:k], names)
+            rrf = final_rr.get(arm["name"])
+            if rrf is not None:
+                k = min(n_acc, rrf.shape[0])
+                rec["roadrunner"] = max_rel_error(rrf[:k], ref[:k], names)
             if n_rad:
                 t0 = time.perf_counter()
                 rad = np.array([solve_ivp_patient(kernel, Y[i], P[i], arm["schedule"], grid, "Radau", tight.rtol, atol_tight, tight.h_max)[0][-1]
@@ -372,12 +436,17 @@ def main(argv: list[str] | None = None) -> dict:
                 if lsoda is not None:
                     k = min(n_rad, lsoda.shape[0])
                     rec["scipy_lsoda_vs_radau"] = max_rel_error(lsoda[:k], rad[:k], names)
+                if rrf is not None:
+                    k = min(n_rad, rrf.shape[0])
+                    rec["roadrunner_vs_radau"] = max_rel_error(rrf[:k], rad[:k], names)
             accuracy.append(rec)
             g = lambda key: rec[key]["max"] if key in rec else float("nan")  # noqa: E731
-            line = f"  {arm['name']:<8} {g('remit_default'):>13.2e} {g('scipy_lsoda'):>12.2e}"
+            line = f"  {arm['name']:<8} {g('remit_default'):>13.2e} {g('scipy_lsoda'):>12.2e} {g('roadrunner'):>11.2e}"
             if n_rad:
-                line += f" {g('reference_vs_radau'):>12.2e} {g('remit_default_vs_radau'):>14.2e} {g('scipy_lsoda_vs_radau'):>14.2e}"
-            worst = f"{rec['remit_default']['state']} / {rec['scipy_lsoda']['state'] if 'scipy_lsoda' in rec else '-'}"
+                line += (f" {g('reference_vs_radau'):>12.2e} {g('remit_default_vs_radau'):>14.2e} {g('scipy_lsoda_vs_radau'):>14.2e}"
+                         f" {g('roadrunner_vs_radau'):>12.2e}")
+            worst = (f"{rec['remit_default']['state']} / {rec['scipy_lsoda']['state'] if 'scipy_lsoda' in rec else '-'}"
+                     f" / {rec['roadrunner']['state'] if 'roadrunner' in rec else '-'}")
             print(f"{line}  {worst}")
         print("  (reference runs: " + ", ".join(f"{a['arm']} {a['reference_wall_s']:.1f} s, "
                                               f"{a['reference_steps_per_patient_year']:.0f} steps/pt-yr" for a in accuracy)
@@ -393,8 +462,9 @@ def main(argv: list[str] | None = None) -> dict:
         rs = [r for r in remit_runs if r["arm"] == arm["name"]]
         best = max(rs, key=lambda r: r["patient_years_per_s"])
         sp_txt = next((f", scipy LSODA {_fmt_rate(s['patient_years_per_s'])}" for s in scipy_runs if s["arm"] == arm["name"]), "")
+        rr_txt = next((f", roadrunner {_fmt_rate(s['patient_years_per_s'])}" for s in rr_runs if s["arm"] == arm["name"]), "")
         print(f"  {arm['name']:<8} remit best {_fmt_rate(best['patient_years_per_s'])} ({best['workers']} workers, N {best['n']})"
-              f"{sp_txt}; {best['steps_per_patient_year']:.0f} steps/pt-yr")
+              f"{sp_txt}{rr_txt}; {best['steps_per_patient_year']:.0f} steps/pt-yr")
 
     result = {
         "benchmark": "throughput", "date": started.isoformat(timespec="seconds"),
@@ -402,7 +472,8 @@ def main(argv: list[str] | None = None) -> dict:
         "environment": {"remit": remit.__version__, "python": platform.python_version(), "numpy": np.__version__,
                         "scipy": scipy.__version__, "numba": numba.__version__, "sympy": sympy.__version__,
                         "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                        "cpu_count": os.cpu_count(), "numba_max_threads": max_threads},
+                        "cpu_count": os.cpu_count(), "numba_max_threads": max_threads, **rr_versions,
+                        "load_average": list(os.getloadavg())},
         "model": {"name": model.name, "hash": model.hash(), "n_states": len(model.states), "n_parameters": len(model.parameters)},
         "scenario": str(args.scenario), "follow_up_years": years, "output_times": int(grid.shape[0]),
         "solver": {"method": opts.method, "rtol": opts.rtol, "atol_scale": opts.atol_scale, "h_max": opts.h_max,
@@ -411,7 +482,8 @@ def main(argv: list[str] | None = None) -> dict:
         "arms": [{"name": a["name"], "therapy": a["therapy"], "events": len(a["schedule"])} for a in arms],
         "cohort": {"burn_in_candidates": n_base, "ok": int(ok.size), "tiled_to": n_max, "burn_in_s": burn_s},
         "compile": compile_info, "operations": ops, "thread_warmup": warmups, "remit": remit_runs,
-        "deterministic_across_workers": deterministic, "scipy_lsoda": scipy_runs, "accuracy": accuracy,
+        "deterministic_across_workers": deterministic, "scipy_lsoda": scipy_runs, "roadrunner": rr_runs,
+        "accuracy": accuracy,
     }
     path = args.json or ROOT / "benchmarks" / "results" / f"throughput-{started:%Y-%m-%d}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -34,8 +34,16 @@ def run(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler, e.g. tcp://host:8786"),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run in --out, skipping its finished chunks"),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing run directory"),
+    max_failure_fraction: Optional[float] = typer.Option(
+        None, "--max-failure-fraction", min=0.0, max=1.0,
+        help="Exit with status 3 (after writing the outputs) if more than this fraction of patients still fail "
+             "the ODE solve after the retry (default 0.01: remit.engine.integrate.MAX_FAILURE_FRACTION)"),
 ) -> None:
-    """Run an in-silico trial: virtual population, simulation, endpoints, report."""
+    """Run an in-silico trial: virtual population, simulation, endpoints, report.
+
+    Exit status: 0 done; 1 enrolment impossible or outputs not writable; 2 bad input (scenario, options, run directory);
+    3 outputs written but too many patients failed the solve (--max-failure-fraction).
+    """
     from remit.errors import ScenarioError
     from remit.scenario import load_scenario
 
@@ -49,8 +57,13 @@ def run(
 
     from remit.trial import EnrolmentError, Trial
 
+    def _os_error(exc: OSError) -> str:
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        return " ".join(f"{exc.strerror or exc}{where}".split())
+
     console = Console(stderr=True)
-    out_dir = out or Path("results") / _slug(spec.trial.name)
+    slug = _slug(spec.trial.name)  # one path component; "." or ".." would leave results/
+    out_dir = out or Path("results") / (slug if slug.strip(".") else "trial")
     trial = Trial(spec, str(scenario))
     published = None
     if compare:
@@ -71,18 +84,33 @@ def run(
         _fail(str(exc))
     except EnrolmentError as exc:
         _fail(str(exc), 1)
+    except OSError as exc:  # e.g. a full disk while writing a chunk; finished chunks stay for --resume
+        _fail(f"cannot write the run directory {out_dir}: {_os_error(exc)}; finished chunks are kept (use --resume)", 1)
     if published is not None:
         from remit.evidence import compare_endpoints
 
         result.published = compare_endpoints(published, result.endpoints, spec)
     from remit.trial import write_outputs
 
-    write_outputs(result, out_dir)
+    try:
+        write_outputs(result, out_dir)
+    except OSError as exc:  # every file is written atomically: none is left half-written
+        _fail(f"cannot write the results to {out_dir}: {_os_error(exc)}; no output file was left half-written, "
+              "finished chunks are kept (use --resume)", 1)
     _print_summary(console, result)
     console.print(f"[bold]wrote[/] {out_dir}/ (report.html, patients.parquet, endpoints.csv, provenance.json)")
     failures = result.provenance["solver_failures"]
     if failures:
         console.print(f"[yellow]warning:[/] {failures} patients had solver failures (see patients.parquet solver_message)")
+    from remit.engine.integrate import MAX_FAILURE_FRACTION
+
+    limit = MAX_FAILURE_FRACTION if max_failure_fraction is None else max_failure_fraction
+    n_patients = max(int(result.provenance["patients"]), 1)
+    if failures / n_patients > limit:
+        reasons = ", ".join(f"{k}: {v}" for k, v in result.provenance.get("solver_failure_reasons", {}).items())
+        _fail(f"{failures} of {n_patients} patients ({100 * failures / n_patients:.2g}%) failed the ODE solve after "
+              f"the retry, more than --max-failure-fraction {limit:g} ({reasons}); outputs written to {out_dir}/, "
+              "see solver_message in patients.parquet", 3)
 
 
 def _slug(name: str) -> str:
@@ -156,6 +184,65 @@ def model_info(disease: str = typer.Option("multiple_sclerosis", "--disease")) -
         t.add_row(p.name, f"{p.value:.4g}", p.unit, f"{p.low:.3g} - {p.high:.3g}", p.prior + (f" ({p.cv})" if p.cv else ""), p.source)
     c.print(t)
 
+
+
+@app.command("export-sbml")
+def export_sbml(
+    file: Path = typer.Argument(..., help="Output SBML file ('-' for standard output)"),
+    disease: Optional[str] = typer.Option(None, "--disease", help="Disease model (default: the --scenario's disease)"),
+    scenario: Optional[Path] = typer.Option(None, "--scenario", help="Scenario TOML whose --arm protocol is exported as SBML events"),
+    arm: Optional[str] = typer.Option(None, "--arm", help="Arm of --scenario whose protocol events to include"),
+) -> None:
+    """Write the model (and optionally one arm's protocol events) as SBML Level 3 Version 2."""
+    if (scenario is None) != (arm is None):
+        _fail("--scenario and --arm go together (give both to include an arm's events, neither for the model only)")
+    if disease is None and scenario is None:
+        _fail("give --disease (or --scenario with --arm)")
+    from remit.errors import ScenarioError
+    from remit.model import build_model
+
+    spec = None
+    if scenario is not None:
+        from remit.scenario import load_scenario
+
+        try:
+            spec = load_scenario(scenario)
+        except ScenarioError as exc:
+            _fail(str(exc))
+        if disease is not None and disease != spec.trial.disease:
+            _fail(f"--disease {disease} differs from the scenario's disease {spec.trial.disease}")
+        disease = spec.trial.disease
+    try:
+        model = build_model(disease)
+    except ValueError as exc:
+        _fail(str(exc))
+    except ImportError as exc:
+        _fail(f"the {disease} model cannot be built: {exc}")
+    schedule = None
+    if spec is not None:
+        names = [a.name for a in spec.arms]
+        if arm not in names:
+            _fail(f"{scenario}: no arm {arm!r} (arms: {', '.join(names)})")
+        from remit.clinical import get_disease
+        from remit.therapy.ahsct import arm_plan
+
+        schedule = arm_plan(model, spec.arms[names.index(arm)], get_disease(disease).drugs).schedule
+    from remit.sbml import SBMLExportError, to_sbml
+
+    try:
+        text = to_sbml(model, schedule)
+    except SBMLExportError as exc:
+        _fail(str(exc), 1)
+    n_ev = text.count("<event ")
+    if str(file) == "-":
+        typer.echo(text, nl=False)
+    else:
+        try:
+            file.write_text(text)
+        except OSError as exc:
+            _fail(f"cannot write {file}: {exc.strerror or exc}")
+    typer.echo(f"remit: wrote {file}: SBML L3V2 model {model.name}, {len(model.states)} states (rate rules), "
+               f"{len(model.parameters)} parameters, {n_ev} events" + (f" ({arm})" if arm else ""), err=True)
 
 if __name__ == "__main__":  # pragma: no cover
     app()
@@ -238,3 +325,64 @@ def docs(out: Path = typer.Option(Path("docs"), "--out", help="Folder of the ref
     written = write_pages(out)
     typer.echo("\n".join(f"wrote {p}" for p in written) or "docs are up to date")
 
+
+
+@app.command("validate")
+def validate_cmd(
+    out: Path = typer.Option(Path("results/validation"), "--out", help="Output directory for validation.csv and validation.html"),
+    disease: Optional[str] = typer.Option(None, "--disease", help="Only this disease (e.g. multiple_sclerosis)"),
+    trial: Optional[str] = typer.Option(None, "--trial", help="Only this evidence id (e.g. ms-mist-2019)"),
+    patients_per_arm: Optional[int] = typer.Option(None, "--patients-per-arm", min=1, max=1_000_000,
+                                                   help="Override every scenario's patients_per_arm (smaller: faster, wider CIs)"),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress lines"),
+) -> None:
+    """Simulate every calibration and validation trial and compare with the published results."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from remit.clinical import MODULES
+    from remit.evidence import EvidenceError
+    from remit.validate import run_validation, summary
+
+    if disease is not None and disease not in MODULES:
+        _fail(f"--disease {disease!r}: unknown disease (known: {', '.join(MODULES)})")
+    console = Console(stderr=True)
+
+    def progress(name: str, i: int, n: int) -> None:
+        if not quiet:
+            console.print(f"[{i + 1}/{n}] simulating scenario {name}")
+
+    try:
+        result = run_validation(out, disease=disease, trial=trial, patients_per_arm=patients_per_arm, on_scenario=progress)
+    except EvidenceError as exc:
+        _fail(str(exc))
+    t = result.table
+    table = Table(title="Published vs simulated (agree: simulated estimate inside the published 95% interval)")
+    for col in ("trial", "role", "endpoint", "arm", "t (y)", "published (95% int.)", "simulated (95% CI)", "agree"):
+        table.add_column(col)
+
+    def num(x: float) -> str:
+        return "" if x != x else f"{x:.3g}"
+
+    for r in t.itertuples():
+        a = float(r.agree)
+        mark = "" if a != a else ("[green]yes[/]" if a == 1 else "[red]NO[/]")
+        if not r.target:
+            mark = (mark + " " if mark else "") + "[dim](not a target)[/]"
+        pub_ci = f" ({num(r.published_ci_low)}-{num(r.published_ci_high)})" if r.published_ci_low == r.published_ci_low else ""
+        sim_ci = f" ({num(r.sim_ci_low)}-{num(r.sim_ci_high)})" if r.sim_ci_low == r.sim_ci_low else ""
+        table.add_row(r.trial_id, r.role, r.label, str(r.arm), num(r.timepoint_years), num(r.published) + pub_ci,
+                      num(r.simulated) + sim_ci, mark)
+    console.print(table)
+    if len(t):
+        s = summary(t)
+        st = Table(title="Agreement (targets; -unverified rows counted apart)")
+        for col in s.columns:
+            st.add_column(col)
+        for r in s.itertuples(index=False):
+            st.add_row(*[str(v) for v in r])
+        console.print(st)
+    for rid, role, reason in result.skipped:
+        if not quiet:
+            console.print(f"[dim]not simulated: {rid} ({role}): {reason}[/]")
+    console.print(f"[bold]wrote[/] {out}/validation.csv and {out}/validation.html ({result.runtime_s:.0f} s)")

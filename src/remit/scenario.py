@@ -779,7 +779,25 @@ def _decode(raw: bytes, source: str) -> str:
 _TOML_WHERE = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at (end of document))\)\s*$")
 
 
+# tomllib's time and memory grow with the square of the number of parts of one dotted key or
+# table name (`a.a.a... = 1`, `[t.t.t...]`): 10,000 parts take 2 s, 100,000 exhaust memory.
+# A real scenario's keys have at most 4 parts, and nesting beyond _MAX_DEPTH is rejected
+# anyway, so such keys are refused before parsing. (A run of dotted words inside a string or
+# comment is counted too; no field's value is long enough to hold this many.)
+_MAX_KEY_PARTS = 128
+_DOTTED_RUN = re.compile(r"""(?<![\w"'.-])(?:(?:[\w-]++|"[^"\n]*+"|'[^'\n]*+')[ \t]*+\.[ \t]*+)++""")
+
+
+def _check_dotted_keys(text: str, source: str) -> None:
+    for m in _DOTTED_RUN.finditer(text):
+        if m.group().count(".") >= _MAX_KEY_PARTS:
+            line = text.count("\n", 0, m.start()) + 1
+            raise ScenarioError(source, f"nested too deeply (a dotted key of more than {_MAX_KEY_PARTS} parts)",
+                                location=f"line {line}")
+
+
 def _parse_toml(text: str, source: str) -> dict[str, Any]:
+    _check_dotted_keys(text, source)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -15,7 +15,17 @@ from remit.model.spec import ModelSpec
 from remit.therapy.schedule import Schedule
 
 METHODS = {"ros3p": 0, "rodas3": 1}  # must match METHOD_* in remit.engine._kernel
-STATUS_TEXT = {0: "ok", 1: "maximum number of steps reached", 2: "step size underflow", 3: "non-finite state"}
+STATUS_TEXT = {0: "ok", 1: "maximum number of steps reached", 2: "step size underflow", 3: "non-finite state",
+               4: "negative state (a quantity that must be >= 0 fell below zero)"}
+OK, MAX_STEPS, STEP_UNDERFLOW, NOT_FINITE, NEGATIVE_STATE = 0, 1, 2, 3, 4  # 1-3 as in remit.engine._kernel
+# A state declared nonnegative may dip below zero by round-off only: at most this much times its
+# scale (max(1, |initial value|)), the same scale as the absolute tolerance.
+NEGATIVE_TOLERANCE = 1e-9
+# Largest fraction of a trial's patients allowed to end with solver_status != 0 (after the
+# retry with safer settings) before `remit run` exits with status 3. Failed patients stay in
+# the outputs either way; above 1% they could shift an endpoint by about as much as a
+# typical between-arm difference in the smallest trials, so the run is not trusted silently.
+MAX_FAILURE_FRACTION = 0.01
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,13 @@ class SolverOptions:
     max_steps: int = 200_000
     method: str = "rodas3"  # "rodas3" (default) or "ros3p" (the previous method, needs rtol ~5e-7)
 
+    def safer(self) -> "SolverOptions":
+        """The settings a failed patient is retried with: the L-stable Rodas3, rtol at most 1e-6,
+        steps of at most 1 day (so that a fast transient cannot be stepped over), and ten times
+        the step budget (at least 2,000,000)."""
+        return SolverOptions(rtol=min(self.rtol, 1e-6), atol_scale=self.atol_scale, h_max=min(self.h_max, 1.0),
+                             max_steps=max(10 * self.max_steps, 2_000_000), method="rodas3")
+
 
 @dataclass(frozen=True)
 class Trajectories:
@@ -37,9 +54,11 @@ class Trajectories:
 
     t: np.ndarray  # (T,) days
     y: np.ndarray  # (n, T, S)
-    status: np.ndarray  # (n,) solver status, 0 = ok
-    steps: np.ndarray  # (n,) accepted + rejected steps
+    status: np.ndarray  # (n,) solver status, 0 = ok (STATUS_TEXT); after the retry, if there was one
+    steps: np.ndarray  # (n,) accepted + rejected steps (of the retry, for retried patients)
     state_names: tuple[str, ...]
+    retried: np.ndarray | None = None  # (n,) bool: first attempt failed, integrated again with options.safer()
+    first_status: np.ndarray | None = None  # (n,) status of the first attempt
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.y[:, :, self.state_names.index(name)]
@@ -51,12 +70,18 @@ def absolute_tolerance(model: ModelSpec, options: SolverOptions) -> np.ndarray:
 
 
 def simulate(model: ModelSpec, y0: np.ndarray, params: np.ndarray, schedule: Schedule, t_out: np.ndarray,
-             options: SolverOptions = SolverOptions(), t_start: np.ndarray | None = None) -> Trajectories:
+             options: SolverOptions = SolverOptions(), t_start: np.ndarray | None = None,
+             retry: bool = True) -> Trajectories:
     """Integrate ``n`` patients to ``t_out[-1]`` (days) under ``schedule``.
 
     ``y0`` is (n, S) initial states, ``params`` (n, P) per-patient parameters. Each patient
     starts at ``t_start[i]`` (default ``t_out[0]``); outputs before it repeat ``y0``.
     Events at exactly the start are applied before the first output.
+
+    Every patient's outputs are checked (:func:`check_states`): a solver failure (status 1-3),
+    a non-finite output (status 3) or a nonnegative state below zero (status 4). With
+    ``retry`` (default), such patients are integrated again with ``options.safer()``; those that
+    still fail keep their status, and their outputs after the failure are NaN.
     """
     y0 = np.ascontiguousarray(y0, dtype=np.float64)
     params = np.ascontiguousarray(params, dtype=np.float64)
@@ -69,7 +94,7 @@ def simulate(model: ModelSpec, y0: np.ndarray, params: np.ndarray, schedule: Sch
     if options.method not in METHODS:
         raise ValueError(f"unknown solver method {options.method!r} (known: {', '.join(METHODS)})")
     kernel = compile_model(model)
-    out = np.empty((n, t_out.shape[0], s))
+    out = np.full((n, t_out.shape[0], s), np.nan)  # a failed patient's outputs after the failure stay NaN
     status = np.zeros(n, dtype=np.int64)
     steps = np.zeros(n, dtype=np.int64)
     if t_start is None:
@@ -85,9 +110,47 @@ def simulate(model: ModelSpec, y0: np.ndarray, params: np.ndarray, schedule: Sch
     previous = numba.set_parallel_chunksize(chunk)
     try:
         _run(kernel, y0, params, t_start, schedule, keep, t_out, options, absolute_tolerance(model, options), out, status, steps)
+        status = check_states(model, out, status)
+        first = status.copy()
+        bad = np.flatnonzero(status != OK) if retry else np.zeros(0, dtype=np.int64)
+        if bad.size:
+            safe = options.safer()
+            o2 = np.full((bad.size, t_out.shape[0], s), np.nan)
+            st2 = np.zeros(bad.size, dtype=np.int64)
+            k2 = np.zeros(bad.size, dtype=np.int64)
+            numba.set_parallel_chunksize(1)
+            _run(kernel, np.ascontiguousarray(y0[bad]), np.ascontiguousarray(params[bad]), np.ascontiguousarray(t_start[bad]),
+                 schedule, keep, t_out, safe, absolute_tolerance(model, safe), o2, st2, k2)
+            st2 = check_states(model, o2, st2)
+            out[bad], status[bad], steps[bad] = o2, st2, k2
     finally:
         numba.set_parallel_chunksize(previous)
-    return Trajectories(t_out, out, status, steps, tuple(model.state_names))
+    retried = np.zeros(n, dtype=bool)
+    retried[bad] = True
+    return Trajectories(t_out, out, status, steps, tuple(model.state_names), retried, first)
+
+
+def check_states(model: ModelSpec, out: np.ndarray, status: np.ndarray) -> np.ndarray:
+    """``status`` with patients whose solve reported success but whose outputs are not finite (3)
+    or have a nonnegative state below ``-NEGATIVE_TOLERANCE * scale`` (4) marked as failed."""
+    status = np.array(status, dtype=np.int64, copy=True)
+    if out.size == 0:
+        return status
+    finite = np.isfinite(out).all(axis=(1, 2))
+    nonneg = np.array([st.nonnegative for st in model.states])
+    floor = -NEGATIVE_TOLERANCE * np.array([max(1.0, abs(st.initial)) for st in model.states])
+    with np.errstate(invalid="ignore"):
+        negative = (nonneg & (out < floor)).any(axis=(1, 2))
+    ok = status == OK
+    status[ok & ~finite] = NOT_FINITE
+    status[ok & finite & negative] = NEGATIVE_STATE
+    return status
+
+
+def failure_summary(status: np.ndarray) -> dict[str, int]:
+    """Count of patients per failure reason (STATUS_TEXT), failures only."""
+    values, counts = np.unique(np.asarray(status, dtype=np.int64), return_counts=True)
+    return {STATUS_TEXT.get(int(v), f"status {int(v)}"): int(c) for v, c in zip(values, counts) if v != OK}
 
 
 def _run(kernel, y0, params, t_start, schedule, keep, t_out, options, atol, out, status, steps) -> None:

@@ -1,0 +1,315 @@
+"""``remit validate``: simulate every calibration and validation trial that has an evidence
+scenario and compare, endpoint by endpoint, with what was published.
+
+Writes ``validation.csv`` (columns :data:`remit.evidence.VALIDATION_COLUMNS`) and
+``validation.html`` (a forest-style plot per disease, a table, and the rule for ``agree``).
+``agree`` is True when the simulated estimate lies inside the published 95% interval, or,
+where the paper gives none, inside the interval derived from its n (exact binomial for
+proportions, t interval for means with an SD); it is empty where no interval can be derived.
+Records whose id ends in ``-unverified`` are compared too but are never targets.
+
+Scenarios shared by several records (a trial and its ``-unverified`` twin, a pooled cohort of
+the same protocol) are simulated once.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from remit.evidence import (
+    VALIDATION_COLUMNS, EvidenceError, compare_rows, disease_of, load_trial_scenario, mapping, record, roles,
+    scenario_name,
+)
+
+AGREE_RULE = (
+    "agree = the simulated estimate lies inside the published 95% interval. Where the paper gives no "
+    "interval, one is derived from its n: for a proportion (a response rate, an event-free Kaplan-Meier "
+    "fraction, a mortality) the exact Clopper-Pearson 95% interval of k/n, with n the arm's size in the "
+    "record (or the denominator written with the number, e.g. 37/40, or the mapping's n) and k = round(published "
+    "fraction x n); for a mean with a standard deviation, the t interval mean +/- t(0.975, n-1) SD/sqrt(n). "
+    "For a mean without SD, a median or a ratio without interval no interval is derivable and agree is empty. "
+    "Records whose id ends in -unverified are compared (agree computed) but are not targets."
+)
+
+DISEASE_ORDER = ("multiple_sclerosis", "systemic_sclerosis", "crohns_disease", "lupus", "rheumatoid_arthritis",
+                 "type1_diabetes")
+
+
+@dataclass
+class Job:
+    trial_id: str
+    role: str
+    disease: str
+    scenarios: dict[str | None, str]  # entry scenario key (None: the mapping's own) -> scenario name
+
+
+@dataclass
+class ValidationResult:
+    table: pd.DataFrame  # VALIDATION_COLUMNS + label, rule, interval, target, scenario, disease
+    skipped: list[tuple[str, str, str]]  # (trial_id, role, reason)
+    timings: dict[str, float] = field(default_factory=dict)  # scenario -> seconds
+    runtime_s: float = 0.0
+    patients_per_arm: int | None = None
+
+    @property
+    def csv_table(self) -> pd.DataFrame:
+        t = self.table[VALIDATION_COLUMNS].copy()
+        t["agree"] = [None if not np.isfinite(a) else bool(a) for a in self.table["agree"].astype(float)]
+        return t
+
+
+def plan(disease: str | None = None, trial: str | None = None) -> tuple[list[Job], list[tuple[str, str, str]]]:
+    """The calibration and validation trials to simulate, and those skipped (with the reason)."""
+    jobs: list[Job] = []
+    skipped: list[tuple[str, str, str]] = []
+    all_roles = roles()
+    if trial is not None and trial not in all_roles:
+        raise EvidenceError(f"unknown evidence id {trial!r}")
+    for rid, role in all_roles.items():
+        if role not in ("calibration", "validation"):
+            continue
+        if trial is not None and rid != trial:
+            continue
+        d = disease_of(rid)
+        if disease is not None and d != disease:
+            continue
+        if d is None:
+            skipped.append((rid, role, "no remit disease for this record"))
+            continue
+        m = mapping(rid)
+        if m is None:
+            skipped.append((rid, role, "no mapping: not expressible in remit (see docs/validation.md)"))
+            continue
+        scen: dict[str | None, str] = {}
+        for entry in m.endpoints:
+            name = scenario_name(rid, entry.scenario)
+            if name is None:
+                skipped.append((rid, role, "mapping but no scenario"))
+                break
+            scen[entry.scenario] = name
+        else:
+            jobs.append(Job(rid, role, d, scen))
+    if trial is not None and not jobs:
+        reason = skipped[0][2] if skipped else "not a calibration or validation record"
+        raise EvidenceError(f"{trial}: nothing to validate ({reason})")
+    return jobs, skipped
+
+
+def run_validation(out: str | Path | None = None, disease: str | None = None, trial: str | None = None,
+                   patients_per_arm: int | None = None, chunk_size: int = 1000,
+                   on_scenario: Callable[[str, int, int], None] | None = None) -> ValidationResult:
+    """Simulate the planned scenarios once each, compare, and (with ``out``) write the outputs."""
+    from remit.trial import Trial
+
+    t0 = time.perf_counter()
+    jobs, skipped = plan(disease, trial)
+    names = sorted({n for j in jobs for n in j.scenarios.values()})
+    runs: dict[str, tuple[object, pd.DataFrame]] = {}
+    timings: dict[str, float] = {}
+    for i, name in enumerate(names):
+        if on_scenario:
+            on_scenario(name, i, len(names))
+        spec = load_trial_scenario(name)
+        if patients_per_arm is not None:
+            spec = spec.with_overrides(patients_per_arm=patients_per_arm)
+        t1 = time.perf_counter()
+        res = Trial(spec, f"scenarios/{name}.toml").run(out=None, chunk_size=chunk_size, progress=False)
+        timings[name] = time.perf_counter() - t1
+        runs[name] = (spec, res.endpoints)
+    parts = []
+    for j in jobs:
+        rec = record(j.trial_id)
+        m = mapping(j.trial_id)
+        eps = {k: runs[n][1] for k, n in j.scenarios.items()}
+        specs = {k: runs[n][0] for k, n in j.scenarios.items()}
+        rows = compare_rows(rec, m, eps, specs, j.disease)
+        rows["scenario"] = [j.scenarios[k] for k in rows["scenario"]]
+        parts.append(rows)
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=VALIDATION_COLUMNS)
+    if len(table):
+        order = {d: i for i, d in enumerate(DISEASE_ORDER)}
+        table = table.assign(_d=table["disease"].map(order), _r=table["role"].map({"calibration": 0, "validation": 1}))
+        table = table.sort_values(["_d", "_r"], kind="stable").drop(columns=["_d", "_r"]).reset_index(drop=True)
+    result = ValidationResult(table, skipped, timings, time.perf_counter() - t0, patients_per_arm)
+    if out is not None:
+        write_outputs(result, Path(out))
+    return result
+
+
+def write_outputs(result: ValidationResult, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    result.csv_table.to_csv(out / "validation.csv", index=False)
+    (out / "validation.html").write_text(render_html(result), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------
+# summary
+# --------------------------------------------------------------------------
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Agreement counts per disease and role (targets only; -unverified rows counted apart)."""
+    rows = []
+    for (d, role), g in table.groupby(["disease", "role"], sort=False):
+        tg = g[g["target"].astype(bool)]
+        a = tg["agree"].astype(float)
+        ug = g[~g["target"].astype(bool)]["agree"].astype(float)
+        rows.append({"disease": d, "role": role, "endpoints": len(tg), "with_interval": int(a.notna().sum()),
+                     "agree": int((a == 1).sum()), "miss": int((a == 0).sum()), "no_interval": int(a.isna().sum()),
+                     "unverified": len(ug), "unverified_agree": int((ug == 1).sum())})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------
+# HTML
+# --------------------------------------------------------------------------
+
+_COLOURS = {"calibration": "#1f77b4", "validation": "#d62728"}
+_PUBLISHED = "#222222"
+
+
+def _fmt(x: float) -> str:
+    if x is None or not np.isfinite(x):
+        return ""
+    return f"{x:.3g}"
+
+
+def _row_label(r) -> str:
+    tp = "" if not np.isfinite(r.timepoint_years) else f", {r.timepoint_years:.3g} y"
+    tag = " [not a target]" if not r.target else ""
+    return f"{r.trial_id}: {r.label} ({r.arm}{tp}){tag}"
+
+
+def _group(endpoint: str, disease: str) -> str:
+    from remit.evidence import simulated_endpoints
+
+    kind = simulated_endpoints(disease).get(endpoint, "other")
+    return "proportions (fraction of patients)" if kind == "proportion" else endpoint
+
+
+def forest_figure(g: pd.DataFrame, disease: str):
+    """Published (black, with interval) vs simulated (coloured by role, with interval), one panel
+    per scale: the proportions together, every other endpoint on its own axis."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    g = g.assign(group=[_group(e, disease) for e in g["endpoint"]])
+    groups = list(dict.fromkeys(sorted(g["group"], key=lambda s: (not s.startswith("proportions"), s))))
+    heights = [max(len(g[g["group"] == k]), 1) + 1.5 for k in groups]
+    fig = make_subplots(rows=len(groups), cols=1, row_heights=heights, vertical_spacing=min(0.3 / len(groups), 0.08),
+                        subplot_titles=groups)
+    shown: set[str] = set()
+    for i, k in enumerate(groups, start=1):
+        sub = g[g["group"] == k].iloc[::-1]
+        labels = [_row_label(r) for r in sub.itertuples()]
+        pub_err = dict(type="data", symmetric=False,
+                       array=(sub["published_ci_high"] - sub["published"]).fillna(0).clip(lower=0),
+                       arrayminus=(sub["published"] - sub["published_ci_low"]).fillna(0).clip(lower=0),
+                       color=_PUBLISHED, thickness=1.5, width=4)
+        fig.add_trace(go.Scatter(x=sub["published"], y=labels, mode="markers", name="published (95% interval)",
+                                 marker=dict(symbol="diamond", size=9, color=_PUBLISHED), error_x=pub_err,
+                                 legendgroup="published", showlegend="published" not in shown,
+                                 hovertemplate="published %{x:.3g}<extra>%{y}</extra>"), row=i, col=1)
+        shown.add("published")
+        for role in ("calibration", "validation"):
+            s = sub[sub["role"] == role]
+            if s.empty:
+                continue
+            ylab = [_row_label(r) for r in s.itertuples()]
+            err = dict(type="data", symmetric=False, array=(s["sim_ci_high"] - s["simulated"]).fillna(0).clip(lower=0),
+                       arrayminus=(s["simulated"] - s["sim_ci_low"]).fillna(0).clip(lower=0), color=_COLOURS[role],
+                       thickness=1.5, width=4)
+            symbols = ["circle" if t else "circle-open" for t in s["target"]]
+            fig.add_trace(go.Scatter(x=s["simulated"], y=ylab, mode="markers", name=f"simulated, {role} trial",
+                                     marker=dict(symbol=symbols, size=9, color=_COLOURS[role]), error_x=err,
+                                     legendgroup=role, showlegend=role not in shown,
+                                     hovertemplate="simulated %{x:.3g}<extra>%{y}</extra>"), row=i, col=1)
+            shown.add(role)
+    fig.update_layout(height=int(120 + 26 * sum(heights)), margin=dict(l=20, r=20, t=60, b=30),
+                      legend=dict(orientation="h", y=1.02, yanchor="bottom"), template="plotly_white")
+    fig.update_yaxes(automargin=True)
+    return fig
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;color:#222;max-width:1400px}
+table{border-collapse:collapse;font-size:13px;margin:1em 0}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
+th{background:#f3f3f3} td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.miss td{background:#fde8e8} tr.agree td.agree{background:#e6f4e6} tr.unverified td{color:#777;font-style:italic}
+.note{background:#f7f7f7;border-left:4px solid #999;padding:.6em 1em}
+"""
+
+
+def render_html(result: ValidationResult) -> str:
+    from remit import __version__
+
+    t = result.table
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>remit validation</title><style>{_CSS}</style>"
+             "</head><body>", "<h1>remit validation: simulated vs published trials</h1>",
+             f"<p>remit {html.escape(__version__)}; {len(result.timings)} scenarios simulated"
+             + (f" with {result.patients_per_arm} patients per arm" if result.patients_per_arm else
+                " at each scenario's patients_per_arm")
+             + f"; runtime {result.runtime_s:.0f} s.</p>",
+             f"<p class='note'><b>How to read agree.</b> {html.escape(AGREE_RULE)} Calibration trials (blue) may be "
+             "used to fit population-level parameters; validation trials (red) are never fitted to. Open markers and "
+             "grey rows: -unverified records (not targets).</p>"]
+    if len(t):
+        s = summary(t)
+        parts.append("<h2>Summary</h2>" + _html_table(
+            s, ["disease", "role", "endpoints", "with_interval", "agree", "miss", "no_interval", "unverified",
+                "unverified_agree"]))
+    js = False
+    for d in [d for d in DISEASE_ORDER if d in set(t.get("disease", []))]:
+        g = t[t["disease"] == d]
+        fig = forest_figure(g, d)
+        frag = fig.to_html(full_html=False, include_plotlyjs=not js, div_id=f"forest-{d}",
+                           config={"displaylogo": False, "responsive": True})
+        js = True
+        parts.append(f"<h2>{html.escape(d.replace('_', ' '))}</h2>{frag}")
+        parts.append(_detail_table(g))
+    if result.skipped:
+        parts.append("<h2>Not simulated</h2><table><tr><th>trial</th><th>role</th><th>reason</th></tr>" + "".join(
+            f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td><td>{html.escape(c)}</td></tr>"
+            for a, b, c in result.skipped) + "</table>")
+    if result.timings:
+        parts.append("<h2>Scenario runtimes</h2><table><tr><th>scenario</th><th>seconds</th></tr>" + "".join(
+            f"<tr><td>{html.escape(k)}</td><td class='num'>{v:.1f}</td></tr>" for k, v in result.timings.items())
+            + "</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _html_table(df: pd.DataFrame, cols: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>"
+                   for r in df[cols].itertuples(index=False))
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _detail_table(g: pd.DataFrame) -> str:
+    cols = ["trial", "role", "endpoint", "arm", "t (y)", "published", "published 95% interval", "interval from",
+            "simulated", "simulated 95% CI", "agree"]
+    rows = []
+    for r in g.itertuples():
+        a = float(r.agree)
+        cls = "unverified" if not r.target else ("miss" if a == 0 else ("agree" if a == 1 else ""))
+        agree_txt = "" if not math.isfinite(a) else ("yes" if a == 1 else "NO")
+        if not r.target:
+            agree_txt += " (not a target)"
+        cells = [r.trial_id, r.role, f"{r.label} [{r.endpoint}]", r.arm, _fmt(r.timepoint_years), _fmt(r.published),
+                 f"{_fmt(r.published_ci_low)} - {_fmt(r.published_ci_high)}" if math.isfinite(r.published_ci_low) else "",
+                 r.interval, _fmt(r.simulated),
+                 f"{_fmt(r.sim_ci_low)} - {_fmt(r.sim_ci_high)}" if math.isfinite(r.sim_ci_low) else "", agree_txt]
+        rows.append(f"<tr class='{cls}'>" + "".join(
+            f"<td class='{'agree' if j == len(cells) - 1 else ''}'>{html.escape(str(c))}</td>" for j, c in enumerate(cells))
+            + "</tr>")
+    return "<table><tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>" + "".join(rows) + "</table>"

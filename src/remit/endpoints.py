@@ -75,6 +75,7 @@ NAN = float("nan")
 # milestone) and at one year.
 TRM_TIMEPOINTS_YEARS = (100.0 / 365.25, 1.0)
 CD4_TIMEPOINTS = ((0.5, "cd4_m06"), (1.0, "cd4_y1"))
+COX_BATCH_ROWS = 50_000  # from this many patients on, the Cox fit always uses lifelines' batch (per-time) pass
 
 
 # --------------------------------------------------------------------------
@@ -273,10 +274,14 @@ def _cox_hazard_ratio(t0, e0, t1, e1) -> tuple[float, float, float]:
             "treated": np.r_[np.zeros(t0.size), np.ones(t1.size)],
         }
     )
+    # lifelines picks between two evaluations of the same Efron partial likelihood with a rule fitted on
+    # small data sets; for large ones it picks the per-row pass, about 25x slower than the per-time one
+    # on a million patients with quarterly visit times (the results agree to about 1e-11 relative)
+    batch_mode = True if len(df) >= COX_BATCH_ROWS else None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            cph = CoxPHFitter(alpha=ALPHA).fit(df, duration_col="t", event_col="e")
+            cph = CoxPHFitter(alpha=ALPHA).fit(df, duration_col="t", event_col="e", batch_mode=batch_mode)
     except Exception:  # lifelines raises ConvergenceError on degenerate data
         return NAN, NAN, NAN
     s = cph.summary.loc["treated"]

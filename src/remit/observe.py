@@ -43,7 +43,11 @@ def draw_deaths(t: np.ndarray, cum_inf: np.ndarray, keys: np.ndarray, age: np.nd
     ids = np.arange(d_inf.shape[1], dtype=np.uint64)
     infections = poisson(uniforms(keys, C_INFECTION + 2 * ids), d_inf)
     p_fatal = np.minimum(0.9, INFECTION_FATALITY * infection_frailty)[:, None]
-    fatal = uniforms(keys, C_INFECTION + 2 * ids + 1) < 1 - (1 - p_fatal) ** infections
+    # an interval without infection is never fatal: draw only the patients with one
+    fatal = np.zeros(infections.shape, dtype=bool)
+    rows = np.flatnonzero((infections > 0).any(axis=1))
+    if rows.size:
+        fatal[rows] = uniforms(keys[rows], C_INFECTION + 2 * ids + 1) < 1 - (1 - p_fatal[rows]) ** infections[rows]
     t_inf = np.where(fatal.any(axis=1), t[1:][np.argmax(fatal, axis=1)], np.inf)
     u = uniforms(keys, C_DEATH, 3)
     tox = np.minimum(0.9, organ_toxicity_death * frailty)

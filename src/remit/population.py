@@ -13,6 +13,7 @@ depend on chunk size or workers.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,12 +60,30 @@ class Cohort:
                       self.y[rows], {k: v[rows] for k, v in self.carry.items()}, self.status[rows])
 
     @classmethod
-    def concatenate(cls, parts: list["Cohort"]) -> "Cohort":
+    def concatenate(cls, parts: list["Cohort"], consume: bool = False) -> "Cohort":
+        """The parts one after another. With ``consume`` each part's arrays are dropped as soon as they are
+        copied, so that a large cohort is not held twice (the parts are unusable afterwards)."""
         if len(parts) == 1:
             return parts[0]
-        cat = lambda f: np.concatenate([getattr(c, f) for c in parts])  # noqa: E731
-        merge = lambda f: {k: np.concatenate([getattr(c, f)[k] for c in parts]) for k in getattr(parts[0], f)}  # noqa: E731
-        return cls(cat("candidate"), merge("covariates"), cat("params"), cat("y"), merge("carry"), cat("status"))
+
+        def cat(f: str) -> np.ndarray:
+            out = np.concatenate([getattr(c, f) for c in parts])
+            if consume:
+                for c in parts:
+                    setattr(c, f, None)
+            return out
+
+        def merge(f: str) -> dict[str, np.ndarray]:
+            out = {}
+            for k in list(getattr(parts[0], f)):
+                out[k] = np.concatenate([getattr(c, f)[k] for c in parts])
+                if consume:
+                    for c in parts:
+                        getattr(c, f).pop(k, None)
+            return out
+
+        candidate, covariates, params, y = cat("candidate"), merge("covariates"), cat("params"), cat("y")
+        return cls(candidate, covariates, params, y, merge("carry"), cat("status"))
 
 
 def moment_matched(mean: float, sd: float, lo: float, hi: float) -> tuple[float, float]:
@@ -72,7 +91,13 @@ def moment_matched(mean: float, sd: float, lo: float, hi: float) -> tuple[float,
 
     A scenario's ``mean``/``sd`` describe the enrolled cohort (as a trial's baseline table
     does), not the untruncated normal; when no exact solution exists the closest one is used.
+    The fit (about a second) is done once per distinct request and remembered.
     """
+    return _moment_matched(*(float(x) for x in (mean, sd, lo, hi)))
+
+
+@functools.lru_cache(maxsize=256)
+def _moment_matched(mean: float, sd: float, lo: float, hi: float) -> tuple[float, float]:
     from scipy import optimize, stats
 
     if not (np.isfinite(lo) or np.isfinite(hi)):
@@ -178,7 +203,9 @@ def burn_in(model: ModelSpec, spec, index: np.ndarray, options: SolverOptions) -
     params = {name: P[:, j] for j, name in enumerate(model.parameter_names)}
     hist = disease.observe_history(model, spec, t, traj.y, params, patient_keys(spec.trial.seed, HISTORY, index))
     cov = {**cov, **hist.covariates}
-    return Cohort(np.asarray(index), cov, P, traj.y[:, -1, :], hist.carry, traj.status)
+    # copies, not views: a view of the last output would keep the whole trajectory (n, months, states) alive
+    carry = {k: np.array(v) for k, v in hist.carry.items()}
+    return Cohort(np.asarray(index), cov, P, traj.y[:, -1, :].copy(), carry, traj.status)
 
 
 def selection(spec):

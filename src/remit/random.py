@@ -23,12 +23,78 @@ _M2 = np.uint64(0x94D049BB133111EB)
 
 
 def patient_keys(seed: int, purpose: int, index: np.ndarray) -> np.ndarray:
-    """(n, 2) uint64 keys of the spawned child streams ``(purpose, index)`` of ``seed``."""
-    index = np.asarray(index, dtype=np.int64)
+    """(n, 2) uint64 keys of the spawned child streams ``(purpose, index)`` of ``seed``.
+
+    Equal, bit for bit, to ``SeedSequence(seed, spawn_key=(purpose, i)).generate_state(2, np.uint64)``
+    for each ``i`` (tests/test_random.py checks it); computed for all patients at once.
+    """
+    index = np.asarray(index, dtype=np.int64).reshape(-1)
+    fast = (index >= 0) & (index <= _M32)
+    if int(seed) < 0 or int(purpose) < 0:
+        fast[:] = False
     out = np.empty((index.shape[0], 2), dtype=np.uint64)
-    for row, i in enumerate(index.tolist()):
-        out[row] = np.random.SeedSequence(seed, spawn_key=(purpose, i)).generate_state(2, np.uint64)
+    if fast.any():
+        out[fast] = _spawned_state(int(seed), int(purpose), index[fast].astype(np.uint32))
+    for row in np.flatnonzero(~fast).tolist():  # NumPy's own SeedSequence (and its errors) for anything else
+        out[row] = np.random.SeedSequence(seed, spawn_key=(purpose, int(index[row]))).generate_state(2, np.uint64)
     return out
+
+
+# SeedSequence's entropy pool (O'Neill's seed_seq_fe, as NumPy implements it): 4 words of 32 bits
+_M32 = 0xFFFFFFFF
+_POOL = 4
+_HASH_A, _HASH_A_MUL = 0x43B0D7E5, 0x931E8875  # mixing the entropy into the pool
+_HASH_B, _HASH_B_MUL = 0x8B51F9DD, 0x58F38DED  # drawing the state out of the pool
+_MIX_L, _MIX_R = np.uint32(0xCA01F9DD), np.uint32(0x4973F715)
+_SHIFT = np.uint32(16)
+
+
+def _words(x: int) -> list[int]:
+    """An integer as 32-bit words, least significant first (0 is one word)."""
+    out = [x & _M32]
+    x >>= 32
+    while x > 0:
+        out.append(x & _M32)
+        x >>= 32
+    return out
+
+
+def _spawned_state(seed: int, purpose: int, index: np.ndarray) -> np.ndarray:
+    """``generate_state(2, uint64)`` of ``SeedSequence(seed, spawn_key=(purpose, index))``, vectorised over ``index`` (uint32)."""
+    n = index.shape[0]
+    run = _words(seed)
+    run += [0] * (_POOL - len(run))  # padded because a spawn key follows
+    entropy = [np.full(n, w, dtype=np.uint32) for w in run + _words(purpose)] + [index]
+    hash_const = _HASH_A
+
+    def hashmix(v: np.ndarray) -> np.ndarray:
+        nonlocal hash_const
+        v = v ^ np.uint32(hash_const)
+        hash_const = (hash_const * _HASH_A_MUL) & _M32
+        v = v * np.uint32(hash_const)
+        return v ^ (v >> _SHIFT)
+
+    def mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        r = _MIX_L * x - _MIX_R * y
+        return r ^ (r >> _SHIFT)
+
+    with np.errstate(over="ignore"):
+        pool = [hashmix(entropy[i]) for i in range(_POOL)]
+        for src in range(_POOL):
+            for dst in range(_POOL):
+                if src != dst:
+                    pool[dst] = mix(pool[dst], hashmix(pool[src]))
+        for src in range(_POOL, len(entropy)):
+            for dst in range(_POOL):
+                pool[dst] = mix(pool[dst], hashmix(entropy[src]))
+        state = np.empty((n, _POOL), dtype="<u4")
+        h = _HASH_B
+        for i in range(_POOL):
+            v = pool[i] ^ np.uint32(h)
+            h = (h * _HASH_B_MUL) & _M32
+            v = v * np.uint32(h)
+            state[:, i] = v ^ (v >> _SHIFT)
+    return state.view("<u8").astype(np.uint64)
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
@@ -48,6 +114,16 @@ def uniforms(keys: np.ndarray, counters: np.ndarray | int, count: int | None = N
     return ((z >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
 
 
+def uniforms_at(keys: np.ndarray, counters: np.ndarray) -> np.ndarray:
+    """The uniforms of single cells: ``uniforms(keys, counters)`` taken elementwise, for ``keys`` (m, 2)
+    and ``counters`` (m,) paired row by row (the same numbers, computed only where needed)."""
+    c = np.asarray(counters, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = keys[:, 0] + (c + np.uint64(1)) * _GOLDEN
+        z = _mix(_mix(z) ^ keys[:, 1])
+    return ((z >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+
+
 def normals(u: np.ndarray) -> np.ndarray:
     return special.ndtri(u)
 
@@ -60,7 +136,15 @@ def truncated_normal(u: np.ndarray, mean, sd, lo, hi) -> np.ndarray:
 
 
 def poisson(u: np.ndarray, mu: np.ndarray) -> np.ndarray:
-    """Inverse-CDF Poisson counts (0 where ``mu`` is 0)."""
-    mu = np.maximum(mu, 0.0)
-    out = stats.poisson.ppf(u, mu)
-    return np.where(mu > 0, np.nan_to_num(out), 0.0)
+    """Inverse-CDF Poisson counts (0 where ``mu`` is 0).
+
+    The same numbers as ``stats.poisson.ppf(u, mu)`` elementwise, but scipy is asked only where
+    the count can be above 0: where ``u`` is below P(0) = exp(-mu) (with a margin far wider than
+    rounding) the count is 0, which is most of the cells when ``mu`` is small.
+    """
+    u, mu = np.broadcast_arrays(np.asarray(u, dtype=float), np.maximum(mu, 0.0))
+    out = np.zeros(u.shape)
+    ask = (mu > 0) & ~((u > 0) & (u < np.exp(-mu) * (1.0 - 1e-9)))
+    if ask.any():
+        out[ask] = np.nan_to_num(stats.poisson.ppf(u[ask], mu[ask]))
+    return out

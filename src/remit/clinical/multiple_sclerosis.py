@@ -25,7 +25,7 @@ from remit.clinical.base import (YEAR, VISITS_PER_YEAR, BaselineVariable, Diseas
                                  Rate, Score, Survival, TrialContext)
 from remit.model.diseases import multiple_sclerosis as ms
 from remit.model.diseases.multiple_sclerosis import EDSS_STEPS, to_edss_scale
-from remit.random import poisson, uniforms
+from remit.random import poisson, uniforms, uniforms_at
 from remit.scenario import Population
 from remit.therapy.conventional import MS_DRUG_TABLE
 
@@ -68,24 +68,42 @@ def draw_relapses(t: np.ndarray, cum_attack: np.ndarray, p: dict[str, np.ndarray
     k = new.shape[1]
     ids = (np.arange(k) if interval_ids is None else interval_ids).astype(np.uint64)
     u = uniforms(keys, counter0 + 3 * ids)
-    u_def = uniforms(keys, counter0 + 3 * ids + 1)
-    u_res = uniforms(keys, counter0 + 3 * ids + 2)
     count = poisson(u, new * p["relapse_per_lesion"][:, None])
+    # deficits only where a relapse happened (the draws of the other cells would be multiplied by 0)
+    rows, cols = np.nonzero(count > 0)
+    c = count[rows, cols]
+    u_def = uniforms_at(keys[rows], counter0 + 3 * ids[cols] + 1)
+    u_res = uniforms_at(keys[rows], counter0 + 3 * ids[cols] + 2)
     # total deficit of `count` relapses: sum of gammas (shape 2) = gamma(shape 2*count)
-    scale = p["relapse_deficit"][:, None] / 2.0
-    deficit = np.where(count > 0, stats.gamma.ppf(u_def, np.maximum(2.0 * count, 1e-9)) * scale, 0.0)
+    scale = p["relapse_deficit"][rows] / 2.0
+    deficit = np.zeros(new.shape)
+    deficit[rows, cols] = d = stats.gamma.ppf(u_def, 2.0 * c) * scale
     # residual fraction: logit-normal around the patient's mean residual
-    mean = np.clip(p["relapse_residual"], 1e-3, 1 - 1e-3)[:, None]
+    mean = np.clip(p["relapse_residual"], 1e-3, 1 - 1e-3)[rows]
     frac = special.expit(special.logit(mean) + 0.8 * special.ndtri(u_res))
-    return RelapseHistory(np.broadcast_to(t[1:], new.shape), deficit, deficit * frac, count)
+    residual = np.zeros(new.shape)
+    residual[rows, cols] = d * frac
+    return RelapseHistory(np.broadcast_to(t[1:], new.shape), deficit, residual, count)
 
 
 def relapse_disability(at: np.ndarray, hist: RelapseHistory, tau_days: np.ndarray) -> np.ndarray:
-    """EDSS points due to relapses before each time in ``at`` (n, V): residuals plus recovering acute parts."""
-    dt = at[:, :, None] - hist.t[:, None, :]  # (n, V, K)
+    """EDSS points due to relapses before each time in ``at`` (n, V): residuals plus recovering acute parts.
+
+    The terms are computed only for the intervals with a relapse (all others are 0) and summed
+    over the intervals exactly as ``numpy.sum`` sums the full (n, V, K) array
+    (:mod:`remit.clinical._sparse_sum`).
+    """
+    rows, cells = np.nonzero((hist.deficit != 0) | (hist.residual != 0))
+    if rows.size == 0:
+        return np.zeros(at.shape)
+    from remit.clinical._sparse_sum import sparse_row_sums
+
+    deficit, residual = hist.deficit[rows, cells], hist.residual[rows, cells]
+    dt = at[rows] - hist.t[rows, cells][:, None]  # (relapse cells, V)
     before = dt >= 0
-    acute = (hist.deficit - hist.residual)[:, None, :] * np.exp(-np.where(before, dt, 0.0) / tau_days[:, None, None])
-    return np.sum(np.where(before, hist.residual[:, None, :] + acute, 0.0), axis=2)
+    acute = (deficit - residual)[:, None] * np.exp(-np.where(before, dt, 0.0) / tau_days[rows][:, None])
+    terms = np.where(before, residual[:, None] + acute, 0.0)
+    return sparse_row_sums(at.shape[0], hist.deficit.shape[1], rows, cells, terms)
 
 
 def rater_error(edss: np.ndarray, keys: np.ndarray, visit_ids: np.ndarray, prob: np.ndarray, counter0: int = C_RATER) -> np.ndarray:

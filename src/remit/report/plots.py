@@ -23,6 +23,7 @@ from scipy import stats
 __all__ = [
     "arm_colors",
     "visit_summary",
+    "VisitSummaries",
     "km_figure",
     "score_figure",
     "rate_figure",
@@ -121,14 +122,47 @@ def _summ(x: np.ndarray) -> dict:
     return dict(mean=mean, ci_low=float(lo), ci_high=float(hi), p10=p10, p25=p25, median=med, p75=p75, p90=p90, n=n)
 
 
-def visit_summary(visits: pd.DataFrame, column: str) -> pd.DataFrame:
+SUMMARY_COLUMNS = ["arm", "t_years", "mean", "ci_low", "ci_high", "p10", "p25", "median", "p75", "p90", "n"]
+
+
+def _summary_table(groups: Mapping[tuple[str, float], np.ndarray]) -> pd.DataFrame:
+    """One summary row per (arm, visit time), sorted by arm then time; values in patient order."""
+    rows = [{"arm": arm, "t_years": t, **_summ(np.asarray(groups[(arm, t)], dtype=float))} for arm, t in sorted(groups)]
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def visit_summary(visits: "pd.DataFrame | VisitSummaries", column: str) -> pd.DataFrame:
     """Per arm and visit time: mean, t-interval 95 % CI of the mean,
-    10th/25th/50th/75th/90th percentiles and n (non-NaN values)."""
-    rows = []
-    for (arm, t), g in visits.groupby(["arm", "t_years"], sort=True):
-        rows.append({"arm": str(arm), "t_years": float(t), **_summ(g[column].to_numpy(dtype=float))})
-    cols = ["arm", "t_years", "mean", "ci_low", "ci_high", "p10", "p25", "median", "p75", "p90", "n"]
-    return pd.DataFrame(rows, columns=cols)
+    10th/25th/50th/75th/90th percentiles and n (non-NaN values).
+    ``visits`` is the long visits table or its :class:`VisitSummaries`."""
+    if isinstance(visits, VisitSummaries):
+        return visits.summary(column)
+    groups = {(str(arm), float(t)): g[column].to_numpy(dtype=float)
+              for (arm, t), g in visits.groupby(["arm", "t_years"], sort=True)}
+    return _summary_table(groups)
+
+
+class VisitSummaries:
+    """The per-visit summaries the report draws, without the visits table itself.
+
+    Built from the values of each (arm, visit time) group, gathered chunk by chunk
+    (:meth:`remit.stream.VisitChunks.write_parquet`); accepted wherever a figure takes
+    ``visits``. ``columns`` are the summarised visit columns.
+    """
+
+    def __init__(self, tables: Mapping[str, pd.DataFrame]):
+        self.tables = dict(tables)
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Mapping[tuple[str, float], np.ndarray]]) -> "VisitSummaries":
+        return cls({c: _summary_table(groups) for c, groups in values.items()})
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.tables)
+
+    def summary(self, column: str) -> pd.DataFrame:
+        return self.tables[column]
 
 
 # --------------------------------------------------------------------------

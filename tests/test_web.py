@@ -1,0 +1,88 @@
+"""remit serve: the FastAPI app (form, results, validation beside the field, refusals, defaults)."""
+
+import re
+import warnings
+
+import pytest
+from typer.testing import CliRunner
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from remit.cli import app as cli_app
+from remit.predict import PATIENT_MODELS
+from remit.web import DEFAULT_HOST, create_app
+
+OLDER = {"age": "56", "sex": "male", "disease_duration_years": "22", "course": "secondary_progressive",
+         "edss": "6.5", "relapses_prior_year": "0", "new_lesions_prior_year": "0",
+         "prior_treatments": ["interferon_beta"], "n_twins": "50", "follow_up_years": "5"}
+
+
+@pytest.fixture(scope="module")
+def client():
+    return TestClient(create_app(n_twins_default=50))
+
+
+@pytest.mark.parametrize("disease", list(PATIENT_MODELS))
+def test_form_renders_with_units_and_ranges(client, disease):
+    r = client.get(f"/predict/{disease}")
+    assert r.status_code == 200
+    assert 'name="age"' in r.text and "12-80 years" in r.text
+    assert 'id="submit"' in r.text
+
+
+def test_ms_form_fields(client):
+    r = client.get("/predict/multiple_sclerosis")
+    assert "EDSS (EDSS points)" in r.text and "0-9.5 EDSS points" in r.text
+    assert 'name="prior_treatments" value="natalizumab"' in r.text
+    assert r.headers["cache-control"] == "no-store"
+
+
+def test_valid_submit_shows_every_option(client):
+    r = client.post("/predict/multiple_sclerosis", data=OLDER)
+    assert r.status_code == 200, r.text[:2000]
+    for opt in ("ahsct-cy-atg", "ahsct-beam-atg", "msc-iv", "natalizumab", "interferon-beta"):
+        assert f'id="option-{opt}"' in r.text
+        cell = re.search(rf'id="est-{opt}-progression-5">([^<]*)<', r.text)
+        assert cell and re.fullmatch(r"\d+%", cell.group(1)), opt
+    assert 'id="curve-progression"' in r.text and 'id="bars-progression"' in r.text
+    assert "contraindication" in r.text and "Sharrack" in r.text
+    assert "Download JSON" in r.text and "@media print" not in r.text  # print CSS lives in the stylesheet
+    assert "@media print" in client.get("/static/style.css").text
+
+
+def test_bad_value_shows_message_beside_the_field(client):
+    r = client.post("/predict/multiple_sclerosis", data={**OLDER, "edss": "12"})
+    assert r.status_code == 422
+    m = re.search(r'id="error-edss">([^<]*)<', r.text)
+    assert m and "must be between 0 and 9.5 EDSS points" in m.group(1)
+    assert 'value="12.0"' in r.text or 'value="12"' in r.text  # the entered value stays in the form
+    r = client.post("/predict/multiple_sclerosis", data={**OLDER, "age": "abc"})
+    assert r.status_code == 422
+    assert "expected a number" in re.search(r'id="error-age">([^<]*)<', r.text).group(1)
+
+
+def test_too_large_requests_are_refused(client):
+    r = client.post("/predict/multiple_sclerosis", data={**OLDER, "n_twins": "100000"})
+    assert r.status_code == 422
+    assert "larger requests take too long" in re.search(r'id="error-n_twins">([^<]*)<', r.text).group(1)
+    r = client.post("/predict/multiple_sclerosis", data={**OLDER, "follow_up_years": "50"})
+    assert r.status_code == 422 and "longer requests take too long" in r.text
+
+
+def test_unknown_disease_and_api_errors(client):
+    assert client.get("/predict/asthma").status_code == 404
+    r = client.post("/api/predict", json={"disease": "multiple_sclerosis", "age": 200})
+    assert r.status_code == 422 and "age" in r.json()["errors"]
+
+
+def test_plotly_is_served_locally(client):
+    r = client.get("/static/plotly.min.js")
+    assert r.status_code == 200 and len(r.content) > 1_000_000
+
+
+def test_server_binds_localhost_by_default():
+    assert DEFAULT_HOST == "127.0.0.1"
+    res = CliRunner().invoke(cli_app, ["serve", "--help"])
+    assert res.exit_code == 0 and "127.0.0.1" in res.output

@@ -27,6 +27,7 @@ from remit.observe import draw_deaths
 from remit.population import PILOT, YEAR, Cohort, accept, burn_in, eligible, score_acceptance, selection
 from remit.random import TRIAL, patient_keys
 from remit.scenario import TrialSpec, load_scenario
+from remit.stream import VisitChunks, sorted_chunk_frames
 from remit.therapy.ahsct import arm_plan
 MAX_CANDIDATES_PER_PATIENT = 400  # give up (clear error) if inclusion criteria are this hard to meet
 
@@ -46,12 +47,23 @@ def output_grid(follow_up_days: float) -> np.ndarray:
 class TrialResult:
     spec: TrialSpec
     patients: pd.DataFrame
-    visits: pd.DataFrame
+    visit_source: "pd.DataFrame | VisitChunks"  # the visits table, or a run directory's chunk files of it
     endpoints: pd.DataFrame
     baseline: pd.DataFrame
     provenance: dict
     out: Path | None = None
     published: pd.DataFrame | None = None  # published-vs-simulated table when a trial is compared
+
+    @property
+    def visits(self) -> pd.DataFrame:
+        """One row per patient and quarterly visit (read from the run directory's chunks on first use)."""
+        if isinstance(self.visit_source, VisitChunks):
+            self.visit_source = self.visit_source.frame()
+        return self.visit_source
+
+    @visits.setter
+    def visits(self, table: pd.DataFrame) -> None:
+        self.visit_source = table
 
     @property
     def disease(self):
@@ -131,9 +143,19 @@ class Trial:
             c = c.take(np.flatnonzero(accept(c, spec, acceptance)))
             accepted.append(c)
             n_acc += len(c)
-        cohort = Cohort.concatenate(accepted)
-        order = np.argsort(cohort.candidate, kind="stable")[:n_total]
-        cohort = cohort.take(order)
+        # the cohort: the first n_total accepted candidates in index order
+        order = np.argsort(np.concatenate([c.candidate for c in accepted]), kind="stable")[:n_total]
+        if np.array_equal(order, np.arange(order.size)):  # screened in index order: keep a prefix, copy once
+            parts, keep = [], n_total
+            for c in accepted:
+                if keep <= 0:
+                    break
+                parts.append(c if len(c) <= keep else c.take(np.arange(keep)))
+                keep -= len(c)
+            accepted.clear()
+            cohort = Cohort.concatenate(parts, consume=True)
+        else:
+            cohort = Cohort.concatenate(accepted, consume=True).take(order)
         info = {"candidates_screened": int(n_screened), "eligible_fraction_pilot": float(pilot_ok.mean())}
         return cohort, info
 
@@ -179,8 +201,10 @@ class Trial:
                         if bar:
                             bar.update(task, advance=len(ids))
                         continue
-                    todo.append((key, (spec, a, cohort.take(ids), ids, self.solver)))
-            for i, (p, v) in pool.map_unordered(simulate_chunk, [args for _, args in todo]):
+                    todo.append((key, a, ids))
+            # each chunk's patients are taken from the cohort only when its task is handed out
+            tasks = ((spec, a, cohort.take(ids), ids, self.solver) for _, a, ids in todo)
+            for i, (p, v) in pool.map_unordered(simulate_chunk, tasks):
                 key = todo[i][0]
                 if rundir is not None:
                     rundir.write_chunk(key, p, v)
@@ -190,13 +214,23 @@ class Trial:
                     bar.update(task, advance=len(p))
             timings["simulation_s"] = time.perf_counter() - t1
             n_workers = pool.workers
+            del tasks, cohort  # every chunk is done: the cohort (about 1.4 kB a patient) is not needed again
+        t2 = time.perf_counter()
         if rundir is not None:  # always read back from disk, so resumed and uninterrupted runs are identical
             keys = sorted(f.name[: -len(".patients.parquet")] for f in rundir.chunks.glob("arm*.patients.parquet"))
-            results = {k: rundir.read_chunk(k) for k in keys}
-        pats = [results[k][0] for k in sorted(results)]
-        visits = [results[k][1] for k in sorted(results)]
-        patients = pd.concat(pats, ignore_index=True).sort_values("patient_id", kind="stable").reset_index(drop=True)
-        visit_df = pd.concat(visits, ignore_index=True).sort_values(["patient_id", "t_years"], kind="stable").reset_index(drop=True)
+            pats = list(sorted_chunk_frames(rundir.chunks, keys, "patients", ["patient_id"]))
+            # visits stay in their chunk files: streamed into visits.parquet by write_outputs, read on demand
+            visits: pd.DataFrame | VisitChunks = VisitChunks(rundir.chunks, keys)
+        else:
+            pats = [results[k][0] for k in sorted(results)]
+            visits = pd.concat([results[k][1] for k in sorted(results)], ignore_index=True)
+            visits = visits.sort_values(["patient_id", "t_years"], kind="stable").reset_index(drop=True)
+        del results
+        patients = pd.concat(pats, ignore_index=True) if len(pats) > 1 else pats[0]
+        del pats
+        if rundir is None:
+            patients = patients.sort_values("patient_id", kind="stable").reset_index(drop=True)
+        timings["collect_s"] = time.perf_counter() - t2
         t2 = time.perf_counter()
         endpoints = compute_endpoints(patients, spec.control.name, spec.trial.follow_up_years, disease.endpoints)
         baseline = baseline_table(patients, requested_baseline(spec), disease.baseline)
@@ -210,14 +244,15 @@ class Trial:
             "solver": {"method": "ROS3P (Rosenbrock, order 3)", "rtol": self.solver.rtol, "atol_scale": self.solver.atol_scale},
             "solver_failures": int((patients["solver_status"] != 0).sum()),
             "solver_failure_reasons": failure_summary(patients["solver_status"].to_numpy()),
-            "solver_retried": int(patients["solver_retried"].sum()) if "solver_retried" in patients else 0,
+            "solver_retried": int(patients["solver_retried"].astype("boolean").fillna(False).sum())
+            if "solver_retried" in patients else 0,
             "solver_retry": {k: getattr(self.solver.safer(), k) for k in ("method", "rtol", "h_max", "max_steps")},
             "disease": spec.trial.disease, "enrolment": enrol_info,
             "chunk_size": chunk_size, "workers": n_workers, "resumed": bool(resume),
             "chunks": {"computed": len(todo), "reused": reused},
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
-        result = TrialResult(spec, patients, visit_df, endpoints, baseline, provenance)
+        result = TrialResult(spec, patients, visits, endpoints, baseline, provenance)
         if out is not None and write:
             result.out = write_outputs(result, Path(out))
         return result
@@ -371,19 +406,31 @@ def _progress():
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False)
 
 
-def write_outputs(result: TrialResult, out: Path) -> Path:
-    """Write the run directory atomically file by file."""
+def write_outputs(result: TrialResult, out: Path, timings: dict | None = None) -> Path:
+    """Write the run directory atomically file by file (``timings``, if given, gets the seconds
+    spent writing the tables and the report). A visits table still in its chunk files is
+    streamed into visits.parquet, and the report gets its per-visit summaries."""
     from remit.report import write_report
     from remit.store import atomic_write_bytes, atomic_write_text, write_parquet
 
+    t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "spec.toml", result.spec.to_toml())
     write_parquet(result.patients, out / "patients.parquet")
-    write_parquet(result.visits, out / "visits.parquet")
+    if isinstance(result.visit_source, VisitChunks):
+        columns = [e.name for e in result.disease.scores] + ["cd4"]
+        visits = result.visit_source.write_parquet(out / "visits.parquet", summary_columns=columns)
+    else:
+        visits = result.visits
+        write_parquet(visits, out / "visits.parquet")
     atomic_write_bytes(out / "endpoints.csv", result.endpoints.to_csv(index=False, float_format="%.6g").encode())
     atomic_write_bytes(out / "baseline.csv", result.baseline.to_csv(index=False, float_format="%.6g").encode())
     atomic_write_text(out / "provenance.json", json.dumps(result.provenance, indent=2, default=str))
+    t1 = time.perf_counter()
     write_report(out / "report.html", title=result.spec.trial.name, spec=result.spec, patients=result.patients,
-                 visits=result.visits, endpoints=result.endpoints, baseline=result.baseline,
+                 visits=visits, endpoints=result.endpoints, baseline=result.baseline,
                  provenance=result.provenance, published=result.published)
+    if timings is not None:
+        timings["write_s"] = t1 - t0
+        timings["report_s"] = time.perf_counter() - t1
     return out

@@ -241,7 +241,7 @@ class Trial:
         provenance = {
             "remit_version": __version__, "model": model.name, "model_hash": model.hash(), "seed": spec.trial.seed,
             "scenario": self.source, "patients": int(len(patients)), "patient_years": py,
-            "solver": {"method": "ROS3P (Rosenbrock, order 3)", "rtol": self.solver.rtol, "atol_scale": self.solver.atol_scale},
+            "solver": {"method": self.solver.method, "rtol": self.solver.rtol, "atol_scale": self.solver.atol_scale},
             "solver_failures": int((patients["solver_status"] != 0).sum()),
             "solver_failure_reasons": failure_summary(patients["solver_status"].to_numpy()),
             "solver_retried": int(patients["solver_retried"].astype("boolean").fillna(False).sum())

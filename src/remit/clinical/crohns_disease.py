@@ -303,7 +303,7 @@ class CrohnsDisease(Disease):
 
     def observe(self, ctx: TrialContext) -> Observation:
         p, keys, cov = ctx.params, ctx.keys, ctx.covariates
-        n, K = ctx.n, ctx.whole_years
+        K = ctx.whole_years
         v_days = ctx.visit_days
         V = len(v_days)
         ids = np.arange(V)

@@ -294,7 +294,7 @@ class SystemicSclerosis(Disease):
 
     def observe(self, ctx: TrialContext) -> Observation:
         p, keys, cov = ctx.params, ctx.keys, ctx.covariates
-        n, K = ctx.n, ctx.whole_years
+        K = ctx.whole_years
         v_days = ctx.visit_days
         alive_v = ctx.alive_at(v_days)
         vid = np.arange(len(v_days), dtype=np.uint64)

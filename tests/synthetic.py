@@ -183,3 +183,18 @@ REQUESTED_BASELINE = {
     "disease_duration_years": {"mean": 8, "sd": None, "min": None, "max": None},
     "relapses_prior_year": {"min": 2, "max": 20},
 }
+
+
+def ahsct_test_schedule(model):
+    """A fixed aHSCT-like protocol (CY mobilisation + G-CSF, CY/ATG conditioning, graft on day 35)
+    for engine verification tests."""
+    from remit.therapy.schedule import ScheduleBuilder
+
+    b = ScheduleBuilder(model)
+    b.dose(0, "cy", 2000, per="bsa_per_kg").set(4, "gcsf", 1).set(11, "gcsf", 0)
+    for d in range(4):
+        b.dose(30 + d, "cy", 50)
+    for d in range(5):
+        b.dose(30 + d, "atg", 1.2, per="atg_per_mg_kg")
+    b.dose(35, "hsc", 0.05, per="engraft_factor")
+    return b.build()

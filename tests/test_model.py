@@ -8,7 +8,8 @@ from remit.engine.integrate import SolverOptions, simulate
 from remit.engine.reference import solve_ivp_patient
 from remit.model import build_model
 from remit.model.codegen import compile_model
-from remit.therapy.schedule import ScheduleBuilder
+
+from synthetic import ahsct_test_schedule
 
 
 @pytest.fixture(scope="module")
@@ -40,21 +41,10 @@ def test_generated_rhs_and_jacobian_match_the_symbolic_model(model):
     np.testing.assert_allclose(J, np.array(jf(y, p), dtype=float), rtol=1e-10, atol=1e-12)
 
 
-def _ahsct_schedule(model):
-    b = ScheduleBuilder(model)
-    b.dose(0, "cy", 2000, per="bsa_per_kg").set(4, "gcsf", 1).set(11, "gcsf", 0)
-    for d in range(4):
-        b.dose(30 + d, "cy", 50)
-    for d in range(5):
-        b.dose(30 + d, "atg", 1.2, per="atg_per_mg_kg")
-    b.dose(35, "hsc", 0.05, per="engraft_factor")
-    return b.build()
-
-
 def test_engine_agrees_with_scipy_radau_at_tight_tolerance(model):
     """Verification of the compiled Rosenbrock kernel against an independent stiff solver (scipy Radau)."""
     k = compile_model(model)
-    sched = _ahsct_schedule(model)
+    sched = ahsct_test_schedule(model)
     y0 = np.array([s.initial for s in model.states])
     p0 = np.array([q.value for q in model.parameters])
     t_out = np.array([0.0, 20.0, 40.0, 60.0, 200.0, 730.0])
@@ -71,7 +61,7 @@ def test_engine_agrees_with_scipy_radau_at_tight_tolerance(model):
 
 def test_tolerance_convergence(model):
     """Default-tolerance results are within 1e-4 (relative) of a tight-tolerance run."""
-    sched = _ahsct_schedule(model)
+    sched = ahsct_test_schedule(model)
     y0 = np.array([s.initial for s in model.states])[None]
     p0 = np.array([q.value for q in model.parameters])[None]
     t_out = np.linspace(0, 5 * 365.25, 60)

@@ -21,6 +21,8 @@ from remit.therapy.ahsct import ArmPlan
 from remit.therapy.msc import ROUTES, SOURCES, msc_doses, msc_plan
 from remit.therapy.schedule import EV_ADD, ScheduleBuilder
 
+from synthetic import ahsct_test_schedule
+
 MONTH = 30.0
 T = np.arange(0.0, 366.0, 1.0)  # daily for a year
 MSC_NAMES = [s.name for s in MSC_STATES]
@@ -116,17 +118,6 @@ def test_without_msc_the_rest_of_the_model_is_unchanged(model):
         assert np.array_equal(Jo, Jn[:n, :n])
 
 
-def _ahsct_schedule(model):
-    b = ScheduleBuilder(model)
-    b.dose(0, "cy", 2000, per="bsa_per_kg").set(4, "gcsf", 1).set(11, "gcsf", 0)
-    for d in range(4):
-        b.dose(30 + d, "cy", 50)
-    for d in range(5):
-        b.dose(30 + d, "atg", 1.2, per="atg_per_mg_kg")
-    b.dose(35, "hsc", 0.05, per="engraft_factor")
-    return b.build()
-
-
 @pytest.mark.parametrize("protocol", ["untreated", "ahsct"])
 def test_without_msc_trajectories_match_the_model_without_msc(model, protocol):
     """No MSC given: MSC states stay exactly 0 and the other states follow the MSC-free model.
@@ -141,8 +132,8 @@ def test_without_msc_trajectories_match_the_model_without_msc(model, protocol):
     pn = np.concatenate([p0, np.array([q.value for q in MSC_PARAMETERS])[None]], axis=1)
     t = np.linspace(0.0, 3 * 365.25, 37)
     tight = SolverOptions(rtol=1e-10, atol_scale=1e-13)
-    s_old = _ahsct_schedule(old) if protocol == "ahsct" else ScheduleBuilder(old).build()
-    s_new = _ahsct_schedule(model) if protocol == "ahsct" else ScheduleBuilder(model).build()
+    s_old = ahsct_test_schedule(old) if protocol == "ahsct" else ScheduleBuilder(old).build()
+    s_new = ahsct_test_schedule(model) if protocol == "ahsct" else ScheduleBuilder(model).build()
     a = simulate(old, y0, p0, s_old, t, tight)
     b = simulate(model, yn, pn, s_new, t, tight)
     assert a.status[0] == 0 and b.status[0] == 0

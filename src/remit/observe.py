@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from remit.clinical.base import YEAR
 from remit.random import poisson, uniforms
 
-YEAR = 365.25
 # counter blocks of the TRIAL stream shared by all diseases
 C_INFECTION = 3_000_000
 C_DEATH = 5_000_000

@@ -20,13 +20,13 @@ import numpy as np
 from scipy import special
 
 from remit.clinical import get_disease
+from remit.clinical.base import YEAR
 from remit.engine.integrate import SolverOptions, simulate
 from remit.model.spec import ModelSpec
 from remit.random import CANDIDATE, HISTORY, patient_keys, truncated_normal, uniforms
 from remit.therapy.conventional import add_drugs
 from remit.therapy.schedule import ScheduleBuilder
 
-YEAR = 365.25
 MONTH = YEAR / 12.0
 PRIOR_DMT_YEARS = 2.0  # prior therapy started this long before enrolment (or at onset)
 MIN_ONSET_AGE = 12.0

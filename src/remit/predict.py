@@ -70,13 +70,13 @@ from scipy import special, stats
 from remit.errors import RemitError, ScenarioError
 from remit.scenario import (_CHOICE, _describe, _fail, _Items, _Model, _Range,
                             _translate, parse_scenario, register_units)
+from remit.clinical.base import YEAR
 
 __all__ = [
     "PATIENT_MODELS", "Option", "ParameterSource", "PatientSpec", "PosteriorSample", "Prediction", "PredictError",
     "PredictLimits", "PriorUncertainty", "default_options", "load_patient", "parse_patient", "predict",
 ]
 
-YEAR = 365.25
 MONTH = YEAR / 12.0
 SCHEMA = "remit.prediction/1"
 

@@ -18,7 +18,7 @@ pipeline and to multiple sclerosis; every other disease draws from counters at o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
@@ -246,11 +246,3 @@ class Disease:
             if e.name == name:
                 return e
         raise KeyError(name)
-
-
-def stack_years(ctx: TrialContext, per_year: Callable[[int], np.ndarray], name: str, start: int = 1) -> dict[str, np.ndarray]:
-    """Columns ``{name}_y{k}`` for k = start..K, NaN where the patient died before year k."""
-    out = {}
-    for k in range(start, ctx.whole_years + 1):
-        out[f"{name}_y{k}"] = np.where(ctx.alive_at(k * YEAR) if k > 0 else True, per_year(k), np.nan)
-    return out

@@ -52,3 +52,9 @@ def test_diseases_and_therapies_commands():
     assert r.exit_code == 0
     for word in ("dose_cells_per_kg", "umbilical_cord", "intrathecal", "cd34_per_kg", "busulfan_mg_per_kg", "background"):
         assert word in r.output
+
+
+def test_model_and_scenario_name_the_same_diseases():
+    from remit.model import DISEASES
+
+    assert tuple(MODULES) == DISEASES

@@ -7,16 +7,10 @@ import importlib.util
 from functools import lru_cache
 
 from remit.clinical.base import Disease
+from remit.scenario import DISEASES
 
-# disease name -> module defining ``DISEASE`` (a :class:`Disease` instance)
-MODULES = {
-    "multiple_sclerosis": "remit.clinical.multiple_sclerosis",
-    "systemic_sclerosis": "remit.clinical.systemic_sclerosis",
-    "rheumatoid_arthritis": "remit.clinical.rheumatoid_arthritis",
-    "lupus": "remit.clinical.lupus",
-    "crohns_disease": "remit.clinical.crohns_disease",
-    "type1_diabetes": "remit.clinical.type1_diabetes",
-}
+# disease name -> module defining ``DISEASE`` (a :class:`Disease` instance); the names are the scenario's
+MODULES = {name: f"remit.clinical.{name}" for name in DISEASES}
 
 
 @lru_cache(maxsize=None)

@@ -3,6 +3,7 @@ so that ``remit --help`` starts fast."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -244,10 +245,6 @@ def export_sbml(
     typer.echo(f"remit: wrote {file}: SBML L3V2 model {model.name}, {len(model.states)} states (rate rules), "
                f"{len(model.parameters)} parameters, {n_ev} events" + (f" ({arm})" if arm else ""), err=True)
 
-if __name__ == "__main__":  # pragma: no cover
-    app()
-
-
 @app.command("diseases")
 def diseases(name: Optional[str] = typer.Argument(None, help="A disease, to list its population fields, drugs and endpoints")) -> None:
     """List the diseases remit simulates (or one disease in detail)."""
@@ -325,6 +322,61 @@ def docs(out: Path = typer.Option(Path("docs"), "--out", help="Folder of the ref
     written = write_pages(out)
     typer.echo("\n".join(f"wrote {p}" for p in written) or "docs are up to date")
 
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    disease: str = typer.Option(..., "--disease", help="The disease to calibrate (e.g. lupus)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default results/calibration/DISEASE)"),
+    seed: int = typer.Option(1, "--seed", min=0, max=2**31 - 1, help="Seed of the ABC-SMC proposals"),
+    population: int = typer.Option(32, "--population", min=4, max=10_000, help="Particles per ABC-SMC generation"),
+    generations: int = typer.Option(4, "--generations", min=1, max=100, help="Most ABC-SMC generations"),
+    patients_per_arm: int = typer.Option(60, "--patients-per-arm", min=10, max=100_000,
+                                         help="Virtual patients per arm of each calibration trial"),
+    min_epsilon: float = typer.Option(0.5, "--min-epsilon", min=0.0, help="Stop once the threshold (RMS standardised residual) is below this"),
+    workers: int = typer.Option(2, "--workers", min=1, max=256, help="Processes simulating particles (results do not depend on it)"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the calibration stored in --out"),
+    force: bool = typer.Option(False, "--force", help="Discard what --out holds and start over"),
+    ship: bool = typer.Option(False, "--ship", help="Also install the result as remit's calibrated defaults (src/remit/data/calibration)"),
+) -> None:
+    """Fit a disease's population-level parameters to its calibration trials (ABC-SMC, pyabc)."""
+    import sys
+
+    from rich.console import Console
+
+    from remit.calibration.abc import CalibrationSettings, calibrate, ship_result
+    from remit.clinical import MODULES
+
+    if disease not in MODULES:
+        _fail(f"--disease {disease!r}: unknown disease (known: {', '.join(MODULES)})")
+    if resume and force:
+        _fail("--resume and --force exclude each other")
+    console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+    settings = CalibrationSettings(disease=disease, seed=seed, population_size=population, generations=generations,
+                                   patients_per_arm=patients_per_arm, min_epsilon=min_epsilon)
+    out = out or Path("results/calibration") / disease
+    last = [0.0]
+
+    def progress(msg: str) -> None:
+        now = time.monotonic()
+        if "candidates simulated" in msg and now - last[0] < 10:
+            return
+        last[0] = now
+        console.print(msg)
+
+    try:
+        doc = calibrate(settings, out, workers=workers, resume=resume, force=force, progress=progress)
+    except (FileExistsError, ValueError) as exc:
+        _fail(str(exc))
+    for g in doc["generations"]:
+        console.print(f"generation {g['t']}: epsilon {g['epsilon']:.3g}, {g['simulations']} simulations")
+    for p in doc["parameters"]:
+        lo, hi = p["posterior_95"]
+        console.print(f"{p['name']}{'' if p['field'] == 'value' else '.cv'}: prior value {p['prior_value']:.4g} -> "
+                      f"{p['point']:.4g} (posterior median {p['posterior_median']:.4g}, 95% {lo:.4g}-{hi:.4g}) {p['unit']}")
+    console.print(f"wrote {out / 'calibration.json'} ({doc['provenance']['wall_s']:.0f} s)")
+    if ship:
+        console.print(f"installed as the calibrated defaults: {ship_result(doc)}")
 
 
 @app.command("validate")
@@ -669,3 +721,7 @@ def sensitivity(
     c.print(t)
     c.print(f"depends most on: {', '.join(m['most_influential'])}")
     c.print(f"[bold]wrote[/] {d}/ (sensitivity.html, sobol.csv, samples.csv, sensitivity.json) in {m['timings']['total_s']:.0f} s")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

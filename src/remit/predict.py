@@ -649,11 +649,11 @@ def find_twins(patient: PatientSpec, spec, n_twins: int, n_groups: int, params: 
     ``n_twins`` are accepted in all: a group whose parameters make the patient's history
     unlikely gets fewer twins, i.e. less weight (its share is proportional to the likelihood of
     the history under its parameters, as in a posterior given the patient)."""
-    from remit.model import build_model
+    from remit.model import model_for
     from remit.population import Cohort
     from remit.random import CANDIDATE, patient_keys, uniforms
 
-    model = build_model(spec.trial.disease)
+    model = model_for(spec)
     typical = params.typical_values(model, n_groups, spec.trial.seed)
     matches = history_matches(patient)
     pools: list = []  # (cohort, extra, u, group)

@@ -669,17 +669,71 @@ class TrialSettings(_Model):
     control_arm: Annotated[str, _Text(1, 60)] | None = None
 
 
+ModelDefaults = Literal["calibrated", "prior"]
+
+
+class ParameterValue(_Model):
+    """One model parameter set by the scenario: its typical (population) value and/or its
+    between-patient spread (``cv``, the log- or logit-sd of its prior), in the parameter's
+    own units (``remit model --disease D`` lists them with their ranges)."""
+
+    value: float | None = None
+    cv: float | None = None
+
+
+class ModelSettings(_Model):
+    """The ``[model]`` table. ``defaults``: ``calibrated`` (the parameter values fitted by
+    ``remit calibrate`` and shipped with remit, where the disease has them) or ``prior`` (the
+    literature values before calibration). ``[model.parameters.NAME]`` sets ``value`` and/or
+    ``cv`` of single parameters on top of those defaults."""
+
+    defaults: Annotated[ModelDefaults, _CHOICE] = "calibrated"
+    parameters: dict[str, ParameterValue] = Field(default_factory=dict)
+
+
+def _check_model(spec: "TrialSpec") -> None:
+    """Parameters set in ``[model.parameters]`` exist in the disease's model and stay in range."""
+    if not spec.model.parameters:
+        return
+    from remit.model import build_model
+
+    disease = spec.trial.disease
+    model = build_model(disease, calibrated=False)
+    names = model.parameter_names
+    for name, pv in spec.model.parameters.items():
+        at = ("model", "parameters", name)
+        if name not in names:
+            near = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            raise _fail(f"is not a parameter of the {disease} model (`remit model --disease {disease}` lists them){hint}",
+                        at=at)
+        p = model.parameter(name)
+        if pv.value is None and pv.cv is None:
+            raise _fail("sets neither value nor cv", at=at)
+        if pv.value is not None and not (p.low <= pv.value <= p.high) or (pv.value is not None and not math.isfinite(pv.value)):
+            raise _fail(f"must be between {_fmt(p.low)} and {_fmt(p.high)} {p.unit} (the range its source supports)",
+                        at=(*at, "value"), value=pv.value)
+        if pv.cv is not None:
+            if p.prior == "fixed":
+                raise _fail("cannot be set: this parameter does not vary between patients (prior fixed)",
+                            at=(*at, "cv"), value=pv.cv)
+            if not (0.0 < pv.cv <= 3.0):
+                raise _fail("must be between 0 (exclusive) and 3", at=(*at, "cv"), value=pv.cv)
+
+
 class TrialSpec(_Model):
     """A fully validated scenario; ``trial.control_arm`` is always resolved."""
 
     trial: TrialSettings
     population: PopulationBase = Field(default_factory=PopulationBase)
     arms: Annotated[tuple[Arm, ...], _Items(1, 12, "arms"), AfterValidator(_unique_names)]
+    model: ModelSettings = Field(default_factory=ModelSettings)
 
     @model_validator(mode="after")
     def _cross_check(self) -> "TrialSpec":
         follow_up = self.trial.follow_up_years
         _check_drugs(self)
+        _check_model(self)
         for i, arm in enumerate(self.arms):
             if isinstance(arm, ConventionalArm) and arm.stop_year is not None:
                 if arm.stop_year >= follow_up:
@@ -726,13 +780,23 @@ class TrialSpec(_Model):
         return "# remit scenario, fully resolved (all defaults filled in)\n" + body
 
     def with_overrides(
-        self, patients_per_arm: int | None = None, seed: int | None = None
+        self, patients_per_arm: int | None = None, seed: int | None = None,
+        parameters: Mapping[str, Mapping[str, float]] | None = None, defaults: str | None = None,
     ) -> "TrialSpec":
-        """A re-validated copy with the given trial settings replaced (None: keep)."""
+        """A re-validated copy with the given trial settings replaced (None: keep); ``parameters``
+        (name -> {value, cv}) are merged into ``[model.parameters]``, ``defaults`` replaces
+        ``model.defaults``."""
         updates = {"patients_per_arm": patients_per_arm, "seed": seed}
         updates = {k: v for k, v in updates.items() if v is not None}
         data = self.model_dump(mode="python")
         data["trial"].update(updates)
+        if parameters:
+            merged = dict(data["model"]["parameters"])
+            for name, upd in parameters.items():
+                merged[name] = {**merged.get(name, {}), **{k: float(v) for k, v in upd.items()}}
+            data["model"]["parameters"] = merged
+        if defaults is not None:
+            data["model"]["defaults"] = defaults
         return _validate(data, "<overrides>")
 
 

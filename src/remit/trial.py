@@ -22,7 +22,7 @@ from remit import __version__
 from remit.clinical import get_disease
 from remit.clinical.base import VISITS_PER_YEAR, TrialContext
 from remit.engine.integrate import STATUS_TEXT, SolverOptions, simulate
-from remit.model import build_model
+from remit.model import model_for
 from remit.observe import draw_deaths
 from remit.population import PILOT, YEAR, Cohort, accept, burn_in, eligible, score_acceptance, selection
 from remit.random import TRIAL, patient_keys
@@ -88,7 +88,7 @@ class Trial:
 
     @property
     def model(self):
-        return build_model(self.spec.trial.disease)
+        return model_for(self.spec)
 
     # -- enrolment ---------------------------------------------------------------------
     def enrol(self, chunk_size: int, progress=None, pool=None) -> tuple[Cohort, dict]:
@@ -260,7 +260,7 @@ class Trial:
 
 def screen_chunk(spec: TrialSpec, index: np.ndarray, solver: SolverOptions) -> Cohort:
     """Burn-in of candidates ``index`` (a task: runs wherever the executor sends it)."""
-    return burn_in(build_model(spec.trial.disease), spec, index, solver)
+    return burn_in(model_for(spec), spec, index, solver)
 
 
 def simulate_chunk(spec: TrialSpec, arm_index: int, chunk: Cohort, patient_ids: np.ndarray,
@@ -273,7 +273,7 @@ def simulate_chunk(spec: TrialSpec, arm_index: int, chunk: Cohort, patient_ids: 
     its outcomes missing (:func:`_mask_failed`), so that it counts in every arm's ``n`` but
     never contributes an outcome computed from a broken trajectory.
     """
-    model = build_model(spec.trial.disease)
+    model = model_for(spec)
     arm = spec.arms[arm_index]
     plan = arm_plan(model, arm, get_disease(spec.trial.disease).drugs)
     traj = simulate(model, chunk.y, chunk.params, plan.schedule, output_grid(spec.trial.follow_up_years * YEAR), solver)

@@ -191,6 +191,8 @@ class Disease:
     baseline: tuple[BaselineVariable, ...] = ()
     selection: str | None = None  # covariate (and population Distribution of the same name) matched by prevalence selection
     primary: str = ""  # the Survival endpoint shown first (KM plot, headline)
+    # population-level quantities `remit calibrate` fits (remit.calibration.problem.FitParameter)
+    calibrated: tuple = ()
     references: tuple[str, ...] = ()
 
     # -- model -------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import numpy as np
 from pydantic import Field, model_validator
 from scipy import special
 
+from remit.calibration.parameters import FitParameter
 from remit.clinical.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Score, Survival, TrialContext)
 from remit.model.diseases import crohns_disease as cd
@@ -254,6 +255,12 @@ class CrohnsDisease(Disease):
     )
     selection = ("cdai_baseline", "cdai")
     primary = "active_disease"
+    calibrated = (
+        FitParameter("fist_msc_gain", 0.3, 20.0, "log", why="healing of perianal fistulas by local MSC (ADMIRE, Barnhoorn)"),
+        FitParameter("k_fist_heal", 0.005, 0.1, "log", why="fistula healing without MSC (control arms)"),
+        FitParameter("r_act", 0.01, 0.08, "log", why="autoreactive activation: how fast luminal disease returns after aHSCT"),
+        FitParameter("cdai_per_infl", 30.0, 200.0, "log", why="CDAI per unit mucosal inflammation (remission by CDAI)"),
+    )
     references = (
         "Hawkey et al. 2015 JAMA 314:2524 (ASTIC)",
         "Panes et al. 2016 Lancet 388:1281; Panes et al. 2018 Gastroenterology 154:1334 (ADMIRE-CD)",

@@ -46,6 +46,7 @@ import numpy as np
 from pydantic import Field, model_validator
 from scipy import special
 
+from remit.calibration.parameters import FitParameter
 from remit.clinical.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Rate, Score, Survival, TrialContext)
 from remit.model.diseases import lupus as sle
@@ -323,6 +324,12 @@ class Lupus(Disease):
     )
     selection = ("sledai_baseline", "sledai")
     primary = "disease_free"
+    calibrated = (
+        FitParameter("msc_sle_organ", 0.3, 3.0, "log", why="MSC effect on lupus organ inflammation (Wang 2013/2014 response)"),
+        FitParameter("k_msc_effect", 0.006, 0.069, "log", why="how fast the MSC paracrine effect wanes (relapse after MSC)"),
+        FitParameter("msc_treg_prod", 0.05, 2.0, "log", why="regulatory T cells induced by MSC"),
+        FitParameter("sle_death_rate", 0.005, 0.2, "log", why="mortality of active lupus"),
+    )
     references = (
         "Gladman DD, Ibanez D, Urowitz MB 2002 J Rheumatol 29:288 (SLEDAI-2K)",
         "Wang D et al. 2014 Arthritis Res Ther 16:R79 (UC-MSC in refractory SLE)",

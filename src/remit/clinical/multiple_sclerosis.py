@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
+from remit.calibration.parameters import FitParameter
 from remit.clinical.base import (YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History, Observation, Proportion,
                                  Rate, Score, Survival, TrialContext)
 from remit.model.diseases import multiple_sclerosis as ms
@@ -146,6 +147,13 @@ class MultipleSclerosis(Disease):
     )
     selection = ("edss_baseline", "edss")
     primary = "progression"
+    calibrated = (
+        FitParameter("dmt_resp", 0.3, 3.0, "log", why="how much of a DMT's pivotal-trial efficacy a trial population "
+                     "keeps (MIST's DMT arm failed more often than pivotal efficacies imply)"),
+        FitParameter("tissue_attack", 0.005, 0.05, "log", why="lesion formation per unit inflammation: the disease's activity"),
+        FitParameter("relapse_residual", 0.1, 0.6, "logit", why="disability left by relapses (drives EDSS progression)"),
+        FitParameter("k_neurodeg", 0.01 / 365.0, 0.2 / 365.0, "log", why="relapse-independent worsening"),
+    )
 
     def module(self):
         return ms.module()

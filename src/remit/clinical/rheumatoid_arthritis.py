@@ -31,6 +31,7 @@ import numpy as np
 from pydantic import Field, model_validator
 from scipy import special, stats
 
+from remit.calibration.parameters import FitParameter
 from remit.clinical.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Score, TrialContext)
 from remit.model.diseases import rheumatoid_arthritis as ra
@@ -248,6 +249,11 @@ class RheumatoidArthritis(Disease):
     )
     selection = ("das28_baseline", "das28")
     primary = ""
+    calibrated = (
+        FitParameter("msc_infl_damp", 0.1, 3.0, "log", why="MSC damping of synovial inflammation (Cx611 ACR responses)"),
+        FitParameter("ra_context", 0.02, 0.5, "log", why="context (placebo-like) response in trial arms"),
+        FitParameter("tjc_pain", 0.01, 1.5, "log", why="tender joints from pain rather than inflammation"),
+    )
     references = (
         "Prevoo et al. 1995 Arthritis Rheum 38:44 (DAS28)",
         "Wells et al. 2009 Ann Rheum Dis 68:954 (DAS28-CRP)",

@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import Field, model_validator
 from scipy import special
 
+from remit.calibration.parameters import FitParameter
 from remit.clinical.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Score, Survival, TrialContext)
 from remit.model.diseases import systemic_sclerosis as ssc
@@ -245,6 +246,12 @@ class SystemicSclerosis(Disease):
     )
     selection = ("mrss_baseline", "mrss")
     primary = "event"
+    calibrated = (
+        FitParameter("h_lung_failure", 0.1, 2.0, "log", why="organ-failure hazard of advanced lung fibrosis (deaths and events)"),
+        FitParameter("h_heart_failure", 0.3, 3.0, "log", why="organ-failure hazard of myocardial involvement"),
+        FitParameter("h_post_failure_death", 0.1, 1.0, "log", why="mortality after organ failure"),
+        FitParameter("k_heart", 0.0003, 0.004, "log", why="progression of cardiac involvement"),
+    )
     references = (
         "van Laar JM et al. 2014 JAMA 311:2490 (ASTIS)",
         "Sullivan KM et al. 2018 NEJM 378:35 (SCOT)",

@@ -31,6 +31,7 @@ import numpy as np
 from pydantic import Field
 from scipy import special
 
+from remit.calibration.parameters import FitParameter
 from remit.clinical.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Rate, Score, Survival, TrialContext)
 from remit.model.diseases import type1_diabetes as t1d
@@ -214,6 +215,11 @@ class Type1Diabetes(Disease):
     )
     selection = ("c_peptide_baseline", "c_peptide")
     primary = "insulin_relapse"
+    calibrated = (
+        FitParameter("indep_function", 0.15, 0.7, "log", why="beta-cell function needed for insulin independence"),
+        FitParameter("stun_max", 0.1, 0.9, "logit", why="reversible beta-cell dysfunction at diagnosis (recovered after aHSCT)"),
+        FitParameter("beta_regen", 0.00002, 0.0027, "log", why="beta-cell regeneration once autoimmunity is reset"),
+    )
     references = (
         "Voltarelli et al. 2007 JAMA 297:1568", "Couri et al. 2009 JAMA 301:1573",
         "Greenbaum et al. 2012 Diabetes 61:2066", "DCCT Research Group 1993 NEJM 329:977",

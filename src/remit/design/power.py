@@ -369,7 +369,7 @@ def simulate_for_power(spec, cohort_per_arm: int, posterior: list[dict] | None =
     cohort simulated once per parameter set (column ``posterior_sample``)."""
     from remit.design.common import arm_rows, enrol, population_values, shifted_cohort, simulate_arm
     from remit.execute import executor
-    from remit.model import build_model
+    from remit.model import model_for
     from remit.trial import Trial
 
     big = spec.with_overrides(patients_per_arm=int(cohort_per_arm))
@@ -379,7 +379,7 @@ def simulate_for_power(spec, cohort_per_arm: int, posterior: list[dict] | None =
         info = {"simulation_s": round(time.perf_counter() - t0, 2), "enrolment": res.provenance["enrolment"],
                 "solver_failures": res.provenance["solver_failures"]}
         return res.patients, info
-    model = build_model(spec.trial.disease)
+    model = model_for(spec)
     checked = [population_values(model, dict(s)) for s in posterior]
     with executor(workers) as pool:
         cohort, enrol_info = enrol(big, chunk_size, pool)

@@ -280,10 +280,10 @@ def run_sensitivity(spec, parameters: list[str] | None = None, all_varying: bool
                     patients_per_arm: int = DEFAULT_PATIENTS, range_source: str = "prior", seed: int = 0,
                     chunk_size: int = 1000, workers: int | None = None, source: str = "<scenario>",
                     progress=None) -> SensitivityResult:
-    from remit.model import build_model
+    from remit.model import model_for
 
     t0 = time.perf_counter()
-    model = build_model(spec.trial.disease)
+    model = model_for(spec)
     shifts = choose_parameters(model, parameters, all_varying, range_source)
     statistic = make_statistic(spec, endpoint, timepoint, arm)
     if samples < 2 or samples & (samples - 1):

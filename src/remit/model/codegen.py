@@ -3,7 +3,7 @@
 The right-hand side and its analytic Jacobian are printed from the sympy
 expressions (after common-subexpression elimination) into one Python module
 together with the solver template :mod:`remit.engine._kernel`; numba compiles it
-and caches the machine code next to the generated file, keyed by the model hash,
+and caches the machine code next to the generated file, keyed by the model's structure hash (equations, not values),
 so a second run of the same model starts without compiling.
 
 Besides ``rhs`` and ``jac`` the module holds a sparse LU factorisation of the
@@ -168,7 +168,7 @@ def generate_source(spec: ModelSpec) -> str:
     jac_lines = _body(spec, [jm[i, j] for i, j in nz], [f"jv[{k}]" for k in range(len(nz))])
     lu_lines, info = _lu_source(n, nz)
     src = [
-        f'"""Generated from model {spec.name} (hash {spec.hash()}); do not edit."""',
+        f'"""Generated from model {spec.name} (structure {spec.structure_hash()}); do not edit."""',
         "import math",
         "import numpy as np",
         "from numba import njit",
@@ -257,7 +257,7 @@ def compile_model(spec: ModelSpec) -> ModuleType:
     hit = _by_id.get(id(spec))
     if hit is not None and hit[0] is spec:
         return hit[1]
-    key = (spec.name, spec.hash())
+    key = (spec.name, spec.structure_hash())
     _pending[key] = spec
     try:
         module = _load(key[0], key[1], _generator_digest())

@@ -10,7 +10,8 @@ contribute states, parameters and additive rate terms; :func:`compose` merges th
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Literal
 
 import sympy as sp
@@ -118,6 +119,46 @@ class ModelSpec:
         for e in self.rhs:
             h.update(sp.srepr(e).encode())
         return h.hexdigest()[:16]
+
+    def structure_hash(self) -> str:
+        """A digest of the equations alone (state and parameter names, rate laws): what the
+        generated code depends on. Parameter values are run-time inputs, so a model with
+        calibrated or overridden values shares the compiled code of its prior model."""
+        h = hashlib.sha256()
+        for s in self.states:
+            h.update(repr((s.name, s.nonnegative)).encode())
+        for p in self.parameters:
+            h.update(p.name.encode())
+        for e in self.rhs:
+            h.update(sp.srepr(e).encode())
+        for k, e in self.observables:
+            h.update(repr((k, sp.srepr(e))).encode())
+        return h.hexdigest()[:16]
+
+    def with_values(self, updates: Mapping[str, Mapping[str, float]], note: str = "") -> "ModelSpec":
+        """A copy with new population values: ``updates`` maps a parameter name to ``value``
+        (the typical value) and/or ``cv`` (its between-patient spread). Values must stay inside
+        the parameter's [low, high]; a spread needs a varying prior. ``note`` is appended to
+        the parameter's source (e.g. where a calibrated value comes from)."""
+        params = list(self.parameters)
+        for name, upd in updates.items():
+            if name not in self.parameter_names:
+                raise ValueError(f"model {self.name} has no parameter {name!r}")
+            unknown = set(upd) - {"value", "cv"}
+            if unknown:
+                raise ValueError(f"parameter {name}: unknown field(s) {sorted(unknown)} (allowed: value, cv)")
+            j = self.parameter_index(name)
+            p = params[j]
+            value = float(upd.get("value", p.value))
+            cv = float(upd.get("cv", p.cv))
+            if not (p.low <= value <= p.high):
+                raise ValueError(f"parameter {name}: value {value:g} outside [{p.low:g}, {p.high:g}] {p.unit}")
+            if cv != p.cv and p.prior == "fixed":
+                raise ValueError(f"parameter {name} has no between-patient variation (prior fixed): cv cannot be set")
+            if not (0.0 < cv <= 3.0) and p.prior != "fixed":
+                raise ValueError(f"parameter {name}: cv {cv:g} outside (0, 3]")
+            params[j] = replace(p, value=value, cv=cv, source=p.source + (f"; {note}" if note else ""))
+        return replace(self, parameters=tuple(params))
 
 
 def compose(name: str, modules: Iterable[Module]) -> ModelSpec:

@@ -1,0 +1,359 @@
+"""``remit calibrate``: ABC-SMC (pyabc) of a disease's population-level parameters on its
+calibration trials, resumable and reproducible.
+
+Reproducibility. Each candidate particle ``k`` of generation ``t`` is simulated with NumPy's
+global generator seeded from ``(seed, t, k)`` (pyabc draws proposals from it), and the trial
+simulations use the scenarios' own seeds (common random numbers: the same virtual patients for
+every particle). :class:`OrderedSampler` evaluates candidates in index order, in batches over
+worker processes, and keeps the first ``n`` accepted in index order: the population does not
+depend on the number of workers or on timing.
+
+Resumption. pyabc stores every finished generation in its SQLite history (``abc.db``). The
+driver runs one generation per call, always starting from what the database holds (pyabc
+refits its transition kernel from the stored population and re-initialises epsilon and the
+distance from it), so an uninterrupted run and a run killed (even with SIGKILL) and resumed
+take exactly the same path. A generation that was running when the process died is simply run
+again; a half-written generation is never in the database (pyabc appends a population in one
+transaction).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from remit.calibration.problem import CalibrationProblem, build_problem
+from remit.calibration.shipped import FORMAT
+
+DB_NAME = "abc.db"
+SETTINGS_NAME = "settings.json"
+RESULT_NAME = "calibration.json"
+
+
+@dataclass(frozen=True)
+class CalibrationSettings:
+    """Everything that determines a calibration's result (stored beside its database; a resumed
+    run must use the same)."""
+
+    disease: str
+    seed: int = 1
+    population_size: int = 32
+    generations: int = 4
+    patients_per_arm: int = 60
+    min_epsilon: float = 0.5  # stop early once the RMS standardised residual of the threshold is below this
+    batch: int = 8  # candidates handed out together (any value gives the same result)
+
+
+# --------------------------------------------------------------------------
+# deterministic sampling
+# --------------------------------------------------------------------------
+
+_WORKER: dict = {"blob": None, "simulate_one": None}  # per worker process: this generation's simulate_one
+
+
+def _candidate_seed(seed: int, t: int, k: int) -> int:
+    return int(np.random.SeedSequence([seed, t + 16, k]).generate_state(1)[0])
+
+
+def _run_candidate(args):
+    blob, seed = args
+    if _WORKER["blob"] != blob:
+        import cloudpickle
+
+        _WORKER["simulate_one"], _WORKER["blob"] = cloudpickle.loads(blob), blob
+    np.random.seed(seed)
+    return _WORKER["simulate_one"]()
+
+
+def _init_worker() -> None:
+    logging.getLogger("ABC").setLevel(logging.WARNING)
+    try:
+        import numba
+
+        numba.set_num_threads(1)  # parallelism is across particles
+    except Exception:  # pragma: no cover - numba always present
+        pass
+
+
+def _make_sampler(seed: int, workers: int, batch: int, on_candidate: Callable[[int, int], None] | None):
+    from pyabc.sampler import Sampler
+
+    class OrderedSampler(Sampler):
+        """Candidates in index order, in batches; the first ``n`` accepted (in index order) form
+        the population, whatever the number of workers."""
+
+        def __init__(self):
+            super().__init__()
+            self.pool = None
+
+        def sample_until_n_accepted(self, n, simulate_one, t, *, max_eval=np.inf, all_accepted=False, ana_vars=None):
+            sample = self._create_empty_sample()
+            blob = None
+            if workers > 1:
+                import cloudpickle
+
+                blob = cloudpickle.dumps(simulate_one)
+                if self.pool is None:
+                    import multiprocessing as mp
+
+                    self.pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker)
+            k = 0
+            accepted = 0
+            while accepted < n and k < max_eval:
+                seeds = [_candidate_seed(seed, t, k + j) for j in range(batch)]
+                if self.pool is None:
+                    particles = []
+                    for s in seeds:
+                        np.random.seed(s)
+                        particles.append(simulate_one())
+                else:
+                    particles = self.pool.map(_run_candidate, [(blob, s) for s in seeds], chunksize=1)
+                for p in particles:
+                    k += 1
+                    sample.append(p)
+                    if p.accepted:
+                        accepted += 1
+                        if accepted == n:
+                            break
+                if on_candidate:
+                    on_candidate(t, k)
+            self.nr_evaluations_ = k
+            if accepted < n:
+                sample.ok = False
+            return sample
+
+        def stop(self):
+            if self.pool is not None:
+                self.pool.close()
+                self.pool.join()
+                self.pool = None
+
+    return OrderedSampler()
+
+
+# --------------------------------------------------------------------------
+# the model as pyabc sees it
+# --------------------------------------------------------------------------
+
+
+class _Model:
+    """pyabc model: internal parameters -> summary statistics (picklable)."""
+
+    def __init__(self, problem: CalibrationProblem):
+        self.problem = problem
+
+    def __call__(self, par) -> dict[str, float]:
+        values = self.problem.values({k: par[k] for k in self.problem.keys})
+        return self.problem.statistics(self.problem.simulate(values))
+
+
+class _Distance:
+    def __init__(self, problem: CalibrationProblem):
+        self.problem = problem
+
+    def __call__(self, x, x0) -> float:
+        return self.problem.distance(x)
+
+
+def _abc(problem: CalibrationProblem, settings: CalibrationSettings, workers: int, on_candidate=None):
+    import pyabc
+
+    priors = pyabc.Distribution(**{k: pyabc.RV("uniform", lo, hi - lo)
+                                   for k, (lo, hi) in zip(problem.keys, problem.prior_bounds())})
+    sampler = _make_sampler(settings.seed, workers, settings.batch, on_candidate)
+    abc = pyabc.ABCSMC(_Model(problem), priors, _Distance(problem), population_size=settings.population_size,
+                       sampler=sampler, eps=pyabc.MedianEpsilon())
+    return abc, sampler
+
+
+# --------------------------------------------------------------------------
+# driver
+# --------------------------------------------------------------------------
+
+
+def _db_url(out: Path) -> str:
+    return "sqlite:///" + str((out / DB_NAME).resolve())
+
+
+def _generations_done(out: Path) -> int | None:
+    """Finished generations stored in ``out`` (None: no run started there yet)."""
+    if not (out / DB_NAME).exists():
+        return None
+    import pyabc
+
+    h = pyabc.History(_db_url(out))
+    if not h.all_runs():
+        return None
+    h.id = 1
+    return int(h.max_t + 1)
+
+
+def calibrate(settings: CalibrationSettings, out: str | Path, workers: int = 1, resume: bool = False,
+              force: bool = False, progress: Callable[[str], None] | None = None) -> dict:
+    """Run (or resume) the calibration of ``settings.disease`` in ``out``; returns the result
+    document (also written to ``out/calibration.json``)."""
+    import pyabc
+
+    logging.getLogger("ABC").setLevel(logging.WARNING)
+    logging.getLogger("Epsilon").setLevel(logging.WARNING)
+    logging.getLogger("Distance").setLevel(logging.WARNING)
+    out = Path(out)
+    say = progress or (lambda s: None)
+    if out.exists() and any(out.iterdir()):
+        settings_file = out / SETTINGS_NAME
+        if force:
+            for f in (DB_NAME, SETTINGS_NAME, RESULT_NAME):
+                (out / f).unlink(missing_ok=True)
+        elif not resume:
+            raise FileExistsError(f"{out} is not empty: pass --resume to continue that calibration or --force to start over")
+        elif settings_file.exists() and json.loads(settings_file.read_text()) != asdict(settings):
+            raise ValueError(f"{out}: --resume with settings {asdict(settings)} but the stored run used "
+                             f"{json.loads(settings_file.read_text())}; use the same settings or --force")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SETTINGS_NAME).write_text(json.dumps(asdict(settings), indent=1))
+
+    t0 = time.perf_counter()
+    problem = build_problem(settings.disease, settings.patients_per_arm)
+    say(f"{settings.disease}: {len(problem.parameters)} parameters, {len(problem.targets)} targets from "
+        f"{len({t.trial_id for t in problem.targets})} calibration trials, {len(problem.scenarios)} scenarios")
+    done = _generations_done(out) or 0
+    if done:
+        say(f"resuming after generation {done - 1} (stored in {out / DB_NAME})")
+    timings: list[float] = []
+    stopped = "generations"
+    while True:
+        stored = _generations_done(out)
+        done = stored or 0
+        if done >= settings.generations:
+            break
+        if done:
+            h = pyabc.History(_db_url(out))
+            h.id = 1
+            pops = h.get_all_populations()
+            eps_last = float(pops["epsilon"].iloc[-1])
+            if eps_last <= settings.min_epsilon:
+                stopped = "min_epsilon"
+                break
+        t1 = time.perf_counter()
+        abc, sampler = _abc(problem, settings, workers,
+                            on_candidate=lambda t, k: say(f"generation {t}: {k} candidates simulated"))
+        try:
+            if stored is None:
+                abc.new(_db_url(out), problem.observed())
+            else:
+                abc.load(_db_url(out), 1)
+            abc.run(max_nr_populations=1)
+        finally:
+            sampler.stop()
+        timings.append(time.perf_counter() - t1)
+        say(f"generation {done} done in {timings[-1]:.0f} s")
+    doc = summarise(problem, settings, out, workers, time.perf_counter() - t0, stopped)
+    (out / RESULT_NAME).write_text(json.dumps(doc, indent=1, allow_nan=True))
+    return doc
+
+
+def posterior(out: str | Path, problem: CalibrationProblem) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The last generation: parameter values (columns = keys, in their units), normalised weights
+    and distances, in the order the database holds them."""
+    import pyabc
+
+    h = pyabc.History(_db_url(Path(out)))
+    h.id = 1
+    pop = h.get_population(t=h.max_t)
+    vals = pd.DataFrame([problem.values({k: float(p.parameter[k]) for k in problem.keys}) for p in pop.particles],
+                        columns=problem.keys)
+    w = np.array([p.weight for p in pop.particles], dtype=float)
+    d = np.array([p.distance for p in pop.particles], dtype=float)
+    return vals, w / w.sum(), d
+
+
+def _git_commit() -> str | None:
+    try:
+        here = Path(__file__).resolve().parent
+        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        return r.stdout.strip() or None if r.returncode == 0 else None
+    except Exception:
+        return None
+
+
+def _weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
+    o = np.argsort(x)
+    cw = np.cumsum(w[o]) / np.sum(w)
+    return float(x[o][min(np.searchsorted(cw, q), len(x) - 1)])
+
+
+def summarise(problem: CalibrationProblem, settings: CalibrationSettings, out: Path, workers: int, wall_s: float,
+              stopped: str) -> dict:
+    import pyabc
+
+    from remit import __version__
+    from remit.model import build_model
+
+    h = pyabc.History(_db_url(out))
+    h.id = 1
+    pops = h.get_all_populations()
+    pops = pops[pops["t"] >= 0]
+    vals, w, d = posterior(out, problem)
+    best = int(np.nanargmin(d))
+    point_values = {k: float(vals[k].iloc[best]) for k in problem.keys}
+    prior_model = build_model(problem.disease, calibrated=False)
+    params = []
+    for p in problem.parameters:
+        x = vals[p.key].to_numpy()
+        prior_p = prior_model.parameter(p.name)
+        params.append({
+            "name": p.name, "field": p.field, "unit": prior_p.unit if p.field == "value" else "1 (log/logit sd)",
+            "prior_value": prior_p.value if p.field == "value" else prior_p.cv,
+            "calibration_prior": {"distribution": f"uniform on {p.scale} scale", "low": p.low, "high": p.high},
+            "why": p.why, "point": point_values[p.key],
+            "posterior_median": _weighted_quantile(x, w, 0.5),
+            "posterior_95": [_weighted_quantile(x, w, 0.025), _weighted_quantile(x, w, 0.975)],
+        })
+    point = problem.overrides(point_values)
+    return {
+        "format": FORMAT,
+        "disease": problem.disease,
+        "method": (f"ABC-SMC (pyabc {pyabc.__version__}): {settings.population_size} particles per generation, "
+                   "median epsilon schedule, multivariate normal perturbation kernel; distance = RMS standardised "
+                   "residual (published 95% interval half-width and simulated standard error combined)"),
+        "point_rule": "the accepted particle of the last generation with the smallest distance",
+        "point": point,
+        "parameters": params,
+        "posterior": {"keys": problem.keys, "values": vals.to_numpy().tolist(), "weights": w.tolist(),
+                      "distances": d.tolist()},
+        "generations": [{"t": int(r.t), "epsilon": float(r.epsilon), "simulations": int(r.samples)}
+                        for r in pops.itertuples()],
+        "targets": [{**{k: v for k, v in asdict(t).items() if k != "row"}} for t in problem.targets],
+        "settings": asdict(settings),
+        "provenance": {
+            "remit_version": __version__, "git_commit": _git_commit(), "pyabc_version": pyabc.__version__,
+            "model_structure": prior_model.structure_hash(), "prior_model_hash": prior_model.hash(),
+            "evidence_read": problem.read_ids, "workers": workers, "wall_s": round(wall_s, 1),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "stopped_by": stopped, "total_simulations": int(h.total_nr_simulations),
+            "python": platform.python_version(), "cpus": os.cpu_count(),
+        },
+    }
+
+
+def ship_result(doc: dict) -> Path:
+    """Install a calibration result as the package's calibrated defaults (the source tree's
+    ``remit/data/calibration/<disease>.json``)."""
+    from remit.calibration import shipped
+
+    path = Path(str(shipped._path(doc["disease"])))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1, allow_nan=True) + "\n", encoding="utf-8")
+    shipped.load.cache_clear()
+    return path

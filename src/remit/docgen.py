@@ -168,6 +168,11 @@ def scenario_markdown() -> str:
     out += ["### Conditioning regimens (`conditioning.regimen`)", ""]
     for reg in REGIMEN_TYPES:
         out += [f"#### regimen = \"{reg.model_fields['regimen'].default}\"", "", _doc(reg), "", *field_table(reg), ""]
+    out += ["## `[model]` (optional)", "", _doc(sc.ModelSettings), "", *field_table(sc.ModelSettings), "",
+            "#### `[model.parameters.NAME]`", "", _doc(sc.ParameterValue), "", *field_table(sc.ParameterValue), "",
+            "A name must be a parameter of the disease's model, a value inside its range and a `cv` only for a",
+            "parameter that varies between patients; otherwise the scenario is refused with the allowed range.", "",
+            "    [model.parameters.dmt_resp]", "    value = 0.8", ""]
     out += ["## `[population]` by disease", ""]
     for name in MODULES:
         d = get_disease(name)
@@ -245,7 +250,38 @@ def model_markdown() -> str:
             out += ["Rate terms (added to d state/dt):", ""]
             out += [f"- d{k}/dt += `{_sym(v)}`" for k, v in m.rates.items()]
             out.append("")
+    out += calibration_markdown()
     return "\n".join(out) + "\n"
+
+
+def calibration_markdown() -> list[str]:
+    """The calibrated defaults: per disease, each fitted quantity's literature value, the range the
+    calibration explored, the shipped value and its posterior interval (docs/calibration.md)."""
+    from remit.calibration import shipped
+
+    out = ["## Calibrated defaults", "",
+           "The values above are the literature (prior) values. Where a disease has a shipped calibration",
+           "(`remit calibrate --ship`, see calibration.md) the model runs with the calibrated values below",
+           "unless a scenario sets `[model] defaults = \"prior\"`.", ""]
+    for name in MODULES:
+        d = get_disease(name)
+        doc = shipped.load(name)
+        out += [f"### {d.label}", ""]
+        if doc is None:
+            out += ["Not calibrated: the literature values are used.", ""]
+            continue
+        trials = ", ".join(sorted({t["trial_id"] for t in doc["targets"]}))
+        out += [f"Fitted to {len(doc['targets'])} published numbers of {trials}.", "",
+                "| parameter | literature value | calibration range | calibrated value | posterior 95% | unit | why |",
+                "|---|---|---|---|---|---|---|"]
+        for p in doc["parameters"]:
+            key = p["name"] + ("" if p["field"] == "value" else " (cv)")
+            lo, hi = p["posterior_95"]
+            rng = p["calibration_prior"]
+            out.append(f"| `{key}` | {p['prior_value']:.4g} | {rng['low']:.3g} to {rng['high']:.3g} | {p['point']:.4g} | "
+                       f"{lo:.3g} to {hi:.3g} | {p['unit']} | {p['why']} |")
+        out.append("")
+    return out
 
 
 def pages(root: Path) -> dict[Path, str]:

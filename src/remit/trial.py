@@ -240,6 +240,7 @@ class Trial:
 
         provenance = {
             "remit_version": __version__, "model": model.name, "model_hash": model.hash(), "seed": spec.trial.seed,
+            "parameters": parameter_provenance(spec),
             "scenario": self.source, "patients": int(len(patients)), "patient_years": py,
             "solver": {"method": self.solver.method, "rtol": self.solver.rtol, "atol_scale": self.solver.atol_scale},
             "solver_failures": int((patients["solver_status"] != 0).sum()),
@@ -256,6 +257,25 @@ class Trial:
         if out is not None and write:
             result.out = write_outputs(result, Path(out))
         return result
+
+
+def parameter_provenance(spec: TrialSpec) -> str:
+    """Which parameter values the run used: calibrated (and when) or prior, and any set by the scenario."""
+    from remit.calibration import shipped
+
+    doc = shipped.load(spec.trial.disease) if spec.model.defaults == "calibrated" else None
+    if doc is not None:
+        text = (f"calibrated ({len(doc['point'])} fitted by remit calibrate on "
+                f"{', '.join(sorted({t['trial_id'] for t in doc['targets']}))}, {doc['provenance']['finished'][:10]})")
+    elif spec.model.defaults == "calibrated":
+        text = "literature values (no shipped calibration for this disease)"
+    else:
+        text = "literature (prior) values: [model] defaults = \"prior\""
+    if spec.model.parameters:
+        text += "; set by the scenario: " + ", ".join(
+            f"{k}" + "".join(f" {f}={getattr(v, f):g}" for f in ("value", "cv") if getattr(v, f) is not None)
+            for k, v in spec.model.parameters.items())
+    return text
 
 
 def screen_chunk(spec: TrialSpec, index: np.ndarray, solver: SolverOptions) -> Cohort:

@@ -386,6 +386,7 @@ def validate_cmd(
     trial: Optional[str] = typer.Option(None, "--trial", help="Only this evidence id (e.g. ms-mist-2019)"),
     patients_per_arm: Optional[int] = typer.Option(None, "--patients-per-arm", min=1, max=1_000_000,
                                                    help="Override every scenario's patients_per_arm (smaller: faster, wider CIs)"),
+    defaults: str = typer.Option("calibrated", "--defaults", help="Parameter values: calibrated (shipped fits) or prior (literature)"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress lines"),
 ) -> None:
     """Simulate every calibration and validation trial and compare with the published results."""
@@ -398,6 +399,8 @@ def validate_cmd(
 
     if disease is not None and disease not in MODULES:
         _fail(f"--disease {disease!r}: unknown disease (known: {', '.join(MODULES)})")
+    if defaults not in ("calibrated", "prior"):
+        _fail(f"--defaults {defaults!r}: must be calibrated or prior")
     import sys
 
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)  # logs: no wrapped ids
@@ -407,7 +410,8 @@ def validate_cmd(
             console.print(f"[{i + 1}/{n}] simulating scenario {name}")
 
     try:
-        result = run_validation(out, disease=disease, trial=trial, patients_per_arm=patients_per_arm, on_scenario=progress)
+        result = run_validation(out, disease=disease, trial=trial, patients_per_arm=patients_per_arm,
+                                defaults=None if defaults == "calibrated" else defaults, on_scenario=progress)
     except EvidenceError as exc:
         _fail(str(exc))
     t = result.table
@@ -439,6 +443,7 @@ def validate_cmd(
     for rid, role, reason in result.skipped:
         if not quiet:
             console.print(f"[dim]not simulated: {rid} ({role}): {reason}[/]")
+    console.print(f"parameter values: {result.parameters}")
     console.print(f"[bold]wrote[/] {out}/validation.csv and {out}/validation.html ({result.runtime_s:.0f} s)")
 
 

@@ -58,6 +58,7 @@ class ValidationResult:
     timings: dict[str, float] = field(default_factory=dict)  # scenario -> seconds
     runtime_s: float = 0.0
     patients_per_arm: int | None = None
+    parameters: str = ""  # which parameter values were used (calibrated or prior), per disease
 
     @property
     def csv_table(self) -> pd.DataFrame:
@@ -104,7 +105,7 @@ def plan(disease: str | None = None, trial: str | None = None) -> tuple[list[Job
 
 
 def run_validation(out: str | Path | None = None, disease: str | None = None, trial: str | None = None,
-                   patients_per_arm: int | None = None, chunk_size: int = 1000,
+                   patients_per_arm: int | None = None, chunk_size: int = 1000, defaults: str | None = None,
                    on_scenario: Callable[[str, int, int], None] | None = None) -> ValidationResult:
     """Simulate the planned scenarios once each, compare, and (with ``out``) write the outputs."""
     from remit.trial import Trial
@@ -118,8 +119,8 @@ def run_validation(out: str | Path | None = None, disease: str | None = None, tr
         if on_scenario:
             on_scenario(name, i, len(names))
         spec = load_trial_scenario(name)
-        if patients_per_arm is not None:
-            spec = spec.with_overrides(patients_per_arm=patients_per_arm)
+        if patients_per_arm is not None or defaults is not None:
+            spec = spec.with_overrides(patients_per_arm=patients_per_arm, defaults=defaults)
         t1 = time.perf_counter()
         res = Trial(spec, f"scenarios/{name}.toml").run(out=None, chunk_size=chunk_size, progress=False)
         timings[name] = time.perf_counter() - t1
@@ -138,10 +139,25 @@ def run_validation(out: str | Path | None = None, disease: str | None = None, tr
         order = {d: i for i, d in enumerate(DISEASE_ORDER)}
         table = table.assign(_d=table["disease"].map(order), _r=table["role"].map({"calibration": 0, "validation": 1}))
         table = table.sort_values(["_d", "_r"], kind="stable").drop(columns=["_d", "_r"]).reset_index(drop=True)
-    result = ValidationResult(table, skipped, timings, time.perf_counter() - t0, patients_per_arm)
+    result = ValidationResult(table, skipped, timings, time.perf_counter() - t0, patients_per_arm,
+                              _parameter_sets(defaults, disease))
     if out is not None:
         write_outputs(result, Path(out))
     return result
+
+
+def _parameter_sets(defaults: str | None, disease: str | None) -> str:
+    """One line: which parameter set each simulated disease used."""
+    from remit.calibration import shipped
+
+    if defaults == "prior":
+        return "literature (prior) values for every disease (--defaults prior)"
+    parts = []
+    for d in DISEASE_ORDER if disease is None else (disease,):
+        doc = shipped.load(d)
+        parts.append(f"{d}: " + (f"calibrated ({doc['provenance']['finished'][:10]}, "
+                                 f"{', '.join(sorted(doc['point']))})" if doc else "literature values (not calibrated)"))
+    return "; ".join(parts)
 
 
 def write_outputs(result: ValidationResult, out: Path) -> None:
@@ -259,6 +275,7 @@ def render_html(result: ValidationResult) -> str:
              + (f" with {result.patients_per_arm} patients per arm" if result.patients_per_arm else
                 " at each scenario's patients_per_arm")
              + f"; runtime {result.runtime_s:.0f} s.</p>",
+             f"<p><b>Parameter values.</b> {html.escape(result.parameters)}</p>",
              f"<p class='note'><b>How to read agree.</b> {html.escape(AGREE_RULE)} Calibration trials (blue) may be "
              "used to fit population-level parameters; validation trials (red) are never fitted to. Open markers and "
              "grey rows: -unverified records (not targets).</p>"]

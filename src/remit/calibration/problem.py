@@ -37,6 +37,9 @@ MISSING_Z = 10.0  # residual given to a target the simulation could not estimate
 MIN_SD = 1e-3  # floor on the combined sd (a published 0 with a zero-width side)
 
 
+_NO_ENDPOINTS = pd.DataFrame(columns=["endpoint", "arm", "timepoint_years", "estimate", "ci_low", "ci_high"])
+
+
 @dataclass(frozen=True)
 class Target:
     """One published number the calibration fits."""
@@ -88,13 +91,19 @@ class CalibrationProblem:
         """Simulate every calibration scenario with ``values`` (None: the prior model) and
         return the comparison rows of every mapped endpoint (see :func:`remit.evidence.compare_rows`)."""
         from remit.evidence.compare import compare_rows
-        from remit.trial import Trial
+        from remit.trial import EnrolmentError, Trial
 
         ups = self.overrides(values) if values else None
         endpoints, specs = {}, {}
         for name, spec in self.scenarios.items():
             spec = spec.with_overrides(patients_per_arm=self.patients_per_arm, parameters=ups)
-            res = Trial(spec, f"scenarios/{name}.toml").run(out=None, progress=False)
+            try:
+                res = Trial(spec, f"scenarios/{name}.toml").run(out=None, progress=False)
+            except EnrolmentError:
+                # these parameters cannot produce the trial's population (too few candidates meet
+                # its inclusion criteria): every target of the scenario is missed
+                endpoints[name], specs[name] = _NO_ENDPOINTS, spec
+                continue
             endpoints[name], specs[name] = res.endpoints, spec
         parts = []
         for rec, mapping, names in self.jobs:

@@ -328,6 +328,8 @@ class Lupus(Disease):
         FitParameter("msc_sle_organ", 0.3, 3.0, "log", why="MSC effect on lupus organ inflammation (Wang 2013/2014 response)"),
         FitParameter("k_msc_effect", 0.006, 0.069, "log", why="how fast the MSC paracrine effect wanes (relapse after MSC)"),
         FitParameter("msc_treg_prod", 0.05, 2.0, "log", why="regulatory T cells induced by MSC"),
+        FitParameter("k_msc_treg_loss", 0.0039, 0.099, "log", why="how long MSC-induced regulatory T cells last "
+                     "(durable responses after MSC in Wang 2013)"),
         FitParameter("sle_death_rate", 0.005, 0.2, "log", why="mortality of active lupus"),
     )
     references = (

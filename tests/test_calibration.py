@@ -146,3 +146,24 @@ def test_calibration_killed_and_resumed_equals_uninterrupted(tmp_path):
     assert ra["generations"] == rb["generations"]
     assert ra["posterior"] == rb["posterior"]
     assert ra["point"] == rb["point"]
+
+
+@pytest.mark.parametrize("disease", DISEASES)
+def test_predictions_draw_calibrated_quantities_from_the_posterior(disease):
+    from remit.predict import CalibratedUncertainty, PriorUncertainty, default_parameter_source
+
+    doc = shipped.load(disease)
+    if doc is None:
+        assert isinstance(default_parameter_source(disease), PriorUncertainty)
+        return
+    source = default_parameter_source(disease)
+    assert isinstance(source, CalibratedUncertainty) and "calibrated posterior" in source.label
+    model = build_model(disease)
+    draws = source.typical_values(model, 50, seed=3)
+    post = np.asarray(doc["posterior"]["values"])
+    for j, key in enumerate(doc["posterior"]["keys"]):
+        if "." in key:
+            continue
+        col = draws[:, model.parameter_index(key)]
+        assert set(np.round(col, 12)) <= set(np.round(post[:, j], 12))  # every draw is a posterior particle
+    assert np.array_equal(draws, source.typical_values(model, 50, seed=3))

@@ -39,7 +39,7 @@ VOLTARELLI = "Voltarelli JC et al. 2007 JAMA 297:1568"
 SAFECELL = "Lalu MM et al. 2012 PLoS One 7:e47559 (SafeCell meta-analysis)"
 EBMT_900 = ("EBMT Autoimmune Diseases Working Party registry, 900 patients over 12 years (evidence id "
             "safety-ebmt-900-2010)")
-MODEL = "remit model (no calibrated posterior yet)"
+MODEL = "remit model (calibrated defaults where shipped, docs/calibration.md)"
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ How a prediction is made
    :class:`~remit.errors.ScenarioError` messages naming the field).
 
 2. **Parameter uncertainty.** ``n_groups`` (default 10) population-level parameter sets are
-   drawn by a :class:`ParameterSource`. No calibrated posterior exists yet, so the default
-   :class:`PriorUncertainty` draws them from the model's priors: each parameter that varies
-   between patients gets its typical value moved by ``scale`` (default 0.5) times its
-   between-patient spread (log scale for lognormal, logit scale for logitnormal priors).
-   This is a stand-in and every output says so. A calibrated posterior plugs in as
-   :class:`PosteriorSample` (a ``(draws, parameters)`` array of typical values), nothing
-   else changes.
+   drawn by a :class:`ParameterSource`. Where the disease has a shipped calibration, the
+   default :class:`CalibratedUncertainty` takes the calibrated quantities from its posterior
+   sample (resampled by weight); every other varying parameter (and every parameter of a
+   disease without calibration, :class:`PriorUncertainty`) gets its typical value moved by
+   ``scale`` (default 0.5) times its between-patient spread (log scale for lognormal, logit
+   scale for logitnormal priors). Every output names the source. :class:`PosteriorSample`
+   takes any ``(draws, parameters)`` array of typical values.
 
 3. **Virtual twins** (rejection sampling, approximate Bayesian computation). Within each
    group, candidates are drawn from the disease's population with the patient's own
@@ -74,7 +74,7 @@ from remit.clinical.base import YEAR
 
 __all__ = [
     "PATIENT_MODELS", "Option", "ParameterSource", "PatientSpec", "PosteriorSample", "Prediction", "PredictError",
-    "PredictLimits", "PriorUncertainty", "default_options", "load_patient", "parse_patient", "predict",
+    "CalibratedUncertainty", "PredictLimits", "PriorUncertainty", "default_options", "load_patient", "parse_patient", "predict",
 ]
 
 MONTH = YEAR / 12.0
@@ -562,6 +562,48 @@ class PosteriorSample(ParameterSource):
         return v[np.arange(n) % v.shape[0]]
 
 
+@dataclass
+class CalibratedUncertainty(ParameterSource):
+    """The shipped calibration's posterior for the calibrated quantities (particles of the last
+    ABC-SMC generation, resampled by weight), :class:`PriorUncertainty` for the other varying
+    parameters (not informed by the calibration)."""
+
+    disease: str
+    scale: float = 0.5
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        from remit.calibration import shipped
+
+        doc = shipped.load(self.disease)
+        keys = ", ".join(doc["posterior"]["keys"]) if doc else ""
+        return (f"calibrated posterior (remit calibrate) for {keys}; other varying parameters drawn from the model "
+                f"priors with {self.scale:g} x their between-patient spread")
+
+    def typical_values(self, model, n, seed):
+        from remit.calibration import shipped
+
+        out = PriorUncertainty(scale=self.scale).typical_values(model, n, seed)
+        doc = shipped.load(self.disease)
+        post = doc["posterior"]
+        values = np.asarray(post["values"], dtype=float)
+        w = np.asarray(post["weights"], dtype=float)
+        rows = np.random.default_rng([seed, 0xCA1B, n]).choice(len(w), size=n, p=w / w.sum())
+        for j, key in enumerate(post["keys"]):
+            name, _, field = key.partition(".")
+            if field:  # a spread (cv), not a typical value: the model's calibrated spread applies
+                continue
+            out[:, model.parameter_index(name)] = values[rows, j]
+        return out
+
+
+def default_parameter_source(disease: str) -> ParameterSource:
+    """The calibrated posterior where the disease has a shipped calibration, else the priors."""
+    from remit.calibration import shipped
+
+    return CalibratedUncertainty(disease) if shipped.load(disease) is not None else PriorUncertainty()
+
+
 def _shift(model, P: np.ndarray, typical: np.ndarray) -> np.ndarray:
     """Move per-patient parameters ``P`` (drawn around the model's typical values) to other typical values
     (``typical``: one row per patient, or one row for all)."""
@@ -915,7 +957,7 @@ def predict(patient: PatientSpec | Mapping | str | os.PathLike, options: Sequenc
     if not 1 <= len(chosen) <= limits.max_options:
         raise PredictError(f"{len(chosen)} options: must be between 1 and {limits.max_options}")
     deadline = t0 + limits.time_budget_s
-    params = parameters or PriorUncertainty()
+    params = parameters or default_parameter_source(patient.disease)
     disease = patient.DISEASE
     scenario = {
         "trial": {"name": "prediction", "disease": disease, "seed": seed, "follow_up_years": float(follow_up_years),

@@ -38,8 +38,8 @@ from scipy import stats
 from remit.design.common import DesignError
 
 ALPHA = 0.05
-NO_POSTERIOR = ("parameter uncertainty: not included (no calibrated posterior is available); the power shown "
-                "reflects patient-level variability and sampling only, at the model's typical parameter values")
+NO_POSTERIOR = ("parameter uncertainty: not included (no --posterior given); the power shown reflects "
+                "patient-level variability and sampling only, at the model's typical (calibrated where shipped) values")
 
 
 # --------------------------------------------------------------------------

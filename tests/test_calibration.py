@@ -167,3 +167,16 @@ def test_predictions_draw_calibrated_quantities_from_the_posterior(disease):
         col = draws[:, model.parameter_index(key)]
         assert set(np.round(col, 12)) <= set(np.round(post[:, j], 12))  # every draw is a posterior particle
     assert np.array_equal(draws, source.typical_values(model, 50, seed=3))
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    from dataclasses import asdict
+
+    from remit.calibration.abc import CalibrationSettings, calibrate
+
+    stored = CalibrationSettings(disease="type1_diabetes", seed=1)
+    (tmp_path / "settings.json").write_text(json.dumps(asdict(stored)))
+    with pytest.raises(ValueError, match="seed 1 -> 2"):
+        calibrate(CalibrationSettings(disease="type1_diabetes", seed=2), tmp_path, resume=True)
+    with pytest.raises(FileExistsError, match="--resume"):
+        calibrate(stored, tmp_path)

@@ -55,6 +55,9 @@ class CalibrationSettings:
     batch: int = 8  # candidates handed out together (any value gives the same result)
 
 
+EXTENDABLE = ("generations", "min_epsilon")  # settings a resumed run may change (the path so far is the same)
+
+
 # --------------------------------------------------------------------------
 # deterministic sampling
 # --------------------------------------------------------------------------
@@ -217,9 +220,14 @@ def calibrate(settings: CalibrationSettings, out: str | Path, workers: int = 1, 
                 (out / f).unlink(missing_ok=True)
         elif not resume:
             raise FileExistsError(f"{out} is not empty: pass --resume to continue that calibration or --force to start over")
-        elif settings_file.exists() and json.loads(settings_file.read_text()) != asdict(settings):
-            raise ValueError(f"{out}: --resume with settings {asdict(settings)} but the stored run used "
-                             f"{json.loads(settings_file.read_text())}; use the same settings or --force")
+        elif settings_file.exists():
+            # a resumed run may go on for more generations or to a lower threshold; nothing else may change
+            stored, wanted = json.loads(settings_file.read_text()), asdict(settings)
+            fixed = {k for k in wanted if k not in EXTENDABLE}
+            if {k: stored.get(k) for k in fixed} != {k: wanted[k] for k in fixed}:
+                changed = ", ".join(f"{k} {stored.get(k)} -> {wanted[k]}" for k in sorted(fixed) if stored.get(k) != wanted[k])
+                raise ValueError(f"{out}: --resume with other settings than the stored run ({changed}); only "
+                                 f"{' and '.join(sorted(EXTENDABLE))} may change; use the same settings or --force")
     out.mkdir(parents=True, exist_ok=True)
     (out / SETTINGS_NAME).write_text(json.dumps(asdict(settings), indent=1))
 

@@ -374,7 +374,8 @@ def calibrate_cmd(
         lo, hi = p["posterior_95"]
         console.print(f"{p['name']}{'' if p['field'] == 'value' else '.cv'}: prior value {p['prior_value']:.4g} -> "
                       f"{p['point']:.4g} (posterior median {p['posterior_median']:.4g}, 95% {lo:.4g}-{hi:.4g}) {p['unit']}")
-    console.print(f"wrote {out / 'calibration.json'} ({doc['provenance']['wall_s']:.0f} s)")
+    gen_s = sum(g['wall_s'] for g in doc['provenance']['generation_wall_s'])
+    console.print(f"wrote {out / 'calibration.json'} ({doc['provenance']['wall_s']:.0f} s this call; generations {gen_s:.0f} s in all)")
     if ship:
         console.print(f"installed as the calibrated defaults: {ship_result(doc)}")
 

@@ -39,6 +39,7 @@ from remit.calibration.shipped import FORMAT
 DB_NAME = "abc.db"
 SETTINGS_NAME = "settings.json"
 RESULT_NAME = "calibration.json"
+TIMINGS_NAME = "timings.json"
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,7 @@ def calibrate(settings: CalibrationSettings, out: str | Path, workers: int = 1, 
     if out.exists() and any(out.iterdir()):
         settings_file = out / SETTINGS_NAME
         if force:
-            for f in (DB_NAME, SETTINGS_NAME, RESULT_NAME):
+            for f in (DB_NAME, SETTINGS_NAME, RESULT_NAME, TIMINGS_NAME):
                 (out / f).unlink(missing_ok=True)
         elif not resume:
             raise FileExistsError(f"{out} is not empty: pass --resume to continue that calibration or --force to start over")
@@ -266,6 +267,9 @@ def calibrate(settings: CalibrationSettings, out: str | Path, workers: int = 1, 
             sampler.stop()
         timings.append(time.perf_counter() - t1)
         say(f"generation {done} done in {timings[-1]:.0f} s")
+        log = out / TIMINGS_NAME  # wall time of each finished generation, across interruptions
+        past = json.loads(log.read_text()) if log.exists() else []
+        log.write_text(json.dumps([*past, {"generation": done, "wall_s": round(timings[-1], 2)}]))
     doc = summarise(problem, settings, out, workers, time.perf_counter() - t0, stopped)
     (out / RESULT_NAME).write_text(json.dumps(doc, indent=1, allow_nan=True))
     return doc
@@ -329,6 +333,15 @@ def summarise(problem: CalibrationProblem, settings: CalibrationSettings, out: P
             "posterior_95": [_weighted_quantile(x, w, 0.025), _weighted_quantile(x, w, 0.975)],
         })
     point = problem.overrides(point_values)
+    # the fit at the literature values and at the shipped point, target by target (same virtual patients)
+    x_prior = problem.statistics(problem.simulate(None))
+    x_point = problem.statistics(problem.simulate(point_values))
+    z_prior, z_point = problem.residuals(x_prior), problem.residuals(x_point)
+    fit = [{"trial_id": t.trial_id, "endpoint": t.endpoint, "arm": t.arm, "timepoint_years": t.timepoint_years,
+            "published": t.published, "ci_low": t.ci_low, "ci_high": t.ci_high,
+            "simulated_prior": x_prior[f"s{i}"], "z_prior": float(z_prior[i]),
+            "simulated_point": x_point[f"s{i}"], "z_point": float(z_point[i])}
+           for i, t in enumerate(problem.targets)]
     return {
         "format": FORMAT,
         "disease": problem.disease,
@@ -343,11 +356,14 @@ def summarise(problem: CalibrationProblem, settings: CalibrationSettings, out: P
         "generations": [{"t": int(r.t), "epsilon": float(r.epsilon), "simulations": int(r.samples)}
                         for r in pops.itertuples()],
         "targets": [{**{k: v for k, v in asdict(t).items() if k != "row"}} for t in problem.targets],
+        "fit": {"distance_prior": problem.distance(x_prior), "distance_point": problem.distance(x_point),
+                "patients_per_arm": settings.patients_per_arm, "targets": fit},
         "settings": asdict(settings),
         "provenance": {
             "remit_version": __version__, "git_commit": _git_commit(), "pyabc_version": pyabc.__version__,
             "model_structure": prior_model.structure_hash(), "prior_model_hash": prior_model.hash(),
             "evidence_read": problem.read_ids, "workers": workers, "wall_s": round(wall_s, 1),
+            "generation_wall_s": json.loads((out / TIMINGS_NAME).read_text()) if (out / TIMINGS_NAME).exists() else [],
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "stopped_by": stopped, "total_simulations": int(h.total_nr_simulations),
             "python": platform.python_version(), "cpus": os.cpu_count(),

@@ -710,7 +710,7 @@ def _check_model(spec: "TrialSpec") -> None:
         p = model.parameter(name)
         if pv.value is None and pv.cv is None:
             raise _fail("sets neither value nor cv", at=at)
-        if pv.value is not None and not (p.low <= pv.value <= p.high) or (pv.value is not None and not math.isfinite(pv.value)):
+        if pv.value is not None and not (p.low <= pv.value <= p.high):  # NaN fails too
             raise _fail(f"must be between {_fmt(p.low)} and {_fmt(p.high)} {p.unit} (the range its source supports)",
                         at=(*at, "value"), value=pv.value)
         if pv.cv is not None:

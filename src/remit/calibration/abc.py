@@ -81,13 +81,10 @@ def _run_candidate(args):
 
 
 def _init_worker() -> None:
-    logging.getLogger("ABC").setLevel(logging.WARNING)
-    try:
-        import numba
+    import numba
 
-        numba.set_num_threads(1)  # parallelism is across particles
-    except Exception:  # pragma: no cover - numba always present
-        pass
+    logging.getLogger("ABC").setLevel(logging.WARNING)
+    numba.set_num_threads(1)  # parallelism is across particles
 
 
 def _make_sampler(seed: int, workers: int, batch: int, on_candidate: Callable[[int, int], None] | None):
@@ -190,25 +187,32 @@ def _db_url(out: Path) -> str:
     return "sqlite:///" + str((out / DB_NAME).resolve())
 
 
-def _generations_done(out: Path) -> int | None:
-    """Finished generations stored in ``out`` (None: no run started there yet)."""
-    if not (out / DB_NAME).exists():
-        return None
+def _history(out: Path):
+    """The pyabc history of the calibration in ``out`` (its one run), or None before it started."""
     import pyabc
 
+    if not (out / DB_NAME).exists():
+        return None
     h = pyabc.History(_db_url(out))
     if not h.all_runs():
         return None
     h.id = 1
-    return int(h.max_t + 1)
+    return h
+
+
+def _stored(out: Path) -> tuple[int | None, float]:
+    """Finished generations in ``out`` (None: no run started there yet) and the last one's epsilon."""
+    h = _history(out)
+    if h is None:
+        return None, float("inf")
+    done = int(h.max_t + 1)
+    return done, (float(h.get_all_populations()["epsilon"].iloc[-1]) if done else float("inf"))
 
 
 def calibrate(settings: CalibrationSettings, out: str | Path, workers: int = 1, resume: bool = False,
               force: bool = False, progress: Callable[[str], None] | None = None) -> dict:
     """Run (or resume) the calibration of ``settings.disease`` in ``out``; returns the result
     document (also written to ``out/calibration.json``)."""
-    import pyabc
-
     logging.getLogger("ABC").setLevel(logging.WARNING)
     logging.getLogger("Epsilon").setLevel(logging.WARNING)
     logging.getLogger("Distance").setLevel(logging.WARNING)
@@ -236,24 +240,17 @@ def calibrate(settings: CalibrationSettings, out: str | Path, workers: int = 1, 
     problem = build_problem(settings.disease, settings.patients_per_arm)
     say(f"{settings.disease}: {len(problem.parameters)} parameters, {len(problem.targets)} targets from "
         f"{len({t.trial_id for t in problem.targets})} calibration trials, {len(problem.scenarios)} scenarios")
-    done = _generations_done(out) or 0
-    if done:
-        say(f"resuming after generation {done - 1} (stored in {out / DB_NAME})")
-    timings: list[float] = []
+    stored, eps_last = _stored(out)
+    if stored:
+        say(f"resuming after generation {stored - 1} (stored in {out / DB_NAME})")
     stopped = "generations"
     while True:
-        stored = _generations_done(out)
         done = stored or 0
         if done >= settings.generations:
             break
-        if done:
-            h = pyabc.History(_db_url(out))
-            h.id = 1
-            pops = h.get_all_populations()
-            eps_last = float(pops["epsilon"].iloc[-1])
-            if eps_last <= settings.min_epsilon:
-                stopped = "min_epsilon"
-                break
+        if eps_last <= settings.min_epsilon:
+            stopped = "min_epsilon"
+            break
         t1 = time.perf_counter()
         abc, sampler = _abc(problem, settings, workers,
                             on_candidate=lambda t, k: say(f"generation {t}: {k} candidates simulated"))
@@ -265,11 +262,12 @@ def calibrate(settings: CalibrationSettings, out: str | Path, workers: int = 1, 
             abc.run(max_nr_populations=1)
         finally:
             sampler.stop()
-        timings.append(time.perf_counter() - t1)
-        say(f"generation {done} done in {timings[-1]:.0f} s")
+        wall = time.perf_counter() - t1
+        say(f"generation {done} done in {wall:.0f} s")
         log = out / TIMINGS_NAME  # wall time of each finished generation, across interruptions
         past = json.loads(log.read_text()) if log.exists() else []
-        log.write_text(json.dumps([*past, {"generation": done, "wall_s": round(timings[-1], 2)}]))
+        log.write_text(json.dumps([*past, {"generation": done, "wall_s": round(wall, 2)}]))
+        stored, eps_last = _stored(out)
     doc = summarise(problem, settings, out, workers, time.perf_counter() - t0, stopped)
     (out / RESULT_NAME).write_text(json.dumps(doc, indent=1, allow_nan=True))
     return doc
@@ -278,10 +276,7 @@ def calibrate(settings: CalibrationSettings, out: str | Path, workers: int = 1, 
 def posterior(out: str | Path, problem: CalibrationProblem) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """The last generation: parameter values (columns = keys, in their units), normalised weights
     and distances, in the order the database holds them."""
-    import pyabc
-
-    h = pyabc.History(_db_url(Path(out)))
-    h.id = 1
+    h = _history(Path(out))
     pop = h.get_population(t=h.max_t)
     vals = pd.DataFrame([problem.values({k: float(p.parameter[k]) for k in problem.keys}) for p in pop.particles],
                         columns=problem.keys)
@@ -299,21 +294,15 @@ def _git_commit() -> str | None:
         return None
 
 
-def _weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
-    o = np.argsort(x)
-    cw = np.cumsum(w[o]) / np.sum(w)
-    return float(x[o][min(np.searchsorted(cw, q), len(x) - 1)])
-
-
 def summarise(problem: CalibrationProblem, settings: CalibrationSettings, out: Path, workers: int, wall_s: float,
               stopped: str) -> dict:
     import pyabc
 
     from remit import __version__
     from remit.model import build_model
+    from remit.predict import weighted_quantile
 
-    h = pyabc.History(_db_url(out))
-    h.id = 1
+    h = _history(out)
     pops = h.get_all_populations()
     pops = pops[pops["t"] >= 0]
     vals, w, d = posterior(out, problem)
@@ -329,8 +318,8 @@ def summarise(problem: CalibrationProblem, settings: CalibrationSettings, out: P
             "prior_value": prior_p.value if p.field == "value" else prior_p.cv,
             "calibration_prior": {"distribution": f"uniform on {p.scale} scale", "low": p.low, "high": p.high},
             "why": p.why, "point": point_values[p.key],
-            "posterior_median": _weighted_quantile(x, w, 0.5),
-            "posterior_95": [_weighted_quantile(x, w, 0.025), _weighted_quantile(x, w, 0.975)],
+            "posterior_median": weighted_quantile(x, w, 0.5),
+            "posterior_95": [weighted_quantile(x, w, 0.025), weighted_quantile(x, w, 0.975)],
         })
     point = problem.overrides(point_values)
     # the fit at the literature values and at the shipped point, target by target (same virtual patients)

@@ -270,8 +270,7 @@ def calibration_markdown() -> list[str]:
         if doc is None:
             out += ["Not calibrated: the literature values are used.", ""]
             continue
-        trials = ", ".join(sorted({t["trial_id"] for t in doc["targets"]}))
-        out += [f"Fitted to {len(doc['targets'])} published numbers of {trials}.", "",
+        out += [f"Fitted to {len(doc['targets'])} published numbers of {shipped.fitted_trials(doc)}.", "",
                 "| parameter | literature value | calibration range | calibrated value | posterior 95% | unit | why |",
                 "|---|---|---|---|---|---|---|"]
         for p in doc["parameters"]:

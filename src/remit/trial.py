@@ -263,10 +263,9 @@ def parameter_provenance(spec: TrialSpec) -> str:
     """Which parameter values the run used: calibrated (and when) or prior, and any set by the scenario."""
     from remit.calibration import shipped
 
-    doc = shipped.load(spec.trial.disease) if spec.model.defaults == "calibrated" else None
-    if doc is not None:
-        text = (f"calibrated ({len(doc['point'])} fitted by remit calibrate on "
-                f"{', '.join(sorted({t['trial_id'] for t in doc['targets']}))}, {doc['provenance']['finished'][:10]})")
+    described = shipped.describe(spec.trial.disease) if spec.model.defaults == "calibrated" else None
+    if described is not None:
+        text = described
     elif spec.model.defaults == "calibrated":
         text = "literature values (no shipped calibration for this disease)"
     else:

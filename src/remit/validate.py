@@ -154,9 +154,7 @@ def _parameter_sets(defaults: str | None, disease: str | None) -> str:
         return "literature (prior) values for every disease (--defaults prior)"
     parts = []
     for d in DISEASE_ORDER if disease is None else (disease,):
-        doc = shipped.load(d)
-        parts.append(f"{d}: " + (f"calibrated ({doc['provenance']['finished'][:10]}, "
-                                 f"{', '.join(sorted(doc['point']))})" if doc else "literature values (not calibrated)"))
+        parts.append(f"{d}: {shipped.describe(d) or 'literature values (not calibrated)'}")
     return "; ".join(parts)
 
 

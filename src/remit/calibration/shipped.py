@@ -33,10 +33,23 @@ def calibrated_values(disease: str) -> dict[str, dict[str, float]]:
     return {} if doc is None else {k: dict(v) for k, v in doc["point"].items()}
 
 
+def fitted_trials(doc: dict[str, Any]) -> str:
+    """The calibration trials a shipped calibration was fitted to, comma-separated."""
+    return ", ".join(sorted({t["trial_id"] for t in doc["targets"]}))
+
+
+def describe(disease: str) -> str | None:
+    """One line on the shipped calibration of ``disease`` (None: it has none)."""
+    doc = load(disease)
+    if doc is None:
+        return None
+    return (f"calibrated ({', '.join(sorted(doc['point']))} fitted by remit calibrate on {fitted_trials(doc)}, "
+            f"{doc['provenance']['finished'][:10]})")
+
+
 def note(disease: str) -> str:
     """Where the calibrated values come from, for a parameter's ``source``."""
     doc = load(disease)
     if doc is None:
         return ""
-    trials = ", ".join(sorted({t["trial_id"] for t in doc["targets"]}))
-    return f"calibrated by remit calibrate (ABC-SMC) on {trials}; prior value in the docs"
+    return f"calibrated by remit calibrate (ABC-SMC) on {fitted_trials(doc)}; prior value in the docs"

@@ -710,15 +710,11 @@ def _check_model(spec: "TrialSpec") -> None:
         p = model.parameter(name)
         if pv.value is None and pv.cv is None:
             raise _fail("sets neither value nor cv", at=at)
-        if pv.value is not None and not (p.low <= pv.value <= p.high):  # NaN fails too
-            raise _fail(f"must be between {_fmt(p.low)} and {_fmt(p.high)} {p.unit} (the range its source supports)",
-                        at=(*at, "value"), value=pv.value)
-        if pv.cv is not None:
-            if p.prior == "fixed":
-                raise _fail("cannot be set: this parameter does not vary between patients (prior fixed)",
-                            at=(*at, "cv"), value=pv.cv)
-            if not (0.0 < pv.cv <= 3.0):
-                raise _fail("must be between 0 (exclusive) and 3", at=(*at, "cv"), value=pv.cv)
+        for field in ("value", "cv"):
+            x = getattr(pv, field)
+            why = None if x is None else p.problem(field, x, _fmt)
+            if why:
+                raise _fail(why, at=(*at, field), value=x)
 
 
 class TrialSpec(_Model):

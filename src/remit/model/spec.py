@@ -50,6 +50,20 @@ class Parameter:
     prior: Prior = "fixed"
     cv: float = 0.0
 
+    MAX_CV = 3.0  # the largest between-patient spread (log/logit sd) a scenario or calibration may set
+
+    def problem(self, field: str, x: float, fmt=lambda v: f"{v:g}") -> str | None:
+        """Why ``x`` cannot be this parameter's ``field`` (``value`` or ``cv``), or None if it can:
+        a value stays in [low, high]; a spread needs a varying prior and lies in (0, MAX_CV]."""
+        if field == "value":
+            if not (self.low <= x <= self.high):  # NaN fails too
+                return f"must be between {fmt(self.low)} and {fmt(self.high)} {self.unit} (the range its source supports)"
+        elif self.prior == "fixed":
+            return "cannot be set: this parameter does not vary between patients (prior fixed)"
+        elif not (0.0 < x <= self.MAX_CV):
+            return f"must be between 0 (exclusive) and {fmt(self.MAX_CV)}"
+        return None
+
     def __post_init__(self) -> None:
         if not (self.low <= self.value <= self.high):
             raise ValueError(f"parameter {self.name}: value {self.value} outside [{self.low}, {self.high}]")
@@ -149,15 +163,11 @@ class ModelSpec:
                 raise ValueError(f"parameter {name}: unknown field(s) {sorted(unknown)} (allowed: value, cv)")
             j = self.parameter_index(name)
             p = params[j]
-            value = float(upd.get("value", p.value))
-            cv = float(upd.get("cv", p.cv))
-            if not (p.low <= value <= p.high):
-                raise ValueError(f"parameter {name}: value {value:g} outside [{p.low:g}, {p.high:g}] {p.unit}")
-            if cv != p.cv and p.prior == "fixed":
-                raise ValueError(f"parameter {name} has no between-patient variation (prior fixed): cv cannot be set")
-            if not (0.0 < cv <= 3.0) and p.prior != "fixed":
-                raise ValueError(f"parameter {name}: cv {cv:g} outside (0, 3]")
-            params[j] = replace(p, value=value, cv=cv, source=p.source + (f"; {note}" if note else ""))
+            for what, x in upd.items():
+                why = p.problem(what, float(x))
+                if why:
+                    raise ValueError(f"parameter {name}: {what} = {float(x):g}: {why}")
+            params[j] = replace(p, **{f: float(x) for f, x in upd.items()}, source=p.source + (f"; {note}" if note else ""))
         return replace(self, parameters=tuple(params))
 
 

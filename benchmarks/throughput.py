@@ -45,6 +45,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIO = ROOT / "tests" / "scenarios" / "mist_like.toml"
 MAG_MIN = 1e-6  # states smaller than this are left out of relative errors
+TARGET_VS_SCIPY = 200  # issue 5: throughput targets on 2 cores, final state within 1e-4 relative
+TARGET_VS_ROADRUNNER = 10
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -161,6 +163,54 @@ def rhs_operation_count(model, kernel, method: str) -> dict:
             "lu_nonzeros": int(kernel.LU_NONZEROS), "lu_fill_in": int(kernel.LU_FILL_IN),
             "lu_factor_ops": lu_ops, "lu_solve_ops": solve_ops, "method": method,
             "est_flops_per_step": int(per_step)}
+
+
+def kernel_profile(kernel, y: np.ndarray, p: np.ndarray, reps: int = 200_000) -> dict:
+    """Nanoseconds per call of the compiled pieces of a step (rhs, Jacobian entries, sparse LU
+    factorisation, one solve), each timed in a numba loop of ``reps`` calls at one patient's state."""
+    import numba
+
+    rhs, jac_nz, w_factor, w_solve = kernel.rhs, kernel.jac_nz, kernel.w_factor, kernel.w_solve
+
+    @numba.njit
+    def loop_rhs(y, p, dy, reps):
+        for _ in range(reps):
+            rhs(y, p, dy)
+            y[0] += 1e-300 * dy[0]  # a dependency, so that the calls are not hoisted
+
+    @numba.njit
+    def loop_jac(y, p, jv, reps):
+        for _ in range(reps):
+            jac_nz(y, p, jv)
+            y[0] += 1e-300 * jv[0]
+
+    @numba.njit
+    def loop_factor(jv, lu, reps):
+        g = 10.0
+        for _ in range(reps):
+            g += 1e-300 * w_factor(jv, g, lu)
+
+    @numba.njit
+    def loop_solve(lu, b, reps):
+        for _ in range(reps):
+            w_solve(lu, b)
+            b[0] += 1.0
+
+    y, p = y.copy(), p.copy()
+    dy = np.empty_like(y)
+    jv = np.empty(max(int(kernel.JAC_NONZEROS), 1))
+    lu = np.empty(int(kernel.LU_NONZEROS))
+    b = np.ones_like(y)
+    jac_nz(y, p, jv)
+    out = {}
+    for name, fn, fargs in (("rhs", loop_rhs, (y, p, dy)), ("jacobian", loop_jac, (y, p, jv)),
+                            ("lu_factor", loop_factor, (jv, lu)), ("lu_solve", loop_solve, (lu, b))):
+        fn(*fargs, 10)  # compile
+        t0 = time.perf_counter()
+        fn(*fargs, reps)
+        out[name] = (time.perf_counter() - t0) / reps * 1e9
+    out["rodas3_step_pieces"] = 3 * out["rhs"] + out["jacobian"] + out["lu_factor"] + 4 * out["lu_solve"]
+    return out
 
 
 def _fmt_rate(x: float) -> str:
@@ -309,6 +359,35 @@ def main(argv: list[str] | None = None) -> dict:
                 del traj
     print("  thread warm-up calls: " + ", ".join(f"{x['workers']} thr {x['wall_s']:.2f} s" for x in warmups)
           + f"; results identical across worker counts: {deterministic}")
+
+    # -- where the time goes (one thread) ----------------------------------------------------
+    numba.set_num_threads(1)
+    prof = kernel_profile(kernel, Y[0], P[0])
+    n_prof = min(sizes)
+    print(f"\nWhere the time goes (1 thread, N {n_prof}): one call of each compiled piece, in a numba loop at patient 0's state")
+    print(f"  rhs {prof['rhs']:.0f} ns, Jacobian entries {prof['jacobian']:.0f} ns, sparse LU factorisation {prof['lu_factor']:.0f} ns, "
+          f"one solve {prof['lu_solve']:.0f} ns; 3 rhs + Jacobian + LU + 4 solves = {prof['rodas3_step_pieces']:.0f} ns per Rodas3 step")
+    print(f"  {'arm':<8} {'ns/step':>8} {'pieces':>7} {'rest of step':>12} {'outputs+checks':>14}   (shares of the wall time per patient)")
+    for arm in arms:
+        r1 = next((r for r in remit_runs if r["arm"] == arm["name"] and r["workers"] == 1 and r["n"] == n_prof), None)
+        if r1 is None:
+            continue
+        ends = np.array([grid[0], grid[-1]])
+        walls = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            tr_end = simulate(model, Y[:n_prof], P[:n_prof], arm["plan"].schedule, ends, opts)
+            walls.append(time.perf_counter() - t0)
+        no_out = min(walls)
+        per_step = r1["wall_s"] / (r1["steps_mean"] * n_prof) * 1e9
+        pieces = prof["rodas3_step_pieces"] / per_step if opts.method == "rodas3" else float("nan")
+        outputs = max(0.0, (r1["wall_s"] - no_out) / r1["wall_s"])
+        r1["profile"] = {"ns_per_step": per_step, "share_step_pieces": pieces, "share_outputs_and_checks": outputs,
+                         "share_rest": 1.0 - pieces - outputs, "wall_s_final_output_only": no_out,
+                         "steps_mean_final_output_only": float(tr_end.steps.mean())}
+        print(f"  {arm['name']:<8} {per_step:>8.0f} {100 * pieces:>6.0f}% {100 * (1 - pieces - outputs):>11.0f}% {100 * outputs:>13.0f}%")
+    print("  (rest of step: stage sums, error norm, step control, events; outputs+checks: the cubic interpolation at the "
+          f"{grid.shape[0]} output times, writing them and the finiteness check, from a run with the final time as the only output)")
 
     # -- scipy loop -----------------------------------------------------------------------
     scipy_runs: list[dict] = []
@@ -466,6 +545,29 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {arm['name']:<8} remit best {_fmt_rate(best['patient_years_per_s'])} ({best['workers']} workers, N {best['n']})"
               f"{sp_txt}{rr_txt}; {best['steps_per_patient_year']:.0f} steps/pt-yr")
 
+    # a two-arm trial simulates both arms: its rate is all patient-years over the summed wall times
+    trial_rows: list[dict] = []
+    if len(arms) == 2:
+        base = {}
+        for key, runs in (("scipy", scipy_runs), ("roadrunner", rr_runs)):
+            if len(runs) == 2:
+                base[key] = sum(r["n"] for r in runs) * years / sum(r["wall_s"] for r in runs)
+        print(f"\nTwo-arm trial ({arms[0]['name']} + {arms[1]['name']}, equal arms): patient-years/s and speed-up"
+              + (f"; scipy LSODA {_fmt_rate(base['scipy'])}" if "scipy" in base else "")
+              + (f", roadrunner {_fmt_rate(base['roadrunner'])}" if "roadrunner" in base else "")
+              + f"; targets {TARGET_VS_SCIPY:g}x scipy and {TARGET_VS_ROADRUNNER:g}x roadrunner")
+        for w in workers:
+            for n in sizes:
+                pair = [r for r in remit_runs if r["workers"] == w and r["n"] == n]
+                if len(pair) != 2:
+                    continue
+                row = {"workers": w, "n_per_arm": n, "patient_years_per_s": 2 * n * years / sum(r["wall_s"] for r in pair)}
+                row.update({f"speedup_vs_{k}": row["patient_years_per_s"] / v for k, v in base.items()})
+                trial_rows.append(row)
+                txt = "".join(f", {row[f'speedup_vs_{k}']:.0f}x {k}" if k == "scipy" else f", {row[f'speedup_vs_{k}']:.1f}x {k}"
+                              for k in base)
+                print(f"  workers {w:>2}  N {n:>7} per arm: {_fmt_rate(row['patient_years_per_s']):>9} patient-yr/s{txt}")
+
     result = {
         "benchmark": "throughput", "date": started.isoformat(timespec="seconds"),
         "argv": sys.argv[1:] if argv is None else list(argv),
@@ -481,9 +583,10 @@ def main(argv: list[str] | None = None) -> dict:
         "machine_peak": {"ghz": ghz, "flop_per_cycle_per_core": PEAK_FLOP_PER_CYCLE, "gflops_per_core": peak_core},
         "arms": [{"name": a["name"], "therapy": a["therapy"], "events": len(a["schedule"])} for a in arms],
         "cohort": {"burn_in_candidates": n_base, "ok": int(ok.size), "tiled_to": n_max, "burn_in_s": burn_s},
-        "compile": compile_info, "operations": ops, "thread_warmup": warmups, "remit": remit_runs,
+        "compile": compile_info, "operations": ops, "kernel_profile_ns": prof, "thread_warmup": warmups, "remit": remit_runs,
         "deterministic_across_workers": deterministic, "scipy_lsoda": scipy_runs, "roadrunner": rr_runs,
-        "accuracy": accuracy,
+        "accuracy": accuracy, "two_arm_trial": trial_rows,
+        "targets": {"vs_scipy": TARGET_VS_SCIPY, "vs_roadrunner": TARGET_VS_ROADRUNNER, "final_state_rel_error": 1e-4},
     }
     path = args.json or ROOT / "benchmarks" / "results" / f"throughput-{started:%Y-%m-%d}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

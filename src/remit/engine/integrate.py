@@ -17,7 +17,7 @@ from remit.therapy.schedule import Schedule
 METHODS = {"ros3p": 0, "rodas3": 1}  # must match METHOD_* in remit.engine._kernel
 STATUS_TEXT = {0: "ok", 1: "maximum number of steps reached", 2: "step size underflow", 3: "non-finite state",
                4: "negative state (a quantity that must be >= 0 fell below zero)"}
-OK, MAX_STEPS, STEP_UNDERFLOW, NOT_FINITE, NEGATIVE_STATE = 0, 1, 2, 3, 4  # 1-3 as in remit.engine._kernel
+OK, MAX_STEPS, STEP_UNDERFLOW, NOT_FINITE, NEGATIVE_STATE = 0, 1, 2, 3, 4  # as in remit.engine._kernel
 # A state declared nonnegative may dip below zero by round-off only: at most this much times its
 # scale (max(1, |initial value|)), the same scale as the absolute tolerance.
 NEGATIVE_TOLERANCE = 1e-9
@@ -94,7 +94,7 @@ def simulate(model: ModelSpec, y0: np.ndarray, params: np.ndarray, schedule: Sch
     if options.method not in METHODS:
         raise ValueError(f"unknown solver method {options.method!r} (known: {', '.join(METHODS)})")
     kernel = compile_model(model)
-    out = np.full((n, t_out.shape[0], s), np.nan)  # a failed patient's outputs after the failure stay NaN
+    out = np.empty((n, t_out.shape[0], s))  # the kernel writes every output; NaN after a failure
     status = np.zeros(n, dtype=np.int64)
     steps = np.zeros(n, dtype=np.int64)
     if t_start is None:
@@ -115,7 +115,7 @@ def simulate(model: ModelSpec, y0: np.ndarray, params: np.ndarray, schedule: Sch
         bad = np.flatnonzero(status != OK) if retry else np.zeros(0, dtype=np.int64)
         if bad.size:
             safe = options.safer()
-            o2 = np.full((bad.size, t_out.shape[0], s), np.nan)
+            o2 = np.empty((bad.size, t_out.shape[0], s))
             st2 = np.zeros(bad.size, dtype=np.int64)
             k2 = np.zeros(bad.size, dtype=np.int64)
             numba.set_parallel_chunksize(1)
@@ -136,14 +136,9 @@ def check_states(model: ModelSpec, out: np.ndarray, status: np.ndarray) -> np.nd
     status = np.array(status, dtype=np.int64, copy=True)
     if out.size == 0:
         return status
-    finite = np.isfinite(out).all(axis=(1, 2))
     nonneg = np.array([st.nonnegative for st in model.states])
     floor = -NEGATIVE_TOLERANCE * np.array([max(1.0, abs(st.initial)) for st in model.states])
-    with np.errstate(invalid="ignore"):
-        negative = (nonneg & (out < floor)).any(axis=(1, 2))
-    ok = status == OK
-    status[ok & ~finite] = NOT_FINITE
-    status[ok & finite & negative] = NEGATIVE_STATE
+    compile_model(model).check_batch(np.ascontiguousarray(out, dtype=np.float64), status, floor, nonneg)
     return status
 
 

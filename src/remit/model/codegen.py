@@ -112,7 +112,7 @@ def _lu_source(n: int, nonzeros: list[tuple[int, int]]) -> tuple[list[str], dict
     cols_right = {k: [j for (i, j) in P if i == k and j > k] for k in range(n)}
     a = lambda i, j: f"a{i}_{j}"  # noqa: E731
 
-    f = ["@njit(cache=True, fastmath=False)", "def w_factor(jv, g, lu):",
+    f = ["@njit(cache=True, fastmath=False, error_model='numpy')", "def w_factor(jv, g, lu):",
          '    """LU of W = g*I - J (J as ``jv``) into ``lu``; returns the largest |multiplier|."""']
     for i, j in P:
         k = src_of.get((i, j))
@@ -138,7 +138,7 @@ def _lu_source(n: int, nonzeros: list[tuple[int, int]]) -> tuple[list[str], dict
     f.append("    return mx")
     f.append("")
 
-    s = ["@njit(cache=True, fastmath=False)", "def w_solve(lu, b):",
+    s = ["@njit(cache=True, fastmath=False, error_model='numpy')", "def w_solve(lu, b):",
          '    """Solve W x = b in place with the factors from ``w_factor``."""']
     for k in range(n):
         s.append(f"    x{k} = b[{order[k]}]")
@@ -181,20 +181,20 @@ def generate_source(spec: ModelSpec) -> str:
         "LU_FACTOR_FLOPS = %d" % info["factor_flops"],
         "LU_SOLVE_FLOPS = %d" % info["solve_flops"],
         "",
-        "@njit(cache=True, fastmath=False)",
+        "@njit(cache=True, fastmath=False, error_model='numpy')",
         "def rhs(y, p, dy):",
         *rhs_lines,
         "",
-        "@njit(cache=True, fastmath=False)",
+        "@njit(cache=True, fastmath=False, error_model='numpy')",
         "def jac_nz(y, p, jv):",
         '    """The nonzero Jacobian entries, row by row (see ``jac_scatter``)."""',
         *jac_lines,
         "",
-        "@njit(cache=True, fastmath=False)",
+        "@njit(cache=True, fastmath=False, error_model='numpy')",
         "def jac_scatter(jv, J):",
         *([f"    J[{i}, {j}] = jv[{k}]" for k, (i, j) in enumerate(nz)] or ["    pass"]),
         "",
-        "@njit(cache=True)",
+        "@njit(cache=True, error_model='numpy')",
         "def jac(y, p, J):",
         '    """Dense analytic Jacobian; entries outside the sparsity pattern are left untouched."""',
         "    jv = np.empty(%d)" % max(len(nz), 1),

@@ -199,13 +199,13 @@ def burn_in(model: ModelSpec, spec, index: np.ndarray, options: SolverOptions) -
     if prior:
         add_drugs(b, disease.drugs, prior, -PRIOR_DMT_YEARS * YEAR)
     onset = -cov["disease_duration_years"] * YEAR
-    traj = simulate(model, y0, P, b.build(), t, options, t_start=onset)
+    traj = simulate(model, y0, P, b.build(), t, options, t_start=onset, record=disease.history_states)
     params = {name: P[:, j] for j, name in enumerate(model.parameter_names)}
-    hist = disease.observe_history(model, spec, t, traj.y, params, patient_keys(spec.trial.seed, HISTORY, index))
+    hist = disease.observe_history(model, spec, t, traj, params, patient_keys(spec.trial.seed, HISTORY, index))
     cov = {**cov, **hist.covariates}
-    # copies, not views: a view of the last output would keep the whole trajectory (n, months, states) alive
+    # copies, not views: a view of the path would keep the whole trajectory (n, months, states) alive
     carry = {k: np.array(v) for k, v in hist.carry.items()}
-    return Cohort(np.asarray(index), cov, P, traj.y[:, -1, :].copy(), carry, traj.status)
+    return Cohort(np.asarray(index), cov, P, traj.y_end, carry, traj.status)
 
 
 def selection(spec):

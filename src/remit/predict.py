@@ -657,21 +657,21 @@ def _screen(model, spec, index: np.ndarray, typical: np.ndarray, patient: Patien
     prior = disease.prior_therapy(spec.population)
     if prior:
         add_drugs(b, disease.drugs, prior, -PRIOR_DMT_YEARS * YEAR)
-    traj = simulate(model, y0, P, b.build(), t, solver, t_start=-cov["disease_duration_years"] * YEAR)
+    traj = simulate(model, y0, P, b.build(), t, solver, t_start=-cov["disease_duration_years"] * YEAR,
+                    record=disease.history_states)
     params = {name: P[:, j] for j, name in enumerate(model.parameter_names)}
-    hist = disease.observe_history(model, spec, t, traj.y, params, patient_keys(spec.trial.seed, HISTORY, index))
+    hist = disease.observe_history(model, spec, t, traj, params, patient_keys(spec.trial.seed, HISTORY, index))
     cov = {**cov, **hist.covariates}
     extra = np.ones(len(index))
     if isinstance(patient, MsPatient) and patient.new_lesions_prior_year is not None:
-        si = model.state_index
         i_year = max(0, len(t) - 13)
-        new = np.maximum(traj.y[:, -1, si("cum_attack")] - traj.y[:, i_year, si("cum_attack")], 0.0)
+        new = np.maximum(traj["cum_attack"][:, -1] - traj["cum_attack"][:, i_year], 0.0)
         mu = new * P[:, model.parameter_index("mri_detection")]
         k = patient.new_lesions_prior_year
         mode = np.floor(mu)
         extra = np.exp(stats.poisson.logpmf(k, mu) - stats.poisson.logpmf(mode, mu))
         extra = np.where(mu > 0, extra, float(k == 0))
-    return Cohort(np.asarray(index), cov, P, traj.y[:, -1, :], hist.carry, traj.status), extra
+    return Cohort(np.asarray(index), cov, P, traj.y_end, hist.carry, traj.status), extra
 
 
 def _accepts(cohort, extra, u, matches: list[Match], factor: float) -> np.ndarray:

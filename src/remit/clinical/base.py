@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Mapping
 import numpy as np
 
 if TYPE_CHECKING:
+    from remit.engine.integrate import Trajectories
     from remit.model.spec import Module, ModelSpec
     from remit.therapy.conventional import Drug
 
@@ -208,9 +209,14 @@ class Disease:
                 u: np.ndarray) -> None:
         """Adjust per-patient parameters ``P`` and onset states ``y0`` in place (``u``: 10 uniforms per patient)."""
 
-    def observe_history(self, model: "ModelSpec", spec, t: np.ndarray, y: np.ndarray, params: dict,
+    # states whose monthly path before enrolment observe_history reads (the burn-in keeps only
+    # these at every month, and every state at enrolment)
+    history_states: tuple[str, ...] = ()
+
+    def observe_history(self, model: "ModelSpec", spec, t: np.ndarray, traj: "Trajectories", params: dict,
                         keys: np.ndarray) -> History:
-        """Baseline covariates from the burn-in trajectory (``t``: monthly days before enrolment, ending at 0)."""
+        """Baseline covariates from the burn-in (``t``: monthly days before enrolment, ending at 0):
+        ``traj[name]`` (n, T) for the ``history_states``, ``traj.y_end`` (n, S) every state at enrolment."""
         raise NotImplementedError
 
     def eligible(self, covariates: dict, population) -> np.ndarray:

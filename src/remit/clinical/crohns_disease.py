@@ -280,9 +280,9 @@ class CrohnsDisease(Disease):
         P[:, ix("peri_propensity")] *= peri
         cov["perianal_disease"] = peri
 
-    def observe_history(self, model, spec, t, y, params, keys):
+    def observe_history(self, model, spec, t, traj, params, keys):
         si = model.state_index
-        y_end = y[:, -1:, :]  # (n, 1, S)
+        y_end = traj.y_end[:, None, :]  # (n, 1, S)
         ids = np.array([0])
         f = y_end[:, :, si("fistula")]
         drain = draining(f, params, keys, ids)

@@ -353,10 +353,10 @@ class Lupus(Disease):
         cov["nephritis"] = nephritis.astype(float)
         y0[:, si("sys")] = y0[:, si("infl")]  # organ activity starts with the inflammation of disease onset
 
-    def observe_history(self, model, spec, t, y, params, keys):
+    def observe_history(self, model, spec, t, traj, params, keys):
         si = model.state_index
         zp = persistent_propensities(keys)
-        end = y[:, -1:, :]
+        end = traj.y_end[:, None, :]
         obs = observe_visits(end[:, :, si("sys")], end[:, :, si("drev")], end[:, :, si("dirr")], end[:, :, si("autoab")],
                              params, zp, keys, np.array([0]))
         cov = {f"{k}_baseline": v[:, 0] for k, v in obs.items() if k in ("sledai", "proteinuria", "anti_dsdna", "c3")}

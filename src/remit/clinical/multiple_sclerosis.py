@@ -127,6 +127,7 @@ def edss_at(at_days: np.ndarray, dirr: np.ndarray, drev: np.ndarray, hist: list[
 
 class MultipleSclerosis(Disease):
     name = "multiple_sclerosis"
+    history_states = ("cum_attack",)  # relapses are drawn month by month before enrolment
     label = "Multiple sclerosis"
     organ = "central nervous system"
     population_model = Population
@@ -171,16 +172,16 @@ class MultipleSclerosis(Disease):
                                    * np.exp(0.04 * (age - 40.0)))
         cov["course"] = np.full(len(age), course)
 
-    def observe_history(self, model, spec, t, y, params, keys):
+    def observe_history(self, model, spec, t, traj, params, keys):
         n_int = len(t) - 1
         si = model.state_index
         # interval ids counted back from enrolment so that a month keeps its draws whatever the grid length
-        hist = draw_relapses(t, y[:, :, si("cum_attack")], params, keys, interval_ids=np.arange(n_int - 1, -1, -1))
+        hist = draw_relapses(t, traj["cum_attack"], params, keys, interval_ids=np.arange(n_int - 1, -1, -1))
         last_year = hist.t[0] > -YEAR - 1e-9
         recent = hist.columns(last_year)
         older_residual = hist.residual[:, ~last_year].sum(axis=1)
-        y_end = y[:, -1, :]
-        n = y.shape[0]
+        y_end = traj.y_end
+        n = y_end.shape[0]
         edss = edss_at(np.zeros((n, 1)), y_end[:, [si("dirr")]], y_end[:, [si("drev")]],
                        [recent, RelapseHistory.settled(older_residual)], params)
         edss = rater_error(edss, keys, np.array([0]), params["edss_rater_error"], C_RATER)[:, 0]

@@ -268,9 +268,9 @@ class RheumatoidArthritis(Disease):
     def prior_therapy(self, population):
         return tuple(population.prior_therapy)
 
-    def observe_history(self, model, spec, t, y, params, keys):
+    def observe_history(self, model, spec, t, traj, params, keys):
         si = model.state_index
-        end = y[:, -1:, :]
+        end = traj.y_end[:, None, :]
         m = observe_measures(end[:, :, si("drev")], end[:, :, si("dirr")], end[:, :, si("infl")], params, keys,
                              np.array([0]))
         sharp = sharp_read(end[:, :, si("dirr")], params, keys, np.array([0]))[:, 0]

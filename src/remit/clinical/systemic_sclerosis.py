@@ -271,9 +271,9 @@ class SystemicSclerosis(Disease):
         # irreversible lung fibrosis in proportion to the patient's lung involvement
         P[:, ix("irr_per_lesion")] *= P[:, ix("lung_involvement")]
 
-    def observe_history(self, model, spec, t, y, params, keys):
+    def observe_history(self, model, spec, t, traj, params, keys):
         si = model.state_index
-        end = y[:, -1, :]
+        end = traj.y_end
         z = special.ndtri(uniforms(keys, C_MRSS, 1)[:, 0])
         mrss = mrss_scale(end[:, si("skin")] + params["mrss_rater_sd"] * z)
         zf = special.ndtri(uniforms(keys, C_FVC, 1)[:, 0])

@@ -183,6 +183,7 @@ def hba1c_target(function: np.ndarray, free: np.ndarray, p: Mapping[str, np.ndar
 
 class Type1Diabetes(Disease):
     name = "type1_diabetes"
+    history_states = ("drev",)  # reversible damage at onset sets the stunning at diagnosis
     label = "Type 1 diabetes"
     organ = "pancreatic islets (beta cells)"
     population_model = T1dPopulation
@@ -254,9 +255,9 @@ class Type1Diabetes(Disease):
         y0[:, si("beta")] = P[:, ix("beta_dx")]
         y0[:, si("hba1c_dx")] = P[:, ix("hba1c_dx_excess")]
 
-    def observe_history(self, model, spec, t, y, params, keys):
+    def observe_history(self, model, spec, t, traj, params, keys):
         si = model.state_index
-        y_end = y[:, -1, :]
+        y_end = traj.y_end
         f = function_of(y_end[:, si("beta")], y_end[:, si("drev")], params)
         u = uniforms(keys, C_CPEP, 1)[:, 0]
         cpep = c_peptide(f, params, u)
@@ -268,8 +269,8 @@ class Type1Diabetes(Disease):
         h = h + HBA1C_ASSAY_SD * special.ndtri(uniforms(keys, C_HBA1C, 1)[:, 0])
         gad = y_end[:, si("autoab")] * params["gad_index"]
         # DKA at diagnosis: likelier with less function left (Gu et al. 2012: DKA at diagnosis lowers remission)
-        f_dx = params["beta_dx"] * (1.0 - params["stun_max"] * y[:, 0, si("drev")] /
-                                    (y[:, 0, si("drev")] + params["stun_half"]))
+        f_dx = params["beta_dx"] * (1.0 - params["stun_max"] * traj["drev"][:, 0] /
+                                    (traj["drev"][:, 0] + params["stun_half"]))
         logit = special.logit(DKA_AT_DIAGNOSIS) - DKA_FUNCTION_SLOPE * (f_dx - 0.2)
         dka = uniforms(keys, C_DKA, 1)[:, 0] < special.expit(logit)
         cov = {"c_peptide_baseline": cpep, "insulin_dose_baseline": dose, "hba1c_baseline": np.clip(h, 4.0, 20.0),

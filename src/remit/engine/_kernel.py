@@ -134,11 +134,13 @@ def _solve(dense, lu, W, piv, b):
 
 
 @njit(cache=True, fastmath={"contract", "nsz"}, error_model="numpy")
-def _failed(out, k_out, code, steps):
-    """A failed solve: outputs from ``k_out`` on are NaN (``out`` is not pre-filled)."""
+def _failed(out, k_out, y_end, code, steps):
+    """A failed solve: outputs from ``k_out`` on and the end state are NaN (neither is pre-filled)."""
     for k in range(k_out, out.shape[0]):
         for j in range(out.shape[1]):
             out[k, j] = np.nan
+    for j in range(y_end.shape[0]):
+        y_end[j] = np.nan
     return code, steps
 
 
@@ -184,11 +186,13 @@ def _initial_step(y, p, f0, atol, rtol, h_max, y1, f1):
 
 @njit(cache=True, fastmath={"contract", "nsz"}, error_model="numpy")
 def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, atol, h_max, max_steps, out,
-                  method=METHOD_RODAS3):
-    """Integrate one patient from ``t_start``; write states at ``t_out`` into ``out``; return (status, steps).
+                  record, y_end, method=METHOD_RODAS3):
+    """Integrate one patient from ``t_start``; return (status, steps).
 
-    Outputs before ``t_start`` hold ``y0``; parameter-setting events before it are applied
-    at the start (the protocol already in force), other earlier events are skipped.
+    Writes states ``record`` (indices) at ``t_out`` into ``out`` (T, len(record)) and every
+    state at ``t_out[-1]`` into ``y_end``. Outputs before ``t_start`` hold ``y0``;
+    parameter-setting events before it are applied at the start (the protocol already in
+    force), other earlier events are skipped.
     """
     n = y0.shape[0]
     y = y0.copy()
@@ -220,9 +224,10 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
         if ev_kind[e] == EV_SET_PARAM:
             p[ev_idx[e]] = ev_val[e]
         e += 1
+    n_rec = record.shape[0]
     while k_out < n_out and t_out[k_out] < t - 1e-12:
-        for j in range(n):
-            out[k_out, j] = y[j]
+        for m in range(n_rec):
+            out[k_out, m] = y[record[m]]
         k_out += 1
     restart = True
     h = 0.0
@@ -233,10 +238,12 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
             restart = True
             e += 1
         while k_out < n_out and t_out[k_out] <= t + 1e-12:
-            for j in range(n):
-                out[k_out, j] = y[j]
+            for m in range(n_rec):
+                out[k_out, m] = y[record[m]]
             k_out += 1
         if t >= t_end - 1e-12:
+            for j in range(n):
+                y_end[j] = y[j]
             return OK, steps
         t_stop = t_end
         if e < n_ev and ev_t[e] < t_stop:
@@ -247,7 +254,7 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
             restart = False
         while t < t_stop - 1e-12:
             if steps >= max_steps:
-                return _failed(out, k_out, MAX_STEPS, steps)
+                return _failed(out, k_out, y_end, MAX_STEPS, steps)
             steps += 1
             if h > h_max:
                 h = h_max
@@ -267,7 +274,7 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
                 if not _lu_factor(W, piv):
                     h *= 0.25
                     if h < 1e-12:
-                        return _failed(out, k_out, STEP_UNDERFLOW, steps)
+                        return _failed(out, k_out, y_end, STEP_UNDERFLOW, steps)
                     continue
             inv_h = 1.0 / h
             for i in range(n):
@@ -320,7 +327,7 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
             if not (math.isfinite(err) and math.isfinite(total)):
                 h *= 0.25
                 if h < 1e-12:
-                    return _failed(out, k_out, NOT_FINITE, steps)
+                    return _failed(out, k_out, y_end, NOT_FINITE, steps)
                 continue
             if err <= 1.0:
                 for i in range(n):
@@ -334,9 +341,10 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
                     h10 = s * (1 - s) * (1 - s) * h
                     h01 = s * s * (3 - 2 * s)
                     h11 = s * s * (s - 1) * h
-                    for j in range(n):
+                    for m in range(n_rec):
+                        j = record[m]
                         v = h00 * y[j] + h10 * f0[j] + h01 * ynew[j] + h11 * fnew[j]
-                        out[k_out, j] = v if v > 0.0 else 0.0
+                        out[k_out, m] = v if v > 0.0 else 0.0
                     k_out += 1
                 t = t_stop if last else t + h
                 for i in range(n):
@@ -348,16 +356,16 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
                 fac = 0.9 * (1.0 / err) ** (1.0 / 3.0)
                 h *= max(0.1, fac)
                 if h < 1e-12:
-                    return _failed(out, k_out, STEP_UNDERFLOW, steps)
+                    return _failed(out, k_out, y_end, STEP_UNDERFLOW, steps)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def integrate_batch(y0, P, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, atol, h_max, max_steps, out, status, nsteps,
-                    method=METHOD_RODAS3):
+def integrate_batch(y0, P, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, atol, h_max, max_steps, out, record, y_end,
+                    status, nsteps, method=METHOD_RODAS3):
     """Integrate every patient (rows of ``y0``/``P``) in parallel over patients."""
     for i in prange(y0.shape[0]):
         s, k = integrate_one(y0[i], P[i], t_start[i], ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, atol, h_max, max_steps, out[i],
-                             method)
+                             record, y_end[i], method)
         status[i] = s
         nsteps[i] = k
 

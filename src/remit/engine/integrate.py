@@ -6,6 +6,7 @@ patients; this module only prepares arrays and checks them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,12 +54,13 @@ class Trajectories:
     """States of every patient at the output times."""
 
     t: np.ndarray  # (T,) days
-    y: np.ndarray  # (n, T, S)
+    y: np.ndarray  # (n, T, R): the recorded states (``state_names``) at ``t``
     status: np.ndarray  # (n,) solver status, 0 = ok (STATUS_TEXT); after the retry, if there was one
     steps: np.ndarray  # (n,) accepted + rejected steps (of the retry, for retried patients)
-    state_names: tuple[str, ...]
+    state_names: tuple[str, ...]  # the recorded states: all of the model's unless ``simulate(record=...)`` chose some
     retried: np.ndarray | None = None  # (n,) bool: first attempt failed, integrated again with options.safer()
     first_status: np.ndarray | None = None  # (n,) status of the first attempt
+    y_end: np.ndarray | None = None  # (n, S) every state of the model at t[-1] (NaN for a failed patient)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.y[:, :, self.state_names.index(name)]
@@ -71,12 +73,14 @@ def absolute_tolerance(model: ModelSpec, options: SolverOptions) -> np.ndarray:
 
 def simulate(model: ModelSpec, y0: np.ndarray, params: np.ndarray, schedule: Schedule, t_out: np.ndarray,
              options: SolverOptions = SolverOptions(), t_start: np.ndarray | None = None,
-             retry: bool = True) -> Trajectories:
+             retry: bool = True, record: Sequence[str] | None = None) -> Trajectories:
     """Integrate ``n`` patients to ``t_out[-1]`` (days) under ``schedule``.
 
     ``y0`` is (n, S) initial states, ``params`` (n, P) per-patient parameters. Each patient
     starts at ``t_start[i]`` (default ``t_out[0]``); outputs before it repeat ``y0``.
-    Events at exactly the start are applied before the first output.
+    Events at exactly the start are applied before the first output. ``record`` names the
+    states kept at every output time (default: all); every state at the last one is in
+    ``y_end`` either way. Recording fewer states changes no number, only what is stored.
 
     Every patient's outputs are checked (:func:`check_states`): a solver failure (status 1-3),
     a non-finite output (status 3) or a nonnegative state below zero (status 4). With
@@ -94,7 +98,10 @@ def simulate(model: ModelSpec, y0: np.ndarray, params: np.ndarray, schedule: Sch
     if options.method not in METHODS:
         raise ValueError(f"unknown solver method {options.method!r} (known: {', '.join(METHODS)})")
     kernel = compile_model(model)
-    out = np.empty((n, t_out.shape[0], s))  # the kernel writes every output; NaN after a failure
+    names = tuple(model.state_names) if record is None else tuple(record)
+    rec = np.array([model.state_index(name) for name in names], dtype=np.int64)
+    out = np.empty((n, t_out.shape[0], rec.size))  # the kernel writes every output; NaN after a failure
+    y_end = np.empty((n, s))
     status = np.zeros(n, dtype=np.int64)
     steps = np.zeros(n, dtype=np.int64)
     if t_start is None:
@@ -109,36 +116,45 @@ def simulate(model: ModelSpec, y0: np.ndarray, params: np.ndarray, schedule: Sch
     chunk = max(1, min(16, n // (8 * numba.get_num_threads())))
     previous = numba.set_parallel_chunksize(chunk)
     try:
-        _run(kernel, y0, params, t_start, schedule, keep, t_out, options, absolute_tolerance(model, options), out, status, steps)
-        status = check_states(model, out, status)
+        _run(kernel, y0, params, t_start, schedule, keep, t_out, options, absolute_tolerance(model, options), out, rec, y_end,
+             status, steps)
+        status = check_states(model, out, status, rec, y_end)
         first = status.copy()
         bad = np.flatnonzero(status != OK) if retry else np.zeros(0, dtype=np.int64)
         if bad.size:
             safe = options.safer()
-            o2 = np.empty((bad.size, t_out.shape[0], s))
+            o2 = np.empty((bad.size, t_out.shape[0], rec.size))
+            e2 = np.empty((bad.size, s))
             st2 = np.zeros(bad.size, dtype=np.int64)
             k2 = np.zeros(bad.size, dtype=np.int64)
             numba.set_parallel_chunksize(1)
             _run(kernel, np.ascontiguousarray(y0[bad]), np.ascontiguousarray(params[bad]), np.ascontiguousarray(t_start[bad]),
-                 schedule, keep, t_out, safe, absolute_tolerance(model, safe), o2, st2, k2)
-            st2 = check_states(model, o2, st2)
-            out[bad], status[bad], steps[bad] = o2, st2, k2
+                 schedule, keep, t_out, safe, absolute_tolerance(model, safe), o2, rec, e2, st2, k2)
+            st2 = check_states(model, o2, st2, rec, e2)
+            out[bad], y_end[bad], status[bad], steps[bad] = o2, e2, st2, k2
     finally:
         numba.set_parallel_chunksize(previous)
     retried = np.zeros(n, dtype=bool)
     retried[bad] = True
-    return Trajectories(t_out, out, status, steps, tuple(model.state_names), retried, first)
+    return Trajectories(t_out, out, status, steps, names, retried, first, y_end)
 
 
-def check_states(model: ModelSpec, out: np.ndarray, status: np.ndarray) -> np.ndarray:
+def check_states(model: ModelSpec, out: np.ndarray, status: np.ndarray, record: np.ndarray | None = None,
+                 y_end: np.ndarray | None = None) -> np.ndarray:
     """``status`` with patients whose solve reported success but whose outputs are not finite (3)
-    or have a nonnegative state below ``-NEGATIVE_TOLERANCE * scale`` (4) marked as failed."""
+    or have a nonnegative state below ``-NEGATIVE_TOLERANCE * scale`` (4) marked as failed.
+
+    ``out`` holds the states ``record`` (indices; default all); ``y_end`` (n, S), if given,
+    every state at the last output time, checked too."""
     status = np.array(status, dtype=np.int64, copy=True)
-    if out.size == 0:
-        return status
     nonneg = np.array([st.nonnegative for st in model.states])
     floor = -NEGATIVE_TOLERANCE * np.array([max(1.0, abs(st.initial)) for st in model.states])
-    compile_model(model).check_batch(np.ascontiguousarray(out, dtype=np.float64), status, floor, nonneg)
+    rec = np.arange(len(model.states)) if record is None else np.asarray(record)
+    check = compile_model(model).check_batch
+    if out.size:
+        check(np.ascontiguousarray(out, dtype=np.float64), status, np.ascontiguousarray(floor[rec]), np.ascontiguousarray(nonneg[rec]))
+    if y_end is not None and y_end.size:
+        check(np.ascontiguousarray(y_end, dtype=np.float64)[:, None, :], status, floor, nonneg)
     return status
 
 
@@ -148,12 +164,12 @@ def failure_summary(status: np.ndarray) -> dict[str, int]:
     return {STATUS_TEXT.get(int(v), f"status {int(v)}"): int(c) for v, c in zip(values, counts) if v != OK}
 
 
-def _run(kernel, y0, params, t_start, schedule, keep, t_out, options, atol, out, status, steps) -> None:
+def _run(kernel, y0, params, t_start, schedule, keep, t_out, options, atol, out, record, y_end, status, steps) -> None:
     kernel.integrate_batch(
         y0, params, t_start,
         np.ascontiguousarray(schedule.t[keep]), np.ascontiguousarray(schedule.kind[keep]),
         np.ascontiguousarray(schedule.idx[keep]), np.ascontiguousarray(schedule.val[keep]),
         np.ascontiguousarray(schedule.pidx[keep]),
         t_out, options.rtol, atol, options.h_max, options.max_steps,
-        out, status, steps, METHODS[options.method],
+        out, record, y_end, status, steps, METHODS[options.method],
     )

@@ -93,3 +93,26 @@ def test_methods_agree_with_a_tight_solution(model, method, rtol):
     assert (got.status == 0).all()
     big = np.abs(ref) > 1e-3
     assert np.max(np.abs(got.y[big] - ref[big]) / np.abs(ref[big])) < 1e-4
+
+
+def test_recording_fewer_states_changes_no_number(model):
+    """``record`` only chooses what is stored: the recorded columns and the end state equal,
+    bit for bit, those of a run that records every state."""
+    y0, p0 = _patients(model, 12, seed=3)
+    t_out = np.linspace(0.0, 400.0, 41)
+    full = simulate(model, y0, p0, _schedule(model), t_out)
+    some = simulate(model, y0, p0, _schedule(model), t_out, record=("cum_attack", "anc"))
+    assert some.y.shape == (12, 41, 2) and some.state_names == ("cum_attack", "anc")
+    assert np.array_equal(some["cum_attack"], full["cum_attack"]) and np.array_equal(some["anc"], full["anc"])
+    assert np.array_equal(some.y_end, full.y[:, -1, :]) and np.array_equal(full.y_end, full.y[:, -1, :])
+    none = simulate(model, y0, p0, _schedule(model), t_out, record=())
+    assert none.y.shape == (12, 41, 0) and np.array_equal(none.y_end, full.y_end)
+
+
+def test_a_failed_patient_has_nan_outputs_after_the_failure_and_a_nan_end_state(model):
+    y0, p0 = _patients(model, 3, seed=4)
+    t_out = np.linspace(0.0, 400.0, 41)
+    traj = simulate(model, y0, p0, _schedule(model), t_out, SolverOptions(max_steps=20), retry=False)
+    assert np.all(traj.status == 1)  # maximum number of steps
+    assert np.all(np.isnan(traj.y_end))
+    assert np.all(np.isfinite(traj.y[:, 0, :])) and np.all(np.isnan(traj.y[:, -1, :]))

@@ -47,6 +47,7 @@ DEFAULT_SCENARIO = ROOT / "tests" / "scenarios" / "mist_like.toml"
 MAG_MIN = 1e-6  # states smaller than this are left out of relative errors
 TARGET_VS_SCIPY = 200  # issue 5: throughput targets on 2 cores, final state within 1e-4 relative
 TARGET_VS_ROADRUNNER = 10
+STEP_PIECES = {"rodas4": (6, 6), "rodas3": (3, 4), "ros3p": (2, 3)}  # (rhs evaluations, solves) per step
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -70,7 +71,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="patients cross-checked with scipy Radau at the tight tolerance (default 20, capped at --accuracy-n)")
     ap.add_argument("--rtol", type=float, default=None,
                     help="relative tolerance of the timed runs and the scipy loop (default: remit's SolverOptions().rtol)")
-    ap.add_argument("--method", choices=("rodas3", "ros3p"), default=None,
+    ap.add_argument("--method", choices=("rodas4", "rodas3", "ros3p"), default=None,
                     help="solver method of the timed runs (default: remit's SolverOptions().method); "
                          "'--method ros3p --rtol 5e-7' is the previous default")
     ap.add_argument("--cohort", type=int, default=2000, help="distinct burned-in patients; larger N tiles them (default 2000)")
@@ -151,10 +152,12 @@ def rhs_operation_count(model, kernel, method: str) -> dict:
     nz = [jm[i, j] for i in range(n) for j in range(n) if jm[i, j] != 0]
     jac_ops, _ = count(nz)
     lu_ops, solve_ops = int(kernel.LU_FACTOR_FLOPS), int(kernel.LU_SOLVE_FLOPS)
-    # one step attempt: Rodas3 = 3 rhs (two stages + f(y_new), which the next step reuses),
-    # 1 Jacobian, sparse LU, 4 solves, ~25 vector operations of length n (stage sums, error
-    # norm, clipping); ROS3P = 2 rhs, 1 Jacobian, LU, 3 solves, ~20 vector operations
-    if method == "rodas3":
+    # one step attempt: Rodas4 = 6 rhs (five stages + f(y_new), which the next step reuses),
+    # 1 Jacobian, sparse LU, 6 solves, ~45 vector operations of length n (stage sums, error norm,
+    # clipping); Rodas3 = 3 rhs, 1 Jacobian, LU, 4 solves, ~25; ROS3P = 2 rhs, LU, 3 solves, ~20
+    if method == "rodas4":
+        per_step = 6 * rhs_ops + jac_ops + lu_ops + 6 * solve_ops + 45 * n
+    elif method == "rodas3":
         per_step = 3 * rhs_ops + jac_ops + lu_ops + 4 * solve_ops + 25 * n
     else:
         per_step = 2 * rhs_ops + jac_ops + lu_ops + 3 * solve_ops + 20 * n
@@ -209,7 +212,8 @@ def kernel_profile(kernel, y: np.ndarray, p: np.ndarray, reps: int = 200_000) ->
         t0 = time.perf_counter()
         fn(*fargs, reps)
         out[name] = (time.perf_counter() - t0) / reps * 1e9
-    out["rodas3_step_pieces"] = 3 * out["rhs"] + out["jacobian"] + out["lu_factor"] + 4 * out["lu_solve"]
+    for method, (n_rhs, n_solve) in STEP_PIECES.items():
+        out[f"{method}_step_pieces"] = n_rhs * out["rhs"] + out["jacobian"] + out["lu_factor"] + n_solve * out["lu_solve"]
     return out
 
 
@@ -299,7 +303,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"  Jacobian operations after cse: {ops['jac_ops_cse']} for {ops['jac_nonzeros']} nonzeros of {ops['n_states']}x{ops['n_states']}")
     print(f"  sparse LU of W: {ops['lu_nonzeros']} nonzeros ({ops['lu_fill_in']} fill-in), factorisation {ops['lu_factor_ops']} ops, "
           f"each solve {ops['lu_solve_ops']} ops")
-    stages = "3 rhs + Jacobian + LU + 4 solves" if opts.method == "rodas3" else "2 rhs + Jacobian + LU + 3 solves"
+    stages = "{} rhs + Jacobian + LU + {} solves".format(*STEP_PIECES[opts.method])
     print(f"  operations per {opts.method} step ({stages} + vector ops): {ops['est_flops_per_step']:,}")
     print(f"  machine peak: {ghz:.2f} GHz x {PEAK_FLOP_PER_CYCLE} double-precision flop/cycle = {peak_core:.1f} GFLOP/s per core "
           f"(scalar, no SIMD: {ghz * SCALAR_FLOP_PER_CYCLE:.1f})")
@@ -366,7 +370,7 @@ def main(argv: list[str] | None = None) -> dict:
     n_prof = min(sizes)
     print(f"\nWhere the time goes (1 thread, N {n_prof}): one call of each compiled piece, in a numba loop at patient 0's state")
     print(f"  rhs {prof['rhs']:.0f} ns, Jacobian entries {prof['jacobian']:.0f} ns, sparse LU factorisation {prof['lu_factor']:.0f} ns, "
-          f"one solve {prof['lu_solve']:.0f} ns; 3 rhs + Jacobian + LU + 4 solves = {prof['rodas3_step_pieces']:.0f} ns per Rodas3 step")
+          f"one solve {prof['lu_solve']:.0f} ns; {stages} = {prof[opts.method + '_step_pieces']:.0f} ns per {opts.method} step")
     print(f"  {'arm':<8} {'ns/step':>8} {'pieces':>7} {'rest of step':>12} {'outputs+checks':>14}   (shares of the wall time per patient)")
     for arm in arms:
         r1 = next((r for r in remit_runs if r["arm"] == arm["name"] and r["workers"] == 1 and r["n"] == n_prof), None)
@@ -380,7 +384,7 @@ def main(argv: list[str] | None = None) -> dict:
             walls.append(time.perf_counter() - t0)
         no_out = min(walls)
         per_step = r1["wall_s"] / (r1["steps_mean"] * n_prof) * 1e9
-        pieces = prof["rodas3_step_pieces"] / per_step if opts.method == "rodas3" else float("nan")
+        pieces = prof[opts.method + "_step_pieces"] / per_step
         outputs = max(0.0, (r1["wall_s"] - no_out) / r1["wall_s"])
         r1["profile"] = {"ns_per_step": per_step, "share_step_pieces": pieces, "share_outputs_and_checks": outputs,
                          "share_rest": 1.0 - pieces - outputs, "wall_s_final_output_only": no_out,

@@ -62,8 +62,39 @@ _R3_C42 = -1.0
 _R3_C43 = -8.0 / 3.0
 # M = (2, 0, 1, 1), so y_new = (y + 2 K1 + K3) + K4 and the embedded solution is y + 2 K1 + K3
 
+# Rodas4 (Hairer & Wanner, Solving ODEs II (1996) sec. IV.7, Table 7.2; coefficients of their
+# code RODAS): 6 stages, order 4, embedded order 3, L-stable and stiffly accurate; every stage
+# needs f, the error estimate is K6. In the same form as Rodas3 above.
+_R4_GAMMA = 0.25
+_R4_A21 = 1.544
+_R4_A31 = 0.9466785280815826
+_R4_A32 = 0.2557011698983284
+_R4_A41 = 3.314825187068521
+_R4_A42 = 2.896124015972201
+_R4_A43 = 0.9986419139977817
+_R4_A51 = 1.221224509226641  # row 5 of A is also M1..M4 (and row 6 adds K5): stiffly accurate
+_R4_A52 = 6.019134481288629
+_R4_A53 = 12.53708332932087
+_R4_A54 = -0.6878860361058950
+_R4_C21 = -5.6688
+_R4_C31 = -2.430093356833875
+_R4_C32 = -0.2063599157091915
+_R4_C41 = -0.1073529058151375
+_R4_C42 = -9.594562251023355
+_R4_C43 = -20.47028614809616
+_R4_C51 = 7.496443313967647
+_R4_C52 = -10.24680431464352
+_R4_C53 = -33.99990352819905
+_R4_C54 = 11.70890893206160
+_R4_C61 = 8.083246795921522
+_R4_C62 = -7.981132988064893
+_R4_C63 = -31.52159432874371
+_R4_C64 = 16.31930543123136
+_R4_C65 = -6.058818238834054
+
 METHOD_ROS3P = 0
 METHOD_RODAS3 = 1
+METHOD_RODAS4 = 2
 
 PIVOT_GROWTH = 1e6  # largest elimination multiplier accepted from the static-order sparse LU
 # (multipliers reach ~3e3 at h = 30 d because the states have very different units; the
@@ -212,7 +243,11 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
     lu = np.empty(LU_NONZEROS)
     piv = np.empty(n, dtype=np.int64)
     rodas = method == METHOD_RODAS3
-    gamma = _R3_GAMMA if rodas else _GAMMA
+    rodas4 = method == METHOD_RODAS4
+    gamma = _R3_GAMMA if rodas else (_R4_GAMMA if rodas4 else _GAMMA)
+    k5 = np.empty(n)
+    k6 = np.empty(n)
+    ctrl = 0.25 if rodas4 else 1.0 / 3.0  # 1 / (embedded order + 1)
     n_ev = ev_t.shape[0]
     n_out = t_out.shape[0]
     t_end = t_out[n_out - 1]
@@ -305,6 +340,46 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
                     total += v
                     d = k4[i] / (atol[i] + rtol * max(abs(y[i]), abs(v)))
                     err += d * d
+            elif rodas4:
+                for i in range(n):
+                    ytmp[i] = y[i] + _R4_A21 * k1[i]
+                rhs(ytmp, p, f1)
+                for i in range(n):
+                    k2[i] = f1[i] + _R4_C21 * inv_h * k1[i]
+                _solve(dense, lu, W, piv, k2)
+                for i in range(n):
+                    ytmp[i] = y[i] + _R4_A31 * k1[i] + _R4_A32 * k2[i]
+                rhs(ytmp, p, f1)
+                for i in range(n):
+                    k3[i] = f1[i] + (_R4_C31 * k1[i] + _R4_C32 * k2[i]) * inv_h
+                _solve(dense, lu, W, piv, k3)
+                for i in range(n):
+                    ytmp[i] = y[i] + _R4_A41 * k1[i] + _R4_A42 * k2[i] + _R4_A43 * k3[i]
+                rhs(ytmp, p, f1)
+                for i in range(n):
+                    k4[i] = f1[i] + (_R4_C41 * k1[i] + _R4_C42 * k2[i] + _R4_C43 * k3[i]) * inv_h
+                _solve(dense, lu, W, piv, k4)
+                for i in range(n):
+                    ytmp[i] = y[i] + _R4_A51 * k1[i] + _R4_A52 * k2[i] + _R4_A53 * k3[i] + _R4_A54 * k4[i]
+                rhs(ytmp, p, f1)
+                for i in range(n):
+                    k5[i] = f1[i] + (_R4_C51 * k1[i] + _R4_C52 * k2[i] + _R4_C53 * k3[i] + _R4_C54 * k4[i]) * inv_h
+                _solve(dense, lu, W, piv, k5)
+                for i in range(n):
+                    ytmp[i] = ytmp[i] + k5[i]  # the embedded solution (row 6 of A)
+                rhs(ytmp, p, f1)
+                for i in range(n):
+                    k6[i] = f1[i] + (_R4_C61 * k1[i] + _R4_C62 * k2[i] + _R4_C63 * k3[i] + _R4_C64 * k4[i]
+                                     + _R4_C65 * k5[i]) * inv_h
+                _solve(dense, lu, W, piv, k6)
+                err = 0.0
+                total = 0.0
+                for i in range(n):
+                    v = ytmp[i] + k6[i]
+                    ynew[i] = v
+                    total += v
+                    d = k6[i] / (atol[i] + rtol * max(abs(y[i]), abs(v)))
+                    err += d * d
             else:
                 for i in range(n):
                     ytmp[i] = y[i] + _A21 * k1[i]
@@ -350,10 +425,10 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
                 for i in range(n):
                     y[i] = ynew[i]
                     f0[i] = fnew[i]
-                fac = 0.9 * (1.0 / max(err, 1e-10)) ** (1.0 / 3.0)
+                fac = 0.9 * (1.0 / max(err, 1e-10)) ** ctrl
                 h *= min(5.0, max(0.2, fac))
             else:
-                fac = 0.9 * (1.0 / err) ** (1.0 / 3.0)
+                fac = 0.9 * (1.0 / err) ** ctrl
                 h *= max(0.1, fac)
                 if h < 1e-12:
                     return _failed(out, k_out, y_end, STEP_UNDERFLOW, steps)

@@ -126,3 +126,34 @@ def test_rodas4_takes_fewer_steps_than_rodas3_through_a_transplant(model):
     s3 = simulate(model, y0, p0, _schedule(model), t_out, SolverOptions(method="rodas3")).steps
     s4 = simulate(model, y0, p0, _schedule(model), t_out, SolverOptions(method="rodas4")).steps
     assert s4.sum() < 0.6 * s3.sum(), (s3, s4)
+
+
+def test_jax_backend_gives_the_kernels_results(model):
+    """The optional JAX backend runs the same Rodas4 steps: the same step counts and statuses,
+    and states within 1e-6 relative of the numba kernel (dense vs sparse LU differ in round-off),
+    with per-patient start times, recorded subsets and a failing patient."""
+    pytest.importorskip("jax")
+    y0, p0 = _patients(model, 5, seed=11)
+    t_out = np.linspace(-30.0, 400.0, 44)
+    t_start = np.array([-30.0, -10.0, 0.0, 0.0, 5.0])
+    for opts in (SolverOptions(), SolverOptions(max_steps=60)):  # the second: some patients stop at the step limit
+        a = simulate(model, y0, p0, _schedule(model), t_out, opts, t_start=t_start, retry=False)
+        j = simulate(model, y0, p0, _schedule(model), t_out, SolverOptions(max_steps=opts.max_steps, backend="jax"),
+                     t_start=t_start, retry=False)
+        assert np.array_equal(a.status, j.status) and np.array_equal(a.steps, j.steps)
+        assert np.array_equal(np.isnan(a.y), np.isnan(j.y)) and np.array_equal(np.isnan(a.y_end), np.isnan(j.y_end))
+        big = np.abs(a.y) > 1e-6
+        assert np.max(np.abs(j.y[big] - a.y[big]) / np.abs(a.y[big])) < 1e-6
+        ok = a.status == 0
+        assert np.allclose(j.y_end[ok], a.y_end[ok], rtol=1e-6, atol=1e-12)
+    assert (a.status == 1).all()  # the step limit was reached, so the failure path was compared too
+    sub = simulate(model, y0, p0, _schedule(model), t_out, SolverOptions(backend="jax"), t_start=t_start, record=("anc",))
+    assert sub.y.shape == (5, 44, 1)
+
+
+def test_jax_backend_is_rodas4_only(model):
+    y0, p0 = _patients(model, 1)
+    with pytest.raises(ValueError, match="rodas4 only"):
+        simulate(model, y0, p0, _schedule(model), np.array([0.0, 1.0]), SolverOptions(backend="jax", method="rodas3"))
+    with pytest.raises(ValueError, match="unknown solver backend"):
+        simulate(model, y0, p0, _schedule(model), np.array([0.0, 1.0]), SolverOptions(backend="cuda"))

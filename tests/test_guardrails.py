@@ -265,7 +265,7 @@ def test_resume_needs_a_run_directory_of_the_same_scenario(tmp_path):
     assert res.exit_code == 2 and "cannot resume, no readable manifest.json" in res.output, res.output
     (out / "manifest.json").write_text(json.dumps({"digest": "0" * 16, "chunk_size": 7}))
     res = CliRunner().invoke(app, _run_dir_args(out, "--resume"))
-    assert res.exit_code == 2 and "different scenario or chunk size" in res.output, res.output
+    assert res.exit_code == 2 and "different scenario, chunk size or solver backend" in res.output, res.output
     assert (out / "notes.txt").read_text() == "mine"
 
 

@@ -35,6 +35,9 @@ def run(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler, e.g. tcp://host:8786"),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run in --out, skipping its finished chunks"),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing run directory"),
+    backend: str = typer.Option("numba", "--backend",
+                                help="ODE backend: numba (compiled kernel, fastest on CPUs) or jax (same method, "
+                                     "for accelerators; needs pip install 'remit[jax]')"),
     max_failure_fraction: Optional[float] = typer.Option(
         None, "--max-failure-fraction", min=0.0, max=1.0,
         help="Exit with status 3 (after writing the outputs) if more than this fraction of patients still fail "
@@ -65,7 +68,18 @@ def run(
     console = Console(stderr=True)
     slug = _slug(spec.trial.name)  # one path component; "." or ".." would leave results/
     out_dir = out or Path("results") / (slug if slug.strip(".") else "trial")
-    trial = Trial(spec, str(scenario))
+    from remit.engine.integrate import BACKENDS, SolverOptions
+
+    if backend not in BACKENDS:
+        _fail(f"--backend: {backend!r} is not one of {', '.join(BACKENDS)}")
+    if backend == "jax":
+        from remit.engine.jax_backend import JaxUnavailable, require_jax
+
+        try:
+            require_jax()
+        except JaxUnavailable as exc:
+            _fail(f"--backend jax: {exc}")
+    trial = Trial(spec, str(scenario), solver=SolverOptions(backend=backend))
     published = None
     if compare:
         from remit.evidence import EvidenceError, load_published

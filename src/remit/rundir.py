@@ -32,15 +32,17 @@ class RunDirectoryError(RemitError):
     """The run directory cannot be used as asked."""
 
 
-def scenario_digest(spec, chunk_size: int) -> str:
-    return hashlib.sha256(f"{spec.to_toml()}\nchunk_size={chunk_size}".encode()).hexdigest()[:16]
+def scenario_digest(spec, chunk_size: int, backend: str = "numba") -> str:
+    extra = f"\nbackend={backend}" if backend != "numba" else ""  # numba runs keep the digest they always had
+    return hashlib.sha256(f"{spec.to_toml()}\nchunk_size={chunk_size}{extra}".encode()).hexdigest()[:16]
 
 
 class RunDirectory:
-    def __init__(self, path: str | Path, spec, chunk_size: int, resume: bool = False, force: bool = False):
+    def __init__(self, path: str | Path, spec, chunk_size: int, resume: bool = False, force: bool = False,
+                 backend: str = "numba"):
         self.path = Path(path)
         self.chunks = self.path / "chunks"
-        digest = scenario_digest(spec, chunk_size)
+        digest = scenario_digest(spec, chunk_size, backend)
         manifest = self.path / "manifest.json"
         if self.path.exists() and not self.path.is_dir():
             raise RunDirectoryError(f"{self.path}: exists and is not a directory")
@@ -51,8 +53,9 @@ class RunDirectory:
             except (OSError, ValueError):
                 raise RunDirectoryError(f"{self.path}: cannot resume, no readable manifest.json (not a remit run directory?)") from None
             if old.get("digest") != digest:
-                raise RunDirectoryError(f"{self.path}: cannot resume, it holds a run of a different scenario or chunk size "
-                                        f"(chunk_size {old.get('chunk_size')}); use --force to start over")
+                raise RunDirectoryError(f"{self.path}: cannot resume, it holds a run of a different scenario, chunk size or "
+                                        f"solver backend (chunk_size {old.get('chunk_size')}, backend "
+                                        f"{old.get('backend', 'numba')}); use --force to start over")
         elif used and not force:
             raise RunDirectoryError(f"{self.path}: already exists and is not empty; use --resume to continue that run "
                                     "or --force to overwrite it")
@@ -61,7 +64,7 @@ class RunDirectory:
             for name in (*OUTPUTS, "manifest.json"):
                 (self.path / name).unlink(missing_ok=True)
         self.chunks.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(manifest, json.dumps({"digest": digest, "chunk_size": chunk_size, "seed": spec.trial.seed,
+        atomic_write_text(manifest, json.dumps({"digest": digest, "chunk_size": chunk_size, "backend": backend, "seed": spec.trial.seed,
                                                 "remit_version": __version__}, indent=2))
 
     # -- the cohort ----------------------------------------------------------------------

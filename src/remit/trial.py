@@ -172,7 +172,8 @@ class Trial:
 
         spec, model = self.spec, self.model
         disease = get_disease(spec.trial.disease)
-        rundir = RunDirectory(out, spec, chunk_size, resume=resume, force=force) if out is not None else None
+        rundir = (RunDirectory(out, spec, chunk_size, resume=resume, force=force, backend=self.solver.backend)
+                  if out is not None else None)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         prog_ctx = _progress() if progress else nullcontext(None)
@@ -242,7 +243,8 @@ class Trial:
             "remit_version": __version__, "model": model.name, "model_hash": model.hash(), "seed": spec.trial.seed,
             "parameters": parameter_provenance(spec),
             "scenario": self.source, "patients": int(len(patients)), "patient_years": py,
-            "solver": {"method": self.solver.method, "rtol": self.solver.rtol, "atol_scale": self.solver.atol_scale},
+            "solver": {"method": self.solver.method, "rtol": self.solver.rtol, "atol_scale": self.solver.atol_scale,
+                       "backend": self.solver.backend},
             "solver_failures": int((patients["solver_status"] != 0).sum()),
             "solver_failure_reasons": failure_summary(patients["solver_status"].to_numpy()),
             "solver_retried": int(patients["solver_retried"].astype("boolean").fillna(False).sum())

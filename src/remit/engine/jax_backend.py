@@ -47,6 +47,10 @@ def require_jax():
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise JaxUnavailable("the jax backend needs JAX: pip install 'remit[jax]' (or choose --backend numba)") from exc
     jax.config.update("jax_enable_x64", True)
+    if not jax.config.jax_compilation_cache_dir:  # compiled code is kept across runs, as numba's is
+        from remit.model.codegen import cache_root
+
+        jax.config.update("jax_compilation_cache_dir", str(cache_root() / "jax"))
     return jax
 
 

@@ -207,11 +207,14 @@ def generate_source(spec: ModelSpec) -> str:
     return "\n".join(src) + _KERNEL.read_text()
 
 
+def cache_root() -> Path:
+    """remit's cache of compiled code: ``$REMIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/remit`` or ``~/.cache/remit``."""
+    return Path(os.environ.get("REMIT_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.join(Path.home(), ".cache")), "remit"))
+
+
 def _cache_dir() -> Path:
-    root = os.environ.get("REMIT_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.join(Path.home(), ".cache")), "remit"
-    )
-    path = Path(root) / "models"
+    path = cache_root() / "models"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -137,7 +137,9 @@ class Trial:
                                      f"after screening {n_screened} candidates")
             need = n_total - n_acc
             rate = max(n_acc / max(n_screened, 1), 1e-3)
-            block = int(min(max(chunk_size, 1.2 * need / rate), 50 * chunk_size))
+            # candidates past the last one accepted are screened in vain (the cohort is the first n_total
+            # accepted, whatever was screened after them), so aim only slightly past the expected need
+            block = int(min(max(chunk_size, 1.05 * need / rate), 50 * chunk_size))
             block = int(math.ceil(block / chunk_size) * chunk_size)
             c = screen(block)
             c = c.take(np.flatnonzero(accept(c, spec, acceptance)))

@@ -3,7 +3,7 @@
 # (and caches) the solver specialised to that model. Not importable on its own.
 #
 # Methods (linearly implicit Rosenbrock, one W = I/(h*gamma) - J per step, ``method``):
-# - Rodas4 (default; Hairer & Wanner, Solving ODEs II (1996) sec. IV.7): 6 stages, order 4,
+# - Rodas4 (default; Hairer & Wanner, Solving ODEs II (1996), their code RODAS): 6 stages, order 4,
 #   embedded order 3, L-stable and stiffly accurate. Through conditioning, where each drug
 #   decays exponentially over orders of magnitude, it takes about 2.4x fewer steps than Rodas3
 #   at the same rtol (each step costs about 1.7x more).
@@ -66,7 +66,7 @@ _R3_C42 = -1.0
 _R3_C43 = -8.0 / 3.0
 # M = (2, 0, 1, 1), so y_new = (y + 2 K1 + K3) + K4 and the embedded solution is y + 2 K1 + K3
 
-# Rodas4 (Hairer & Wanner, Solving ODEs II (1996) sec. IV.7, Table 7.2; coefficients of their
+# Rodas4 (Hairer & Wanner, Solving ODEs II, 2nd ed. (1996); the coefficients of their Fortran
 # code RODAS): 6 stages, order 4, embedded order 3, L-stable and stiffly accurate; every stage
 # needs f, the error estimate is K6. In the same form as Rodas3 above.
 _R4_GAMMA = 0.25

@@ -13,8 +13,6 @@ Needs ``jax`` (``pip install 'remit[jax]'``); the import happens on first use on
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
 from remit.model.spec import ModelSpec
@@ -24,7 +22,7 @@ EV_ADD, EV_SET_PARAM, EV_LOG_KILL = 0, 1, 2
 OK, MAX_STEPS, STEP_UNDERFLOW, NOT_FINITE = 0, 1, 2, 3
 EPS_T = 1e-12  # times within this many days count as equal (as in the kernel)
 
-# Rodas4 (Hairer & Wanner, Solving ODEs II (1996) sec. IV.7): the kernel's coefficients
+# Rodas4 (Hairer & Wanner, Solving ODEs II (1996), their code RODAS): the kernel's coefficients
 GAMMA = 0.25
 A = ((1.544,),
      (0.9466785280815826, 0.2557011698983284),
@@ -54,9 +52,18 @@ def require_jax():
     return jax
 
 
-@lru_cache(maxsize=8)
+_COMPILED: dict[str, object] = {}
+
+
 def _compiled(spec: ModelSpec):
-    """The jitted, patient-vmapped integrator for ``spec`` (rhs and Jacobian from its sympy expressions)."""
+    """The jitted, patient-vmapped integrator for ``spec``'s equations (values are arguments, as in the kernel)."""
+    key = spec.structure_hash()
+    if key not in _COMPILED:
+        _COMPILED[key] = _compile(spec)
+    return _COMPILED[key]
+
+
+def _compile(spec: ModelSpec):
     import sympy as sp
 
     jax = require_jax()

@@ -73,7 +73,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="relative tolerance of the timed runs and the scipy loop (default: remit's SolverOptions().rtol)")
     ap.add_argument("--method", choices=("rodas4", "rodas3", "ros3p"), default=None,
                     help="solver method of the timed runs (default: remit's SolverOptions().method); "
-                         "'--method ros3p --rtol 5e-7' is the previous default")
+                         "'--method rodas3' is the previous default, '--method ros3p --rtol 5e-7' the one before")
     ap.add_argument("--cohort", type=int, default=2000, help="distinct burned-in patients; larger N tiles them (default 2000)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="at most this many timed runs of each remit case, fewer once they add up to --min-time; the best is reported (default 3)")

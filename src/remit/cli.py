@@ -113,6 +113,10 @@ def run(
         _fail(f"cannot write the results to {out_dir}: {_os_error(exc)}; no output file was left half-written, "
               "finished chunks are kept (use --resume)", 1)
     _print_summary(console, result)
+    screened = result.provenance.get("enrolment", {}).get("candidates_screened")
+    if screened:  # enrolment cost grows with how far the requested population is from the model's candidates
+        n = int(result.provenance["patients"])
+        console.print(f"[dim]enrolled {n} patients from {screened} candidates screened ({screened / max(n, 1):.1f} per patient)[/]")
     console.print(f"[bold]wrote[/] {out_dir}/ (report.html, patients.parquet, endpoints.csv, provenance.json)")
     failures = result.provenance["solver_failures"]
     if failures:

@@ -66,35 +66,8 @@ _R3_C42 = -1.0
 _R3_C43 = -8.0 / 3.0
 # M = (2, 0, 1, 1), so y_new = (y + 2 K1 + K3) + K4 and the embedded solution is y + 2 K1 + K3
 
-# Rodas4 (Hairer & Wanner, Solving ODEs II, 2nd ed. (1996); the coefficients of their Fortran
-# code RODAS): 6 stages, order 4, embedded order 3, L-stable and stiffly accurate; every stage
-# needs f, the error estimate is K6. In the same form as Rodas3 above.
-_R4_GAMMA = 0.25
-_R4_A21 = 1.544
-_R4_A31 = 0.9466785280815826
-_R4_A32 = 0.2557011698983284
-_R4_A41 = 3.314825187068521
-_R4_A42 = 2.896124015972201
-_R4_A43 = 0.9986419139977817
-_R4_A51 = 1.221224509226641  # row 5 of A is also M1..M4 (and row 6 adds K5): stiffly accurate
-_R4_A52 = 6.019134481288629
-_R4_A53 = 12.53708332932087
-_R4_A54 = -0.6878860361058950
-_R4_C21 = -5.6688
-_R4_C31 = -2.430093356833875
-_R4_C32 = -0.2063599157091915
-_R4_C41 = -0.1073529058151375
-_R4_C42 = -9.594562251023355
-_R4_C43 = -20.47028614809616
-_R4_C51 = 7.496443313967647
-_R4_C52 = -10.24680431464352
-_R4_C53 = -33.99990352819905
-_R4_C54 = 11.70890893206160
-_R4_C61 = 8.083246795921522
-_R4_C62 = -7.981132988064893
-_R4_C63 = -31.52159432874371
-_R4_C64 = 16.31930543123136
-_R4_C65 = -6.058818238834054
+# Rodas4: coefficients in remit.engine.rodas4 (one copy, shared with the JAX backend)
+from remit.engine import rodas4 as _r4  # noqa: E402
 
 METHOD_ROS3P = 0
 METHOD_RODAS3 = 1
@@ -166,6 +139,22 @@ def _solve(dense, lu, W, piv, b):
         _lu_solve(W, piv, b)
     else:
         w_solve(lu, b)
+
+
+@njit(cache=True, fastmath={"contract", "nsz"}, error_model="numpy")
+def _stiffly_accurate_end(y, y_emb, k_last, atol, rtol, ynew):
+    """End of a stiffly accurate Rodas step: ``ynew = y_emb + k_last`` (the embedded solution plus
+    the last stage), whose last stage is also the error estimate. Returns (sum of squared scaled
+    errors, sum of ``ynew``, which is not finite if any component is not)."""
+    err = 0.0
+    total = 0.0
+    for i in range(y.shape[0]):
+        v = y_emb[i] + k_last[i]
+        ynew[i] = v
+        total += v
+        d = k_last[i] / (atol[i] + rtol * max(abs(y[i]), abs(v)))
+        err += d * d
+    return err, total
 
 
 @njit(cache=True, fastmath={"contract", "nsz"}, error_model="numpy")
@@ -248,7 +237,7 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
     piv = np.empty(n, dtype=np.int64)
     rodas = method == METHOD_RODAS3
     rodas4 = method == METHOD_RODAS4
-    gamma = _R3_GAMMA if rodas else (_R4_GAMMA if rodas4 else _GAMMA)
+    gamma = _R3_GAMMA if rodas else (_r4.GAMMA if rodas4 else _GAMMA)
     k5 = np.empty(n)
     k6 = np.empty(n)
     ctrl = 0.25 if rodas4 else 1.0 / 3.0  # 1 / (embedded order + 1)
@@ -336,54 +325,40 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
                 for i in range(n):
                     k4[i] = f1[i] + (_R3_C41 * k1[i] + _R3_C42 * k2[i] + _R3_C43 * k3[i]) * inv_h
                 _solve(dense, lu, W, piv, k4)
-                err = 0.0
-                total = 0.0  # not finite if any ynew is not
-                for i in range(n):
-                    v = ytmp[i] + k4[i]
-                    ynew[i] = v
-                    total += v
-                    d = k4[i] / (atol[i] + rtol * max(abs(y[i]), abs(v)))
-                    err += d * d
+                err, total = _stiffly_accurate_end(y, ytmp, k4, atol, rtol, ynew)
             elif rodas4:
                 for i in range(n):
-                    ytmp[i] = y[i] + _R4_A21 * k1[i]
+                    ytmp[i] = y[i] + _r4.A21 * k1[i]
                 rhs(ytmp, p, f1)
                 for i in range(n):
-                    k2[i] = f1[i] + _R4_C21 * inv_h * k1[i]
+                    k2[i] = f1[i] + _r4.C21 * inv_h * k1[i]
                 _solve(dense, lu, W, piv, k2)
                 for i in range(n):
-                    ytmp[i] = y[i] + _R4_A31 * k1[i] + _R4_A32 * k2[i]
+                    ytmp[i] = y[i] + _r4.A31 * k1[i] + _r4.A32 * k2[i]
                 rhs(ytmp, p, f1)
                 for i in range(n):
-                    k3[i] = f1[i] + (_R4_C31 * k1[i] + _R4_C32 * k2[i]) * inv_h
+                    k3[i] = f1[i] + (_r4.C31 * k1[i] + _r4.C32 * k2[i]) * inv_h
                 _solve(dense, lu, W, piv, k3)
                 for i in range(n):
-                    ytmp[i] = y[i] + _R4_A41 * k1[i] + _R4_A42 * k2[i] + _R4_A43 * k3[i]
+                    ytmp[i] = y[i] + _r4.A41 * k1[i] + _r4.A42 * k2[i] + _r4.A43 * k3[i]
                 rhs(ytmp, p, f1)
                 for i in range(n):
-                    k4[i] = f1[i] + (_R4_C41 * k1[i] + _R4_C42 * k2[i] + _R4_C43 * k3[i]) * inv_h
+                    k4[i] = f1[i] + (_r4.C41 * k1[i] + _r4.C42 * k2[i] + _r4.C43 * k3[i]) * inv_h
                 _solve(dense, lu, W, piv, k4)
                 for i in range(n):
-                    ytmp[i] = y[i] + _R4_A51 * k1[i] + _R4_A52 * k2[i] + _R4_A53 * k3[i] + _R4_A54 * k4[i]
+                    ytmp[i] = y[i] + _r4.A51 * k1[i] + _r4.A52 * k2[i] + _r4.A53 * k3[i] + _r4.A54 * k4[i]
                 rhs(ytmp, p, f1)
                 for i in range(n):
-                    k5[i] = f1[i] + (_R4_C51 * k1[i] + _R4_C52 * k2[i] + _R4_C53 * k3[i] + _R4_C54 * k4[i]) * inv_h
+                    k5[i] = f1[i] + (_r4.C51 * k1[i] + _r4.C52 * k2[i] + _r4.C53 * k3[i] + _r4.C54 * k4[i]) * inv_h
                 _solve(dense, lu, W, piv, k5)
                 for i in range(n):
                     ytmp[i] = ytmp[i] + k5[i]  # the embedded solution (row 6 of A)
                 rhs(ytmp, p, f1)
                 for i in range(n):
-                    k6[i] = f1[i] + (_R4_C61 * k1[i] + _R4_C62 * k2[i] + _R4_C63 * k3[i] + _R4_C64 * k4[i]
-                                     + _R4_C65 * k5[i]) * inv_h
+                    k6[i] = f1[i] + (_r4.C61 * k1[i] + _r4.C62 * k2[i] + _r4.C63 * k3[i] + _r4.C64 * k4[i]
+                                     + _r4.C65 * k5[i]) * inv_h
                 _solve(dense, lu, W, piv, k6)
-                err = 0.0
-                total = 0.0
-                for i in range(n):
-                    v = ytmp[i] + k6[i]
-                    ynew[i] = v
-                    total += v
-                    d = k6[i] / (atol[i] + rtol * max(abs(y[i]), abs(v)))
-                    err += d * d
+                err, total = _stiffly_accurate_end(y, ytmp, k6, atol, rtol, ynew)
             else:
                 for i in range(n):
                     ytmp[i] = y[i] + _A21 * k1[i]

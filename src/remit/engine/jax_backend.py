@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from remit.engine import rodas4 as r4
 from remit.model.spec import ModelSpec
 
 # event kinds and status codes, as in remit.engine._kernel
@@ -22,17 +23,11 @@ EV_ADD, EV_SET_PARAM, EV_LOG_KILL = 0, 1, 2
 OK, MAX_STEPS, STEP_UNDERFLOW, NOT_FINITE = 0, 1, 2, 3
 EPS_T = 1e-12  # times within this many days count as equal (as in the kernel)
 
-# Rodas4 (Hairer & Wanner, Solving ODEs II (1996), their code RODAS): the kernel's coefficients
-GAMMA = 0.25
-A = ((1.544,),
-     (0.9466785280815826, 0.2557011698983284),
-     (3.314825187068521, 2.896124015972201, 0.9986419139977817),
-     (1.221224509226641, 6.019134481288629, 12.53708332932087, -0.6878860361058950))
-C = ((-5.6688,),
-     (-2.430093356833875, -0.2063599157091915),
-     (-0.1073529058151375, -9.594562251023355, -20.47028614809616),
-     (7.496443313967647, -10.24680431464352, -33.99990352819905, 11.70890893206160),
-     (8.083246795921522, -7.981132988064893, -31.52159432874371, 16.31930543123136, -6.058818238834054))
+# Rodas4, in the kernel's form (remit.engine.rodas4): rows of A (stages 2-5) and C (stages 2-6)
+GAMMA = r4.GAMMA
+A = ((r4.A21,), (r4.A31, r4.A32), (r4.A41, r4.A42, r4.A43), (r4.A51, r4.A52, r4.A53, r4.A54))
+C = ((r4.C21,), (r4.C31, r4.C32), (r4.C41, r4.C42, r4.C43), (r4.C51, r4.C52, r4.C53, r4.C54),
+     (r4.C61, r4.C62, r4.C63, r4.C64, r4.C65))
 
 
 class JaxUnavailable(RuntimeError):

@@ -29,6 +29,7 @@ from remit.model.spec import ModelSpec
 from remit.store import atomic_write_text
 
 _KERNEL = Path(__file__).resolve().parent.parent / "engine" / "_kernel.py"
+_TABLEAU = _KERNEL.parent / "rodas4.py"  # constants the kernel reads at compile time
 GENERATOR_VERSION = "3"  # bump when the shape of the generated code changes
 
 
@@ -233,6 +234,7 @@ def _generator_digest() -> str:
     h = hashlib.sha256(GENERATOR_VERSION.encode())
     h.update(Path(__file__).read_bytes())
     h.update(_KERNEL.read_bytes())
+    h.update(_TABLEAU.read_bytes())
     return h.hexdigest()[:12]
 
 

@@ -135,7 +135,7 @@ def main(argv=None) -> int:
     import remit.rundir
     import remit.trial
     from remit import __version__
-    from remit.clinical import get_disease
+    from remit.diseases import get_disease
     from remit.scenario import load_scenario
     from remit.trial import Trial, write_outputs
 

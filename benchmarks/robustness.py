@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 
 import remit.population as population
-from remit.clinical import get_disease
+from remit.diseases import get_disease
 from remit.engine import integrate
 from remit.engine.integrate import STATUS_TEXT, SolverOptions
-from remit.model import DISEASES, build_model
+from remit.diseases import DISEASES, build_model
 from remit.population import YEAR, burn_in
 from remit.scenario import parse_scenario
 from remit.therapy.ahsct import arm_plan

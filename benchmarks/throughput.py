@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> dict:
     import remit
     from remit.engine.integrate import SolverOptions, absolute_tolerance, simulate
     from remit.engine.reference import solve_ivp_patient
-    from remit.model import build_model
+    from remit.diseases import build_model
     from remit.model.codegen import compile_model
     from remit.population import YEAR, burn_in, draw_candidates
     from remit.scenario import load_scenario

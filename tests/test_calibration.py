@@ -18,12 +18,11 @@ import pytest
 
 from remit.calibration import shipped
 from remit.calibration.problem import CalibrationProblem, Target, build_problem
-from remit.clinical import MODULES, get_disease
+from remit.diseases import DISEASES, get_disease
 from remit.evidence import roles
-from remit.model import build_model, model_for
+from remit.diseases import build_model, model_for
 from remit.scenario import ScenarioError, parse_scenario
 
-DISEASES = tuple(MODULES)
 
 
 @pytest.mark.parametrize("disease", DISEASES)

@@ -11,7 +11,7 @@ import pytest
 from remit.clinical.crohns_disease import DISEASE, WEEK24_DAYS, draining
 from remit.engine.integrate import SolverOptions, simulate
 from remit.errors import ScenarioError
-from remit.model import build_model
+from remit.diseases import build_model
 from remit.population import YEAR, burn_in, eligible
 from remit.random import TRIAL, patient_keys
 from remit.scenario import parse_scenario

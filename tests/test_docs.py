@@ -5,7 +5,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from remit.cli import app
-from remit.clinical import MODULES, get_disease
+from remit.diseases import DISEASES, get_disease
 from remit.docgen import endpoint_names, pages
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -21,7 +21,7 @@ def test_generated_pages_are_current():
 
 def test_scenario_page_names_every_population_field_and_drug():
     text = (DOCS / "scenario.md").read_text(encoding="utf-8")
-    for name in MODULES:
+    for name in DISEASES:
         d = get_disease(name)
         for field in d.population_model.model_fields:
             assert f"`{field}`" in text
@@ -33,7 +33,7 @@ def test_scenario_page_names_every_population_field_and_drug():
 
 def test_endpoints_page_names_every_endpoint_per_disease():
     text = (DOCS / "endpoints.md").read_text(encoding="utf-8")
-    for name in MODULES:
+    for name in DISEASES:
         for e in get_disease(name).endpoints:
             for row in endpoint_names(e):
                 assert f"`{row}`" in text
@@ -42,7 +42,7 @@ def test_endpoints_page_names_every_endpoint_per_disease():
 def test_diseases_and_therapies_commands():
     r = runner.invoke(app, ["diseases"])
     assert r.exit_code == 0
-    for name in MODULES:
+    for name in DISEASES:
         assert name[:12] in r.output
     r = runner.invoke(app, ["diseases", "lupus"])
     assert r.exit_code == 0 and "sledai" in r.output and "mycophenolate" in r.output
@@ -54,7 +54,10 @@ def test_diseases_and_therapies_commands():
         assert word in r.output
 
 
-def test_model_and_scenario_name_the_same_diseases():
-    from remit.model import DISEASES
+def test_every_registered_disease_is_a_scenario_disease_with_a_model():
+    from remit.diseases import build_model
+    from remit.scenario import TrialSettings
 
-    assert tuple(MODULES) == DISEASES
+    for name in DISEASES:
+        assert build_model(name, calibrated=False).name == name
+        TrialSettings(name="t", disease=name, seed=1, follow_up_years=1, patients_per_arm=1)

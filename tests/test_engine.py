@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from remit.engine.integrate import SolverOptions, simulate
-from remit.model import build_model
+from remit.diseases import build_model
 from remit.model.codegen import compile_model, lu_plan
 from remit.therapy.schedule import ScheduleBuilder
 

@@ -15,7 +15,7 @@ import yaml
 from scipy import stats
 
 import remit.evidence as ev
-from remit.clinical import MODULES
+from remit.diseases import DISEASES
 from remit.evidence import EvidenceError
 from remit.evidence.schema import Mapping, MappingEntry
 
@@ -63,7 +63,7 @@ def test_every_record_loads_with_its_role():
         assert rec.target == (not rec.unverified)
         assert rec.verified == (not rec.unverified)
         if rec.role != "reference":
-            assert rec.remit_disease in MODULES, rid
+            assert rec.remit_disease in DISEASES, rid
         assert rec.citation.authors and rec.citation.title
     # dict-style access kept for older callers
     mist = ev.record("ms-mist-2019")
@@ -242,7 +242,7 @@ def test_malformed_mapping_entry_is_rejected():
 def test_calibration_path_reads_no_validation_record():
     with ev.audit() as log, ev.calibration_context():
         assert ev.in_calibration()
-        per_disease = [ev.calibration_targets(d, include_unverified=True) for d in MODULES]
+        per_disease = [ev.calibration_targets(d, include_unverified=True) for d in DISEASES]
         everything = ev.calibration_targets(include_unverified=True)
         recs = ev.calibration_records()
     assert not ev.in_calibration()

@@ -34,7 +34,7 @@ from remit.engine.integrate import (
     check_states,
     simulate,
 )
-from remit.model import build_model
+from remit.diseases import build_model
 from remit.scenario import DISEASES, load_scenario, spec_class
 from remit.therapy.ahsct import arm_plan
 

@@ -5,7 +5,7 @@ import pytest
 
 from remit.clinical.lupus import LUPUS_DRUGS, activity, complement_c3, observe_visits
 from remit.engine.integrate import SolverOptions, simulate
-from remit.model import build_model
+from remit.diseases import build_model
 from remit.population import YEAR, burn_in, eligible
 from remit.random import TRIAL, patient_keys
 from remit.scenario import ScenarioError, parse_scenario

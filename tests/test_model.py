@@ -6,7 +6,7 @@ import sympy as sp
 
 from remit.engine.integrate import SolverOptions, simulate
 from remit.engine.reference import solve_ivp_patient
-from remit.model import build_model
+from remit.diseases import build_model
 from remit.model.codegen import compile_model
 
 from synthetic import ahsct_test_schedule

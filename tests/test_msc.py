@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from remit.engine.integrate import SolverOptions, simulate
-from remit.model import build_model
+from remit.diseases import build_model
 from remit.model.codegen import compile_model
 from remit.model.core import MSC_PARAMETERS, MSC_STATES, core_module
 from remit.model.diseases import multiple_sclerosis as ms

@@ -46,10 +46,10 @@ from typer.testing import CliRunner
 import remit.population
 import remit.trial
 from remit.cli import app
-from remit.clinical import get_disease
+from remit.diseases import get_disease
 from remit.errors import ScenarioError
-from remit.scenario import (DISEASES, GRAFT_SOURCES, MSC_ROUTES, MSC_SOURCES, REGIMENS, THERAPIES, load_scenario,
-                            parse_scenario)
+from remit.scenario import DISEASES, load_scenario, parse_scenario
+from remit.schema.arms import GRAFT_SOURCES, MSC_ROUTES, MSC_SOURCES, REGIMENS, THERAPIES
 
 N_VALID_PER_DISEASE = 2
 PATIENTS_PER_ARM = 3

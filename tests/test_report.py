@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import pytest
 from plotly.offline import get_plotlyjs
 
-from remit.clinical import get_disease
+from remit.diseases import get_disease
 from remit.clinical.base import BaselineVariable, Disease, Proportion, Rate, Score, Survival
 from remit.endpoints import baseline_table, compute_endpoints, km_fitters
 from remit.report import SECTIONS, plots, render_report, write_report

@@ -8,7 +8,7 @@ import pytest
 from remit.clinical.rheumatoid_arthritis import DISEASE, acr_response
 from remit.engine.integrate import SolverOptions, simulate
 from remit.errors import ScenarioError
-from remit.model import build_model
+from remit.diseases import build_model
 from remit.model.diseases.rheumatoid_arthritis import das28_crp
 from remit.population import YEAR, burn_in, eligible
 from remit.scenario import parse_scenario

@@ -18,9 +18,9 @@ import sympy as sp
 from typer.testing import CliRunner
 
 from remit.cli import app
-from remit.clinical import get_disease
+from remit.diseases import get_disease
 from remit.engine.integrate import SolverOptions, simulate
-from remit.model import DISEASES, build_model
+from remit.diseases import DISEASES, build_model
 from remit.model.codegen import compile_model
 from remit.model.spec import ModelSpec, Parameter, State
 from remit.population import burn_in

@@ -11,18 +11,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from remit.errors import ScenarioError as ErrorsScenarioError
-from remit.scenario import (
-    GRAFT_SOURCES,
-    MS_DRUGS,
-    REGIMENS,
-    AhsctArm,
-    ConventionalArm,
-    CyAtg,
-    Distribution,
-    ScenarioError,
-    load_scenario,
-    parse_scenario,
-)
+from remit.diseases import get_disease
+from remit.scenario import ScenarioError, load_scenario, parse_scenario
+from remit.schema.arms import GRAFT_SOURCES, REGIMENS, AhsctArm, ConventionalArm, CyAtg
+from remit.schema.types import Distribution
 
 EXAMPLE_FILE = Path(__file__).parent / "scenarios" / "mist_like.toml"
 EXAMPLE = EXAMPLE_FILE.read_text(encoding="utf-8")
@@ -187,7 +179,7 @@ def test_models_are_frozen() -> None:
 
 
 def test_constants() -> None:
-    assert MS_DRUGS == tuple(sorted(MS_DRUGS)) and len(MS_DRUGS) == 8
+    assert len(get_disease("multiple_sclerosis").drugs) == 8
     assert REGIMENS == ("cy_atg", "beam_atg", "bu_cy_atg", "tbi_cy_atg")
     assert GRAFT_SOURCES == ("bone_marrow", "peripheral_blood", "cord_blood")
     assert ScenarioError is ErrorsScenarioError

@@ -106,7 +106,7 @@ def test_mobilization_only_arm(tmp_path):
 
 @pytest.mark.parametrize("disease", sorted(BACKGROUND))
 def test_conventional_drugs_belong_to_the_trial_disease(tmp_path, disease):
-    from remit.clinical import get_disease
+    from remit.diseases import get_disease
 
     own = next(iter(get_disease(disease).drugs))
     conv = f'therapy = "conventional"\ndrugs = ["{own}"]'

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from remit.engine.integrate import SolverOptions, simulate
-from remit.model import build_model
+from remit.diseases import build_model
 from remit.clinical.multiple_sclerosis import draw_relapses
 from remit.population import YEAR, burn_in, eligible
 from remit.random import TRIAL, patient_keys

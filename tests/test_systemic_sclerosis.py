@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import remit.trial
-from remit.clinical import get_disease
+from remit.diseases import get_disease
 from remit.clinical.base import TrialContext
 from remit.engine.integrate import SolverOptions, simulate
 from remit.errors import ScenarioError
-from remit.model import build_model
+from remit.diseases import build_model
 from remit.observe import draw_deaths
 from remit.population import YEAR, burn_in, eligible
 from remit.random import TRIAL, patient_keys

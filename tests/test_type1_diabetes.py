@@ -5,7 +5,7 @@ import pytest
 
 from remit.clinical.type1_diabetes import DISEASE, c_peptide, function_of, insulin_free_track
 from remit.engine.integrate import SolverOptions, simulate
-from remit.model import build_model
+from remit.diseases import build_model
 from remit.population import YEAR, burn_in, eligible
 from remit.scenario import ScenarioError, load_scenario, parse_scenario
 from remit.therapy.ahsct import arm_plan

@@ -183,7 +183,7 @@ def model_info(disease: str = typer.Option("multiple_sclerosis", "--disease")) -
     from rich.console import Console
     from rich.table import Table
 
-    from remit.model import build_model
+    from remit.diseases import build_model
 
     try:
         m = build_model(disease)
@@ -218,7 +218,7 @@ def export_sbml(
     if disease is None and scenario is None:
         _fail("give --disease (or --scenario with --arm)")
     from remit.errors import ScenarioError
-    from remit.model import build_model
+    from remit.diseases import build_model
 
     spec = None
     if scenario is not None:
@@ -242,7 +242,7 @@ def export_sbml(
         names = [a.name for a in spec.arms]
         if arm not in names:
             _fail(f"{scenario}: no arm {arm!r} (arms: {', '.join(names)})")
-        from remit.clinical import get_disease
+        from remit.diseases import get_disease
         from remit.therapy.ahsct import arm_plan
 
         schedule = arm_plan(model, spec.arms[names.index(arm)], get_disease(disease).drugs).schedule
@@ -269,7 +269,7 @@ def diseases(name: Optional[str] = typer.Argument(None, help="A disease, to list
     from rich.console import Console
     from rich.table import Table
 
-    from remit.clinical import MODULES, get_disease
+    from remit.diseases import DISEASES, get_disease
     from remit.docgen import describe_population, endpoint_names
 
     c = Console()
@@ -277,13 +277,13 @@ def diseases(name: Optional[str] = typer.Argument(None, help="A disease, to list
         t = Table(title="Diseases (trial.disease)")
         for col in ("disease", "label", "organ", "primary endpoint", "conventional drugs"):
             t.add_column(col, overflow="fold")
-        for d in map(get_disease, MODULES):
+        for d in map(get_disease, DISEASES):
             t.add_row(d.name, d.label, d.organ, d.primary, ", ".join(d.drugs))
         c.print(t)
         c.print("details: remit diseases <disease>; arms: remit therapies")
         return
-    if name not in MODULES:
-        _fail(f"unknown disease {name!r} (known: {', '.join(MODULES)})")
+    if name not in DISEASES:
+        _fail(f"unknown disease {name!r} (known: {', '.join(DISEASES)})")
     d = get_disease(name)
     t = Table(title=f"{d.label}: [population] fields")
     for col in ("field", "type", "allowed", "default", "unit"):
@@ -363,10 +363,10 @@ def calibrate_cmd(
     from rich.console import Console
 
     from remit.calibration.abc import CalibrationSettings, calibrate, ship_result
-    from remit.clinical import MODULES
+    from remit.diseases import DISEASES
 
-    if disease not in MODULES:
-        _fail(f"--disease {disease!r}: unknown disease (known: {', '.join(MODULES)})")
+    if disease not in DISEASES:
+        _fail(f"--disease {disease!r}: unknown disease (known: {', '.join(DISEASES)})")
     if resume and force:
         _fail("--resume and --force exclude each other")
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
@@ -412,12 +412,12 @@ def validate_cmd(
     from rich.console import Console
     from rich.table import Table
 
-    from remit.clinical import MODULES
+    from remit.diseases import DISEASES
     from remit.evidence import EvidenceError
     from remit.validate import run_validation, summary
 
-    if disease is not None and disease not in MODULES:
-        _fail(f"--disease {disease!r}: unknown disease (known: {', '.join(MODULES)})")
+    if disease is not None and disease not in DISEASES:
+        _fail(f"--disease {disease!r}: unknown disease (known: {', '.join(DISEASES)})")
     if defaults not in ("calibrated", "prior"):
         _fail(f"--defaults {defaults!r}: must be calibrated or prior")
     import sys
@@ -669,7 +669,7 @@ def sweep(
 
     from remit.design.report import _fmt_cell, _label
     from remit.design.sweep import _show as _fmt_value, summary_columns
-    from remit.clinical import get_disease
+    from remit.diseases import get_disease
 
     disease = get_disease(spec.trial.disease)
     cols = [c for c, _, _, _ in summary_columns(disease, spec.trial.follow_up_years, benefit)]

@@ -12,14 +12,16 @@
 
 from __future__ import annotations
 
-import importlib
 import math
 import typing
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
 from remit import scenario as sc
-from remit.clinical import MODULES, get_disease
+from remit.schema import arms
+from remit.schema.errors import unit_for
+from remit.schema.types import Choice, Distribution, Items, Model, Range, Text
+from remit.diseases import DISEASES, get_disease
 from remit.clinical.base import Proportion, Rate, Score, Survival
 
 BEGIN, END = "<!-- BEGIN GENERATED: remit docs -->", "<!-- END GENERATED: remit docs -->"
@@ -56,32 +58,42 @@ def _strip(annotation):
             return annotation, meta
 
 
-def describe_field(name: str, field) -> dict[str, str]:
-    """Type, allowed values, default and unit of one field, in words."""
+def _choices(ann, meta) -> tuple[str, ...] | None:
+    """The allowed strings of a choice field (a Literal, or a Choice among a registered vocabulary)."""
+    among = next((m.among for m in meta if isinstance(m, Choice) and m.among is not None), None)
+    if among is not None:
+        return tuple(among())
+    return tuple(map(str, get_args(ann))) if get_origin(ann) is typing.Literal else None
+
+
+def describe_field(name: str, field, units: dict[str, str] | None = None) -> dict[str, str]:
+    """Type, allowed values, default and unit of one field, in words (``units``: a disease's field units)."""
     ann, extra = _strip(field.annotation)
     meta = list(field.metadata) + extra
-    rng = next((m for m in meta if isinstance(m, sc._Range)), None)
-    items = next((m for m in meta if isinstance(m, sc._Items)), None)
-    text = next((m for m in meta if isinstance(m, sc._Text)), None)
-    unit = sc._unit_for([name])
-    if isinstance(ann, type) and issubclass(ann, sc.Distribution):
+    rng = next((m for m in meta if isinstance(m, Range)), None)
+    items = next((m for m in meta if isinstance(m, Items)), None)
+    text = next((m for m in meta if isinstance(m, Text)), None)
+    unit = unit_for([name], units or {})
+    if isinstance(ann, type) and issubclass(ann, Distribution):
         lo, hi = ann.LIMITS
         d = ", ".join(f"{k} {_num(v)}" for k, v in ann.DEFAULTS.items())
         kind = "table {mean, sd, min, max}"
         allowed = f"{_num(lo)} to {_num(hi)}; sd > 0; min <= mean <= max"
         return {"type": kind, "allowed": allowed, "default": d or "-", "unit": ann.UNIT or unit}
-    if isinstance(ann, type) and issubclass(ann, sc._Model):
+    if isinstance(ann, type) and issubclass(ann, Model):
         return {"type": f"table ({ann.__name__})", "allowed": "see below", "default": _default(field), "unit": unit}
-    union = [a for a in get_args(ann) if isinstance(a, type) and issubclass(a, sc._Model)]
+    union = [a for a in get_args(ann) if isinstance(a, type) and issubclass(a, Model)]
     if union and len(union) == len(get_args(ann)):
         tag = next(k for k in union[0].model_fields if get_origin(union[0].model_fields[k].annotation) is typing.Literal)
         kinds = ", ".join(str(u.model_fields[tag].default) for u in union)
         return {"type": f"table, chosen by `{tag}`", "allowed": kinds, "default": _default(field), "unit": ""}
-    if get_origin(ann) is typing.Literal:
-        return {"type": "choice", "allowed": ", ".join(map(str, get_args(ann))), "default": _default(field), "unit": ""}
+    choices = _choices(ann, meta)
+    if choices is not None:
+        return {"type": "choice", "allowed": ", ".join(choices), "default": _default(field), "unit": ""}
     if get_origin(ann) is tuple:
         inner, inner_meta = _strip(get_args(ann)[0])
-        what = ", ".join(map(str, get_args(inner))) if get_origin(inner) is typing.Literal else "names"
+        inner_choices = _choices(inner, inner_meta)
+        what = ", ".join(inner_choices) if inner_choices is not None else "names"
         n = f"{items.lo} to {items.hi} " if items else ""
         distinct = ", distinct" if items and items.distinct else ""
         return {"type": "list", "allowed": f"{n}{what}{distinct}", "default": _default(field), "unit": ""}
@@ -115,10 +127,10 @@ def _default(field) -> str:
     return _num(v) if isinstance(v, (int, float)) else str(v)
 
 
-def field_table(model: type) -> list[str]:
+def field_table(model: type, units: dict[str, str] | None = None) -> list[str]:
     rows = ["| field | type | allowed | default | unit |", "|---|---|---|---|---|"]
     for name, f in model.model_fields.items():
-        d = describe_field(name, f)
+        d = describe_field(name, f, units)
         rows.append(f"| `{name}` | {d['type']} | {d['allowed']} | {d['default']} | {d['unit']} |")
     return rows
 
@@ -135,7 +147,7 @@ def _nested(model: type, seen: set) -> list[type]:
         cands = [ann] + list(get_args(ann))
         for c in cands:
             c, _ = _strip(c)
-            if isinstance(c, type) and issubclass(c, sc._Model) and not issubclass(c, sc.Distribution) and c not in seen:
+            if isinstance(c, type) and issubclass(c, Model) and not issubclass(c, Distribution) and c not in seen:
                 seen.add(c)
                 out += [c, *_nested(c, seen)]
     return out
@@ -146,8 +158,8 @@ def _nested(model: type, seen: set) -> list[type]:
 # --------------------------------------------------------------------------
 
 
-ARM_TYPES = (sc.AhsctArm, sc.MobilizationArm, sc.MscArm, sc.ConventionalArm, sc.PlaceboArm)
-REGIMEN_TYPES = (sc.CyAtg, sc.BeamAtg, sc.BuCyAtg, sc.TbiCyAtg)
+ARM_TYPES = (arms.AhsctArm, arms.MobilizationArm, arms.MscArm, arms.ConventionalArm, arms.PlaceboArm)
+REGIMEN_TYPES = (arms.CyAtg, arms.BeamAtg, arms.BuCyAtg, arms.TbiCyAtg)
 
 
 def scenario_markdown() -> str:
@@ -174,12 +186,12 @@ def scenario_markdown() -> str:
             "parameter that varies between patients; otherwise the scenario is refused with the allowed range.", "",
             "    [model.parameters.dmt_resp]", "    value = 0.8", ""]
     out += ["## `[population]` by disease", ""]
-    for name in MODULES:
+    for name in DISEASES:
         d = get_disease(name)
         pop = d.population_model
-        out += [f"### {d.label} (`disease = \"{name}\"`)", "", _doc(pop), "", *field_table(pop), ""]
+        out += [f"### {d.label} (`disease = \"{name}\"`)", "", _doc(pop), "", *field_table(pop, d.units), ""]
         for sub in _nested(pop, set()):
-            out += [f"#### `{sub.__name__}`", "", _doc(sub), "", *field_table(sub), ""]
+            out += [f"#### `{sub.__name__}`", "", _doc(sub), "", *field_table(sub, d.units), ""]
         out += ["Conventional drugs (for `drugs`, `background` and prior therapy):", "",
                 "| drug | efficacy while given | onset/offset half-life (days) | max years | source |", "|---|---|---|---|---|"]
         for drug in d.drugs.values():
@@ -206,7 +218,7 @@ def endpoints_block() -> str:
            "`engraftment_day_median`, `cd4_median`, `severe_infections_per_patient`), each disease adds:", ""]
     kinds = {Survival: "time to event (Kaplan-Meier, Cox, log-rank)", Rate: "event rate (negative binomial)",
              Score: "score at annual visits (mean, change from baseline)", Proportion: "proportion at annual visits (Wilson)"}
-    for name in MODULES:
+    for name in DISEASES:
         d = get_disease(name)
         out += [f"### {d.label} (`{name}`)", "", "| endpoint rows | kind | label | definition |", "|---|---|---|---|"]
         for e in d.endpoints:
@@ -230,8 +242,8 @@ def model_markdown() -> str:
            "Time is in days. A disease module adds states, parameters and rate terms, and may override a core",
            "parameter with its own value, range and source.", ""]
     mods = [("Shared immune core", core_module()), ("Mesenchymal stromal cells", msc_module())]
-    for name in MODULES:
-        mods.append((get_disease(name).label, importlib.import_module(f"remit.model.diseases.{name}").module()))
+    for name in DISEASES:
+        mods.append((get_disease(name).label, get_disease(name).module()))
     for title, m in mods:
         out += [f"## {title} (`{m.name}`)", ""]
         if m.states:
@@ -263,7 +275,7 @@ def calibration_markdown() -> list[str]:
            "The values above are the literature (prior) values. Where a disease has a shipped calibration",
            "(`remit calibrate --ship`, see calibration.md) the model runs with the calibrated values below",
            "unless a scenario sets `[model] defaults = \"prior\"`.", ""]
-    for name in MODULES:
+    for name in DISEASES:
         d = get_disease(name)
         doc = shipped.load(name)
         out += [f"### {d.label}", ""]

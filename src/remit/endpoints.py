@@ -507,7 +507,7 @@ def _immune_rows(df: pd.DataFrame, arm: str, follow_up_years: float) -> list[dic
 
 
 def _ms_catalog():
-    from remit.clinical import get_disease
+    from remit.diseases import get_disease
 
     return get_disease("multiple_sclerosis").endpoints
 

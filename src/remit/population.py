@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from remit.clinical import get_disease
+from remit.diseases import get_disease
 from remit.clinical.base import YEAR
 from remit.engine.integrate import SolverOptions, simulate
 from remit.model.spec import ModelSpec

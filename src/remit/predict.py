@@ -58,9 +58,7 @@ from __future__ import annotations
 import math
 import os
 import time
-import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Mapping, Sequence
 
 import numpy as np
@@ -68,8 +66,10 @@ from pydantic import Field, ValidationError, model_validator
 from scipy import special, stats
 
 from remit.errors import RemitError, ScenarioError
-from remit.scenario import (_CHOICE, _describe, _fail, _Items, _Model, _Range,
-                            _translate, parse_scenario, register_units)
+from remit.scenario import parse_scenario
+from remit.schema.errors import describe, translate
+from remit.schema.toml import read_toml
+from remit.schema.types import CHOICE, Items, Model, Range, fail
 from remit.clinical.base import YEAR
 
 __all__ = [
@@ -106,12 +106,6 @@ LIMITS = PredictLimits()
 # the patient
 # --------------------------------------------------------------------------
 
-register_units({
-    "new_lesions_prior_year": "lesions", "fvc_percent_predicted": "% predicted", "lvef_percent": "%",
-    "dlco_percent_predicted": "% predicted", "swollen_joints": "joints", "tender_joints": "joints",
-    "c_peptide_nmol_per_l": "nmol/L", "proteinuria_g_per_day": "g/day", "ses_cd": "SES-CD points",
-})
-
 Comorbidity = Literal["cardiac_disease", "prior_malignancy", "active_infection", "renal_impairment", "liver_disease",
                       "pregnancy"]
 COMORBIDITIES: dict[str, str] = {
@@ -134,7 +128,7 @@ def _unit(unit: str, label: str, step: float | None = None) -> dict:
 MIN_ONSET_AGE = 12.0
 
 
-class PatientSpec(_Model):
+class PatientSpec(Model):
     """What every patient has: disease, age, sex, disease duration, prior treatments, comorbidities.
 
     ``prior_treatments`` are the disease's drugs the patient has been on for the last two years
@@ -143,27 +137,27 @@ class PatientSpec(_Model):
 
     DISEASE: ClassVar[str] = ""
     disease: str
-    age: Annotated[float, _Range(12, 80)] = Field(**_unit("years", "Age"))
-    sex: Annotated[Literal["female", "male"], _CHOICE] = Field(**_unit("", "Sex"))
-    disease_duration_years: Annotated[float, _Range(0, 60)] = Field(
+    age: Annotated[float, Range(12, 80)] = Field(**_unit("years", "Age"))
+    sex: Annotated[Literal["female", "male"], CHOICE] = Field(**_unit("", "Sex"))
+    disease_duration_years: Annotated[float, Range(0, 60)] = Field(
         **_unit("years", "Disease duration (since first symptoms or diagnosis)", 0.01))
-    prior_treatments: Annotated[tuple[str, ...], _Items(0, 4, "drugs", distinct=True)] = Field(
+    prior_treatments: Annotated[tuple[str, ...], Items(0, 4, "drugs", distinct=True)] = Field(
         default=(), **_unit("", "Treatments in the last 2 years"))
-    comorbidities: Annotated[tuple[Annotated[Comorbidity, _CHOICE], ...], _Items(0, 6, "comorbidities", distinct=True)] = Field(
+    comorbidities: Annotated[tuple[Annotated[Comorbidity, CHOICE], ...], Items(0, 6, "comorbidities", distinct=True)] = Field(
         default=(), **_unit("", "Comorbidities"))
 
     @model_validator(mode="after")
     def _check_common(self) -> "PatientSpec":
-        from remit.clinical import get_disease
+        from remit.diseases import get_disease
 
         if self.disease_duration_years > self.age - MIN_ONSET_AGE + 1e-9:
-            raise _fail(f"must be at most age - {MIN_ONSET_AGE:g} = {self.age - MIN_ONSET_AGE:g} years "
+            raise fail(f"must be at most age - {MIN_ONSET_AGE:g} = {self.age - MIN_ONSET_AGE:g} years "
                         f"(the model starts disease at age {MIN_ONSET_AGE:g} or later)",
                         at=("disease_duration_years",), value=self.disease_duration_years)
         known = get_disease(self.DISEASE).drugs
         for j, d in enumerate(self.prior_treatments):
             if d not in known:
-                raise _fail(f"must be one of {', '.join(sorted(known))} (the {self.DISEASE} drugs)",
+                raise fail(f"must be one of {', '.join(sorted(known))} (the {self.DISEASE} drugs)",
                             at=("prior_treatments", j), value=d)
         return self
 
@@ -171,23 +165,29 @@ class PatientSpec(_Model):
     def female(self) -> bool:
         return self.sex == "female"
 
+    @classmethod
+    def units(cls) -> dict[str, str]:
+        """Each field's unit by name (declared once, with the field's label)."""
+        return {name: (f.json_schema_extra or {}).get("unit", "") for name, f in cls.model_fields.items()
+                if isinstance(f.json_schema_extra, dict)}
+
 
 class MsPatient(PatientSpec):
     """Multiple sclerosis: course, EDSS (0-9.5 in 0.5 steps), relapses and new MRI lesions in the past year."""
 
     DISEASE: ClassVar[str] = "multiple_sclerosis"
-    disease: Annotated[Literal["multiple_sclerosis"], _CHOICE] = "multiple_sclerosis"
-    course: Annotated[Literal["relapsing_remitting", "secondary_progressive", "primary_progressive"], _CHOICE] = Field(
+    disease: Annotated[Literal["multiple_sclerosis"], CHOICE] = "multiple_sclerosis"
+    course: Annotated[Literal["relapsing_remitting", "secondary_progressive", "primary_progressive"], CHOICE] = Field(
         **_unit("", "Course"))
-    edss: Annotated[float, _Range(0, 9.5)] = Field(**_unit("EDSS points", "EDSS", 0.5))
-    relapses_prior_year: Annotated[int, _Range(0, 20)] = Field(**_unit("relapses", "Relapses in the past year"))
-    new_lesions_prior_year: Annotated[int, _Range(0, 50)] | None = Field(
+    edss: Annotated[float, Range(0, 9.5)] = Field(**_unit("EDSS points", "EDSS", 0.5))
+    relapses_prior_year: Annotated[int, Range(0, 20)] = Field(**_unit("relapses", "Relapses in the past year"))
+    new_lesions_prior_year: Annotated[int, Range(0, 50)] | None = Field(
         default=None, **_unit("lesions", "New or enlarging T2 / gadolinium-enhancing MRI lesions in the past year"))
 
     @model_validator(mode="after")
     def _steps(self) -> "MsPatient":
         if abs(self.edss * 2 - round(self.edss * 2)) > 1e-9:
-            raise _fail("must be on the EDSS scale (steps of 0.5 EDSS points)", at=("edss",), value=self.edss)
+            raise fail("must be on the EDSS scale (steps of 0.5 EDSS points)", at=("edss",), value=self.edss)
         return self
 
 
@@ -195,12 +195,12 @@ class SscPatient(PatientSpec):
     """Diffuse cutaneous systemic sclerosis: skin score, lung and heart function, pulmonary hypertension."""
 
     DISEASE: ClassVar[str] = "systemic_sclerosis"
-    disease: Annotated[Literal["systemic_sclerosis"], _CHOICE] = "systemic_sclerosis"
-    mrss: Annotated[float, _Range(0, 51)] = Field(**_unit("mRSS points", "Modified Rodnan skin score", 1))
-    fvc_percent_predicted: Annotated[float, _Range(15, 150)] = Field(**_unit("% predicted", "FVC"))
-    dlco_percent_predicted: Annotated[float, _Range(10, 150)] | None = Field(
+    disease: Annotated[Literal["systemic_sclerosis"], CHOICE] = "systemic_sclerosis"
+    mrss: Annotated[float, Range(0, 51)] = Field(**_unit("mRSS points", "Modified Rodnan skin score", 1))
+    fvc_percent_predicted: Annotated[float, Range(15, 150)] = Field(**_unit("% predicted", "FVC"))
+    dlco_percent_predicted: Annotated[float, Range(10, 150)] | None = Field(
         default=None, **_unit("% predicted", "DLCO (warnings only)"))
-    lvef_percent: Annotated[float, _Range(10, 80)] = Field(**_unit("%", "Left-ventricular ejection fraction"))
+    lvef_percent: Annotated[float, Range(10, 80)] = Field(**_unit("%", "Left-ventricular ejection fraction"))
     cardiac_involvement: bool = Field(default=False, **_unit("", "Primary cardiac involvement"))
     pulmonary_hypertension: bool = Field(default=False, **_unit("", "Pulmonary hypertension (warnings only)"))
 
@@ -209,29 +209,29 @@ class RaPatient(PatientSpec):
     """Rheumatoid arthritis: DAS28-CRP and 28-joint counts."""
 
     DISEASE: ClassVar[str] = "rheumatoid_arthritis"
-    disease: Annotated[Literal["rheumatoid_arthritis"], _CHOICE] = "rheumatoid_arthritis"
-    das28: Annotated[float, _Range(0, 10)] = Field(**_unit("DAS28 points", "DAS28-CRP", 0.1))
-    swollen_joints: Annotated[int, _Range(0, 28)] = Field(**_unit("joints", "Swollen joints (of 28)"))
-    tender_joints: Annotated[int, _Range(0, 28)] = Field(**_unit("joints", "Tender joints (of 28)"))
+    disease: Annotated[Literal["rheumatoid_arthritis"], CHOICE] = "rheumatoid_arthritis"
+    das28: Annotated[float, Range(0, 10)] = Field(**_unit("DAS28 points", "DAS28-CRP", 0.1))
+    swollen_joints: Annotated[int, Range(0, 28)] = Field(**_unit("joints", "Swollen joints (of 28)"))
+    tender_joints: Annotated[int, Range(0, 28)] = Field(**_unit("joints", "Tender joints (of 28)"))
 
 
 class LupusPatient(PatientSpec):
     """Systemic lupus erythematosus: SLEDAI-2K, nephritis, proteinuria."""
 
     DISEASE: ClassVar[str] = "lupus"
-    disease: Annotated[Literal["lupus"], _CHOICE] = "lupus"
-    sledai: Annotated[float, _Range(0, 105)] = Field(**_unit("SLEDAI-2K points", "SLEDAI-2K", 1))
+    disease: Annotated[Literal["lupus"], CHOICE] = "lupus"
+    sledai: Annotated[float, Range(0, 105)] = Field(**_unit("SLEDAI-2K points", "SLEDAI-2K", 1))
     nephritis: bool = Field(default=False, **_unit("", "Lupus nephritis"))
-    proteinuria_g_per_day: Annotated[float, _Range(0, 20)] = Field(**_unit("g/day", "24-h proteinuria", 0.1))
+    proteinuria_g_per_day: Annotated[float, Range(0, 20)] = Field(**_unit("g/day", "24-h proteinuria", 0.1))
 
 
 class CrohnsPatient(PatientSpec):
     """Crohn's disease: CDAI, SES-CD, draining perianal fistula."""
 
     DISEASE: ClassVar[str] = "crohns_disease"
-    disease: Annotated[Literal["crohns_disease"], _CHOICE] = "crohns_disease"
-    cdai: Annotated[float, _Range(0, 600)] = Field(**_unit("CDAI points", "CDAI", 1))
-    ses_cd: Annotated[int, _Range(0, 56)] | None = Field(default=None, **_unit("SES-CD points", "SES-CD (endoscopy)"))
+    disease: Annotated[Literal["crohns_disease"], CHOICE] = "crohns_disease"
+    cdai: Annotated[float, Range(0, 600)] = Field(**_unit("CDAI points", "CDAI", 1))
+    ses_cd: Annotated[int, Range(0, 56)] | None = Field(default=None, **_unit("SES-CD points", "SES-CD (endoscopy)"))
     perianal_fistula: bool = Field(default=False, **_unit("", "Draining perianal fistula"))
 
 
@@ -239,8 +239,8 @@ class T1dPatient(PatientSpec):
     """Type 1 diabetes: stimulated C-peptide, GAD65 antibodies, ketoacidosis at diagnosis."""
 
     DISEASE: ClassVar[str] = "type1_diabetes"
-    disease: Annotated[Literal["type1_diabetes"], _CHOICE] = "type1_diabetes"
-    c_peptide_nmol_per_l: Annotated[float, _Range(0, 5)] = Field(**_unit("nmol/L", "Stimulated C-peptide", 0.01))
+    disease: Annotated[Literal["type1_diabetes"], CHOICE] = "type1_diabetes"
+    c_peptide_nmol_per_l: Annotated[float, Range(0, 5)] = Field(**_unit("nmol/L", "Stimulated C-peptide", 0.01))
     gad_positive: bool = Field(default=True, **_unit("", "GAD65 antibodies positive"))
     dka_at_diagnosis: bool = Field(default=False, **_unit("", "Ketoacidosis at diagnosis"))
 
@@ -261,10 +261,11 @@ def parse_patient(data: Mapping[str, Any], source: str = "<patient>") -> Patient
         raise ScenarioError(source, f"missing required field (one of {', '.join(PATIENT_MODELS)})", path="disease")
     if disease not in PATIENT_MODELS:
         raise ScenarioError(source, f"must be one of {', '.join(PATIENT_MODELS)}", path="disease", value=repr(disease))
+    cls = PATIENT_MODELS[disease]
     try:
-        return PATIENT_MODELS[disease].model_validate(data)
+        return cls.model_validate(data)
     except ValidationError as exc:
-        raise _translate(exc, source) from None
+        raise translate(exc, source, units=cls.units()) from None
 
 
 def field_errors(data: Mapping[str, Any]) -> dict[str, str]:
@@ -272,12 +273,13 @@ def field_errors(data: Mapping[str, Any]) -> dict[str, str]:
     disease = data.get("disease")
     if disease not in PATIENT_MODELS:
         return {"disease": f"must be one of {', '.join(PATIENT_MODELS)}"}
+    cls = PATIENT_MODELS[disease]
     try:
-        PATIENT_MODELS[disease].model_validate(dict(data))
+        cls.model_validate(dict(data))
     except ValidationError as exc:
         out: dict[str, str] = {}
         for err in exc.errors(include_url=False):
-            path, value, detail = _describe(err)
+            path, value, detail = describe(err, units=cls.units())
             top = path.split(".")[0].split("[")[0] if path else "disease"
             msg = f"{path} = {value}: {detail}" if value is not None else f"{path}: {detail}"
             out.setdefault(top, msg)
@@ -286,20 +288,8 @@ def field_errors(data: Mapping[str, Any]) -> dict[str, str]:
 
 
 def load_patient(path: str | os.PathLike) -> PatientSpec:
-    source = os.fspath(path)
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise ScenarioError(source, "file not found") from None
-    except OSError as exc:
-        raise ScenarioError(source, f"cannot read file ({exc.strerror or exc})") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8").removeprefix("\ufeff"))
-    except UnicodeDecodeError:
-        raise ScenarioError(source, "not valid UTF-8; save the file as UTF-8") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(source, f"invalid TOML ({exc})") from None
-    return parse_patient(data, source)
+    """Read and validate a patient TOML file; ScenarioError (one line) on any problem."""
+    return parse_patient(read_toml(path, "patient"), os.fspath(path))
 
 
 # --------------------------------------------------------------------------
@@ -641,7 +631,7 @@ class Twins:
 
 def _screen(model, spec, index: np.ndarray, typical: np.ndarray, patient: PatientSpec, solver):
     """Burn-in of candidates ``index`` with per-patient parameters around ``typical`` (rows of index)."""
-    from remit.clinical import get_disease
+    from remit.diseases import get_disease
     from remit.engine.integrate import simulate
     from remit.population import PRIOR_DMT_YEARS, Cohort, draw_candidates
     from remit.random import HISTORY, patient_keys
@@ -691,7 +681,7 @@ def find_twins(patient: PatientSpec, spec, n_twins: int, n_groups: int, params: 
     ``n_twins`` are accepted in all: a group whose parameters make the patient's history
     unlikely gets fewer twins, i.e. less weight (its share is proportional to the likelihood of
     the history under its parameters, as in a posterior given the patient)."""
-    from remit.model import model_for
+    from remit.diseases import model_for
     from remit.population import Cohort
     from remit.random import CANDIDATE, patient_keys, uniforms
 
@@ -793,7 +783,7 @@ class OutcomeDef:
 
 
 def outcome_defs(disease_name: str) -> list[OutcomeDef]:
-    from remit.clinical import get_disease
+    from remit.diseases import get_disease
 
     d = get_disease(disease_name)
     o = OUTCOMES[disease_name]
@@ -815,7 +805,7 @@ def outcome_defs(disease_name: str) -> list[OutcomeDef]:
 
 def _estimates(df, o: OutcomeDef, years: np.ndarray) -> np.ndarray:
     """The outcome at ``years`` for the patients of ``df``."""
-    from remit.clinical import get_disease
+    from remit.diseases import get_disease
 
     if o.kind == "survival":
         d = get_disease(df.attrs["disease"])

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from remit import __version__
-from remit.clinical import get_disease
+from remit.diseases import get_disease
 from remit.clinical.base import VISITS_PER_YEAR, TrialContext
 from remit.engine.integrate import STATUS_TEXT, SolverOptions, simulate
-from remit.model import model_for
+from remit.diseases import model_for
 from remit.observe import draw_deaths
 from remit.population import PILOT, YEAR, Cohort, accept, burn_in, eligible, score_acceptance, selection
 from remit.random import TRIAL, patient_keys

@@ -299,7 +299,7 @@ def summarise(problem: CalibrationProblem, settings: CalibrationSettings, out: P
     import pyabc
 
     from remit import __version__
-    from remit.model import build_model
+    from remit.diseases import build_model
     from remit.predict import weighted_quantile
 
     h = _history(out)

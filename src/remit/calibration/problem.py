@@ -156,7 +156,7 @@ class CalibrationProblem:
 def build_problem(disease: str, patients_per_arm: int) -> CalibrationProblem:
     """The calibration problem of ``disease``, read from calibration-role evidence only (inside
     :func:`remit.evidence.calibration_context`; a validation record read here raises)."""
-    from remit.clinical import get_disease
+    from remit.diseases import get_disease
     from remit.evidence import (
         audit, calibration_context, calibration_records, load_trial_scenario, mapping, scenario_name,
     )

@@ -1,5 +1,5 @@
 """The calibrated parameter sets shipped with remit (``remit/data/calibration/<disease>.json``,
-written by ``remit calibrate --ship``). Light: no pyabc import, read by :func:`remit.model.build_model`."""
+written by ``remit calibrate --ship``). Light: no pyabc import, read by :func:`remit.diseases.build_model`."""
 
 from __future__ import annotations
 

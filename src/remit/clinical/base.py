@@ -187,6 +187,7 @@ class Disease:
     label: str = ""
     organ: str = ""
     population_model: type = object  # pydantic model of the [population] table
+    units: Mapping[str, str] = {}  # units of the population fields by name (for error messages)
     drugs: Mapping[str, "Drug"] = {}
     endpoints: tuple[Endpoint, ...] = ()
     baseline: tuple[BaselineVariable, ...] = ()

@@ -36,8 +36,7 @@ from remit.clinical.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, Baseli
                                  Observation, Proportion, Score, Survival, TrialContext)
 from remit.model.diseases import crohns_disease as cd
 from remit.random import uniforms
-from remit.scenario import (_CHOICE, AgeDistribution, Distribution, PopulationBase, _fail, _Items, _Model, _Range,
-                            _Text, register_units)
+from remit.schema.types import AgeDistribution, CHOICE, Distribution, Items, Model, PopulationBase, Range, Text, fail
 from remit.therapy.conventional import Drug
 
 # counter blocks of the HISTORY and TRIAL streams (each block indexed by visit)
@@ -91,8 +90,8 @@ CD_DRUG_TABLE: dict[str, Drug] = {d.name: d for d in [
 # the [population] table
 # --------------------------------------------------------------------------
 
-_Cdai = Annotated[float, _Range(0, 600)]
-_Ses = Annotated[int, _Range(0, 56)]
+_Cdai = Annotated[float, Range(0, 600)]
+_Ses = Annotated[int, Range(0, 56)]
 
 
 class CdaiDistribution(Distribution):
@@ -103,12 +102,12 @@ class CdaiDistribution(Distribution):
     UNIT: ClassVar[str] = "CDAI points"
 
     mean: _Cdai | None = None
-    sd: Annotated[float, _Range(0, 600, lo_open=True)] | None = None
+    sd: Annotated[float, Range(0, 600, lo_open=True)] | None = None
     min: _Cdai | None = None
     max: _Cdai | None = None
 
 
-class SesCdRange(_Model):
+class SesCdRange(Model):
     """Inclusion range of the baseline SES-CD (integer SES-CD points, 0..56)."""
 
     min: _Ses = 0
@@ -117,7 +116,7 @@ class SesCdRange(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> "SesCdRange":
         if self.min > self.max:
-            raise _fail(f"must not exceed max ({self.max})", at=("min",), value=self.min)
+            raise fail(f"must not exceed max ({self.max})", at=("min",), value=self.min)
         return self
 
 
@@ -143,12 +142,11 @@ class CrohnsPopulation(PopulationBase):
     age: AgeCd = Field(default_factory=AgeCd)
     cdai: CdaiDistribution = Field(default_factory=CdaiDistribution)
     ses_cd: SesCdRange = Field(default_factory=SesCdRange)
-    perianal_disease_fraction: Annotated[float, _Range(0, 1)] = 0.25
-    fistula: Annotated[FistulaCriterion, _CHOICE] = "any"
-    prior_therapy: Annotated[tuple[Annotated[str, _Text(1, 60)], ...], _Items(0, 6, "drugs", distinct=True)] = ()
+    perianal_disease_fraction: Annotated[float, Range(0, 1)] = 0.25
+    fistula: Annotated[FistulaCriterion, CHOICE] = "any"
+    prior_therapy: Annotated[tuple[Annotated[str, Text(1, 60)], ...], Items(0, 6, "drugs", distinct=True)] = ()
 
 
-register_units({"cdai": "CDAI points", "ses_cd": "SES-CD points", "cdai_baseline": "CDAI points"})
 
 
 # --------------------------------------------------------------------------
@@ -216,6 +214,7 @@ class CrohnsDisease(Disease):
     label = "Crohn's disease"
     organ = "gastrointestinal tract (mucosa) and perianal region"
     population_model = CrohnsPopulation
+    units = {"cdai": "CDAI points", "ses_cd": "SES-CD points", "cdai_baseline": "CDAI points"}
     drugs = CD_DRUG_TABLE
     endpoints = (
         Survival("active_disease", "Free of active disease (CDAI >= 220) from month 3", "time_to_active_disease_years",

@@ -51,8 +51,7 @@ from remit.clinical.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, Baseli
                                  Observation, Proportion, Rate, Score, Survival, TrialContext)
 from remit.model.diseases import lupus as sle
 from remit.random import poisson, uniforms
-from remit.scenario import (Distribution, PopulationBase, _Items, _Model, _Range, _Text, _fail, _fmt,
-                            register_units)
+from remit.schema.types import Distribution, Items, Model, PopulationBase, Range, Text, fail, fmt
 from remit.therapy.conventional import Drug
 
 # counter blocks (HISTORY stream for baseline, TRIAL stream during the trial)
@@ -104,16 +103,16 @@ class SledaiDistribution(Distribution):
     DEFAULTS: ClassVar[Mapping[str, float]] = {"mean": 12.0, "sd": 5.0, "min": 0.0, "max": 105.0}
     UNIT: ClassVar[str] = "SLEDAI-2K points"
 
-    mean: Annotated[float, _Range(0, 105)] | None = None
-    sd: Annotated[float, _Range(0, 105, lo_open=True)] | None = None
-    min: Annotated[float, _Range(0, 105)] | None = None
-    max: Annotated[float, _Range(0, 105)] | None = None
+    mean: Annotated[float, Range(0, 105)] | None = None
+    sd: Annotated[float, Range(0, 105, lo_open=True)] | None = None
+    min: Annotated[float, Range(0, 105)] | None = None
+    max: Annotated[float, Range(0, 105)] | None = None
 
 
-_Prot = Annotated[float, _Range(0, 30)]
+_Prot = Annotated[float, Range(0, 30)]
 
 
-class ProteinuriaRange(_Model):
+class ProteinuriaRange(Model):
     """Inclusion range of baseline 24-h proteinuria in g/day, 0..30."""
 
     min: _Prot = 0.0
@@ -122,11 +121,11 @@ class ProteinuriaRange(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> "ProteinuriaRange":
         if self.min > self.max:
-            raise _fail(f"must not exceed max ({_fmt(self.max)} g/day)", at=("min",), value=self.min)
+            raise fail(f"must not exceed max ({fmt(self.max)} g/day)", at=("min",), value=self.min)
         return self
 
 
-_DrugName = Annotated[str, _Text(1, 60)]
+_DrugName = Annotated[str, Text(1, 60)]
 
 
 class LupusPopulation(PopulationBase):
@@ -137,14 +136,13 @@ class LupusPopulation(PopulationBase):
     ``prior_therapy`` lists the lupus drugs patients were on before enrolment.
     """
 
-    female_fraction: Annotated[float, _Range(0, 1)] = 0.9
+    female_fraction: Annotated[float, Range(0, 1)] = 0.9
     sledai: SledaiDistribution = Field(default_factory=SledaiDistribution)
-    nephritis_fraction: Annotated[float, _Range(0, 1)] = 0.6
+    nephritis_fraction: Annotated[float, Range(0, 1)] = 0.6
     proteinuria_g_per_day: ProteinuriaRange = Field(default_factory=ProteinuriaRange)
-    prior_therapy: Annotated[tuple[_DrugName, ...], _Items(0, 4, "drugs", distinct=True)] = ("prednisone",)
+    prior_therapy: Annotated[tuple[_DrugName, ...], Items(0, 4, "drugs", distinct=True)] = ("prednisone",)
 
 
-register_units({"sledai": "SLEDAI-2K points", "proteinuria_g_per_day": "g/day"})
 
 # --------------------------------------------------------------------------
 # conventional drugs: effect (fraction of disease activity removed) only while given
@@ -292,6 +290,7 @@ class Lupus(Disease):
     label = "Systemic lupus erythematosus"
     organ = "kidney and multiple organs"
     population_model = LupusPopulation
+    units = {"sledai": "SLEDAI-2K points", "proteinuria_g_per_day": "g/day"}
     drugs = LUPUS_DRUGS
     endpoints = (
         Survival("disease_free", "Disease-free survival", "time_to_disease_activity_years", "disease_activity_event",

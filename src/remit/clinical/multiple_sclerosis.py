@@ -17,8 +17,10 @@ patients and time intervals:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, ClassVar, Mapping
 
 import numpy as np
+from pydantic import Field, model_validator
 from scipy import special, stats
 
 from remit.calibration.parameters import FitParameter
@@ -27,13 +29,64 @@ from remit.clinical.base import (YEAR, VISITS_PER_YEAR, BaselineVariable, Diseas
 from remit.model.diseases import multiple_sclerosis as ms
 from remit.model.diseases.multiple_sclerosis import EDSS_STEPS, to_edss_scale
 from remit.random import poisson, uniforms, uniforms_at
-from remit.scenario import Population
+from remit.schema.types import CHOICE, Choice, Distribution, Items, Model, PopulationBase, Range, fail
 from remit.therapy.conventional import MS_DRUG_TABLE
 
 # counter blocks of the HISTORY and TRIAL streams (each block indexed by interval, visit or year)
 C_RELAPSE = 0
 C_RATER = 7_000_000
 C_MRI = 8_000_000
+
+
+# --------------------------------------------------------------------------
+# [population] schema
+# --------------------------------------------------------------------------
+
+_Edss = Annotated[float, Range(0, 9.5)]
+
+
+class EdssDistribution(Distribution):
+    """Baseline EDSS in EDSS points, 0..9.5.  Defaults: mean 3.0, sd 1.5, min 0, max 9.5."""
+
+    LIMITS: ClassVar[tuple[float, float]] = (0.0, 9.5)
+    DEFAULTS: ClassVar[Mapping[str, float]] = {"mean": 3.0, "sd": 1.5, "min": 0.0, "max": 9.5}
+    UNIT: ClassVar[str] = "EDSS points"
+
+    mean: _Edss | None = None
+    sd: Annotated[float, Range(0, 9.5, lo_open=True)] | None = None
+    min: _Edss | None = None
+    max: _Edss | None = None
+
+
+_Relapses = Annotated[int, Range(0, 20)]
+
+
+class CountRange(Model):
+    """Inclusion range of a count (relapses in the year before enrolment), 0..20."""
+
+    min: _Relapses = 0
+    max: _Relapses = 20
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "CountRange":
+        if self.min > self.max:
+            raise fail(f"must not exceed max ({self.max})", at=("min",), value=self.min)
+        return self
+
+class Population(PopulationBase):
+    """Multiple sclerosis: inclusion criteria and baseline targets of the enrolled patients.
+
+    ``prior_dmt`` lists the drugs patients were on in the year before
+    enrolment (empty: untreated).
+    """
+
+    edss: EdssDistribution = Field(default_factory=EdssDistribution)
+    relapses_prior_year: CountRange = Field(default_factory=CountRange)
+    course: Annotated[ms.Course, CHOICE] = "relapsing_remitting"
+    prior_dmt: Annotated[
+        tuple[Annotated[str, Choice(among=lambda: tuple(sorted(MS_DRUG_TABLE)))], ...],
+        Items(0, len(MS_DRUG_TABLE), "drugs", distinct=True),
+    ] = ()
 
 
 @dataclass
@@ -131,6 +184,7 @@ class MultipleSclerosis(Disease):
     label = "Multiple sclerosis"
     organ = "central nervous system"
     population_model = Population
+    units = {"edss": "EDSS points", "relapses_prior_year": "relapses"}
     drugs = MS_DRUG_TABLE
     endpoints = (
         Survival("progression", "Free of 6-month confirmed EDSS progression", "time_to_progression_years", "progressed",

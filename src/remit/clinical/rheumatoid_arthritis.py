@@ -37,8 +37,8 @@ from remit.clinical.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, Baseli
 from remit.model.diseases import rheumatoid_arthritis as ra
 from remit.model.diseases.rheumatoid_arthritis import JOINTS, SHARP_MAX, das28_crp
 from remit.random import uniforms
-from remit.scenario import (AgeDistribution, Distribution, DurationDistribution, PopulationBase, _Items, _Model,
-                            _Range, _Text, _fail, register_units)
+from remit.schema.types import (AgeDistribution, Distribution, DurationDistribution, Items, Model, PopulationBase,
+                                Range, Text, fail)
 from remit.therapy.conventional import Drug
 
 # --------------------------------------------------------------------------
@@ -91,11 +91,10 @@ RA_DRUGS = tuple(sorted(RA_DRUG_TABLE))
 # --------------------------------------------------------------------------
 # the [population] table
 # --------------------------------------------------------------------------
-_Das28 = Annotated[float, _Range(0, 10)]
-_Joints = Annotated[int, _Range(0, JOINTS)]
-_DrugName = Annotated[str, _Text(1, 60)]
+_Das28 = Annotated[float, Range(0, 10)]
+_Joints = Annotated[int, Range(0, JOINTS)]
+_DrugName = Annotated[str, Text(1, 60)]
 
-register_units({"das28": "DAS28 points", "swollen_joints": "joints", "tender_joints": "joints"})
 
 
 class RaAgeDistribution(AgeDistribution):
@@ -118,12 +117,12 @@ class Das28Distribution(Distribution):
     UNIT: ClassVar[str] = "DAS28 points"
 
     mean: _Das28 | None = None
-    sd: Annotated[float, _Range(0, 10, lo_open=True)] | None = None
+    sd: Annotated[float, Range(0, 10, lo_open=True)] | None = None
     min: _Das28 | None = None
     max: _Das28 | None = None
 
 
-class JointCountRange(_Model):
+class JointCountRange(Model):
     """Inclusion range of a 28-joint count, 0..28."""
 
     min: _Joints = 0
@@ -132,7 +131,7 @@ class JointCountRange(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> "JointCountRange":
         if self.min > self.max:
-            raise _fail(f"must not exceed max ({self.max} joints)", at=("min",), value=self.min)
+            raise fail(f"must not exceed max ({self.max} joints)", at=("min",), value=self.min)
         return self
 
 
@@ -147,11 +146,11 @@ class RaPopulation(PopulationBase):
 
     age: RaAgeDistribution = Field(default_factory=RaAgeDistribution)
     disease_duration_years: RaDurationDistribution = Field(default_factory=RaDurationDistribution)
-    female_fraction: Annotated[float, _Range(0, 1)] = 0.78
+    female_fraction: Annotated[float, Range(0, 1)] = 0.78
     das28: Das28Distribution = Field(default_factory=Das28Distribution)
     swollen_joints: JointCountRange = Field(default_factory=JointCountRange)
     tender_joints: JointCountRange = Field(default_factory=JointCountRange)
-    prior_therapy: Annotated[tuple[_DrugName, ...], _Items(0, 3, "drugs", distinct=True)] = ("methotrexate",)
+    prior_therapy: Annotated[tuple[_DrugName, ...], Items(0, 3, "drugs", distinct=True)] = ("methotrexate",)
 
 
 # --------------------------------------------------------------------------
@@ -223,6 +222,7 @@ class RheumatoidArthritis(Disease):
     label = "Rheumatoid arthritis"
     organ = "synovial joints"
     population_model = RaPopulation
+    units = {"das28": "DAS28 points", "swollen_joints": "joints", "tender_joints": "joints"}
     drugs = RA_DRUG_TABLE
     endpoints = (
         Score("das28", "DAS28-CRP", "points", True,

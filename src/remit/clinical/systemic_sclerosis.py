@@ -31,8 +31,8 @@ from remit.clinical.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, Baseli
                                  Observation, Proportion, Score, Survival, TrialContext)
 from remit.model.diseases import systemic_sclerosis as ssc
 from remit.random import uniforms
-from remit.scenario import (AgeDistribution, Distribution, DurationDistribution, PopulationBase, _fail, _Items, _Model,
-                            _Range, _Text, register_units)
+from remit.schema.types import (AgeDistribution, Distribution, DurationDistribution, Items, Model, PopulationBase,
+                                Range, Text, fail)
 from remit.therapy.conventional import Drug
 
 # counter blocks (HISTORY and TRIAL streams), each indexed by visit or organ
@@ -74,12 +74,11 @@ SSC_DRUG_TABLE: dict[str, Drug] = {d.name: d for d in [
 # [population] schema
 # --------------------------------------------------------------------------
 
-register_units({"mrss": "mRSS points", "fvc": "% predicted", "lvef": "%", "cardiac_involvement_fraction": ""})
 
-_Mrss = Annotated[float, _Range(0, 51)]
-_Pct = Annotated[float, _Range(0, 150)]
-_Lvef = Annotated[float, _Range(0, 100)]
-_DrugName = Annotated[str, _Text(1, 60)]
+_Mrss = Annotated[float, Range(0, 51)]
+_Pct = Annotated[float, Range(0, 150)]
+_Lvef = Annotated[float, Range(0, 100)]
+_DrugName = Annotated[str, Text(1, 60)]
 
 
 class MrssDistribution(Distribution):
@@ -91,12 +90,12 @@ class MrssDistribution(Distribution):
     UNIT: ClassVar[str] = "mRSS points"
 
     mean: _Mrss | None = None
-    sd: Annotated[float, _Range(0, 51, lo_open=True)] | None = None
+    sd: Annotated[float, Range(0, 51, lo_open=True)] | None = None
     min: _Mrss | None = None
     max: _Mrss | None = None
 
 
-class FvcRange(_Model):
+class FvcRange(Model):
     """Inclusion range of FVC at baseline in % predicted, 0..150 (default 40..150)."""
 
     min: _Pct = 40.0
@@ -105,11 +104,11 @@ class FvcRange(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> "FvcRange":
         if self.min > self.max:
-            raise _fail(f"must not exceed max ({self.max:g} % predicted)", at=("min",), value=self.min)
+            raise fail(f"must not exceed max ({self.max:g} % predicted)", at=("min",), value=self.min)
         return self
 
 
-class LvefRange(_Model):
+class LvefRange(Model):
     """Inclusion range of left-ventricular ejection fraction at baseline in %, 0..100 (default 45..100;
     ASTIS excluded LVEF < 45%)."""
 
@@ -119,7 +118,7 @@ class LvefRange(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> "LvefRange":
         if self.min > self.max:
-            raise _fail(f"must not exceed max ({self.max:g} %)", at=("min",), value=self.min)
+            raise fail(f"must not exceed max ({self.max:g} %)", at=("min",), value=self.min)
         return self
 
 
@@ -138,12 +137,12 @@ class SscPopulation(PopulationBase):
 
     age: AgeDistribution = Field(default_factory=lambda: AgeDistribution(mean=43.0, sd=10.0, min=18.0, max=65.0))
     disease_duration_years: DurationDistribution = Field(default_factory=_early_duration)
-    female_fraction: Annotated[float, _Range(0, 1)] = 0.6
+    female_fraction: Annotated[float, Range(0, 1)] = 0.6
     mrss: MrssDistribution = Field(default_factory=MrssDistribution)
     fvc: FvcRange = Field(default_factory=FvcRange)
     lvef: LvefRange = Field(default_factory=LvefRange)
-    cardiac_involvement_fraction: Annotated[float, _Range(0, 1)] = 0.25
-    prior_therapy: Annotated[tuple[_DrugName, ...], _Items(0, len(SSC_DRUG_TABLE), "drugs", distinct=True)] = ()
+    cardiac_involvement_fraction: Annotated[float, Range(0, 1)] = 0.25
+    prior_therapy: Annotated[tuple[_DrugName, ...], Items(0, len(SSC_DRUG_TABLE), "drugs", distinct=True)] = ()
 
 
 # --------------------------------------------------------------------------
@@ -221,6 +220,7 @@ class SystemicSclerosis(Disease):
     label = "Systemic sclerosis (diffuse cutaneous)"
     organ = "skin, lung, heart, kidney"
     population_model = SscPopulation
+    units = {"mrss": "mRSS points", "fvc": "% predicted", "lvef": "%", "cardiac_involvement_fraction": ""}
     drugs = SSC_DRUG_TABLE
     endpoints = (
         Survival("event", "Event-free survival (alive without persistent major organ failure)", "time_to_event_years",

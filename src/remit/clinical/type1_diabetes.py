@@ -37,8 +37,7 @@ from remit.clinical.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, Baseli
 from remit.model.diseases import type1_diabetes as t1d
 from remit.model.diseases.type1_diabetes import beta_function
 from remit.random import poisson, uniforms
-from remit.scenario import (AgeDistribution, Distribution, DurationDistribution, PopulationBase, _Items, _Range, _Text,
-                            register_units)
+from remit.schema.types import AgeDistribution, Distribution, DurationDistribution, Items, PopulationBase, Range, Text
 from remit.therapy.conventional import Drug
 
 # counter blocks (HISTORY and TRIAL streams), each indexed by visit or interval
@@ -59,7 +58,7 @@ DKA_FUNCTION_SLOPE = 6.0  # modelling assumption: log-odds of DKA fall by 0.6 pe
 # population schema
 # --------------------------------------------------------------------------
 
-_CPep = Annotated[float, _Range(0, 5)]
+_CPep = Annotated[float, Range(0, 5)]
 
 
 class T1dAgeDistribution(AgeDistribution):
@@ -83,12 +82,12 @@ class CPeptideDistribution(Distribution):
     UNIT: ClassVar[str] = "nmol/L"
 
     mean: _CPep | None = None
-    sd: Annotated[float, _Range(0, 5, lo_open=True)] | None = None
+    sd: Annotated[float, Range(0, 5, lo_open=True)] | None = None
     min: _CPep | None = None
     max: _CPep | None = None
 
 
-_DrugName = Annotated[str, _Text(1, 60)]
+_DrugName = Annotated[str, Text(1, 60)]
 
 
 class T1dPopulation(PopulationBase):
@@ -102,14 +101,13 @@ class T1dPopulation(PopulationBase):
 
     age: T1dAgeDistribution = Field(default_factory=T1dAgeDistribution)
     disease_duration_years: T1dDurationDistribution = Field(default_factory=T1dDurationDistribution)
-    female_fraction: Annotated[float, _Range(0, 1)] = 0.4
+    female_fraction: Annotated[float, Range(0, 1)] = 0.4
     c_peptide: CPeptideDistribution = Field(default_factory=CPeptideDistribution)
     gad_positive: bool = True
     exclude_dka_at_diagnosis: bool = False
-    prior_therapy: Annotated[tuple[_DrugName, ...], _Items(0, 3, "drugs", distinct=True)] = ("insulin",)
+    prior_therapy: Annotated[tuple[_DrugName, ...], Items(0, 3, "drugs", distinct=True)] = ("insulin",)
 
 
-register_units({"c_peptide": "nmol/L"})
 
 # --------------------------------------------------------------------------
 # drugs
@@ -187,6 +185,7 @@ class Type1Diabetes(Disease):
     label = "Type 1 diabetes"
     organ = "pancreatic islets (beta cells)"
     population_model = T1dPopulation
+    units = {"c_peptide": "nmol/L"}
     drugs = T1D_DRUG_TABLE
     endpoints = (
         Survival("insulin_relapse", "Still insulin-free, among patients who became insulin-free", "insulin_free_years",

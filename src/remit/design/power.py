@@ -369,7 +369,7 @@ def simulate_for_power(spec, cohort_per_arm: int, posterior: list[dict] | None =
     cohort simulated once per parameter set (column ``posterior_sample``)."""
     from remit.design.common import arm_rows, enrol, population_values, shifted_cohort, simulate_arm
     from remit.execute import executor
-    from remit.model import model_for
+    from remit.diseases import model_for
     from remit.trial import Trial
 
     big = spec.with_overrides(patients_per_arm=int(cohort_per_arm))
@@ -400,7 +400,7 @@ def run_power(spec, sizes: list[int], replicates: int = 1000, cohort_per_arm: in
               chunk_size: int = 1000, workers: int | None = None, source: str = "<scenario>",
               alpha: float = ALPHA) -> PowerResult:
     """Simulate, resample and analyse (see the module docstring)."""
-    from remit.clinical import get_disease
+    from remit.diseases import get_disease
 
     disease = get_disease(spec.trial.disease)
     analysis = primary_analysis(disease, spec.trial.follow_up_years, endpoint, year)

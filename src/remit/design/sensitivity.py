@@ -150,7 +150,7 @@ class Statistic:
 
 def make_statistic(spec, endpoint: str | None, timepoint: float | None, arm: str | None) -> Statistic:
     """Resolve ``--endpoint`` (default: the primary endpoint's ``_free`` at the last whole year)."""
-    from remit.clinical import get_disease
+    from remit.diseases import get_disease
     from remit.clinical.base import Proportion, Rate, Score, Survival
     from remit.endpoints import TRM_TIMEPOINTS_YEARS, whole_years
 
@@ -280,7 +280,7 @@ def run_sensitivity(spec, parameters: list[str] | None = None, all_varying: bool
                     patients_per_arm: int = DEFAULT_PATIENTS, range_source: str = "prior", seed: int = 0,
                     chunk_size: int = 1000, workers: int | None = None, source: str = "<scenario>",
                     progress=None) -> SensitivityResult:
-    from remit.model import model_for
+    from remit.diseases import model_for
 
     t0 = time.perf_counter()
     model = model_for(spec)

@@ -340,7 +340,7 @@ def run_sweep(spec, varies: list[Vary], patients_per_arm: int | None = None, chu
               workers: int | None = None, source: str = "<scenario>", reuse_unchanged_arms: bool = True,
               progress=None, benefit: list[str] | None = None) -> SweepResult:
     """Run every cell (see the module docstring); ``progress(message)`` is called as work proceeds."""
-    from remit.clinical import get_disease
+    from remit.diseases import get_disease
     from remit.design.common import arm_rows, enrol, simulate_arm
     from remit.endpoints import compute_endpoints
     from remit.execute import executor

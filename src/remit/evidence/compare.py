@@ -40,7 +40,7 @@ VALIDATION_COLUMNS = ["trial_id", "role", "arm", "endpoint", "timepoint_years", 
 @lru_cache(maxsize=None)
 def simulated_endpoints(disease: str) -> dict[str, str]:
     """Endpoint row names of a disease's endpoint table -> kind (proportion, mean, other)."""
-    from remit.clinical import get_disease
+    from remit.diseases import get_disease
     from remit.clinical.base import Proportion, Rate, Score, Survival
 
     out: dict[str, str] = {}

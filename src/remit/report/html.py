@@ -99,7 +99,7 @@ def resolve_disease(spec: Any = None, disease: Any = None) -> Any:
     """``disease`` if given, else the spec's ``trial.disease``, else multiple sclerosis."""
     if disease is not None:
         return disease
-    from remit.clinical import get_disease
+    from remit.diseases import get_disease
 
     name = getattr(getattr(spec, "trial", None), "disease", None)
     return get_disease(str(name) if name else "multiple_sclerosis")

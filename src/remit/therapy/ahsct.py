@@ -83,7 +83,7 @@ def _mobilize(b: ScheduleBuilder, mob) -> None:
 
 
 def ahsct_plan(model: ModelSpec, arm) -> ArmPlan:
-    """Events of an aHSCT arm (``arm`` is a :class:`remit.scenario.AhsctArm`)."""
+    """Events of an aHSCT arm (``arm`` is a :class:`remit.schema.arms.AhsctArm`)."""
     b = ScheduleBuilder(model)
     stop_all(b, 0.0)  # maintenance therapy stops for the transplant
     _mobilize(b, arm.mobilization)
@@ -130,7 +130,7 @@ def ahsct_plan(model: ModelSpec, arm) -> ArmPlan:
 
 
 def mobilization_plan(model: ModelSpec, arm) -> ArmPlan:
-    """Mobilisation and collection only (``arm`` is a :class:`remit.scenario.MobilizationArm`)."""
+    """Mobilisation and collection only (``arm`` is a :class:`remit.schema.arms.MobilizationArm`)."""
     b = ScheduleBuilder(model)
     stop_all(b, 0.0)
     _mobilize(b, arm.mobilization)
@@ -139,7 +139,7 @@ def mobilization_plan(model: ModelSpec, arm) -> ArmPlan:
 
 
 def conventional_plan(model: ModelSpec, arm, drugs: Mapping | None = None) -> ArmPlan:
-    """Events of a conventional arm (``arm`` is a :class:`remit.scenario.ConventionalArm`)."""
+    """Events of a conventional arm (``arm`` is a :class:`remit.schema.arms.ConventionalArm`)."""
     b = ScheduleBuilder(model)
     stop = arm.stop_year * 365.25 if arm.stop_year is not None else None
     add_drugs(b, MS_DRUG_TABLE if drugs is None else drugs, list(arm.drugs), 0.0, stop)

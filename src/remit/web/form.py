@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
 from remit.predict import COMORBIDITIES, PATIENT_MODELS
-from remit.scenario import _fmt, _Range
+from remit.schema.types import Range, fmt
 
 
 @dataclass
@@ -31,11 +31,11 @@ class FormField:
         if self.lo is None or self.hi is None:
             return ""
         unit = f" {self.unit}" if self.unit else ""
-        return f"{_fmt(self.lo)}-{_fmt(self.hi)}{unit}"
+        return f"{fmt(self.lo)}-{fmt(self.hi)}{unit}"
 
 
 def _unwrap(annotation):
-    """(base type, metadata list, optional?) of an annotation such as Annotated[float, _Range(...)] | None."""
+    """(base type, metadata list, optional?) of an annotation such as Annotated[float, Range(...)] | None."""
     optional = False
     if get_origin(annotation) in (typing.Union, types.UnionType):
         args = [a for a in get_args(annotation) if a is not type(None)]
@@ -50,7 +50,7 @@ def _unwrap(annotation):
 
 def form_fields(disease: str) -> list[FormField]:
     """The fields of the disease's patient form (``disease`` itself excluded)."""
-    from remit.clinical import get_disease
+    from remit.diseases import get_disease
 
     model = PATIENT_MODELS[disease]
     out: list[FormField] = []
@@ -75,7 +75,7 @@ def form_fields(disease: str) -> list[FormField]:
             out.append(FormField(name, label, "select", choices=[(c, c.replace("_", " ")) for c in get_args(base)],
                                  default=default))
         else:
-            rng = next((m for m in fld_meta if isinstance(m, _Range)), None)
+            rng = next((m for m in fld_meta if isinstance(m, Range)), None)
             integer = base is int
             step = extra.get("step")
             out.append(FormField(name, label, "number", unit=unit, required=not optional and info.is_required(),

@@ -22,7 +22,7 @@ def env() -> Environment:
 
 
 def disease_label(disease: str) -> str:
-    from remit.clinical import get_disease
+    from remit.diseases import get_disease
 
     return get_disease(disease).label
 

@@ -10,6 +10,8 @@ recovery, EDSS on its 0-9.5 scale.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import numpy as np
 import sympy as sp
 
@@ -17,7 +19,8 @@ from remit.model.spec import Module, Parameter
 
 P = Parameter
 
-COURSES = ("relapsing_remitting", "secondary_progressive", "primary_progressive")
+Course = Literal["relapsing_remitting", "secondary_progressive", "primary_progressive"]
+COURSES: tuple[str, ...] = get_args(Course)
 
 PARAMETERS = [
     P("k_neurodeg", 0.03 / 365.0, "EDSS points/day", 0.0, 1.0 / 365.0,

@@ -167,11 +167,11 @@ def make_visits(patients: pd.DataFrame, follow_up_years: float, seed: int = 7) -
 
 
 def make_spec(params: TrialParams | None = None, name: str = "Synthetic aHSCT vs DMT") -> types.SimpleNamespace:
-    """Duck-typed stand-in for the trial spec object."""
+    """Duck-typed stand-in for the trial spec object (the synthetic patients are MS patients)."""
     p = params or TrialParams()
     control = p.arms[-1].name
     return types.SimpleNamespace(
-        trial=types.SimpleNamespace(name=name, follow_up_years=p.follow_up_years),
+        trial=types.SimpleNamespace(name=name, disease="multiple_sclerosis", follow_up_years=p.follow_up_years),
         control=types.SimpleNamespace(name=control),
         arm_names=[a.name for a in p.arms],
     )

@@ -8,7 +8,7 @@ control of the same patients.
 import numpy as np
 import pytest
 
-from remit.clinical.crohns_disease import DISEASE, WEEK24_DAYS, draining
+from remit.diseases.crohns_disease.clinical import DISEASE, WEEK24_DAYS, draining
 from remit.engine.integrate import SolverOptions, simulate
 from remit.errors import ScenarioError
 from remit.diseases import build_model

@@ -11,7 +11,7 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from remit.cli import app
-from remit.clinical.base import Survival
+from remit.diseases.base import Survival
 from remit.design import DesignError
 from remit.design.power import (PowerAnalysis, parse_sizes, resample_power, schoenfeld_power, survival_test,
                                 two_proportion_test)

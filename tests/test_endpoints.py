@@ -10,6 +10,7 @@ import pytest
 from scipy import stats
 
 from remit import endpoints as ep
+from remit.diseases import get_disease
 from remit.endpoints import (
     BASELINE_COLUMNS,
     ENDPOINT_COLUMNS,
@@ -22,6 +23,7 @@ from remit.endpoints import (
 from synthetic import REQUESTED_BASELINE, ArmParams, TrialParams, make_patients
 
 FU = 5.0
+MS_ENDPOINTS = get_disease("multiple_sclerosis").endpoints
 TRUE_HR = 0.05 / 0.20  # aHSCT vs DMT progression hazards in TrialParams()
 TRUE_ARR = {"aHSCT": 0.15, "DMT": 0.60}
 
@@ -33,7 +35,7 @@ def patients() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def result(patients) -> pd.DataFrame:
-    return compute_endpoints(patients, "DMT", FU)
+    return compute_endpoints(patients, "DMT", FU, MS_ENDPOINTS)
 
 
 def one(df: pd.DataFrame, arm: str, endpoint: str, t: float | None = None) -> pd.Series:
@@ -71,13 +73,13 @@ def test_rows_per_timepoint(result):
 
 
 def test_deterministic(patients, result):
-    again = compute_endpoints(patients, "DMT", FU)
+    again = compute_endpoints(patients, "DMT", FU, MS_ENDPOINTS)
     pd.testing.assert_frame_equal(result, again)
 
 
 def test_unknown_control_raises(patients):
     with pytest.raises(ValueError, match="control arm"):
-        compute_endpoints(patients, "placebo", FU)
+        compute_endpoints(patients, "placebo", FU, MS_ENDPOINTS)
 
 
 # --------------------------------------------------------------------------
@@ -123,7 +125,7 @@ def test_arr_close_to_generating_rates(result):
 
 def test_poisson_fallback_when_nb_fails(patients, monkeypatch):
     monkeypatch.setattr(ep, "_fit_nb", lambda *a, **k: None)
-    res = compute_endpoints(patients, "DMT", FU)
+    res = compute_endpoints(patients, "DMT", FU, MS_ENDPOINTS)
     for arm, rate in TRUE_ARR.items():
         row = one(res, arm, "annualized_relapse_rate")
         assert abs(row.estimate / rate - 1) < 0.2
@@ -203,7 +205,7 @@ def test_arm_without_progression_events(patients):
     m = p.arm == "aHSCT"
     p.loc[m, "progressed"] = False
     p.loc[m, "time_to_progression_years"] = p.loc[m, "follow_up_years"]
-    res = compute_endpoints(p, "DMT", FU)
+    res = compute_endpoints(p, "DMT", FU, MS_ENDPOINTS)
     assert math.isnan(one(res, "aHSCT vs DMT", "progression_hazard_ratio").estimate)
     assert one(res, "aHSCT", "progression_free", 3).estimate == 1.0
     assert math.isnan(one(res, "aHSCT", "progression_median_years").estimate)
@@ -214,7 +216,7 @@ def test_no_events_at_all(patients):
     p = patients.copy()
     p["progressed"] = False
     p["n_relapses"] = 0
-    res = compute_endpoints(p, "DMT", FU)
+    res = compute_endpoints(p, "DMT", FU, MS_ENDPOINTS)
     assert math.isnan(one(res, "aHSCT vs DMT", "progression_logrank_p").estimate)
     arr = one(res, "DMT", "annualized_relapse_rate")
     assert arr.estimate == 0.0 and arr.ci_low == 0.0 and arr.ci_high > 0
@@ -224,7 +226,7 @@ def test_no_events_at_all(patients):
 def test_zero_relapses_in_one_arm(patients):
     p = patients.copy()
     p.loc[p.arm == "aHSCT", "n_relapses"] = 0
-    res = compute_endpoints(p, "DMT", FU)
+    res = compute_endpoints(p, "DMT", FU, MS_ENDPOINTS)
     rr = one(res, "aHSCT vs DMT", "relapse_rate_ratio")
     assert rr.estimate == 0.0 and math.isnan(rr.ci_low)
 
@@ -237,7 +239,7 @@ def test_no_transplant_arm():
         ),
         n_per_arm=80,
     )
-    res = compute_endpoints(make_patients(params), "DMT", FU)
+    res = compute_endpoints(make_patients(params), "DMT", FU, MS_ENDPOINTS)
     assert "engraftment_day_median" not in set(res["endpoint"])
     assert list(res.columns) == ENDPOINT_COLUMNS
 
@@ -253,14 +255,14 @@ def test_three_arms_and_tiny_arm():
     )
     p = make_patients(params)
     p = p[(p.arm != "tiny") | (p.patient_id.isin(p.loc[p.arm == "tiny", "patient_id"].head(2)))]
-    res = compute_endpoints(p, "DMT", FU)
+    res = compute_endpoints(p, "DMT", FU, MS_ENDPOINTS)
     comps = set(res.loc[res.endpoint == "progression_hazard_ratio", "arm"])
     assert comps == {"aHSCT vs DMT", "tiny vs DMT"}
     assert one(res, "tiny", "annualized_relapse_rate").n == 2
 
 
 def test_fractional_follow_up(patients):
-    res = compute_endpoints(patients, "DMT", 3.5)
+    res = compute_endpoints(patients, "DMT", 3.5, MS_ENDPOINTS)
     years = sorted(res.loc[(res.arm == "DMT") & (res.endpoint == "neda3"), "timepoint_years"])
     assert years == [1, 2, 3]
     assert np.isclose(one(res, "DMT", "all_cause_mortality").timepoint_years, 3.5)

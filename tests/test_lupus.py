@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from remit.clinical.lupus import LUPUS_DRUGS, activity, complement_c3, observe_visits
+from remit.diseases.lupus.clinical import LUPUS_DRUGS, activity, complement_c3, observe_visits
 from remit.engine.integrate import SolverOptions, simulate
 from remit.diseases import build_model
 from remit.population import YEAR, burn_in, eligible

@@ -15,7 +15,7 @@ from remit.engine.integrate import SolverOptions, simulate
 from remit.diseases import build_model
 from remit.model.codegen import compile_model
 from remit.model.core import MSC_PARAMETERS, MSC_STATES, core_module
-from remit.model.diseases import multiple_sclerosis as ms
+from remit.diseases.multiple_sclerosis import model as ms
 from remit.model.spec import compose
 from remit.therapy.ahsct import ArmPlan
 from remit.therapy.msc import ROUTES, SOURCES, msc_doses, msc_plan

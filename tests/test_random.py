@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from remit.clinical._sparse_sum import sparse_row_sums
-from remit.clinical.multiple_sclerosis import RelapseHistory, relapse_disability
+from remit.diseases.multiple_sclerosis.sparse_sum import sparse_row_sums
+from remit.diseases.multiple_sclerosis.clinical import RelapseHistory, relapse_disability
 from remit.random import patient_keys, poisson, uniforms, uniforms_at
 
 

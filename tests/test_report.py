@@ -12,13 +12,14 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 from remit.diseases import get_disease
-from remit.clinical.base import BaselineVariable, Disease, Proportion, Rate, Score, Survival
+from remit.diseases.base import BaselineVariable, Disease, Proportion, Rate, Score, Survival
 from remit.endpoints import baseline_table, compute_endpoints, km_fitters
 from remit.report import SECTIONS, plots, render_report, write_report
 from remit.report import html as report_html
 from synthetic import REQUESTED_BASELINE, ArmParams, TrialParams, make_patients, make_spec, make_visits
 
 PARAMS = TrialParams(n_per_arm=120)
+MS_ENDPOINTS = get_disease("multiple_sclerosis").endpoints
 TRIAL_NAME = "MIST-like <synthetic> & co"
 
 
@@ -27,7 +28,7 @@ def inputs():
     patients = make_patients(PARAMS)
     visits = make_visits(patients, PARAMS.follow_up_years)
     spec = make_spec(PARAMS, name=TRIAL_NAME)
-    endpoints = compute_endpoints(patients, spec.control.name, spec.trial.follow_up_years)
+    endpoints = compute_endpoints(patients, spec.control.name, spec.trial.follow_up_years, MS_ENDPOINTS)
     baseline = baseline_table(patients, REQUESTED_BASELINE)
     return dict(spec=spec, patients=patients, visits=visits, endpoints=endpoints, baseline=baseline)
 
@@ -125,7 +126,7 @@ def test_without_published_and_without_transplant(tmp_path):
     path = tmp_path / "r.html"
     write_report(
         path, title="<script>alert(1)</script>", spec=spec, patients=patients, visits=visits,
-        endpoints=compute_endpoints(patients, "DMT", params.follow_up_years),
+        endpoints=compute_endpoints(patients, "DMT", params.follow_up_years, MS_ENDPOINTS),
         baseline=baseline_table(patients, {}), provenance={},
     )
     text = path.read_text(encoding="utf-8")

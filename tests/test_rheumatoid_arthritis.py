@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from remit.clinical.rheumatoid_arthritis import DISEASE, acr_response
+from remit.diseases.rheumatoid_arthritis.clinical import DISEASE, acr_response
 from remit.engine.integrate import SolverOptions, simulate
 from remit.errors import ScenarioError
 from remit.diseases import build_model
-from remit.model.diseases.rheumatoid_arthritis import das28_crp
+from remit.diseases.rheumatoid_arthritis.model import das28_crp
 from remit.population import YEAR, burn_in, eligible
 from remit.scenario import parse_scenario
 from remit.therapy.ahsct import arm_plan

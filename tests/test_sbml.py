@@ -64,7 +64,7 @@ def test_multiple_sclerosis_builds():
 @pytest.mark.parametrize("disease", BUILDABLE)
 def test_export_is_valid_sbml_l3v2_with_every_symbol(disease):
     model = build_model(disease)
-    schedule = arm_plan(model, load_scenario(MIST).arms[0]).schedule
+    schedule = arm_plan(model, load_scenario(MIST).arms[0], get_disease("multiple_sclerosis").drugs).schedule
     text = to_sbml(model, schedule)
     findings = validate(text)
     assert not [m for sev, m in findings if sev == "error"]
@@ -129,7 +129,7 @@ def test_roadrunner_agrees_with_remit_engine(disease):
     ok = cohort.status == 0
     assert ok.any()
     y0, params = cohort.y[ok], cohort.params[ok]
-    schedules = {"none": ScheduleBuilder(model).build(), "MIST-like aHSCT": arm_plan(model, load_scenario(MIST).arms[0]).schedule}
+    schedules = {"none": ScheduleBuilder(model).build(), "MIST-like aHSCT": arm_plan(model, load_scenario(MIST).arms[0], get_disease("multiple_sclerosis").drugs).schedule}
     first = spec.arms[0]
     if disease != "multiple_sclerosis":
         schedules[f"{first.name} ({first.therapy})"] = arm_plan(model, first, get_disease(disease).drugs).schedule

@@ -5,7 +5,7 @@ import pytest
 
 from remit.engine.integrate import SolverOptions, simulate
 from remit.diseases import build_model
-from remit.clinical.multiple_sclerosis import draw_relapses
+from remit.diseases.multiple_sclerosis.clinical import draw_relapses
 from remit.population import YEAR, burn_in, eligible
 from remit.random import TRIAL, patient_keys
 from remit.scenario import parse_scenario
@@ -67,10 +67,11 @@ def test_dmt_works_while_given_and_disease_returns_after_stopping(active_rrms):
     """Natalizumab lowers relapses by about 68% while given (AFFIRM) and activity returns
     within months of stopping (RESTORE, Fox et al. 2014 Neurology 82:1491)."""
     spec, c = active_rrms
-    from remit.therapy.conventional import add_dmt
+    from remit.diseases.multiple_sclerosis.clinical import MS_DRUG_TABLE
+    from remit.therapy.conventional import add_drugs
 
     t, _, none = follow(c, ScheduleBuilder(MODEL).build(), years=3)
-    b = add_dmt(ScheduleBuilder(MODEL), ["natalizumab"], 0.0, stop=YEAR)
+    b = add_drugs(ScheduleBuilder(MODEL), MS_DRUG_TABLE, ["natalizumab"], 0.0, stop=YEAR)
     _, _, nat = follow(c, b.build(), years=3)
     def rate(h, y0, y1):
         sel = (h.t > y0 * YEAR) & (h.t <= y1 * YEAR)
@@ -87,9 +88,10 @@ def test_progressive_ms_responds_little_to_immune_therapy():
     spec = scenario(course="primary_progressive", relapses_min=0, age=(45, 8, 25, 65), duration=(8, 4, 1, 20))
     c = cohort(spec, 600)
     _, tr0, _ = follow(c, ScheduleBuilder(MODEL).build(), years=3)
-    from remit.therapy.conventional import add_dmt
+    from remit.diseases.multiple_sclerosis.clinical import MS_DRUG_TABLE
+    from remit.therapy.conventional import add_drugs
 
-    _, tr1, _ = follow(c, add_dmt(ScheduleBuilder(MODEL), ["natalizumab"], 0.0).build(), years=3)
+    _, tr1, _ = follow(c, add_drugs(ScheduleBuilder(MODEL), MS_DRUG_TABLE, ["natalizumab"], 0.0).build(), years=3)
     w0 = np.mean(tr0["dirr"][:, -1] - tr0["dirr"][:, 0])
     w1 = np.mean(tr1["dirr"][:, -1] - tr1["dirr"][:, 0])
     assert w0 > 0.3  # about 0.2-0.4 EDSS/year in progressive MS

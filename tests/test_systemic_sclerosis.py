@@ -9,7 +9,7 @@ import pytest
 
 import remit.trial
 from remit.diseases import get_disease
-from remit.clinical.base import TrialContext
+from remit.diseases.base import TrialContext
 from remit.engine.integrate import SolverOptions, simulate
 from remit.errors import ScenarioError
 from remit.diseases import build_model

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from remit.clinical.type1_diabetes import DISEASE, c_peptide, function_of, insulin_free_track
+from remit.diseases.type1_diabetes.clinical import DISEASE, c_peptide, function_of, insulin_free_track
 from remit.engine.integrate import SolverOptions, simulate
 from remit.diseases import build_model
 from remit.population import YEAR, burn_in, eligible

@@ -141,7 +141,7 @@ def _slug(name: str) -> str:
 def _print_summary(console, result) -> None:
     from rich.table import Table
 
-    from remit.clinical.base import Proportion, Rate, Score, Survival
+    from remit.diseases.base import Proportion, Rate, Score, Survival
 
     ep = result.endpoints
     keep = ["treatment_related_mortality", "all_cause_mortality", "engraftment_day_median"]

@@ -200,7 +200,7 @@ def median_order_statistic_ci(values: Iterable[float], alpha: float = ALPHA) -> 
 
 
 def _survival_columns(endpoint) -> tuple[str, str]:
-    """(time column, event column) of a :class:`remit.clinical.base.Survival` or of a name."""
+    """(time column, event column) of a :class:`remit.diseases.base.Survival` or of a name."""
     if hasattr(endpoint, "time_col"):
         return endpoint.time_col, endpoint.event_col
     if endpoint == "progression":
@@ -221,7 +221,7 @@ def _durations_events(df: pd.DataFrame, endpoint) -> tuple[np.ndarray, np.ndarra
 def km_fitters(patients: pd.DataFrame, endpoint="progression") -> dict[str, KaplanMeierFitter]:
     """Fitted Kaplan-Meier estimators per arm (time axis in years).
 
-    ``endpoint`` is a :class:`remit.clinical.base.Survival` (its time and event columns),
+    ``endpoint`` is a :class:`remit.diseases.base.Survival` (its time and event columns),
     ``"progression"`` (6-month confirmed EDSS progression, death censors) or ``"death"``
     (all-cause death). Arms with no usable rows are omitted.
     """
@@ -506,24 +506,17 @@ def _immune_rows(df: pd.DataFrame, arm: str, follow_up_years: float) -> list[dic
 # --------------------------------------------------------------------------
 
 
-def _ms_catalog():
-    from remit.diseases import get_disease
-
-    return get_disease("multiple_sclerosis").endpoints
-
-
-def compute_endpoints(patients: pd.DataFrame, control_arm: str, follow_up_years: float, catalog=None) -> pd.DataFrame:
+def compute_endpoints(patients: pd.DataFrame, control_arm: str, follow_up_years: float, catalog) -> pd.DataFrame:
     """All trial endpoints, one row per arm x endpoint x timepoint.
 
-    ``catalog`` is the disease's endpoint list (:mod:`remit.clinical.base`: Survival, Rate,
-    Score, Proportion; default: multiple sclerosis). Columns are exactly ``ENDPOINT_COLUMNS``
+    ``catalog`` is the disease's endpoint list (:mod:`remit.diseases.base`: Survival, Rate,
+    Score, Proportion). Columns are exactly ``ENDPOINT_COLUMNS``
     (all numeric columns float). Between-arm rows (hazard ratio, log-rank p, rate ratio)
     carry the arm label ``"<arm> vs <control_arm>"``. ``follow_up_years`` is the planned
     trial follow-up in years; annual endpoints run to its whole years.
     """
-    from remit.clinical.base import Proportion, Rate, Score, Survival
+    from remit.diseases.base import Proportion, Rate, Score, Survival
 
-    catalog = _ms_catalog() if catalog is None else catalog
     arms = _arms_in_order(patients)
     if control_arm not in arms:
         raise ValueError(f"control arm {control_arm!r} not among arms {arms}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from remit.clinical.base import YEAR
+from remit.diseases.base import YEAR
 from remit.random import poisson, uniforms
 
 # counter blocks of the TRIAL stream shared by all diseases

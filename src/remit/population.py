@@ -20,7 +20,7 @@ import numpy as np
 from scipy import special
 
 from remit.diseases import get_disease
-from remit.clinical.base import YEAR
+from remit.diseases.base import MIN_ONSET_AGE, YEAR
 from remit.engine.integrate import SolverOptions, simulate
 from remit.model.spec import ModelSpec
 from remit.random import CANDIDATE, HISTORY, patient_keys, truncated_normal, uniforms
@@ -29,7 +29,6 @@ from remit.therapy.schedule import ScheduleBuilder
 
 MONTH = YEAR / 12.0
 PRIOR_DMT_YEARS = 2.0  # prior therapy started this long before enrolment (or at onset)
-MIN_ONSET_AGE = 12.0
 PILOT = 2000  # candidates used to estimate the eligible EDSS distribution
 C_PARAM = 100  # counter offset of the per-parameter draws
 C_ACCEPT = 99

@@ -70,7 +70,7 @@ from remit.scenario import parse_scenario
 from remit.schema.errors import describe, translate
 from remit.schema.toml import read_toml
 from remit.schema.types import CHOICE, Items, Model, Range, fail
-from remit.clinical.base import YEAR
+from remit.diseases.base import YEAR
 
 __all__ = [
     "PATIENT_MODELS", "Option", "ParameterSource", "PatientSpec", "PosteriorSample", "Prediction", "PredictError",

@@ -219,7 +219,7 @@ def parse_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Trial
 
 
 def _check_drugs(spec: "TrialSpec") -> None:
-    """Conventional drugs must be ones the trial's disease knows (remit.clinical.<disease>.drugs)."""
+    """Conventional drugs must be ones the trial's disease knows (``Disease.drugs``)."""
     known = get_disease(spec.trial.disease).drugs
     names = ", ".join(sorted(known))
     where: list[tuple[tuple[str | int, ...], tuple[str, ...]]] = []

@@ -20,7 +20,7 @@ import pandas as pd
 
 from remit import __version__
 from remit.diseases import get_disease
-from remit.clinical.base import VISITS_PER_YEAR, TrialContext
+from remit.diseases.base import VISITS_PER_YEAR, TrialContext
 from remit.engine.integrate import STATUS_TEXT, SolverOptions, simulate
 from remit.diseases import model_for
 from remit.observe import draw_deaths

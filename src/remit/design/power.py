@@ -52,7 +52,7 @@ class PowerAnalysis:
     """The endpoint analysed and how: ``kind`` survival, proportion, score or rate."""
 
     kind: str
-    endpoint: object  # remit.clinical.base.Survival | Proportion | Score | Rate
+    endpoint: object  # remit.diseases.base.Survival | Proportion | Score | Rate
     year: int | None = None  # whole year of a Proportion/Score endpoint
 
     @property
@@ -112,7 +112,7 @@ class PowerAnalysis:
 def primary_analysis(disease, follow_up_years: float, endpoint: str | None = None, year: int | None = None) -> PowerAnalysis:
     """The analysis of ``endpoint`` (a catalog name; default: the disease's primary endpoint, or its
     first Proportion endpoint when it declares none) at ``year`` (default: the last whole year)."""
-    from remit.clinical.base import Proportion, Rate, Survival
+    from remit.diseases.base import Proportion, Rate, Survival
     from remit.endpoints import whole_years
 
     name = endpoint or disease.primary

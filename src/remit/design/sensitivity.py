@@ -151,7 +151,7 @@ class Statistic:
 def make_statistic(spec, endpoint: str | None, timepoint: float | None, arm: str | None) -> Statistic:
     """Resolve ``--endpoint`` (default: the primary endpoint's ``_free`` at the last whole year)."""
     from remit.diseases import get_disease
-    from remit.clinical.base import Proportion, Rate, Score, Survival
+    from remit.diseases.base import Proportion, Rate, Score, Survival
     from remit.endpoints import TRM_TIMEPOINTS_YEARS, whole_years
 
     disease = get_disease(spec.trial.disease)

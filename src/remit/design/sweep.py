@@ -283,7 +283,7 @@ def summary_columns(disease, follow_up_years: float, benefit: list[str] | None =
     """(column, endpoint, timepoint, role) of the benefit/harm summary; ``benefit`` names catalog
     endpoints (Survival: free at the last whole year; Proportion: at the last whole year) to show
     instead of the default (the primary endpoint and the first Proportion endpoint)."""
-    from remit.clinical.base import Proportion, Survival
+    from remit.diseases.base import Proportion, Survival
     from remit.endpoints import whole_years
 
     K = whole_years(follow_up_years)

@@ -1,7 +1,7 @@
 """The diseases remit simulates, one plug-in each, found by id in :data:`DISEASES`.
 
 Importing this package imports every disease module, and each registers its
-:class:`~remit.clinical.base.Disease` under its id; shared code looks diseases up here and
+:class:`~remit.diseases.base.Disease` under its id; shared code looks diseases up here and
 never names one.
 """
 
@@ -11,24 +11,17 @@ from functools import lru_cache
 
 from remit.model.core import core_module, msc_module
 from remit.model.spec import ModelSpec, compose
-from remit.registry import Registry
-
-DISEASES: Registry = Registry("disease")
+from remit.diseases.base import DISEASES, Disease
 
 
 def get_disease(id: str):
-    """The registered :class:`~remit.clinical.base.Disease` ``id`` (KeyError naming the known ones otherwise)."""
+    """The registered :class:`~remit.diseases.base.Disease` ``id`` (KeyError naming the known ones otherwise)."""
     return DISEASES.get(id)
 
 
 # registration order is the order diseases are listed in
-from remit.clinical import (multiple_sclerosis, systemic_sclerosis, rheumatoid_arthritis, lupus,  # noqa: E402
+from remit.diseases import (multiple_sclerosis, systemic_sclerosis, rheumatoid_arthritis, lupus,  # noqa: E402,F401
                             crohns_disease, type1_diabetes)
-
-for _module in (multiple_sclerosis, systemic_sclerosis, rheumatoid_arthritis, lupus, crohns_disease, type1_diabetes):
-    DISEASES.register(_module.DISEASE.name, _module.DISEASE)
-
-
 
 @lru_cache(maxsize=None)
 def build_model(disease: str, calibrated: bool = True) -> ModelSpec:
@@ -66,4 +59,4 @@ def _with_values(disease: str, calibrated: bool, values: tuple) -> ModelSpec:
     return base.with_values(updates, note="set by the scenario ([model.parameters])")
 
 
-__all__ = ["DISEASES", "build_model", "get_disease", "model_for"]
+__all__ = ["DISEASES", "Disease", "build_model", "get_disease", "model_for"]

@@ -41,7 +41,7 @@ VALIDATION_COLUMNS = ["trial_id", "role", "arm", "endpoint", "timepoint_years", 
 def simulated_endpoints(disease: str) -> dict[str, str]:
     """Endpoint row names of a disease's endpoint table -> kind (proportion, mean, other)."""
     from remit.diseases import get_disease
-    from remit.clinical.base import Proportion, Rate, Score, Survival
+    from remit.diseases.base import Proportion, Rate, Score, Survival
 
     out: dict[str, str] = {}
     for e in get_disease(disease).endpoints:

@@ -7,7 +7,7 @@ figure), so the file opens offline. All user-supplied text goes through
 
 The report is disease-generic: besides the fixed sections (``SECTIONS``), one
 section is generated per endpoint of the disease's catalog
-(``remit.clinical.base``: Survival -> Kaplan-Meier curve, Score -> mean over
+(``remit.diseases.base``: Survival -> Kaplan-Meier curve, Score -> mean over
 time, Rate -> annualised rate, Proportion -> proportion by year), and endpoint
 and baseline labels come from the catalog too (``endpoint_labels``,
 ``baseline_labels``).
@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-from remit.clinical.base import Proportion, Rate, Score, Survival
+from remit.diseases.base import Proportion, Rate, Score, Survival
 from remit.endpoints import comparison_label, km_fitters
 from remit.report import plots
 from remit.store import atomic_write_text
@@ -96,13 +96,15 @@ DEATH_CAUSES = ("treatment toxicity", "infection", "disease", "background")
 
 
 def resolve_disease(spec: Any = None, disease: Any = None) -> Any:
-    """``disease`` if given, else the spec's ``trial.disease``, else multiple sclerosis."""
+    """``disease`` if given, else the spec's ``trial.disease``."""
     if disease is not None:
         return disease
     from remit.diseases import get_disease
 
     name = getattr(getattr(spec, "trial", None), "disease", None)
-    return get_disease(str(name) if name else "multiple_sclerosis")
+    if not name:
+        raise ValueError("a report needs its disease: pass the scenario or the disease")
+    return get_disease(str(name))
 
 
 def _words(name: str) -> str:
@@ -218,14 +220,6 @@ def report_sections(disease: Any) -> dict[str, str]:
     fixed = list(SECTIONS.items())
     gen = [(s.id, s.title) for s in disease_sections(disease)]
     return dict(fixed[:3] + gen + fixed[3:7] + [SOLVER_SECTION] + fixed[7:])
-
-
-def __getattr__(name: str):
-    # Multiple-sclerosis tables of the first report, computed on first use.
-    ms = {"ENDPOINT_LABELS": endpoint_labels, "_DIGITS": endpoint_digits, "BASELINE_LABELS": baseline_labels}
-    if name in ms:
-        return ms[name](resolve_disease())
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 DASH = "\u2014"
@@ -659,9 +653,9 @@ def write_report(
 
     ``spec`` needs ``trial.name``, ``trial.follow_up_years``, ``control.name``
     and ``arm_names`` (and ``trial.disease`` when ``disease`` is not given).
-    ``disease`` is a :class:`remit.clinical.base.Disease` (anything with
+    ``disease`` is a :class:`remit.diseases.base.Disease` (anything with
     ``label``, ``endpoints``, ``baseline`` and ``primary``); by default
-    ``remit.clinical.get_disease(spec.trial.disease)``, or multiple sclerosis
+    ``remit.diseases.get_disease(spec.trial.disease)``, or multiple sclerosis
     when the spec names none. ``endpoints``/``baseline`` are the outputs of
     ``remit.endpoints.compute_endpoints``/``baseline_table`` for that
     disease's catalog. ``published`` (optional) adds a comparison table;

@@ -7,7 +7,7 @@ Time axes are in years; CD4 in cells per microlitre.
 
 The generic figures (``km_figure``, ``score_figure``, ``rate_figure``,
 ``proportion_figure``) take their titles and units from the disease's
-endpoint catalog (``remit.clinical.base``); ``edss_figure``, ``arr_figure``
+endpoint catalog (``remit.diseases.base``); ``edss_figure``, ``arr_figure``
 and ``neda3_figure`` are the multiple-sclerosis spellings of them.
 """
 

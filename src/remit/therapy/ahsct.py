@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from remit.model.spec import ModelSpec
-from remit.therapy.conventional import MS_DRUG_TABLE, add_drugs, stop_all
+from remit.therapy.conventional import add_drugs, stop_all
 from remit.therapy.schedule import ScheduleBuilder
 
 GRAFT_DAY = 35.0
@@ -138,11 +138,12 @@ def mobilization_plan(model: ModelSpec, arm) -> ArmPlan:
     return ArmPlan(b.build(), math.nan, tox, "mobilisation only (transplant deferred)")
 
 
-def conventional_plan(model: ModelSpec, arm, drugs: Mapping | None = None) -> ArmPlan:
-    """Events of a conventional arm (``arm`` is a :class:`remit.schema.arms.ConventionalArm`)."""
+def conventional_plan(model: ModelSpec, arm, drugs: Mapping) -> ArmPlan:
+    """Events of a conventional arm (``arm`` is a :class:`remit.schema.arms.ConventionalArm`; ``drugs``
+    the disease's drug table)."""
     b = ScheduleBuilder(model)
     stop = arm.stop_year * 365.25 if arm.stop_year is not None else None
-    add_drugs(b, MS_DRUG_TABLE if drugs is None else drugs, list(arm.drugs), 0.0, stop)
+    add_drugs(b, drugs, list(arm.drugs), 0.0, stop)
     return ArmPlan(b.build(), math.nan, 0.0, "conventional: " + ", ".join(arm.drugs))
 
 
@@ -154,9 +155,8 @@ def placebo_plan(model: ModelSpec, arm, drugs: Mapping) -> ArmPlan:
     return ArmPlan(b.build(), math.nan, 0.0, "placebo" + (" on " + ", ".join(arm.background) if arm.background else ""))
 
 
-def arm_plan(model: ModelSpec, arm, drugs: Mapping | None = None) -> ArmPlan:
-    """The event schedule of any arm; ``drugs`` is the disease's conventional drug table (default: MS)."""
-    drugs = MS_DRUG_TABLE if drugs is None else drugs
+def arm_plan(model: ModelSpec, arm, drugs: Mapping) -> ArmPlan:
+    """The event schedule of any arm; ``drugs`` is the disease's conventional drug table (``Disease.drugs``)."""
     if arm.therapy == "ahsct":
         return ahsct_plan(model, arm)
     if arm.therapy == "mobilization_only":

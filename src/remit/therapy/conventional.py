@@ -33,27 +33,6 @@ class Drug:
         return -math.log(1.0 - self.efficacy)
 
 
-MS_DRUG_TABLE: dict[str, Drug] = {d.name: d for d in [
-    Drug("interferon_beta", 0.30, 14.0, "PRISMS Study Group 1998 Lancet 352:1498 (27-33% fewer relapses)"),
-    Drug("glatiramer", 0.29, 14.0, "Johnson et al. 1995 Neurology 45:1268 (29% fewer relapses)"),
-    Drug("dimethyl_fumarate", 0.53, 14.0, "DEFINE, Gold et al. 2012 NEJM 367:1098 (53% fewer relapses)"),
-    Drug("fingolimod", 0.54, 30.0, "FREEDOMS, Kappos et al. 2010 NEJM 362:387 (54% fewer relapses); lymphocytes recover 1-2 months after stopping"),
-    Drug("natalizumab", 0.68, 60.0, "AFFIRM, Polman et al. 2006 NEJM 354:899 (68% fewer relapses); activity returns about 3-6 months after stopping"),
-    # Anti-CD20: part of the effect through B-cell depletion in the core model (B help).
-    Drug("ocrelizumab", 0.50, 120.0, "OPERA I/II, Hauser et al. 2017 NEJM 376:221 (46% fewer relapses than interferon beta); B cells deplete within 2 weeks",
-         b_depletion_per_day=0.3),
-    # Cytotoxic: 12 mg/m2 every 3 months, cumulative cardiotoxicity limits use to about 2 years.
-    Drug("mitoxantrone", 0.45, 30.0, "MIMS, Hartung et al. 2002 Lancet 360:2018 (about 60-70% fewer relapses including its cytotoxic pulses)",
-         pulse_state="cy", pulse_amount=15.0, pulse_days=tuple(91.0 * k for k in range(8)), max_years=2.0),
-    # Lymphocyte depletion (modelled with the ATG-like depleting-antibody state): 12 mg/day x 5, then x 3 at 1 year.
-    Drug("alemtuzumab", 0.0, 14.0, "CARE-MS I, Cohen et al. 2012 Lancet 380:1819 (55% fewer relapses than interferon beta); depletion modelled as ATG-equivalent 1.2 ug/mL per 12 mg dose (assumption)",
-         pulse_state="atg", pulse_amount=1.2, pulse_days=(0, 1, 2, 3, 4, 365, 366, 367)),
-]}
-
-
-def add_dmt(builder: ScheduleBuilder, drugs: tuple[str, ...] | list[str], start: float, stop: float | None = None) -> ScheduleBuilder:
-    """Switch MS maintenance therapy to ``drugs`` at day ``start`` (replacing any earlier therapy)."""
-    return add_drugs(builder, MS_DRUG_TABLE, drugs, start, stop)
 
 
 def add_drugs(builder: ScheduleBuilder, drug_table: Mapping[str, Drug], drugs: tuple[str, ...] | list[str], start: float,

@@ -13,13 +13,13 @@ infiltrate of the islets, relative units, about 1 in active new-onset disease) a
   the surviving mass. This is why stimulated C-peptide can rise after aHSCT and why
   function at diagnosis (about 20-40% of normal) is lower than mass.
 
-Clinical observation (remit.clinical.type1_diabetes) turns function into stimulated
+Clinical observation (remit.diseases.type1_diabetes.clinical) turns function into stimulated
 C-peptide, insulin requirement, insulin independence, HbA1c and severe hypoglycaemia; the
 observation parameters are declared here so that each patient's values are drawn with the
 others and carry their sources.
 
 Age scalings of the rates (younger patients: less mass left at diagnosis, faster loss,
-more regeneration) are applied per patient in ``remit.clinical.type1_diabetes.prepare``.
+more regeneration) are applied per patient in ``remit.diseases.type1_diabetes.clinical.prepare``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ PARAMETERS = [
       "about 40% of beta-cell mass remains at diagnosis in young adults, less in children, with wide uncertainty and "
       "variation (Klinke 2008 PLoS One 3:e1374, meta-analysis of pancreas histology); median 0.5 at age 20 calibrated "
       "within that uncertainty so that function at diagnosis (mass minus stunned cells) is 20-40% of normal; set per "
-      "patient from age in remit.clinical.type1_diabetes; beta-cell mass at diagnosis (start of the burn-in)",
+      "patient from age in remit.diseases.type1_diabetes.clinical; beta-cell mass at diagnosis (start of the burn-in)",
       "beta-cell mass at diagnosis", "logitnormal", 0.55),
     P("beta_kill", 0.45 / YEAR, "1/day per unit insulitis", 0.05 / YEAR, 3.0 / YEAR,
       "calibrated: stimulated C-peptide falls by about 40-50% in the first year after diagnosis on insulin alone and more "

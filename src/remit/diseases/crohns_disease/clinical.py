@@ -1,6 +1,6 @@
 """Crohn's disease: CDAI, SES-CD, perianal fistula, remission endpoints as the trials define them.
 
-States (see :mod:`remit.model.diseases.crohns_disease`) become clinical observations:
+States (see :mod:`remit.diseases.crohns_disease.model`) become clinical observations:
 
 - CDAI (Crohn's Disease Activity Index, 0-600; Best et al. 1976 Gastroenterology 70:439):
   the patient's symptom floor + symptomatic inflammation (the core's ``infl`` less the part
@@ -32,9 +32,9 @@ from pydantic import Field, model_validator
 from scipy import special
 
 from remit.calibration.parameters import FitParameter
-from remit.clinical.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Score, Survival, TrialContext)
-from remit.model.diseases import crohns_disease as cd
+from remit.diseases.crohns_disease import model as cd
 from remit.random import uniforms
 from remit.schema.types import AgeDistribution, CHOICE, Distribution, Items, Model, PopulationBase, Range, Text, fail
 from remit.therapy.conventional import Drug

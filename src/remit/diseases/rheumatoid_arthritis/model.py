@@ -14,7 +14,7 @@ starting them), in proportion to the core's maintenance-therapy inhibition
 ``1 - exp(-dmt_resp * dmt)``. It is a product with that inhibition, so with no drug it is
 exactly zero. Everything else is observation: the parameters that turn synovitis, damage
 and inflammation into joint counts, CRP, global assessments and HAQ
-(:mod:`remit.clinical.rheumatoid_arthritis`).
+(:mod:`remit.diseases.rheumatoid_arthritis.clinical`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ PARAMETERS = [
       "MTX-inadequate responders: CRP about 2.8 -> 0.9-1.1 mg/dL within 24 weeks, ARMADA, Weinblatt et al. 2003 "
       "Arthritis Rheum 48:35); at full inhibition the inflammatory signal is cleared 1 + ra_drug_infl times faster",
       "relative increase of inflammatory-signal clearance at full drug inhibition"),
-    # --- observation parameters (used by remit.clinical.rheumatoid_arthritis, not by the ODE) ---
+    # --- observation parameters (used by remit.diseases.rheumatoid_arthritis.clinical, not by the ODE) ---
     P("sjc_gain", 0.44, "1/synovitis unit", 0.1, 1.5,
       "calibrated: typical active RA (synovitis 1) has about 10 of 28 joints swollen (baseline SJC28 about 10-20 in "
       "MTX-IR trials, e.g. ARMADA: Weinblatt et al. 2003 Arthritis Rheum 48:35); patients differ in how many joints "

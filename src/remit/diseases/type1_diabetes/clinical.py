@@ -1,6 +1,6 @@
 """Type 1 diabetes: stimulated C-peptide, insulin requirement and independence, HbA1c, hypoglycaemia.
 
-The model (:mod:`remit.model.diseases.type1_diabetes`) gives the residual beta-cell mass and
+The model (:mod:`remit.diseases.type1_diabetes.model`) gives the residual beta-cell mass and
 its function (fraction of normal). Observed from them, with each patient's own streams:
 
 - stimulated C-peptide: the mean 2-h mixed-meal (MMTT) C-peptide AUC in nmol/L,
@@ -32,10 +32,10 @@ from pydantic import Field
 from scipy import special
 
 from remit.calibration.parameters import FitParameter
-from remit.clinical.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Rate, Score, Survival, TrialContext)
-from remit.model.diseases import type1_diabetes as t1d
-from remit.model.diseases.type1_diabetes import beta_function
+from remit.diseases.type1_diabetes import model as t1d
+from remit.diseases.type1_diabetes.model import beta_function
 from remit.random import poisson, uniforms
 from remit.schema.types import AgeDistribution, Distribution, DurationDistribution, Items, PopulationBase, Range, Text
 from remit.therapy.conventional import Drug

@@ -14,7 +14,7 @@ like renal injury, is suppressed by maintenance therapy only while it is given. 
 systemic MSC effect (``msc_effect`` of the MSC module, 0 unless MSC are given) suppresses
 both renal injury and non-renal organ activity while it lasts.
 
-The remaining parameters are observation parameters used by :mod:`remit.clinical.lupus`
+The remaining parameters are observation parameters used by :mod:`remit.diseases.lupus.clinical`
 (not by the ODE): SLEDAI-2K item probabilities, proteinuria, anti-dsDNA and complement C3
 measurement, renal flares and disease-related death.
 """
@@ -48,7 +48,7 @@ PARAMETERS = [
       "haematological and cutaneous scores improved (sle-wang-2014-ucmsc-multicentre); the effect is read from the "
       "core's systemic MSC effect (0 without MSC), so it fades as that effect wanes",
       "log-suppression of lupus organ activity (non-renal organs and renal injury) at full systemic MSC effect"),
-    # --- observation parameters (remit.clinical.lupus) ---------------------------------
+    # --- observation parameters (remit.diseases.lupus.clinical) ---------------------------------
     P("sledai_gain", 1.0, "1", 0.3, 3.0,
       "modelling assumption: patients differ in how many non-renal organs are involved (manifestation frequencies "
       "differ widely between patients: Cervera et al. 1993 Medicine 72:113, Euro-Lupus cohort of 1000 patients)",
@@ -101,7 +101,7 @@ OVERRIDES = [
     P("tissue_attack", 0.016, "(g/day)/day", 0.002, 0.15,
       "calibrated: proteinuria of active lupus nephritis about 2-5 g/day at steady renal injury (ALMS baseline "
       "urine protein/creatinine about 4 g/g: Appel et al. 2009 J Am Soc Nephrol 20:1103); set near 0 in "
-      "patients without nephritis (remit.clinical.lupus)",
+      "patients without nephritis (remit.diseases.lupus.clinical)",
       "new renal injury (proteinuria-equivalent) per day at teff = 1 and full inflammation", "lognormal", 0.5),
     P("k_repair", LN2 / 60.0, "1/day", LN2 / 180.0, LN2 / 14.0,
       "modelling assumption: proteinuria halves in about 2 months on effective induction, renal response being "

@@ -22,10 +22,10 @@ as it lowers lesion formation, only while it is given.
 
 Local perianal inflammation is ``peri_propensity * infl * exp(-dmt_resp * dmt)``: the
 systemic inflammatory signal, weighted by the patient's perianal disease propensity (0
-for patients without perianal disease, set in remit.clinical.crohns_disease).
+for patients without perianal disease, set in remit.diseases.crohns_disease.clinical).
 
 Observation parameters (CDAI, SES-CD, fistula examination, MRI) are used by
-remit.clinical.crohns_disease, not by the ODE.
+remit.diseases.crohns_disease.clinical, not by the ODE.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ PARAMETERS = [
       "calibrated: a single local injection of 120e6 adipose MSC raised combined remission from 34% to 50% at week 24 "
       "(ADMIRE-CD, Panes et al. 2016 Lancet 388:1281)",
       "relative increase of tract healing at full local MSC effect"),
-    # --- observation (used by remit.clinical.crohns_disease, not by the ODE) ------------------
+    # --- observation (used by remit.diseases.crohns_disease.clinical, not by the ODE) ------------------
     P("cdai_floor", 90.0, "CDAI points", 20.0, 180.0,
       "modelling assumption: symptoms without active inflammation (functional symptoms, prior resections) give CDAI "
       "well below the remission threshold of 150 (Best et al. 1976 Gastroenterology 70:439); symptoms often persist in endoscopic "

@@ -9,7 +9,7 @@ The model's states become the clinical measures of an RA trial at each assessmen
   log-normal assay/day-to-day variability;
 - patient global, pain (0-100 mm VAS) and physician global; HAQ-DI (0-3 in steps of 1/8) from
   synovitis, other causes and joint damage;
-- DAS28-CRP by its published formula (:func:`remit.model.diseases.rheumatoid_arthritis.das28_crp`);
+- DAS28-CRP by its published formula (:func:`remit.diseases.rheumatoid_arthritis.model.das28_crp`);
 - ACR20/50/70 (Felson et al. 1995 Arthritis Rheum 38:727): at least 20/50/70% improvement from
   baseline in tender and in swollen joints and in 3 of 5 of patient global, physician global,
   pain, HAQ and CRP;
@@ -32,10 +32,10 @@ from pydantic import Field, model_validator
 from scipy import special, stats
 
 from remit.calibration.parameters import FitParameter
-from remit.clinical.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Score, TrialContext)
-from remit.model.diseases import rheumatoid_arthritis as ra
-from remit.model.diseases.rheumatoid_arthritis import JOINTS, SHARP_MAX, das28_crp
+from remit.diseases.rheumatoid_arthritis import model as ra
+from remit.diseases.rheumatoid_arthritis.model import JOINTS, SHARP_MAX, das28_crp
 from remit.random import uniforms
 from remit.schema.types import (AgeDistribution, Distribution, DurationDistribution, Items, Model, PopulationBase,
                                 Range, Text, fail)
@@ -62,7 +62,7 @@ CRP_NOISE = 0.3  # log-SD of CRP day-to-day variability (within-person CV about 
 # --------------------------------------------------------------------------
 # conventional drugs (effect only while given, via the core's maintenance-therapy state)
 # efficacy: fraction of new synovitis removed while given; calibrated to the ACR responses of
-# each drug's pivotal trial (remit.model.diseases.rheumatoid_arthritis adds faster CRP fall)
+# each drug's pivotal trial (remit.diseases.rheumatoid_arthritis.model adds faster CRP fall)
 # --------------------------------------------------------------------------
 RA_DRUG_TABLE: dict[str, Drug] = {d.name: d for d in [
     Drug("methotrexate", 0.45, 30.0,

@@ -1,7 +1,7 @@
 """Systemic lupus erythematosus: SLEDAI-2K, proteinuria, anti-dsDNA, C3, responses, renal flares.
 
 Scores are observed from the model's states at each quarterly visit (see
-:mod:`remit.model.diseases.lupus` for what the states mean), with each patient's own
+:mod:`remit.diseases.lupus.model` for what the states mean), with each patient's own
 counter-based random streams:
 
 - SLEDAI-2K (0-105): its descriptors, each present or absent at a visit. Non-renal
@@ -47,9 +47,9 @@ from pydantic import Field, model_validator
 from scipy import special
 
 from remit.calibration.parameters import FitParameter
-from remit.clinical.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Rate, Score, Survival, TrialContext)
-from remit.model.diseases import lupus as sle
+from remit.diseases.lupus import model as sle
 from remit.random import poisson, uniforms
 from remit.schema.types import Distribution, Items, Model, PopulationBase, Range, Text, fail, fmt
 from remit.therapy.conventional import Drug

@@ -1,6 +1,6 @@
 """Systemic sclerosis (diffuse cutaneous): skin score, FVC, major organ failure, death.
 
-Scores and events come from the states of :mod:`remit.model.diseases.systemic_sclerosis`:
+Scores and events come from the states of :mod:`remit.diseases.systemic_sclerosis.model`:
 
 - modified Rodnan skin score (mRSS, 0-51): the ``skin`` state plus assessor error, rounded;
 - FVC % predicted: premorbid FVC minus reversible (``lung``) and irreversible (``dirr``)
@@ -27,9 +27,9 @@ from pydantic import Field, model_validator
 from scipy import special
 
 from remit.calibration.parameters import FitParameter
-from remit.clinical.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Score, Survival, TrialContext)
-from remit.model.diseases import systemic_sclerosis as ssc
+from remit.diseases.systemic_sclerosis import model as ssc
 from remit.random import uniforms
 from remit.schema.types import (AgeDistribution, Distribution, DurationDistribution, Items, Model, PopulationBase,
                                 Range, Text, fail)

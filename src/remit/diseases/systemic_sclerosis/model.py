@@ -22,7 +22,7 @@ This module adds the organ states that turn activity into clinical scores:
   involvement; LVEF falls with it.
 
 Organ failure (heart, lung, kidney) and disease deaths are hazards of these states,
-drawn in :mod:`remit.clinical.systemic_sclerosis` with the observation parameters below.
+drawn in :mod:`remit.diseases.systemic_sclerosis.clinical` with the observation parameters below.
 No published mechanistic SSc immune/fibrosis ODE model was found (research/models.md 1.7);
 the structure is a modelling assumption, anchored by the sources given per parameter.
 """
@@ -59,7 +59,7 @@ OVERRIDES = [
     P("irr_per_lesion", 0.55, "FVC % predicted/drev-unit", 0.0, 3.0,
       "calibrated: untreated active SSc-ILD loses about 2-3 FVC % predicted a year (SLS I placebo arm -2.6% over 12 "
       "months, Tashkin et al. 2006 NEJM 354:2655), of which this is the irreversible (fibrotic) part; set per patient "
-      "in proportion to lung_involvement (remit.clinical.systemic_sclerosis.prepare)",
+      "in proportion to lung_involvement (remit.diseases.systemic_sclerosis.clinical.prepare)",
       "irreversible FVC loss per unit of tissue activity"),
 ]
 
@@ -102,7 +102,7 @@ PARAMETERS = [
       "calibrated: with cardiac involvement myocardial fibrosis progresses over years and causes 14-26% of SSc deaths "
       "(Tyndall et al. 2010 Ann Rheum Dis 69:1809, EUSTAR); set per patient from cardiac involvement in prepare",
       "myocardial fibrosis rate at drev = 1 in a patient with cardiac involvement", "lognormal", 0.6),
-    # --- observation (used by remit.clinical.systemic_sclerosis, not by the ODE) -------
+    # --- observation (used by remit.diseases.systemic_sclerosis.clinical, not by the ODE) -------
     P("mrss_rater_sd", 3.0, "mRSS points", 0.0, 6.0,
       "intra-observer SD about 2.5 and inter-observer SD about 4.6 mRSS points (Clements et al. 1995 J Rheumatol "
       "22:1281); trials keep one assessor per patient where they can",

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
+from remit.registry import Registry
+
 if TYPE_CHECKING:
     from remit.engine.integrate import Trajectories
     from remit.model.spec import Module, ModelSpec
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 DISEASE_COUNTERS = 20_000_000
 YEAR = 365.25
 VISITS_PER_YEAR = 4
+MIN_ONSET_AGE = 12.0  # years: the model starts disease at this age or later
 
 
 # --------------------------------------------------------------------------
@@ -255,3 +258,6 @@ class Disease:
             if e.name == name:
                 return e
         raise KeyError(name)
+
+
+DISEASES: Registry[Disease] = Registry("disease")

@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> dict:
     import remit
     from remit.engine.integrate import SolverOptions, absolute_tolerance, simulate
     from remit.engine.reference import solve_ivp_patient
-    from remit.diseases import build_model
+    from remit.diseases import build_model, get_disease
     from remit.model.codegen import compile_model
     from remit.population import YEAR, burn_in, draw_candidates
     from remit.scenario import load_scenario
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> dict:
         arm = next((a for a in spec.arms if a.therapy == therapy), None)
         if arm is None:
             raise SystemExit(f"{args.scenario}: no {therapy} arm")
-        plan = arm_plan(model, arm)
+        plan = arm_plan(model, arm, get_disease(spec.trial.disease).drugs)
         arms.append({"name": arm.name, "therapy": therapy, "plan": plan, "schedule": plan.schedule})
     print(f"  model {model.name} (hash {model.hash()}): {len(model.states)} states, {len(model.parameters)} parameters; "
           f"scenario {args.scenario.name}; follow-up {years:g} years, {grid.shape[0]} output times")

@@ -25,7 +25,7 @@ from remit.scenario import ScenarioError, parse_scenario
 
 
 
-@pytest.mark.parametrize("disease", DISEASES)
+@pytest.mark.parametrize("disease", DISEASES.ids())
 def test_calibrated_parameters_are_declared_within_their_ranges(disease):
     model = build_model(disease, calibrated=False)
     fit = get_disease(disease).calibrated
@@ -40,7 +40,7 @@ def test_calibrated_parameters_are_declared_within_their_ranges(disease):
             assert f.from_internal(f.to_internal(x)) == pytest.approx(x, rel=1e-12)
 
 
-@pytest.mark.parametrize("disease", DISEASES)
+@pytest.mark.parametrize("disease", DISEASES.ids())
 def test_calibration_reads_calibration_records_only(disease):
     problem = build_problem(disease, patients_per_arm=20)
     role = roles()
@@ -85,7 +85,7 @@ def test_scenario_model_parameters_are_validated_and_applied():
         assert "s.toml" in str(e.value) and "model.parameters" in str(e.value)
 
 
-@pytest.mark.parametrize("disease", DISEASES)
+@pytest.mark.parametrize("disease", DISEASES.ids())
 def test_shipped_calibration_is_applied_and_traceable(disease):
     doc = shipped.load(disease)
     if doc is None:
@@ -147,7 +147,7 @@ def test_calibration_killed_and_resumed_equals_uninterrupted(tmp_path):
     assert ra["point"] == rb["point"]
 
 
-@pytest.mark.parametrize("disease", DISEASES)
+@pytest.mark.parametrize("disease", DISEASES.ids())
 def test_predictions_draw_calibrated_quantities_from_the_posterior(disease):
     from remit.predict import CalibratedUncertainty, PriorUncertainty, default_parameter_source
 

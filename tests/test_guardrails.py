@@ -34,7 +34,7 @@ from remit.engine.integrate import (
     check_states,
     simulate,
 )
-from remit.diseases import build_model
+from remit.diseases import build_model, get_disease
 from remit.scenario import DISEASES, load_scenario, spec_class
 from remit.therapy.ahsct import arm_plan
 
@@ -62,7 +62,7 @@ def _cohort(n: int = 4):
 
 def test_failed_solve_is_retried_with_safer_settings_and_recovers():
     spec, model, P, y0 = _cohort()
-    plan = arm_plan(model, spec.arms[0])
+    plan = arm_plan(model, spec.arms[0], get_disease(spec.trial.disease).drugs)
     grid = remit.trial.output_grid(365.25)
     good = simulate(model, y0, P, plan.schedule, grid)
     assert (good.status == 0).all() and not good.retried.any()
@@ -76,7 +76,7 @@ def test_failed_solve_is_retried_with_safer_settings_and_recovers():
 
 def test_exploding_patient_fails_alone_with_a_reason():
     spec, model, P, y0 = _cohort()
-    plan = arm_plan(model, spec.arms[0])
+    plan = arm_plan(model, spec.arms[0], get_disease(spec.trial.disease).drugs)
     grid = remit.trial.output_grid(365.25)
     bad = P.copy()
     bad[1, model.parameter_index(EXPLODING[0])] = EXPLODING[1]
@@ -297,7 +297,7 @@ def _annotations(model, seen=None):
                 yield from _annotations(a, seen)
 
 
-@pytest.mark.parametrize("disease", DISEASES)
+@pytest.mark.parametrize("disease", DISEASES.ids())
 def test_scenarios_have_no_path_fields(disease):
     """No scenario field is a path, so a scenario cannot name a file outside the working directory."""
     for a in _annotations(spec_class(disease)):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from remit.engine.integrate import SolverOptions, simulate
-from remit.diseases import build_model
+from remit.diseases import build_model, get_disease
 from remit.diseases.multiple_sclerosis.clinical import draw_relapses
 from remit.population import YEAR, burn_in, eligible
 from remit.random import TRIAL, patient_keys
@@ -106,7 +106,7 @@ def test_neutrophil_engraftment_by_graft_source(active_rrms, source, lo, hi):
     spec, c = active_rrms
     arm = dict(AHSCT, graft={"source": source, "cd34_per_kg": {"peripheral_blood": 5e6, "bone_marrow": 2.5e6, "cord_blood": 2.5e5}[source]})
     s = scenario(arms=[arm])
-    plan = arm_plan(MODEL, s.arms[0])
+    plan = arm_plan(MODEL, s.arms[0], get_disease("multiple_sclerosis").drugs)
     sub = c.take(np.arange(min(200, len(c.candidate))))
     t, tr, _ = follow(sub, plan.schedule, years=1)
     days = engraftment_day(t, tr["anc"], plan.graft_day)
@@ -118,7 +118,7 @@ def test_cd4_stays_low_for_months_after_atg(active_rrms):
     """CD4 T cells stay low for many months after ATG-containing aHSCT: still below normal at
     1-2 years (Storek 2008: median 388/uL at 2 years; kin-cd4-reviews: 1-5 years to normal)."""
     spec, c = active_rrms
-    plan = arm_plan(MODEL, spec.arms[0])
+    plan = arm_plan(MODEL, spec.arms[0], get_disease("multiple_sclerosis").drugs)
     sub = c.take(np.arange(min(200, len(c.candidate))))
     t, tr, _ = follow(sub, plan.schedule, years=2)
     cd4 = tr["naive"] + tr["mem"] + tr["treg"]
@@ -142,7 +142,7 @@ def test_ahsct_stops_inflammation_in_the_young_and_helps_older_long_disease_less
     for name, s in (("young", young), ("old", old)):
         c = cohort(s, 1500)
         c = c.take(np.arange(min(300, len(c.candidate))))
-        plan = arm_plan(MODEL, s.arms[0])
+        plan = arm_plan(MODEL, s.arms[0], get_disease("multiple_sclerosis").drugs)
         t, tr, rel = follow(c, plan.schedule, years=3)
         _, tr0, rel0 = follow(c, ScheduleBuilder(MODEL).build(), years=3)
         late = rel.t[0] > YEAR
@@ -158,7 +158,7 @@ def test_early_months_carry_the_infection_and_death_risk(active_rrms):
     """Treatment-related deaths after aHSCT cluster in the first 100 days (neutropenic infection;
     Muraro 2017: transplant-related deaths early)."""
     spec, c = active_rrms
-    plan = arm_plan(MODEL, spec.arms[0])
+    plan = arm_plan(MODEL, spec.arms[0], get_disease("multiple_sclerosis").drugs)
     sub = c.take(np.arange(min(200, len(c.candidate))))
     t, tr, _ = follow(sub, plan.schedule, years=2)
     h = tr["cum_inf"]

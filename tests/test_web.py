@@ -11,7 +11,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from remit.cli import app as cli_app
-from remit.predict import PATIENT_MODELS
+from remit.predict import patient_models
 from remit.web import DEFAULT_HOST, create_app
 
 OLDER = {"age": "56", "sex": "male", "disease_duration_years": "22", "course": "secondary_progressive",
@@ -24,7 +24,7 @@ def client():
     return TestClient(create_app(n_twins_default=50))
 
 
-@pytest.mark.parametrize("disease", list(PATIENT_MODELS))
+@pytest.mark.parametrize("disease", list(patient_models()))
 def test_form_renders_with_units_and_ranges(client, disease):
     r = client.get(f"/predict/{disease}")
     assert r.status_code == 200

@@ -1,5 +1,8 @@
 """Eligibility and safety warnings from published consensus, each citing its source.
 
+The rules that concern any transplant candidate are here; each disease's own rules are its
+patient's :meth:`~remit.diseases.patient.PatientSpec.warnings`, citing the sources below.
+
 The rules paraphrase consensus statements and trial eligibility criteria; thresholds are
 the approximate values those documents give ("about"), not bright lines, and the warnings
 inform a clinician's judgement rather than replace it. Sources:
@@ -61,7 +64,6 @@ class Warning:
 def warnings_for(patient, options=()) -> list[Warning]:
     """The warnings that apply to this patient (and, for option-specific ones, to the options given)."""
     w: list[Warning] = []
-    d = patient.DISEASE
     age = patient.age
     com = set(patient.comorbidities)
     ids = {o.id for o in options}
@@ -86,37 +88,8 @@ def warnings_for(patient, options=()) -> list[Warning]:
         w.append(Warning("caution", f"Age {age:g}: transplant-related mortality rises with age; aHSCT for "
                          "autoimmune disease is rarely offered at this age.", EBMT_2012))
 
-    # --- disease-specific --------------------------------------------------------------------
-    if d == "multiple_sclerosis":
-        w += _ms(patient)
-    elif d == "systemic_sclerosis":
-        w += _ssc(patient, ids)
-    elif d == "crohns_disease":
-        w.append(Warning("caution", "aHSCT in refractory Crohn's disease had substantial toxicity (one death among "
-                         "the transplanted patients) and did not meet its primary endpoint; the trial authors "
-                         "advised against its wide use.", ASTIC))
-    elif d == "type1_diabetes":
-        if patient.disease_duration_years > 6 / 52.18 + 1e-9:
-            w.append(Warning("caution", "The published aHSCT experience in type 1 diabetes enrolled patients within "
-                             "about 6 weeks of diagnosis; later, less beta-cell mass remains to be preserved.",
-                             VOLTARELLI))
-        if patient.dka_at_diagnosis:
-            w.append(Warning("caution", "Ketoacidosis at diagnosis: the only patient who failed to become "
-                             "insulin-free in the first protocol had presented in ketoacidosis, which was "
-                             "excluded thereafter.", VOLTARELLI))
-        if not patient.gad_positive:
-            w.append(Warning("note", "GAD65 antibodies negative: the trials enrolled antibody-positive patients.",
-                             VOLTARELLI))
-        w.append(Warning("note", "aHSCT in type 1 diabetes is experimental and is not recommended outside "
-                         "clinical research protocols.", EBMT_2012))
-    elif d == "rheumatoid_arthritis":
-        w.append(Warning("note", "With effective biologic and targeted drugs, aHSCT for rheumatoid arthritis is "
-                         "considered only for severe disease refractory to them, within clinical studies.",
-                         EBMT_2012))
-    elif d == "lupus":
-        w.append(Warning("caution", "Lupus had among the highest transplant-related mortality of the autoimmune "
-                         "indications in the EBMT registry; aHSCT is reserved for severe refractory disease.",
-                         f"{EBMT_900}; {EBMT_2012}"))
+    # --- disease-specific (the patient's own rules) -------------------------------------------
+    w += patient.warnings(ids)
 
     # --- MSC and the model itself -------------------------------------------------------------
     w.append(Warning("note", "MSC therapy is investigational for this indication; infusions have been safe in "
@@ -126,65 +99,4 @@ def warnings_for(patient, options=()) -> list[Warning]:
                      "accuracy. Not for clinical decisions.", MODEL, ()))
     if options:  # only what concerns the patient as a whole or one of the options compared
         w = [x for x in w if (not x.kinds and not x.options) or any(x.applies_to(o) for o in options)]
-    return w
-
-
-def _ms(p) -> list[Warning]:
-    w: list[Warning] = []
-    inflammatory = p.relapses_prior_year >= 1 or (p.new_lesions_prior_year or 0) >= 1
-    if p.course != "relapsing_remitting":
-        if inflammatory:
-            w.append(Warning("caution", f"{p.course.replace('_', ' ').capitalize()} MS with inflammatory activity: "
-                             "aHSCT is a clinical option only; benefit is smaller than in relapsing-remitting MS.",
-                             EBMT_MS_2020))
-        else:
-            w.append(Warning("contraindication", f"{p.course.replace('_', ' ').capitalize()} MS without recent "
-                             "inflammatory activity (no relapse or new MRI lesion in the past year): aHSCT is "
-                             "generally not recommended; little benefit is expected.", EBMT_MS_2020))
-    if p.edss > 6.0:
-        w.append(Warning("caution", f"EDSS {p.edss:g}: aHSCT is favoured in ambulatory patients with EDSS up to "
-                         "about 6; higher disability carries higher transplant-related mortality and less benefit.",
-                         f"{EBMT_MS_2020}; {MURARO_2017}"))
-    if p.age > 50:
-        w.append(Warning("caution", f"Age {p.age:g}: aHSCT in MS is favoured in younger patients (typically under "
-                         "about 45-50 years); transplant-related mortality was associated with older age.",
-                         f"{EBMT_MS_2020}; {MURARO_2017}"))
-    elif p.age > 45:
-        w.append(Warning("note", f"Age {p.age:g}: near the upper age usually considered for aHSCT in MS "
-                         "(about 45-50 years).", EBMT_MS_2020))
-    if p.disease_duration_years > 10:
-        w.append(Warning("note", f"Disease duration {p.disease_duration_years:g} years: outcomes of aHSCT are better "
-                         "with shorter disease duration (about 10 years or less).", EBMT_MS_2020))
-    if p.course == "relapsing_remitting" and inflammatory and p.edss <= 6.0 and p.age <= 50:
-        if len(p.prior_treatments) >= 1 and p.relapses_prior_year >= 1:
-            w.append(Warning("note", "Highly active relapsing MS despite disease-modifying therapy: the setting "
-                             "in which the EBMT recommends aHSCT as a treatment option.", EBMT_MS_2020))
-    return w
-
-
-def _ssc(p, ids) -> list[Warning]:
-    w: list[Warning] = []
-    if p.lvef_percent < 45:
-        w.append(Warning("contraindication", f"LVEF {p.lvef_percent:g}%: severe cardiac dysfunction (LVEF below "
-                         "about 45%) excluded patients from the randomised aHSCT trials.", f"{ASTIS}; {SCOT}"))
-    if p.cardiac_involvement:
-        w.append(Warning("caution", "Primary cardiac involvement: most treatment-related deaths after aHSCT in SSc "
-                         "were cardiac; detailed cardiopulmonary screening (echocardiography, cardiac MRI, right "
-                         "heart catheterisation) is required.", f"{BURT_2013}; {EBMT_2012}"))
-    if p.pulmonary_hypertension:
-        w.append(Warning("contraindication", "Pulmonary hypertension: significant pulmonary arterial hypertension "
-                         "excluded patients from the aHSCT trials.", f"{ASTIS}; {SCOT}"))
-    if p.fvc_percent_predicted < 50:
-        w.append(Warning("contraindication", f"FVC {p.fvc_percent_predicted:g}% predicted: severe restrictive lung "
-                         "disease (FVC below about 45-50% predicted) excluded patients from the aHSCT trials.",
-                         f"{SCOT}; {EBMT_2012}"))
-    if p.dlco_percent_predicted is not None and p.dlco_percent_predicted < 40:
-        w.append(Warning("contraindication", f"DLCO {p.dlco_percent_predicted:g}% predicted: DLCO below about 40% "
-                         "predicted excluded patients from the aHSCT trials.", f"{ASTIS}; {SCOT}"))
-    if p.disease_duration_years > 5:
-        w.append(Warning("note", f"Disease duration {p.disease_duration_years:g} years: the trials enrolled early "
-                         "diffuse disease (about 4-5 years from the first non-Raynaud symptom).", f"{ASTIS}; {SCOT}"))
-    if any(i.startswith("ahsct-tbi") for i in ids):
-        w.append(Warning("note", "Myeloablative (TBI-based) conditioning requires lung and kidney shielding and "
-                         "stricter organ-function criteria.", SCOT, (), ("ahsct-tbi-cy-atg",)))
     return w

@@ -59,22 +59,25 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
-from pydantic import Field, ValidationError, model_validator
-from scipy import special, stats
+from pydantic import ValidationError
+from scipy import special
 
+from remit.diseases import DISEASES
+from remit.diseases.base import YEAR
+from remit.diseases.patient import COMORBIDITIES, Match, Outcomes, PatientSpec
 from remit.errors import RemitError, ScenarioError
 from remit.scenario import parse_scenario
 from remit.schema.errors import describe, translate
 from remit.schema.toml import read_toml
-from remit.schema.types import CHOICE, Items, Model, Range, fail
-from remit.diseases.base import YEAR
+from remit.therapy.options import Option
 
 __all__ = [
-    "PATIENT_MODELS", "Option", "ParameterSource", "PatientSpec", "PosteriorSample", "Prediction", "PredictError",
-    "CalibratedUncertainty", "PredictLimits", "PriorUncertainty", "default_options", "load_patient", "parse_patient", "predict",
+    "COMORBIDITIES", "CalibratedUncertainty", "Option", "ParameterSource", "PatientSpec", "PosteriorSample",
+    "Prediction", "PredictError", "PredictLimits", "PriorUncertainty", "default_options", "load_patient",
+    "outcomes_of", "parse_patient", "patient_models", "predict",
 ]
 
 MONTH = YEAR / 12.0
@@ -106,147 +109,10 @@ LIMITS = PredictLimits()
 # the patient
 # --------------------------------------------------------------------------
 
-Comorbidity = Literal["cardiac_disease", "prior_malignancy", "active_infection", "renal_impairment", "liver_disease",
-                      "pregnancy"]
-COMORBIDITIES: dict[str, str] = {
-    "cardiac_disease": "cardiac disease (other than SSc heart involvement)",
-    "prior_malignancy": "previous malignancy",
-    "active_infection": "active or chronic infection",
-    "renal_impairment": "renal impairment",
-    "liver_disease": "liver disease",
-    "pregnancy": "pregnancy",
-}
 
-
-def _unit(unit: str, label: str, step: float | None = None) -> dict:
-    extra: dict[str, Any] = {"unit": unit, "label": label}
-    if step is not None:
-        extra["step"] = step
-    return {"json_schema_extra": extra}
-
-
-MIN_ONSET_AGE = 12.0
-
-
-class PatientSpec(Model):
-    """What every patient has: disease, age, sex, disease duration, prior treatments, comorbidities.
-
-    ``prior_treatments`` are the disease's drugs the patient has been on for the last two years
-    (``remit diseases <disease>`` lists them); ``comorbidities`` feed the safety warnings only.
-    """
-
-    DISEASE: ClassVar[str] = ""
-    disease: str
-    age: Annotated[float, Range(12, 80)] = Field(**_unit("years", "Age"))
-    sex: Annotated[Literal["female", "male"], CHOICE] = Field(**_unit("", "Sex"))
-    disease_duration_years: Annotated[float, Range(0, 60)] = Field(
-        **_unit("years", "Disease duration (since first symptoms or diagnosis)", 0.01))
-    prior_treatments: Annotated[tuple[str, ...], Items(0, 4, "drugs", distinct=True)] = Field(
-        default=(), **_unit("", "Treatments in the last 2 years"))
-    comorbidities: Annotated[tuple[Annotated[Comorbidity, CHOICE], ...], Items(0, 6, "comorbidities", distinct=True)] = Field(
-        default=(), **_unit("", "Comorbidities"))
-
-    @model_validator(mode="after")
-    def _check_common(self) -> "PatientSpec":
-        from remit.diseases import get_disease
-
-        if self.disease_duration_years > self.age - MIN_ONSET_AGE + 1e-9:
-            raise fail(f"must be at most age - {MIN_ONSET_AGE:g} = {self.age - MIN_ONSET_AGE:g} years "
-                        f"(the model starts disease at age {MIN_ONSET_AGE:g} or later)",
-                        at=("disease_duration_years",), value=self.disease_duration_years)
-        known = get_disease(self.DISEASE).drugs
-        for j, d in enumerate(self.prior_treatments):
-            if d not in known:
-                raise fail(f"must be one of {', '.join(sorted(known))} (the {self.DISEASE} drugs)",
-                            at=("prior_treatments", j), value=d)
-        return self
-
-    @property
-    def female(self) -> bool:
-        return self.sex == "female"
-
-    @classmethod
-    def units(cls) -> dict[str, str]:
-        """Each field's unit by name (declared once, with the field's label)."""
-        return {name: (f.json_schema_extra or {}).get("unit", "") for name, f in cls.model_fields.items()
-                if isinstance(f.json_schema_extra, dict)}
-
-
-class MsPatient(PatientSpec):
-    """Multiple sclerosis: course, EDSS (0-9.5 in 0.5 steps), relapses and new MRI lesions in the past year."""
-
-    DISEASE: ClassVar[str] = "multiple_sclerosis"
-    disease: Annotated[Literal["multiple_sclerosis"], CHOICE] = "multiple_sclerosis"
-    course: Annotated[Literal["relapsing_remitting", "secondary_progressive", "primary_progressive"], CHOICE] = Field(
-        **_unit("", "Course"))
-    edss: Annotated[float, Range(0, 9.5)] = Field(**_unit("EDSS points", "EDSS", 0.5))
-    relapses_prior_year: Annotated[int, Range(0, 20)] = Field(**_unit("relapses", "Relapses in the past year"))
-    new_lesions_prior_year: Annotated[int, Range(0, 50)] | None = Field(
-        default=None, **_unit("lesions", "New or enlarging T2 / gadolinium-enhancing MRI lesions in the past year"))
-
-    @model_validator(mode="after")
-    def _steps(self) -> "MsPatient":
-        if abs(self.edss * 2 - round(self.edss * 2)) > 1e-9:
-            raise fail("must be on the EDSS scale (steps of 0.5 EDSS points)", at=("edss",), value=self.edss)
-        return self
-
-
-class SscPatient(PatientSpec):
-    """Diffuse cutaneous systemic sclerosis: skin score, lung and heart function, pulmonary hypertension."""
-
-    DISEASE: ClassVar[str] = "systemic_sclerosis"
-    disease: Annotated[Literal["systemic_sclerosis"], CHOICE] = "systemic_sclerosis"
-    mrss: Annotated[float, Range(0, 51)] = Field(**_unit("mRSS points", "Modified Rodnan skin score", 1))
-    fvc_percent_predicted: Annotated[float, Range(15, 150)] = Field(**_unit("% predicted", "FVC"))
-    dlco_percent_predicted: Annotated[float, Range(10, 150)] | None = Field(
-        default=None, **_unit("% predicted", "DLCO (warnings only)"))
-    lvef_percent: Annotated[float, Range(10, 80)] = Field(**_unit("%", "Left-ventricular ejection fraction"))
-    cardiac_involvement: bool = Field(default=False, **_unit("", "Primary cardiac involvement"))
-    pulmonary_hypertension: bool = Field(default=False, **_unit("", "Pulmonary hypertension (warnings only)"))
-
-
-class RaPatient(PatientSpec):
-    """Rheumatoid arthritis: DAS28-CRP and 28-joint counts."""
-
-    DISEASE: ClassVar[str] = "rheumatoid_arthritis"
-    disease: Annotated[Literal["rheumatoid_arthritis"], CHOICE] = "rheumatoid_arthritis"
-    das28: Annotated[float, Range(0, 10)] = Field(**_unit("DAS28 points", "DAS28-CRP", 0.1))
-    swollen_joints: Annotated[int, Range(0, 28)] = Field(**_unit("joints", "Swollen joints (of 28)"))
-    tender_joints: Annotated[int, Range(0, 28)] = Field(**_unit("joints", "Tender joints (of 28)"))
-
-
-class LupusPatient(PatientSpec):
-    """Systemic lupus erythematosus: SLEDAI-2K, nephritis, proteinuria."""
-
-    DISEASE: ClassVar[str] = "lupus"
-    disease: Annotated[Literal["lupus"], CHOICE] = "lupus"
-    sledai: Annotated[float, Range(0, 105)] = Field(**_unit("SLEDAI-2K points", "SLEDAI-2K", 1))
-    nephritis: bool = Field(default=False, **_unit("", "Lupus nephritis"))
-    proteinuria_g_per_day: Annotated[float, Range(0, 20)] = Field(**_unit("g/day", "24-h proteinuria", 0.1))
-
-
-class CrohnsPatient(PatientSpec):
-    """Crohn's disease: CDAI, SES-CD, draining perianal fistula."""
-
-    DISEASE: ClassVar[str] = "crohns_disease"
-    disease: Annotated[Literal["crohns_disease"], CHOICE] = "crohns_disease"
-    cdai: Annotated[float, Range(0, 600)] = Field(**_unit("CDAI points", "CDAI", 1))
-    ses_cd: Annotated[int, Range(0, 56)] | None = Field(default=None, **_unit("SES-CD points", "SES-CD (endoscopy)"))
-    perianal_fistula: bool = Field(default=False, **_unit("", "Draining perianal fistula"))
-
-
-class T1dPatient(PatientSpec):
-    """Type 1 diabetes: stimulated C-peptide, GAD65 antibodies, ketoacidosis at diagnosis."""
-
-    DISEASE: ClassVar[str] = "type1_diabetes"
-    disease: Annotated[Literal["type1_diabetes"], CHOICE] = "type1_diabetes"
-    c_peptide_nmol_per_l: Annotated[float, Range(0, 5)] = Field(**_unit("nmol/L", "Stimulated C-peptide", 0.01))
-    gad_positive: bool = Field(default=True, **_unit("", "GAD65 antibodies positive"))
-    dka_at_diagnosis: bool = Field(default=False, **_unit("", "Ketoacidosis at diagnosis"))
-
-
-PATIENT_MODELS: dict[str, type[PatientSpec]] = {
-    c.DISEASE: c for c in (MsPatient, SscPatient, RaPatient, LupusPatient, CrohnsPatient, T1dPatient)}
+def patient_models() -> dict[str, type[PatientSpec]]:
+    """Disease id -> its patient schema, for every registered disease that supports ``remit predict``."""
+    return {name: d.patient_model for name, d in DISEASES.items() if d.patient_model is not None}
 
 
 def parse_patient(data: Mapping[str, Any], source: str = "<patient>") -> PatientSpec:
@@ -257,11 +123,12 @@ def parse_patient(data: Mapping[str, Any], source: str = "<patient>") -> Patient
         raise ScenarioError(source, "expected a table at top level")
     data = dict(data.get("patient", data)) if isinstance(data.get("patient"), Mapping) else dict(data)
     disease = data.get("disease")
+    models = patient_models()
     if disease is None:
-        raise ScenarioError(source, f"missing required field (one of {', '.join(PATIENT_MODELS)})", path="disease")
-    if disease not in PATIENT_MODELS:
-        raise ScenarioError(source, f"must be one of {', '.join(PATIENT_MODELS)}", path="disease", value=repr(disease))
-    cls = PATIENT_MODELS[disease]
+        raise ScenarioError(source, f"missing required field (one of {', '.join(models)})", path="disease")
+    if disease not in models:
+        raise ScenarioError(source, f"must be one of {', '.join(models)}", path="disease", value=repr(disease))
+    cls = models[disease]
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
@@ -271,9 +138,10 @@ def parse_patient(data: Mapping[str, Any], source: str = "<patient>") -> Patient
 def field_errors(data: Mapping[str, Any]) -> dict[str, str]:
     """Every problem of a patient as {field path: message} (the web form shows them beside the fields)."""
     disease = data.get("disease")
-    if disease not in PATIENT_MODELS:
-        return {"disease": f"must be one of {', '.join(PATIENT_MODELS)}"}
-    cls = PATIENT_MODELS[disease]
+    models = patient_models()
+    if disease not in models:
+        return {"disease": f"must be one of {', '.join(models)}"}
+    cls = models[disease]
     try:
         cls.model_validate(dict(data))
     except ValidationError as exc:
@@ -292,206 +160,15 @@ def load_patient(path: str | os.PathLike) -> PatientSpec:
     return parse_patient(read_toml(path, "patient"), os.fspath(path))
 
 
-# --------------------------------------------------------------------------
-# treatment options
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Option:
-    """A treatment option: an arm of the scenario vocabulary (``arm`` without ``name``)."""
-
-    id: str
-    label: str
-    kind: Literal["ahsct", "msc", "conventional"]
-    arm: Mapping[str, Any]
-    note: str = ""
-
-    def arm_dict(self) -> dict:
-        return {"name": self.id, **self.arm}
-
-
-MOB_CY2 = {"cyclophosphamide_g_per_m2": 2.0, "g_csf": True}
-MOB_CY4 = {"cyclophosphamide_g_per_m2": 4.0, "g_csf": True}
-PBSC = {"source": "peripheral_blood", "cd34_per_kg": 5.0e6, "cd34_selection": False}
-PBSC_SEL = {"source": "peripheral_blood", "cd34_per_kg": 4.0e6, "cd34_selection": True}
-CY_ATG = {"regimen": "cy_atg", "cyclophosphamide_mg_per_kg": 200, "atg_mg_per_kg": 6.0}
-CY_ATG_75 = {"regimen": "cy_atg", "cyclophosphamide_mg_per_kg": 200, "atg_mg_per_kg": 7.5}
-BEAM_ATG = {"regimen": "beam_atg", "carmustine_mg_per_m2": 300, "etoposide_mg_per_m2": 800,
-            "cytarabine_mg_per_m2": 1600, "melphalan_mg_per_m2": 140, "atg_mg_per_kg": 5.0}
-TBI_CY_ATG = {"regimen": "tbi_cy_atg", "tbi_gy": 8.0, "cyclophosphamide_mg_per_kg": 120, "atg_mg_per_kg": 6.0}
-
-
-def _ahsct(id_, label, mob, graft, cond, note=""):
-    return Option(id_, label, "ahsct", {"therapy": "ahsct", "mobilization": mob, "graft": graft, "conditioning": cond}, note)
-
-
-def _msc(id_, label, source, dose, route, doses, interval, background, note=""):
-    sched = {"doses": doses} if doses == 1 else {"doses": doses, "interval_days": interval}
-    return Option(id_, label, "msc", {"therapy": "msc", "source": source, "dose_cells_per_kg": dose, "route": route,
-                                      "schedule": sched, "background": tuple(background)[:3]}, note)
-
-
-def _conv(id_, label, drugs, note=""):
-    return Option(id_, label, "conventional", {"therapy": "conventional", "drugs": tuple(drugs)}, note)
-
 
 def default_options(patient: PatientSpec) -> list[Option]:
-    """The options compared by default for this patient's disease (first aHSCT, last the reference)."""
-    bg = tuple(patient.prior_treatments)
-    d = patient.DISEASE
-    if d == "multiple_sclerosis":
-        return [
-            _ahsct("ahsct-cy-atg", "aHSCT, Cy 200 mg/kg + ATG, unselected PBSC", MOB_CY2, PBSC, CY_ATG,
-                   "non-myeloablative (MIST, Burt et al. 2019 JAMA 321:165)"),
-            _ahsct("ahsct-beam-atg", "aHSCT, BEAM + ATG, CD34-selected PBSC", MOB_CY2, PBSC_SEL, BEAM_ATG,
-                   "intermediate intensity (EBMT practice)"),
-            _msc("msc-iv", "MSC, bone marrow, 2e6 cells/kg IV", "bone_marrow", 2.0e6, "intravenous", 1, None, bg),
-            _conv("natalizumab", "Natalizumab", ["natalizumab"]),
-            _conv("interferon-beta", "Interferon beta", ["interferon_beta"]),
-        ]
-    if d == "systemic_sclerosis":
-        return [
-            _ahsct("ahsct-cy-atg", "aHSCT, Cy 200 mg/kg + ATG, CD34-selected PBSC", MOB_CY4, PBSC_SEL, CY_ATG_75,
-                   "non-myeloablative (ASTIS, van Laar et al. 2014 JAMA 311:2490)"),
-            _ahsct("ahsct-tbi-cy-atg", "aHSCT, TBI 8 Gy + Cy + ATG, CD34-selected PBSC", MOB_CY4, PBSC_SEL, TBI_CY_ATG,
-                   "myeloablative (SCOT-like, Sullivan et al. 2018 NEJM 378:35)"),
-            _msc("msc-iv", "MSC, umbilical cord, 1e6 cells/kg IV", "umbilical_cord", 1.0e6, "intravenous", 1, None, bg),
-            _conv("mycophenolate", "Mycophenolate", ["mycophenolate"]),
-            _conv("cyclophosphamide-iv", "IV cyclophosphamide (12 monthly pulses)", ["cyclophosphamide_iv"]),
-        ]
-    if d == "rheumatoid_arthritis":
-        return [
-            _ahsct("ahsct-cy", "aHSCT, Cy 200 mg/kg + ATG, unselected PBSC", MOB_CY4, PBSC, CY_ATG),
-            _msc("msc-iv", "MSC, adipose, 2e6 cells/kg IV x3", "adipose", 2.0e6, "intravenous", 3, 7.0, bg or ("methotrexate",),
-                 "Cx611-like (Alvaro-Gracia et al. 2017 Ann Rheum Dis 76:196)"),
-            _conv("adalimumab-mtx", "Adalimumab + methotrexate", ["adalimumab", "methotrexate"]),
-            _conv("methotrexate", "Methotrexate", ["methotrexate"]),
-        ]
-    if d == "lupus":
-        return [
-            _ahsct("ahsct-cy-atg", "aHSCT, Cy 200 mg/kg + ATG, unselected PBSC", MOB_CY2, PBSC, CY_ATG),
-            _msc("msc-iv", "MSC, umbilical cord, 1e6 cells/kg IV x2", "umbilical_cord", 1.0e6, "intravenous", 2, 7.0,
-                 bg or ("prednisone",)),
-            _conv("cyclophosphamide-iv", "IV cyclophosphamide + prednisone", ["cyclophosphamide_iv", "prednisone"]),
-            _conv("mycophenolate", "Mycophenolate + prednisone", ["mycophenolate", "prednisone"]),
-        ]
-    if d == "crohns_disease":
-        msc = (_msc("msc-local", "MSC, adipose, local injection into the fistula", "adipose", 1.7e6, "local", 1, None,
-                    bg or ("azathioprine",), "darvadstrocel-like (ADMIRE-CD)")
-               if getattr(patient, "perianal_fistula", False) else
-               _msc("msc-iv", "MSC, bone marrow, 2e6 cells/kg IV", "bone_marrow", 2.0e6, "intravenous", 1, None, bg))
-        return [
-            _ahsct("ahsct-cy-atg", "aHSCT, Cy 200 mg/kg + ATG, unselected PBSC", MOB_CY4, PBSC, CY_ATG_75,
-                   "ASTIC regimen (Hawkey et al. 2015 JAMA 314:2524)"),
-            msc,
-            _conv("adalimumab", "Adalimumab", ["adalimumab"]),
-            _conv("infliximab-aza", "Infliximab + azathioprine", ["infliximab", "azathioprine"]),
-        ]
-    if d == "type1_diabetes":
-        return [
-            _ahsct("ahsct-cy-atg", "aHSCT, Cy 200 mg/kg + ATG, unselected PBSC", MOB_CY2, PBSC,
-                   {**CY_ATG, "atg_mg_per_kg": 4.5}, "Voltarelli et al. 2007 JAMA 297:1568"),
-            _msc("msc-iv", "MSC, umbilical cord, 1e6 cells/kg IV", "umbilical_cord", 1.0e6, "intravenous", 1, None,
-                 bg or ("insulin",)),
-            _conv("insulin", "Intensive insulin", ["insulin"]),
-        ]
-    raise ValueError(d)
+    """The options compared by default for this patient (first aHSCT, last the reference)."""
+    return patient.options()
 
 
-# --------------------------------------------------------------------------
-# per-disease: population for the twins, history matching, outcomes
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Match:
-    """Keep a candidate whose ``column`` is within ``tol`` of ``target`` (``tol`` widens when twins are scarce)."""
-
-    column: str
-    target: float
-    tol: float
-    label: str
-    widen: bool = True
-
-
-@dataclass(frozen=True)
-class Outcomes:
-    survival: str | None  # the disease's Survival endpoint (its "free of" curve)
-    proportion: str | None  # Proportion endpoint
-    score: str | None  # Score endpoint
-    headline: str  # id of the outcome shown first
-
-
-OUTCOMES: dict[str, Outcomes] = {
-    "multiple_sclerosis": Outcomes("progression", "neda3", "edss", "progression"),
-    "systemic_sclerosis": Outcomes("event", "mrss_response", "mrss", "event"),
-    "rheumatoid_arthritis": Outcomes(None, "das28_remission", "das28", "das28_remission"),
-    "lupus": Outcomes("disease_free", "remission", "sledai", "disease_free"),
-    "crohns_disease": Outcomes("active_disease", "clinical_remission", "cdai", "active_disease"),
-    "type1_diabetes": Outcomes(None, "insulin_independent", "c_peptide", "insulin_independent"),
-}
-
-
-def _window(x: float, half: float, lo: float, hi: float) -> dict:
-    a, b = max(lo, x - half), min(hi, x + half)
-    return {"mean": min(max(x, a), b), "sd": max(half, 1e-3), "min": a, "max": b}
-
-
-def twin_population(p: PatientSpec) -> dict:
-    """The ``[population]`` table of the twins: the patient's covariates, disease features and prior treatments."""
-    dur_half = max(0.1 * p.disease_duration_years, 0.01)
-    dur = _window(p.disease_duration_years, dur_half, 0.0, 60.0)
-    dur["max"] = min(dur["max"], max(p.age - 0.5 - MIN_ONSET_AGE, dur["min"]))
-    dur["mean"] = min(max(dur["mean"], dur["min"]), dur["max"])
-    pop: dict[str, Any] = {"age": _window(p.age, 0.5, 0.0, 100.0), "disease_duration_years": dur,
-                           "female_fraction": 1.0 if p.female else 0.0}
-    prior = list(p.prior_treatments)
-    if isinstance(p, MsPatient):
-        pop.update(course=p.course, prior_dmt=prior)
-    elif isinstance(p, SscPatient):
-        pop.update(cardiac_involvement_fraction=1.0 if p.cardiac_involvement else 0.0, prior_therapy=prior,
-                   fvc={"min": 0, "max": 150}, lvef={"min": 0, "max": 100})
-    elif isinstance(p, RaPatient):
-        pop.update(prior_therapy=prior)
-    elif isinstance(p, LupusPatient):
-        pop.update(nephritis_fraction=1.0 if p.nephritis else 0.0, prior_therapy=prior)
-    elif isinstance(p, CrohnsPatient):
-        pop.update(perianal_disease_fraction=1.0 if p.perianal_fistula else 0.0, prior_therapy=prior)
-    elif isinstance(p, T1dPatient):
-        pop.update(prior_therapy=prior, gad_positive=False, exclude_dka_at_diagnosis=False)
-    return pop
-
-
-def history_matches(p: PatientSpec) -> list[Match]:
-    """What a twin's simulated history must reproduce."""
-    if isinstance(p, MsPatient):
-        r = p.relapses_prior_year
-        return [Match("edss_baseline", p.edss, 0.5, "EDSS"),
-                Match("relapses_prior_year", r, 0.0 if r <= 2 else 1.0, "relapses in the past year", widen=r > 2)]
-    if isinstance(p, SscPatient):
-        m = [Match("mrss_baseline", p.mrss, 4.0, "mRSS"), Match("fvc_baseline", p.fvc_percent_predicted, 8.0, "FVC")]
-        if p.cardiac_involvement or p.lvef_percent < 50:
-            m.append(Match("lvef_baseline", p.lvef_percent, 6.0, "LVEF"))
-        return m
-    if isinstance(p, RaPatient):
-        return [Match("das28_baseline", p.das28, 0.6, "DAS28-CRP"),
-                Match("sjc_baseline", p.swollen_joints, max(3.0, 0.3 * p.swollen_joints), "swollen joints")]
-    if isinstance(p, LupusPatient):
-        return [Match("sledai_baseline", p.sledai, 3.0, "SLEDAI-2K"),
-                Match("proteinuria_baseline", p.proteinuria_g_per_day, max(0.5, 0.4 * p.proteinuria_g_per_day), "proteinuria")]
-    if isinstance(p, CrohnsPatient):
-        m = [Match("cdai_baseline", p.cdai, 40.0, "CDAI"),
-             Match("fistula_baseline", float(p.perianal_fistula), 0.0, "draining fistula", widen=False)]
-        if p.ses_cd is not None:
-            m.append(Match("ses_cd_baseline", p.ses_cd, max(3.0, 0.3 * p.ses_cd), "SES-CD"))
-        return m
-    if isinstance(p, T1dPatient):
-        c = p.c_peptide_nmol_per_l
-        return [Match("c_peptide_baseline", c, max(0.15, 0.25 * c), "C-peptide"),
-                Match("gad_positive", float(p.gad_positive), 0.0, "GAD65 antibodies", widen=False),
-                Match("dka_at_diagnosis", float(p.dka_at_diagnosis), 0.0, "ketoacidosis at diagnosis", widen=False)]
-    raise ValueError(p.DISEASE)
+def outcomes_of(disease: str) -> Outcomes:
+    """Which endpoints a prediction reports for ``disease``."""
+    return DISEASES.get(disease).patient_model.OUTCOMES
 
 
 # --------------------------------------------------------------------------
@@ -652,15 +329,9 @@ def _screen(model, spec, index: np.ndarray, typical: np.ndarray, patient: Patien
     params = {name: P[:, j] for j, name in enumerate(model.parameter_names)}
     hist = disease.observe_history(model, spec, t, traj, params, patient_keys(spec.trial.seed, HISTORY, index))
     cov = {**cov, **hist.covariates}
-    extra = np.ones(len(index))
-    if isinstance(patient, MsPatient) and patient.new_lesions_prior_year is not None:
-        i_year = max(0, len(t) - 13)
-        new = np.maximum(traj["cum_attack"][:, -1] - traj["cum_attack"][:, i_year], 0.0)
-        mu = new * P[:, model.parameter_index("mri_detection")]
-        k = patient.new_lesions_prior_year
-        mode = np.floor(mu)
-        extra = np.exp(stats.poisson.logpmf(k, mu) - stats.poisson.logpmf(mode, mu))
-        extra = np.where(mu > 0, extra, float(k == 0))
+    extra = patient.history_likelihood(model, t, traj, P)
+    if extra is None:
+        extra = np.ones(len(index))
     return Cohort(np.asarray(index), cov, P, traj.y_end, hist.carry, traj.status), extra
 
 
@@ -687,7 +358,7 @@ def find_twins(patient: PatientSpec, spec, n_twins: int, n_groups: int, params: 
 
     model = model_for(spec)
     typical = params.typical_values(model, n_groups, spec.trial.seed)
-    matches = history_matches(patient)
+    matches = patient.history_matches()
     pools: list = []  # (cohort, extra, u, group)
     per_group = 0  # candidates screened per group so far
     n_next = 100  # per group, first round
@@ -786,7 +457,7 @@ def outcome_defs(disease_name: str) -> list[OutcomeDef]:
     from remit.diseases import get_disease
 
     d = get_disease(disease_name)
-    o = OUTCOMES[disease_name]
+    o = outcomes_of(disease_name)
     out = []
     if o.survival:
         e = d.endpoint(o.survival)
@@ -860,7 +531,7 @@ class Prediction:
         }
 
     def headline(self) -> OutcomeDef:
-        h = OUTCOMES[self.patient.DISEASE].headline
+        h = self.patient.OUTCOMES.headline
         return next(o for o in self.outcomes if o.id == h)
 
     def estimate(self, option: str, outcome: str, year: float) -> dict:
@@ -952,7 +623,7 @@ def predict(patient: PatientSpec | Mapping | str | os.PathLike, options: Sequenc
     scenario = {
         "trial": {"name": "prediction", "disease": disease, "seed": seed, "follow_up_years": float(follow_up_years),
                   "patients_per_arm": n_twins, "control_arm": chosen[-1].id},
-        "population": twin_population(patient),
+        "population": patient.population(),
         "arms": [o.arm_dict() for o in chosen],
     }
     spec = parse_scenario(scenario, f"<prediction for {disease}>")
@@ -1026,9 +697,7 @@ def predict(patient: PatientSpec | Mapping | str | os.PathLike, options: Sequenc
         "tolerance_factor": twins.widened,
         "matched_on": [{"column": m.column, "target": m.target, "tolerance": m.tol * (twins.widened if m.widen else 1.0),
                         "label": m.label} for m in twins.matches]
-                      + ([{"column": "new_lesions_prior_year", "target": patient.new_lesions_prior_year,
-                           "tolerance": "Poisson likelihood", "label": "new MRI lesions"}]
-                         if isinstance(patient, MsPatient) and patient.new_lesions_prior_year is not None else []),
+                      + patient.likelihood_terms(),
         "twin_age_range": [_num(np.min(cov["age"])), _num(np.max(cov["age"]))],
         "twin_duration_range": [_num(np.min(cov["disease_duration_years"])), _num(np.max(cov["disease_duration_years"]))],
         "parameter_uncertainty": params.label,

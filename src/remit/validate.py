@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from remit.diseases import DISEASES
 from remit.evidence import (
     VALIDATION_COLUMNS, EvidenceError, compare_rows, disease_of, load_trial_scenario, mapping, record, roles,
     scenario_name,
@@ -39,8 +40,7 @@ AGREE_RULE = (
     "Records whose id ends in -unverified are compared (agree computed) but are not targets."
 )
 
-DISEASE_ORDER = ("multiple_sclerosis", "systemic_sclerosis", "crohns_disease", "lupus", "rheumatoid_arthritis",
-                 "type1_diabetes")
+
 
 
 @dataclass
@@ -136,7 +136,7 @@ def run_validation(out: str | Path | None = None, disease: str | None = None, tr
         parts.append(rows)
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=VALIDATION_COLUMNS)
     if len(table):
-        order = {d: i for i, d in enumerate(DISEASE_ORDER)}
+        order = {d: i for i, d in enumerate(DISEASES.ids())}
         table = table.assign(_d=table["disease"].map(order), _r=table["role"].map({"calibration": 0, "validation": 1}))
         table = table.sort_values(["_d", "_r"], kind="stable").drop(columns=["_d", "_r"]).reset_index(drop=True)
     result = ValidationResult(table, skipped, timings, time.perf_counter() - t0, patients_per_arm,
@@ -153,7 +153,7 @@ def _parameter_sets(defaults: str | None, disease: str | None) -> str:
     if defaults == "prior":
         return "literature (prior) values for every disease (--defaults prior)"
     parts = []
-    for d in DISEASE_ORDER if disease is None else (disease,):
+    for d in DISEASES.ids() if disease is None else (disease,):
         parts.append(f"{d}: {shipped.describe(d) or 'literature values (not calibrated)'}")
     return "; ".join(parts)
 
@@ -283,7 +283,7 @@ def render_html(result: ValidationResult) -> str:
             s, ["disease", "role", "endpoints", "with_interval", "agree", "miss", "no_interval", "unverified",
                 "unverified_agree"]))
     js = False
-    for d in [d for d in DISEASE_ORDER if d in set(t.get("disease", []))]:
+    for d in [d for d in DISEASES.ids() if d in set(t.get("disease", []))]:
         g = t[t["disease"] == d]
         fig = forest_figure(g, d)
         frag = fig.to_html(full_html=False, include_plotlyjs=not js, div_id=f"forest-{d}",

@@ -191,6 +191,11 @@ class Disease:
     organ: str = ""
     population_model: type = object  # pydantic model of the [population] table
     units: Mapping[str, str] = {}  # units of the population fields by name (for error messages)
+    patient_model: type | None = None  # remit predict's patient (a remit.diseases.patient.PatientSpec)
+    evidence_prefix: str = ""  # evidence ids of the disease's trials start with it (e.g. "ms-mist-2019")
+    # a folder of the disease's own evidence (trials.yaml, mappings/, scenarios/) beside remit's own
+    # (remit/data/evidence); a package name or a path; None: the disease's evidence is remit's own
+    evidence_dir: object = None
     drugs: Mapping[str, "Drug"] = {}
     endpoints: tuple[Endpoint, ...] = ()
     baseline: tuple[BaselineVariable, ...] = ()

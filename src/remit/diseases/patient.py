@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Mapping
 import numpy as np
 from pydantic import Field, model_validator
 
-from remit.diseases.base import MIN_ONSET_AGE
+from remit.diseases.base import DISEASES, MIN_ONSET_AGE
 from remit.schema.types import CHOICE, Items, Model, Range, fail
 
 if TYPE_CHECKING:
@@ -83,7 +83,6 @@ class PatientSpec(Model):
     """
 
     DISEASE: ClassVar[str] = ""
-    DRUGS: ClassVar[Mapping[str, Any]] = {}  # the disease's conventional drugs (Disease.drugs)
     OUTCOMES: ClassVar[Outcomes]
     EXAMPLE: ClassVar[Mapping[str, Any]] = {}  # a typical patient (the web form's first values)
 
@@ -103,9 +102,10 @@ class PatientSpec(Model):
             raise fail(f"must be at most age - {MIN_ONSET_AGE:g} = {self.age - MIN_ONSET_AGE:g} years "
                        f"(the model starts disease at age {MIN_ONSET_AGE:g} or later)",
                        at=("disease_duration_years",), value=self.disease_duration_years)
+        known = DISEASES.get(self.DISEASE).drugs
         for j, d in enumerate(self.prior_treatments):
-            if d not in self.DRUGS:
-                raise fail(f"must be one of {', '.join(sorted(self.DRUGS))} (the {self.DISEASE} drugs)",
+            if d not in known:
+                raise fail(f"must be one of {', '.join(sorted(known))} (the {self.DISEASE} drugs)",
                            at=("prior_treatments", j), value=d)
         return self
 

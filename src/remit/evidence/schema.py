@@ -14,22 +14,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from remit.diseases import DISEASES
 from remit.errors import RemitError
 
 Role = Literal["calibration", "validation", "reference"]
 ROLES: tuple[str, ...] = ("calibration", "validation", "reference")
 UNVERIFIED_SUFFIX = "-unverified"
 
-# The id prefix names the remit disease of a trial record (reference records, "safety-" and
-# "kin-", have none). The record's free-text ``disease`` field describes the cohort instead.
-DISEASE_OF_PREFIX = {
-    "ms": "multiple_sclerosis",
-    "ssc": "systemic_sclerosis",
-    "ra": "rheumatoid_arthritis",
-    "sle": "lupus",
-    "cd": "crohns_disease",
-    "t1d": "type1_diabetes",
-}
 
 
 class EvidenceError(RemitError):
@@ -154,7 +145,11 @@ class EvidenceRecord(_Strict):
 
 
 def disease_of(trial_id: str) -> str | None:
-    return DISEASE_OF_PREFIX.get(trial_id.split("-", 1)[0].casefold())
+    """The remit disease of a trial record: its id starts with the disease's ``evidence_prefix``
+    (reference records, "safety-" and "kin-", have none). The record's free-text ``disease`` field
+    describes the cohort instead."""
+    prefix = trial_id.split("-", 1)[0].casefold()
+    return next((name for name, d in DISEASES.items() if d.evidence_prefix == prefix), None)
 
 
 # --------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from collections.abc import Iterator, Mapping as MappingABC
 
 from pydantic import ValidationError
@@ -22,8 +23,28 @@ from remit.evidence.schema import (
 )
 
 TRIALS_PACKAGE = "remit.data.evidence"
-MAPPINGS_PACKAGE = "remit.data.evidence.mappings"
-SCENARIOS_PACKAGE = "remit.data.evidence.scenarios"
+
+
+def folders() -> tuple[Traversable, ...]:
+    """Where evidence lies: remit's own (``remit/data/evidence``), then the ``evidence_dir`` of each
+    registered disease that brings its own. Each holds ``trials.yaml`` (records), ``mappings/`` and
+    ``scenarios/``, any of them optional."""
+    from remit.diseases import DISEASES
+
+    own = [d.evidence_dir for _, d in DISEASES.items() if d.evidence_dir is not None]
+    return (resources.files(TRIALS_PACKAGE), *(resources.files(p) if isinstance(p, str) else p for p in own))
+
+
+def _files(sub: str, suffix: str) -> dict[str, Traversable]:
+    """Name (without ``suffix``) -> file, over the ``sub`` folders of every evidence folder (first wins)."""
+    out: dict[str, Traversable] = {}
+    for folder in folders():
+        d = folder.joinpath(sub)
+        if d.is_dir():
+            for f in sorted(d.iterdir(), key=lambda f: f.name):
+                if f.name.endswith(suffix):
+                    out.setdefault(f.name[: -len(suffix)], f)
+    return out
 
 # --------------------------------------------------------------------------
 # parsing
@@ -56,10 +77,23 @@ def parse_records(text: str, source: str = "trials.yaml") -> dict[str, EvidenceR
     return out
 
 
-@lru_cache(maxsize=1)
 def _load() -> dict[str, EvidenceRecord]:
-    text = resources.files(TRIALS_PACKAGE).joinpath("trials.yaml").read_text(encoding="utf-8")
-    return parse_records(text, "trials.yaml")
+    return _load_from(folders())
+
+
+@lru_cache(maxsize=4)
+def _load_from(where: tuple[Traversable, ...]) -> dict[str, EvidenceRecord]:
+    out: dict[str, EvidenceRecord] = {}
+    for folder in where:
+        f = folder.joinpath("trials.yaml")
+        if not f.is_file():
+            continue
+        recs = parse_records(f.read_text(encoding="utf-8"), str(f) if out else "trials.yaml")
+        for rid in recs:
+            if rid in out:
+                raise EvidenceError(f"{f}: record {rid!r}: duplicate id (already in an earlier evidence folder)")
+        out.update(recs)
+    return out
 
 
 def roles() -> dict[str, str]:
@@ -173,15 +207,15 @@ def calibration_records(disease: str | None = None) -> dict[str, EvidenceRecord]
 
 
 def mapped_trials() -> tuple[str, ...]:
-    return tuple(sorted(r.name[:-5] for r in resources.files(MAPPINGS_PACKAGE).iterdir() if r.name.endswith(".yaml")))
+    return tuple(sorted(_files("mappings", ".yaml")))
 
 
 @lru_cache(maxsize=None)
 def _mapping(trial_id: str) -> Mapping | None:
     import yaml
 
-    f = resources.files(MAPPINGS_PACKAGE).joinpath(f"{trial_id}.yaml")
-    if not f.is_file():
+    f = _files("mappings", ".yaml").get(trial_id)
+    if f is None:
         return None
     where = f"mappings/{trial_id}.yaml"
     try:
@@ -210,7 +244,7 @@ def base_id(trial_id: str) -> str:
 
 
 def scenario_names() -> tuple[str, ...]:
-    return tuple(sorted(r.name[:-5] for r in resources.files(SCENARIOS_PACKAGE).iterdir() if r.name.endswith(".toml")))
+    return tuple(sorted(_files("scenarios", ".toml")))
 
 
 def scenario_name(trial_id: str, entry_scenario: str | None = None) -> str | None:
@@ -229,8 +263,8 @@ def scenario_name(trial_id: str, entry_scenario: str | None = None) -> str | Non
 
 
 def scenario_text(name: str) -> str:
-    f = resources.files(SCENARIOS_PACKAGE).joinpath(f"{name}.toml")
-    if not f.is_file():
+    f = _files("scenarios", ".toml").get(name)
+    if f is None:
         raise EvidenceError(f"no evidence scenario {name!r} (known: {', '.join(scenario_names())})")
     return f.read_text(encoding="utf-8")
 

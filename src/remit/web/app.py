@@ -11,9 +11,9 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from remit.predict import LIMITS, PATIENT_MODELS, PredictError, default_options, field_errors, parse_patient, predict
+from remit.predict import LIMITS, PredictError, default_options, field_errors, parse_patient, patient_models, predict
 from remit.web.form import form_fields, parse_form
-from remit.web.render import EXAMPLES, disease_label, env, option_choices, result_context
+from remit.web.render import disease_label, env, option_choices, result_context
 
 DEFAULT_HOST = "127.0.0.1"
 # a web request answers within a minute or is refused
@@ -56,11 +56,11 @@ def create_app(limits=WEB_LIMITS, n_twins_default: int = DEFAULT_TWINS) -> FastA
         return html(env().get_template("form.html").render(
             disease=disease, disease_label=disease_label(disease), fields=form_fields(disease), values=values,
             errors=errors, message=message, options=option_choices(disease, values), settings=settings, limits=limits,
-            diseases=[(d, disease_label(d)) for d in PATIENT_MODELS]), status)
+            diseases=[(d, disease_label(d)) for d in patient_models()]), status)
 
     @app.get("/", response_class=HTMLResponse)
     def index():
-        return html(env().get_template("index.html").render(diseases=[(d, disease_label(d)) for d in PATIENT_MODELS]))
+        return html(env().get_template("index.html").render(diseases=[(d, disease_label(d)) for d in patient_models()]))
 
     @app.get("/health")
     def health():
@@ -81,13 +81,13 @@ def create_app(limits=WEB_LIMITS, n_twins_default: int = DEFAULT_TWINS) -> FastA
 
     @app.get("/predict/{disease}", response_class=HTMLResponse)
     def form(disease: str):
-        if disease not in PATIENT_MODELS:
+        if disease not in patient_models():
             return html(f"unknown disease {disease!r}", 404)
-        return form_page(disease, EXAMPLES[disease], {})
+        return form_page(disease, patient_models()[disease].EXAMPLE, {})
 
     @app.post("/predict/{disease}", response_class=HTMLResponse)
     async def submit(disease: str, request: Request):
-        if disease not in PATIENT_MODELS:
+        if disease not in patient_models():
             return html(f"unknown disease {disease!r}", 404)
         form_data = await request.form()
         data, errors = parse_form(disease, form_data)

@@ -8,7 +8,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
-from remit.predict import COMORBIDITIES, PATIENT_MODELS
+from remit.predict import COMORBIDITIES, patient_models
 from remit.schema.types import Range, fmt
 
 
@@ -52,7 +52,7 @@ def form_fields(disease: str) -> list[FormField]:
     """The fields of the disease's patient form (``disease`` itself excluded)."""
     from remit.diseases import get_disease
 
-    model = PATIENT_MODELS[disease]
+    model = patient_models()[disease]
     out: list[FormField] = []
     for name, info in model.model_fields.items():
         if name == "disease":

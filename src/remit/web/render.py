@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from remit.predict import OUTCOMES, Prediction, default_options
+from remit.predict import Prediction, default_options, outcomes_of, patient_models
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 
@@ -61,7 +61,7 @@ def figures(pred: dict) -> list[dict]:
                           legend={"orientation": "h", "y": -0.25})
         out.append({"id": f"curve-{o['id']}", "title": o["label"], "figure": json.loads(fig.to_json())})
     # probability bars with 90% intervals at each horizon, headline outcome
-    head = next(o for o in pred["outcomes"] if o["id"] == OUTCOMES[pred["disease"]].headline)
+    head = next(o for o in pred["outcomes"] if o["id"] == outcomes_of(pred["disease"]).headline)
     for o in (head, next(x for x in pred["outcomes"] if x["id"] == "treatment_related_death")):
         fig = go.Figure()
         for i, opt in enumerate(opts):
@@ -82,7 +82,7 @@ def figures(pred: dict) -> list[dict]:
 def result_context(pred: Prediction) -> dict:
     d = pred.to_dict()
     return {"pred": d, "disease": pred.patient.DISEASE, "disease_label": disease_label(pred.patient.DISEASE),
-            "figures": figures(d), "pred_json": json.dumps(d), "headline": OUTCOMES[pred.patient.DISEASE].headline}
+            "figures": figures(d), "pred_json": json.dumps(d), "headline": pred.patient.OUTCOMES.headline}
 
 
 def standalone_html(pred: Prediction) -> str:
@@ -100,7 +100,7 @@ def option_choices(disease: str, values: dict | None = None) -> list[tuple[str, 
     from remit.errors import ScenarioError
     from remit.predict import parse_patient
 
-    for data in (values, EXAMPLES[disease]):
+    for data in (values, patient_models()[disease].EXAMPLE):
         if not data:
             continue
         try:
@@ -109,22 +109,3 @@ def option_choices(disease: str, values: dict | None = None) -> list[tuple[str, 
             continue
         return [(o.id, o.label) for o in default_options(p)]
     return []
-
-
-# a typical patient per disease: the form's initial values
-EXAMPLES: dict[str, dict] = {
-    "multiple_sclerosis": {"disease": "multiple_sclerosis", "age": 30, "sex": "female", "disease_duration_years": 4,
-                           "course": "relapsing_remitting", "edss": 3.0, "relapses_prior_year": 2,
-                           "new_lesions_prior_year": 3, "prior_treatments": ["interferon_beta"]},
-    "systemic_sclerosis": {"disease": "systemic_sclerosis", "age": 45, "sex": "female", "disease_duration_years": 1.5,
-                           "mrss": 25, "fvc_percent_predicted": 75, "dlco_percent_predicted": 60, "lvef_percent": 60},
-    "rheumatoid_arthritis": {"disease": "rheumatoid_arthritis", "age": 50, "sex": "female",
-                             "disease_duration_years": 10, "das28": 5.8, "swollen_joints": 10, "tender_joints": 14,
-                             "prior_treatments": ["methotrexate"]},
-    "lupus": {"disease": "lupus", "age": 30, "sex": "female", "disease_duration_years": 5, "sledai": 12,
-              "nephritis": True, "proteinuria_g_per_day": 1.5, "prior_treatments": ["prednisone", "mycophenolate"]},
-    "crohns_disease": {"disease": "crohns_disease", "age": 32, "sex": "male", "disease_duration_years": 10,
-                       "cdai": 320, "prior_treatments": ["azathioprine"]},
-    "type1_diabetes": {"disease": "type1_diabetes", "age": 20, "sex": "male", "disease_duration_years": 0.08,
-                       "c_peptide_nmol_per_l": 0.6, "gad_positive": True, "prior_treatments": ["insulin"]},
-}

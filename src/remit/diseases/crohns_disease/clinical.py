@@ -32,6 +32,7 @@ from pydantic import Field, model_validator
 from scipy import special
 
 from remit.calibration.parameters import FitParameter
+from remit.diseases.crohns_disease.patient import CrohnsPatient
 from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Score, Survival, TrialContext)
 from remit.diseases.crohns_disease import model as cd
@@ -214,6 +215,8 @@ class CrohnsDisease(Disease):
     label = "Crohn's disease"
     organ = "gastrointestinal tract (mucosa) and perianal region"
     population_model = CrohnsPopulation
+    patient_model = CrohnsPatient
+    evidence_prefix = "cd"
     units = {"cdai": "CDAI points", "ses_cd": "SES-CD points", "cdai_baseline": "CDAI points"}
     drugs = CD_DRUG_TABLE
     endpoints = (

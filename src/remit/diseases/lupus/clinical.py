@@ -47,6 +47,7 @@ from pydantic import Field, model_validator
 from scipy import special
 
 from remit.calibration.parameters import FitParameter
+from remit.diseases.lupus.patient import LupusPatient
 from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Rate, Score, Survival, TrialContext)
 from remit.diseases.lupus import model as sle
@@ -290,6 +291,8 @@ class Lupus(Disease):
     label = "Systemic lupus erythematosus"
     organ = "kidney and multiple organs"
     population_model = LupusPopulation
+    patient_model = LupusPatient
+    evidence_prefix = "sle"
     units = {"sledai": "SLEDAI-2K points", "proteinuria_g_per_day": "g/day"}
     drugs = LUPUS_DRUGS
     endpoints = (

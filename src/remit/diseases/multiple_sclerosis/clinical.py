@@ -24,6 +24,7 @@ from pydantic import Field, model_validator
 from scipy import special, stats
 
 from remit.calibration.parameters import FitParameter
+from remit.diseases.multiple_sclerosis.patient import MsPatient
 from remit.diseases.base import (YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History, Observation, Proportion,
                                  Rate, Score, Survival, TrialContext)
 from remit.diseases.multiple_sclerosis import model as ms
@@ -206,6 +207,8 @@ class MultipleSclerosis(Disease):
     label = "Multiple sclerosis"
     organ = "central nervous system"
     population_model = Population
+    patient_model = MsPatient
+    evidence_prefix = "ms"
     units = {"edss": "EDSS points", "relapses_prior_year": "relapses"}
     drugs = MS_DRUG_TABLE
     endpoints = (

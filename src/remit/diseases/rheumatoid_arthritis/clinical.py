@@ -32,6 +32,7 @@ from pydantic import Field, model_validator
 from scipy import special, stats
 
 from remit.calibration.parameters import FitParameter
+from remit.diseases.rheumatoid_arthritis.patient import RaPatient
 from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Score, TrialContext)
 from remit.diseases.rheumatoid_arthritis import model as ra
@@ -222,6 +223,8 @@ class RheumatoidArthritis(Disease):
     label = "Rheumatoid arthritis"
     organ = "synovial joints"
     population_model = RaPopulation
+    patient_model = RaPatient
+    evidence_prefix = "ra"
     units = {"das28": "DAS28 points", "swollen_joints": "joints", "tender_joints": "joints"}
     drugs = RA_DRUG_TABLE
     endpoints = (

@@ -27,6 +27,7 @@ from pydantic import Field, model_validator
 from scipy import special
 
 from remit.calibration.parameters import FitParameter
+from remit.diseases.systemic_sclerosis.patient import SscPatient
 from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Score, Survival, TrialContext)
 from remit.diseases.systemic_sclerosis import model as ssc
@@ -220,6 +221,8 @@ class SystemicSclerosis(Disease):
     label = "Systemic sclerosis (diffuse cutaneous)"
     organ = "skin, lung, heart, kidney"
     population_model = SscPopulation
+    patient_model = SscPatient
+    evidence_prefix = "ssc"
     units = {"mrss": "mRSS points", "fvc": "% predicted", "lvef": "%", "cardiac_involvement_fraction": ""}
     drugs = SSC_DRUG_TABLE
     endpoints = (

@@ -32,6 +32,7 @@ from pydantic import Field
 from scipy import special
 
 from remit.calibration.parameters import FitParameter
+from remit.diseases.type1_diabetes.patient import T1dPatient
 from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Rate, Score, Survival, TrialContext)
 from remit.diseases.type1_diabetes import model as t1d
@@ -185,6 +186,8 @@ class Type1Diabetes(Disease):
     label = "Type 1 diabetes"
     organ = "pancreatic islets (beta cells)"
     population_model = T1dPopulation
+    patient_model = T1dPatient
+    evidence_prefix = "t1d"
     units = {"c_peptide": "nmol/L"}
     drugs = T1D_DRUG_TABLE
     endpoints = (

@@ -1,0 +1,55 @@
+"""Treatment options a clinician compares for one patient (``remit predict``): each an arm of the
+scenario vocabulary without its name, built by :func:`ahsct`, :func:`msc` or :func:`conventional`
+from the protocol tables below. A disease lists its patient's default options
+(:meth:`remit.diseases.patient.PatientSpec.options`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["Option", "ahsct", "conventional", "msc"]
+
+@dataclass(frozen=True)
+class Option:
+    """A treatment option: an arm of the scenario vocabulary (``arm`` without ``name``)."""
+
+    id: str
+    label: str
+    kind: Literal["ahsct", "msc", "conventional"]
+    arm: Mapping[str, Any]
+    note: str = ""
+
+    def arm_dict(self) -> dict:
+        return {"name": self.id, **self.arm}
+
+
+# protocol tables (mobilisation, graft, conditioning) of the default options
+MOB_CY2 = {"cyclophosphamide_g_per_m2": 2.0, "g_csf": True}
+MOB_CY4 = {"cyclophosphamide_g_per_m2": 4.0, "g_csf": True}
+PBSC = {"source": "peripheral_blood", "cd34_per_kg": 5.0e6, "cd34_selection": False}
+PBSC_SEL = {"source": "peripheral_blood", "cd34_per_kg": 4.0e6, "cd34_selection": True}
+CY_ATG = {"regimen": "cy_atg", "cyclophosphamide_mg_per_kg": 200, "atg_mg_per_kg": 6.0}
+CY_ATG_75 = {"regimen": "cy_atg", "cyclophosphamide_mg_per_kg": 200, "atg_mg_per_kg": 7.5}
+BEAM_ATG = {"regimen": "beam_atg", "carmustine_mg_per_m2": 300, "etoposide_mg_per_m2": 800,
+            "cytarabine_mg_per_m2": 1600, "melphalan_mg_per_m2": 140, "atg_mg_per_kg": 5.0}
+TBI_CY_ATG = {"regimen": "tbi_cy_atg", "tbi_gy": 8.0, "cyclophosphamide_mg_per_kg": 120, "atg_mg_per_kg": 6.0}
+
+
+def ahsct(id_: str, label: str, mob: Mapping, graft: Mapping, cond: Mapping, note: str = "") -> Option:
+    """An aHSCT option: mobilisation, graft and conditioning tables of the scenario vocabulary."""
+    return Option(id_, label, "ahsct", {"therapy": "ahsct", "mobilization": mob, "graft": graft, "conditioning": cond}, note)
+
+
+def msc(id_: str, label: str, source: str, dose: float, route: str, doses: int, interval: float | None,
+        background, note: str = "") -> Option:
+    """An MSC option: source, dose (cells/kg), route, number of doses and days between them, background drugs."""
+    sched = {"doses": doses} if doses == 1 else {"doses": doses, "interval_days": interval}
+    return Option(id_, label, "msc", {"therapy": "msc", "source": source, "dose_cells_per_kg": dose, "route": route,
+                                      "schedule": sched, "background": tuple(background)[:3]}, note)
+
+
+def conventional(id_: str, label: str, drugs, note: str = "") -> Option:
+    """Conventional drugs of the patient's disease (1 to 3)."""
+    return Option(id_, label, "conventional", {"therapy": "conventional", "drugs": tuple(drugs)}, note)

@@ -149,7 +149,7 @@ def test_calibration_killed_and_resumed_equals_uninterrupted(tmp_path):
 
 @pytest.mark.parametrize("disease", DISEASES.ids())
 def test_predictions_draw_calibrated_quantities_from_the_posterior(disease):
-    from remit.predict import CalibratedUncertainty, PriorUncertainty, default_parameter_source
+    from remit.uncertainty import CalibratedUncertainty, PriorUncertainty, default_parameter_source
 
     doc = shipped.load(disease)
     if doc is None:

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from remit.cli import app
 from remit.errors import ScenarioError
 from remit.guidelines import warnings_for
-from remit.predict import (SCHEMA, PredictError, default_options, load_patient, parse_patient, predict,
-                           weighted_quantile)
+from remit.predict import SCHEMA, PredictError, default_options, load_patient, parse_patient, predict
+from remit.uncertainty import weighted_quantile
 
 EX = Path(__file__).resolve().parents[1] / "examples"
 YOUNG = EX / "patient_ms_young_active.toml"

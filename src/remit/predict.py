@@ -13,7 +13,7 @@ How a prediction is made
    :class:`~remit.errors.ScenarioError` messages naming the field).
 
 2. **Parameter uncertainty.** ``n_groups`` (default 10) population-level parameter sets are
-   drawn by a :class:`ParameterSource`. Where the disease has a shipped calibration, the
+   drawn by a :class:`~remit.uncertainty.ParameterSource`. Where the disease has a shipped calibration, the
    default :class:`CalibratedUncertainty` takes the calibrated quantities from its posterior
    sample (resampled by weight); every other varying parameter (and every parameter of a
    disease without calibration, :class:`PriorUncertainty`) gets its typical value moved by
@@ -63,7 +63,6 @@ from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 from pydantic import ValidationError
-from scipy import special
 
 from remit.diseases import DISEASES
 from remit.diseases.base import YEAR
@@ -73,11 +72,11 @@ from remit.scenario import parse_scenario
 from remit.schema.errors import describe, translate
 from remit.schema.toml import read_toml
 from remit.therapy.options import Option
+from remit.uncertainty import ParameterSource, default_parameter_source, shift_typical, weighted_quantile
 
 __all__ = [
-    "COMORBIDITIES", "CalibratedUncertainty", "Option", "ParameterSource", "PatientSpec", "PosteriorSample",
-    "Prediction", "PredictError", "PredictLimits", "PriorUncertainty", "default_options", "load_patient",
-    "outcomes_of", "parse_patient", "patient_models", "predict",
+    "COMORBIDITIES", "Option", "PatientSpec", "Prediction", "PredictError", "PredictLimits", "default_options",
+    "load_patient", "outcomes_of", "parse_patient", "patient_models", "predict",
 ]
 
 MONTH = YEAR / 12.0
@@ -171,123 +170,6 @@ def outcomes_of(disease: str) -> Outcomes:
     return DISEASES.get(disease).patient_model.OUTCOMES
 
 
-# --------------------------------------------------------------------------
-# parameter uncertainty
-# --------------------------------------------------------------------------
-
-
-class ParameterSource:
-    """Population-level (typical) parameter values, one row per draw: what a prediction treats as uncertain."""
-
-    label: str = ""
-
-    def typical_values(self, model, n: int, seed: int) -> np.ndarray:
-        raise NotImplementedError
-
-
-@dataclass
-class PriorUncertainty(ParameterSource):
-    """Stand-in until a calibrated posterior exists: typical values from the model's priors.
-
-    Each parameter that varies between patients (lognormal or logitnormal prior) has its
-    typical value moved by ``scale`` x its between-patient spread (log or logit scale), clipped
-    to its plausible range; fixed parameters stay. ``anc0`` (which sets the initial state) stays.
-    """
-
-    scale: float = 0.5
-    keep: tuple[str, ...] = ("anc0",)
-    label: str = ("model priors (no calibrated posterior yet): typical values of the varying parameters "
-                  "drawn with 0.5 x their between-patient spread")
-
-    def typical_values(self, model, n, seed):
-        rng = np.random.default_rng([seed, 0x5EED, n])
-        out = np.tile([p.value for p in model.parameters], (n, 1)).astype(float)
-        for j, p in enumerate(model.parameters):
-            if p.prior == "fixed" or p.name in self.keep:
-                continue
-            z = rng.standard_normal(n)
-            if p.prior == "lognormal":
-                v = p.value * np.exp(self.scale * p.cv * z)
-            else:
-                v = special.expit(special.logit(p.value) + self.scale * p.cv * z)
-            out[:, j] = np.clip(v, p.low, p.high)
-        return out
-
-
-@dataclass
-class PosteriorSample(ParameterSource):
-    """Draws of the typical parameter values from a calibrated posterior: ``values`` (draws, parameters) in the
-    model's parameter order; draws are taken in turn (cycled) for the prediction's groups."""
-
-    values: np.ndarray
-    label: str = "calibrated posterior"
-
-    def typical_values(self, model, n, seed):
-        v = np.asarray(self.values, dtype=float)
-        if v.ndim != 2 or v.shape[1] != len(model.parameters):
-            raise ValueError(f"posterior sample must be (draws, {len(model.parameters)})")
-        return v[np.arange(n) % v.shape[0]]
-
-
-@dataclass
-class CalibratedUncertainty(ParameterSource):
-    """The shipped calibration's posterior for the calibrated quantities (particles of the last
-    ABC-SMC generation, resampled by weight), :class:`PriorUncertainty` for the other varying
-    parameters (not informed by the calibration)."""
-
-    disease: str
-    scale: float = 0.5
-
-    @property
-    def label(self) -> str:  # type: ignore[override]
-        from remit.calibration import shipped
-
-        doc = shipped.load(self.disease)
-        keys = ", ".join(doc["posterior"]["keys"]) if doc else ""
-        return (f"calibrated posterior (remit calibrate) for {keys}; other varying parameters drawn from the model "
-                f"priors with {self.scale:g} x their between-patient spread")
-
-    def typical_values(self, model, n, seed):
-        from remit.calibration import shipped
-
-        out = PriorUncertainty(scale=self.scale).typical_values(model, n, seed)
-        doc = shipped.load(self.disease)
-        post = doc["posterior"]
-        values = np.asarray(post["values"], dtype=float)
-        w = np.asarray(post["weights"], dtype=float)
-        rows = np.random.default_rng([seed, 0xCA1B, n]).choice(len(w), size=n, p=w / w.sum())
-        for j, key in enumerate(post["keys"]):
-            name, _, field = key.partition(".")
-            if field:  # a spread (cv), not a typical value: the model's calibrated spread applies
-                continue
-            out[:, model.parameter_index(name)] = values[rows, j]
-        return out
-
-
-def default_parameter_source(disease: str) -> ParameterSource:
-    """The calibrated posterior where the disease has a shipped calibration, else the priors."""
-    from remit.calibration import shipped
-
-    return CalibratedUncertainty(disease) if shipped.load(disease) is not None else PriorUncertainty()
-
-
-def _shift(model, P: np.ndarray, typical: np.ndarray) -> np.ndarray:
-    """Move per-patient parameters ``P`` (drawn around the model's typical values) to other typical values
-    (``typical``: one row per patient, or one row for all)."""
-    P = P.copy()
-    typical = np.broadcast_to(np.asarray(typical, dtype=float), P.shape)
-    for j, p in enumerate(model.parameters):
-        t = typical[:, j]
-        if np.all(t == p.value):
-            continue
-        if p.prior == "logitnormal":
-            x = np.clip(P[:, j], 1e-9, 1 - 1e-9)
-            P[:, j] = special.expit(special.logit(x) + special.logit(t) - special.logit(p.value))
-        elif p.value != 0:
-            P[:, j] = P[:, j] * (t / p.value)
-        P[:, j] = np.clip(P[:, j], np.minimum(p.low, t), np.maximum(p.high, t))
-    return P
-
 
 # --------------------------------------------------------------------------
 # twins
@@ -317,7 +199,7 @@ def _screen(model, spec, index: np.ndarray, typical: np.ndarray, patient: Patien
 
     disease = get_disease(spec.trial.disease)
     cov, P, y0 = draw_candidates(model, spec, index)
-    P = _shift(model, P, typical)
+    P = shift_typical(model, P, typical)
     n_months = int(np.ceil(spec.population.disease_duration_years.bounds()[1] * 12)) + 1
     t = -MONTH * np.arange(n_months, -1, -1, dtype=float)
     b = ScheduleBuilder(model)
@@ -406,18 +288,6 @@ def find_twins(patient: PatientSpec, spec, n_twins: int, n_groups: int, params: 
     rows = np.sort(rows)
     return Twins(pool.take(rows), grp[rows], int(total), float(have / max(total, 1)), widened, matches)
 
-
-def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
-    """Quantile ``q`` of values ``x`` with weights ``w`` (NaNs and zero weights dropped; linear between midpoints)."""
-    x, w = np.asarray(x, float), np.asarray(w, float)
-    ok = np.isfinite(x) & (w > 0)
-    x, w = x[ok], w[ok]
-    if len(x) == 0:
-        return math.nan
-    o = np.argsort(x)
-    x, w = x[o], w[o]
-    cw = (np.cumsum(w) - 0.5 * w) / w.sum()
-    return float(np.interp(q, cw, x))
 
 
 # --------------------------------------------------------------------------

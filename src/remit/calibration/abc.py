@@ -300,7 +300,7 @@ def summarise(problem: CalibrationProblem, settings: CalibrationSettings, out: P
 
     from remit import __version__
     from remit.diseases import build_model
-    from remit.predict import weighted_quantile
+    from remit.uncertainty import weighted_quantile
 
     h = _history(out)
     pops = h.get_all_populations()

@@ -38,8 +38,8 @@ from remit.engine.integrate import STATUS_TEXT, SolverOptions
 from remit.diseases import DISEASES, build_model
 from remit.population import YEAR, burn_in
 from remit.scenario import parse_scenario
-from remit.therapy.ahsct import arm_plan
-from remit.therapy.schedule import EV_SET_PARAM
+from remit.therapies import arm_plan
+from remit.therapies.schedule import EV_SET_PARAM
 from remit.trial import output_grid
 
 CLASSES = {1: "max_steps", 2: "step_underflow", 3: "non_finite", 4: "negative"}

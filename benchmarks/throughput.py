@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> dict:
     from remit.model.codegen import compile_model
     from remit.population import YEAR, burn_in, draw_candidates
     from remit.scenario import load_scenario
-    from remit.therapy.ahsct import arm_plan
+    from remit.therapies import arm_plan
     from remit.trial import output_grid
 
     max_threads = int(numba.config.NUMBA_NUM_THREADS)

@@ -188,7 +188,7 @@ REQUESTED_BASELINE = {
 def ahsct_test_schedule(model):
     """A fixed aHSCT-like protocol (CY mobilisation + G-CSF, CY/ATG conditioning, graft on day 35)
     for engine verification tests."""
-    from remit.therapy.schedule import ScheduleBuilder
+    from remit.therapies.schedule import ScheduleBuilder
 
     b = ScheduleBuilder(model)
     b.dose(0, "cy", 2000, per="bsa_per_kg").set(4, "gcsf", 1).set(11, "gcsf", 0)

@@ -15,9 +15,9 @@ from remit.diseases import build_model
 from remit.population import YEAR, burn_in, eligible
 from remit.random import TRIAL, patient_keys
 from remit.scenario import parse_scenario
-from remit.therapy.ahsct import arm_plan
-from remit.therapy.conventional import add_drugs
-from remit.therapy.schedule import ScheduleBuilder
+from remit.therapies import arm_plan
+from remit.therapies.drugs import add_drugs
+from remit.therapies.schedule import ScheduleBuilder
 from remit.trial import Trial, observe_trial, output_grid
 
 MODEL = build_model("crohns_disease")

@@ -7,7 +7,7 @@ import pytest
 from remit.engine.integrate import SolverOptions, simulate
 from remit.diseases import build_model
 from remit.model.codegen import compile_model, lu_plan
-from remit.therapy.schedule import ScheduleBuilder
+from remit.therapies.schedule import ScheduleBuilder
 
 
 @pytest.fixture(scope="module")

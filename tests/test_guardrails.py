@@ -36,7 +36,7 @@ from remit.engine.integrate import (
 )
 from remit.diseases import build_model, get_disease
 from remit.scenario import DISEASES, load_scenario, spec_class
-from remit.therapy.ahsct import arm_plan
+from remit.therapies import arm_plan
 
 EXAMPLE = Path("examples/ms_ahsct_vs_dmt.toml")
 # absurd memory T-cell proliferation (1000 per day): the state overflows within days, with any solver

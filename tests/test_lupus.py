@@ -9,9 +9,9 @@ from remit.diseases import build_model
 from remit.population import YEAR, burn_in, eligible
 from remit.random import TRIAL, patient_keys
 from remit.scenario import ScenarioError, parse_scenario
-from remit.therapy.ahsct import arm_plan
-from remit.therapy.conventional import add_drugs
-from remit.therapy.schedule import ScheduleBuilder
+from remit.therapies import arm_plan
+from remit.therapies.drugs import add_drugs
+from remit.therapies.schedule import ScheduleBuilder
 from remit.trial import Trial
 
 MODEL = build_model("lupus")
@@ -173,7 +173,7 @@ def test_msc_effect_fades_within_months_unless_repeated(refractory):
     """Umbilical cord MSC (1e6/kg IV, days 0 and 7) lower SLEDAI by 3 months, with relapses from 9 months
     (Wang et al. 2014 Arthritis Res Ther 16:R79); the effect fades within months unless repeated (DESIGN.md
     section 3; Cx611 in RA: Alvaro-Gracia et al. 2017 Ann Rheum Dis 76:196)."""
-    from remit.therapy.msc import msc_plan
+    from remit.therapies.msc.plan import msc_plan
 
     spec, c = refractory
     arm = parse_scenario(data(arms=[MSC])).arms[0]

@@ -14,12 +14,13 @@ import pytest
 from remit.engine.integrate import SolverOptions, simulate
 from remit.diseases import build_model
 from remit.model.codegen import compile_model
-from remit.model.core import MSC_PARAMETERS, MSC_STATES, core_module
+from remit.model.core import core_module
+from remit.therapies.msc.model import MSC_PARAMETERS, MSC_STATES
 from remit.diseases.multiple_sclerosis import model as ms
 from remit.model.spec import compose
-from remit.therapy.ahsct import ArmPlan
-from remit.therapy.msc import ROUTES, SOURCES, msc_doses, msc_plan
-from remit.therapy.schedule import EV_ADD, ScheduleBuilder
+from remit.therapies.base import ArmPlan
+from remit.therapies.msc.plan import ROUTES, SOURCES, msc_doses, msc_plan
+from remit.therapies.schedule import EV_ADD, ScheduleBuilder
 
 from synthetic import ahsct_test_schedule
 

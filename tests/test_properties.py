@@ -49,7 +49,9 @@ from remit.cli import app
 from remit.diseases import get_disease
 from remit.errors import ScenarioError
 from remit.scenario import DISEASES, load_scenario, parse_scenario
-from remit.schema.arms import GRAFT_SOURCES, MSC_ROUTES, MSC_SOURCES, REGIMENS, THERAPIES
+from remit.therapies import THERAPIES
+from remit.therapies.ahsct.schema import GRAFT_SOURCES, REGIMENS
+from remit.therapies.msc.schema import MSC_ROUTES, MSC_SOURCES
 
 N_VALID_PER_DISEASE = 2
 PATIENTS_PER_ARM = 3
@@ -214,7 +216,7 @@ def test_valid_scenarios_run(disease, data):
     scenario = data.draw(valid_scenario(disease), label="scenario")
     spec = parse_scenario(scenario, "<generated>")
     assert len(spec.arms) <= 12
-    assert {a.therapy for a in spec.arms} == set(THERAPIES)
+    assert {a.therapy for a in spec.arms} == set(THERAPIES.ids())
     assert {a.conditioning.regimen for a in spec.arms if a.therapy == "ahsct"} == set(REGIMENS)
     with pytest.MonkeyPatch.context() as m:  # cheap enrolment: screen 100-candidate blocks
         m.setattr(remit.trial, "PILOT", 100)
@@ -263,7 +265,7 @@ NUMBERS = [
 # (path, allowed words): every kind of choice
 CHOICES = [
     (("trial", "disease"), DISEASES.ids()),
-    (("arms", 0, "therapy"), THERAPIES),
+    (("arms", 0, "therapy"), THERAPIES.ids()),
     (("arms", 0, "conditioning", "regimen"), REGIMENS),
     (("arms", 0, "graft", "source"), GRAFT_SOURCES),
     (("arms", 1, "source"), MSC_SOURCES),

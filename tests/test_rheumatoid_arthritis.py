@@ -12,8 +12,8 @@ from remit.diseases import build_model
 from remit.diseases.rheumatoid_arthritis.model import das28_crp
 from remit.population import YEAR, burn_in, eligible
 from remit.scenario import parse_scenario
-from remit.therapy.ahsct import arm_plan
-from remit.therapy.schedule import ScheduleBuilder
+from remit.therapies import arm_plan
+from remit.therapies.schedule import ScheduleBuilder
 from remit.trial import Trial, output_grid
 
 MODEL = build_model("rheumatoid_arthritis")
@@ -120,7 +120,7 @@ def test_conventional_therapy_works_while_given_and_disease_returns_after_stoppi
     al. 2003 Arthritis Rheum 48:35) and disease activity returns within months of stopping (about half of
     patients in stable low activity flare within a year of stopping TNF inhibitors, POET, Ghiti Moghadam et al.
     2016 Arthritis Rheumatol 68:1810; patients with active refractory disease return to baseline)."""
-    from remit.therapy.conventional import add_drugs
+    from remit.therapies.drugs import add_drugs
 
     c = untreated
     b = add_drugs(ScheduleBuilder(MODEL), DISEASE.drugs, ["methotrexate", "adalimumab"], 0.0, stop=YEAR)

@@ -26,8 +26,8 @@ from remit.model.spec import ModelSpec, Parameter, State
 from remit.population import burn_in
 from remit.sbml import RoadRunnerPatients, SBMLExportError, formula, to_sbml, validate
 from remit.scenario import load_scenario
-from remit.therapy.ahsct import arm_plan
-from remit.therapy.schedule import ScheduleBuilder
+from remit.therapies import arm_plan
+from remit.therapies.schedule import ScheduleBuilder
 
 MIST = "tests/scenarios/mist_like.toml"
 # patients of each disease come from a scenario of that disease (burned in from onset to enrolment)

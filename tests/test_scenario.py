@@ -13,7 +13,8 @@ from pydantic import ValidationError
 from remit.errors import ScenarioError as ErrorsScenarioError
 from remit.diseases import get_disease
 from remit.scenario import ScenarioError, load_scenario, parse_scenario
-from remit.schema.arms import GRAFT_SOURCES, REGIMENS, AhsctArm, ConventionalArm, CyAtg
+from remit.therapies.ahsct.schema import GRAFT_SOURCES, REGIMENS, AhsctArm, CyAtg
+from remit.therapies.conventional import ConventionalArm
 from remit.schema.types import Distribution
 
 EXAMPLE_FILE = Path(__file__).parent / "scenarios" / "mist_like.toml"

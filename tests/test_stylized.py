@@ -9,8 +9,8 @@ from remit.diseases.multiple_sclerosis.clinical import draw_relapses
 from remit.population import YEAR, burn_in, eligible
 from remit.random import TRIAL, patient_keys
 from remit.scenario import parse_scenario
-from remit.therapy.ahsct import arm_plan
-from remit.therapy.schedule import ScheduleBuilder
+from remit.therapies import arm_plan
+from remit.therapies.schedule import ScheduleBuilder
 from remit.trial import engraftment_day, output_grid
 
 MODEL = build_model("multiple_sclerosis")
@@ -68,7 +68,7 @@ def test_dmt_works_while_given_and_disease_returns_after_stopping(active_rrms):
     within months of stopping (RESTORE, Fox et al. 2014 Neurology 82:1491)."""
     spec, c = active_rrms
     from remit.diseases.multiple_sclerosis.clinical import MS_DRUG_TABLE
-    from remit.therapy.conventional import add_drugs
+    from remit.therapies.drugs import add_drugs
 
     t, _, none = follow(c, ScheduleBuilder(MODEL).build(), years=3)
     b = add_drugs(ScheduleBuilder(MODEL), MS_DRUG_TABLE, ["natalizumab"], 0.0, stop=YEAR)
@@ -89,7 +89,7 @@ def test_progressive_ms_responds_little_to_immune_therapy():
     c = cohort(spec, 600)
     _, tr0, _ = follow(c, ScheduleBuilder(MODEL).build(), years=3)
     from remit.diseases.multiple_sclerosis.clinical import MS_DRUG_TABLE
-    from remit.therapy.conventional import add_drugs
+    from remit.therapies.drugs import add_drugs
 
     _, tr1, _ = follow(c, add_drugs(ScheduleBuilder(MODEL), MS_DRUG_TABLE, ["natalizumab"], 0.0).build(), years=3)
     w0 = np.mean(tr0["dirr"][:, -1] - tr0["dirr"][:, 0])

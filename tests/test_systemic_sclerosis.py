@@ -17,8 +17,8 @@ from remit.observe import draw_deaths
 from remit.population import YEAR, burn_in, eligible
 from remit.random import TRIAL, patient_keys
 from remit.scenario import parse_scenario
-from remit.therapy.ahsct import arm_plan
-from remit.therapy.schedule import ScheduleBuilder
+from remit.therapies import arm_plan
+from remit.therapies.schedule import ScheduleBuilder
 from remit.trial import Trial, output_grid
 
 MODEL = build_model("systemic_sclerosis")

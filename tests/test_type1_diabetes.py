@@ -8,8 +8,8 @@ from remit.engine.integrate import SolverOptions, simulate
 from remit.diseases import build_model
 from remit.population import YEAR, burn_in, eligible
 from remit.scenario import ScenarioError, load_scenario, parse_scenario
-from remit.therapy.ahsct import arm_plan
-from remit.therapy.schedule import ScheduleBuilder
+from remit.therapies import arm_plan
+from remit.therapies.schedule import ScheduleBuilder
 from remit.trial import Trial, output_grid
 
 MODEL = build_model("type1_diabetes")

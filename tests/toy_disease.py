@@ -22,8 +22,8 @@ from remit.diseases.patient import Match, Outcomes, PatientSpec, field_info
 from remit.model.spec import Module, Parameter, State
 from remit.random import uniforms
 from remit.schema.types import CHOICE, Distribution, PopulationBase, Range
-from remit.therapy import options as opt
-from remit.therapy.conventional import Drug
+from remit.therapies import options as opt
+from remit.therapies.drugs import Drug
 
 NAME = "toy_synovitis"
 EVIDENCE = Path(__file__).parent / "toy_evidence"

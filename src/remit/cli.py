@@ -243,7 +243,7 @@ def export_sbml(
         if arm not in names:
             _fail(f"{scenario}: no arm {arm!r} (arms: {', '.join(names)})")
         from remit.diseases import get_disease
-        from remit.therapy.ahsct import arm_plan
+        from remit.therapies import arm_plan
 
         schedule = arm_plan(model, spec.arms[names.index(arm)], get_disease(disease).drugs).schedule
     from remit.sbml import SBMLExportError, to_sbml
@@ -311,23 +311,17 @@ def therapies() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from remit.docgen import ARM_TYPES, REGIMEN_TYPES, _doc, _nested, describe_field
+    from remit.docgen import _doc, describe_field, therapy_tables
 
     c = Console()
-    seen: set = set()
-    for arm in ARM_TYPES:
-        models = [arm, *[m for m in _nested(arm, seen) if m not in REGIMEN_TYPES]]
-        if arm is ARM_TYPES[0]:
-            models += list(REGIMEN_TYPES)
-        for m in models:
-            title = f"therapy = {arm.model_fields['therapy'].default!r}" if m is arm else f"  {m.__name__}"
-            t = Table(title=f"{title}: {_doc(m)}", title_justify="left")
-            for col in ("field", "type", "allowed", "default", "unit"):
-                t.add_column(col, overflow="fold")
-            for n, f in m.model_fields.items():
-                r = describe_field(n, f)
-                t.add_row(n, r["type"], r["allowed"], r["default"], r["unit"])
-            c.print(t)
+    for heading, m, units in therapy_tables():
+        t = Table(title=f"{heading.lstrip('# ')}: {_doc(m)}", title_justify="left")
+        for col in ("field", "type", "allowed", "default", "unit"):
+            t.add_column(col, overflow="fold")
+        for n, f in m.model_fields.items():
+            r = describe_field(n, f, units)
+            t.add_row(n, r["type"], r["allowed"], r["default"], r["unit"])
+        c.print(t)
     c.print("conventional drugs depend on the disease: remit diseases <disease>")
 
 

@@ -24,8 +24,8 @@ from remit.diseases.base import MIN_ONSET_AGE, YEAR
 from remit.engine.integrate import SolverOptions, simulate
 from remit.model.spec import ModelSpec
 from remit.random import CANDIDATE, HISTORY, patient_keys, truncated_normal, uniforms
-from remit.therapy.conventional import add_drugs
-from remit.therapy.schedule import ScheduleBuilder
+from remit.therapies.drugs import add_drugs
+from remit.therapies.schedule import ScheduleBuilder
 
 MONTH = YEAR / 12.0
 PRIOR_DMT_YEARS = 2.0  # prior therapy started this long before enrolment (or at onset)

@@ -71,7 +71,7 @@ from remit.errors import RemitError, ScenarioError
 from remit.scenario import parse_scenario
 from remit.schema.errors import describe, translate
 from remit.schema.toml import read_toml
-from remit.therapy.options import Option
+from remit.therapies.options import Option
 from remit.uncertainty import ParameterSource, default_parameter_source, shift_typical, weighted_quantile
 
 __all__ = [
@@ -194,8 +194,8 @@ def _screen(model, spec, index: np.ndarray, typical: np.ndarray, patient: Patien
     from remit.engine.integrate import simulate
     from remit.population import PRIOR_DMT_YEARS, Cohort, draw_candidates
     from remit.random import HISTORY, patient_keys
-    from remit.therapy.conventional import add_drugs
-    from remit.therapy.schedule import ScheduleBuilder
+    from remit.therapies.drugs import add_drugs
+    from remit.therapies.schedule import ScheduleBuilder
 
     disease = get_disease(spec.trial.disease)
     cov, P, y0 = draw_candidates(model, spec, index)

@@ -51,7 +51,7 @@ import numpy as np
 import sympy as sp
 
 from remit.model.spec import ModelSpec
-from remit.therapy.schedule import EV_ADD, EV_LOG_KILL, EV_SET_PARAM, Schedule
+from remit.therapies.schedule import EV_ADD, EV_LOG_KILL, EV_SET_PARAM, Schedule
 
 ANNOTATION_NS = "urn:remit:sbml-annotation:1"  # namespace of remit's annotations (a name, not a web address)
 ANNOTATION_PREFIX = "remit"

@@ -42,14 +42,15 @@ import difflib
 import os
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import tomli_w
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from remit.diseases import DISEASES, build_model, get_disease
 from remit.errors import ScenarioError
-from remit.schema.arms import UNIONS, Arm, ArmBase, ConventionalArm, MobilizationArm, PlaceboArm, unique_names
+from remit.therapies import THERAPIES, ArmBase
+from remit.therapies.base import unique_names
 from remit.schema.errors import translate, type_name
 from remit.schema.toml import check_depth, read_toml
 from remit.schema.types import CHOICE, Choice, Items, Model, PopulationBase, Range, Text, fail, fmt
@@ -58,6 +59,14 @@ __all__ = ["DISEASES", "MAX_SEED", "ScenarioError", "ModelSettings", "ParameterV
            "parse_scenario", "spec_class"]
 
 MAX_SEED = 2**63 - 1
+
+
+# the arm schemas of the registered therapies, told apart by ``therapy``; the tagged unions of the
+# schema and their tags (messages leave the tags out of field paths)
+Arm = Annotated[Union[tuple(t.arm_model for _, t in THERAPIES.items())], Field(discriminator="therapy")]
+UNIONS: dict[str, tuple[str, ...]] = {"arms[]": THERAPIES.ids()}
+for _, _therapy in THERAPIES.items():
+    UNIONS.update(_therapy.unions)
 
 
 class TrialSettings(Model):
@@ -131,19 +140,17 @@ class TrialSpec(Model):
 
     @model_validator(mode="after")
     def _cross_check(self) -> "TrialSpec":
-        follow_up = self.trial.follow_up_years
         _check_drugs(self)
         _check_model(self)
         for i, arm in enumerate(self.arms):
-            if isinstance(arm, ConventionalArm) and arm.stop_year is not None:
-                if arm.stop_year >= follow_up:
-                    raise fail(f"must be between 0 (exclusive) and {fmt(follow_up)} (exclusive) "
-                                "years, i.e. before follow-up ends (trial.follow_up_years)",
-                                at=("arms", i, "stop_year"), value=arm.stop_year)
+            problem = arm.check(self.trial)
+            if problem is not None:
+                field, why, value = problem
+                raise fail(why, at=("arms", i, field), value=value)
         wanted = self.trial.control_arm
         if wanted is None:
-            conventional = [a for a in self.arms if isinstance(a, (ConventionalArm, PlaceboArm, MobilizationArm))]
-            resolved = (conventional or list(self.arms))[-1].name
+            controls = [a for a in self.arms if THERAPIES.get(a.therapy).control]
+            resolved = (controls or list(self.arms))[-1].name
         else:
             matches = [a.name for a in self.arms if a.name.casefold() == wanted.casefold()]
             if not matches:
@@ -224,9 +231,8 @@ def _check_drugs(spec: "TrialSpec") -> None:
     names = ", ".join(sorted(known))
     where: list[tuple[tuple[str | int, ...], tuple[str, ...]]] = []
     for i, arm in enumerate(spec.arms):
-        for f in ("drugs", "background"):
-            if hasattr(arm, f):
-                where.append((("arms", i, f), getattr(arm, f)))
+        for f in arm.DRUG_FIELDS:
+            where.append((("arms", i, f), getattr(arm, f)))
     for f in ("prior_therapy",):
         if hasattr(spec.population, f):
             where.append((("population", f), getattr(spec.population, f)))
@@ -262,7 +268,8 @@ def _validate(data: dict[str, Any], source: str) -> TrialSpec:
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
-        units = get_disease(disease).units if known else {}
+        units = {k: v for _, th in THERAPIES.items() for k, v in th.units.items()}
+        units.update(get_disease(disease).units if known else {})
         raise translate(exc, source, UNIONS, units) from exc
     except RecursionError:
         raise ScenarioError(source, "scenario is nested too deeply") from None

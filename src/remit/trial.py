@@ -28,7 +28,7 @@ from remit.population import PILOT, YEAR, Cohort, accept, burn_in, eligible, sco
 from remit.random import TRIAL, patient_keys
 from remit.scenario import TrialSpec, load_scenario
 from remit.stream import VisitChunks, sorted_chunk_frames
-from remit.therapy.ahsct import arm_plan
+from remit.therapies import arm_plan
 MAX_CANDIDATES_PER_PATIENT = 400  # give up (clear error) if inclusion criteria are this hard to meet
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from remit.model.core import core_module, msc_module
+from remit.model.core import core_module
 from remit.model.spec import ModelSpec, compose
+from remit.therapies import THERAPIES
 from remit.diseases.base import DISEASES, Disease
 
 
@@ -25,7 +26,8 @@ from remit.diseases import (multiple_sclerosis, systemic_sclerosis, rheumatoid_a
 
 @lru_cache(maxsize=None)
 def build_model(disease: str, calibrated: bool = True) -> ModelSpec:
-    """The full model of ``disease``: the shared core + the disease's module (``Disease.module()``) + MSC.
+    """The full model of ``disease``: the shared core + the disease's module (``Disease.module()``) + the
+    modules of the therapies that add to the model (``Therapy.module()``: MSC).
 
     ``calibrated``: with the population values fitted by ``remit calibrate`` and shipped in
     ``remit/data/calibration/<disease>.json`` (where the disease has them); False gives the
@@ -38,8 +40,9 @@ def build_model(disease: str, calibrated: bool = True) -> ModelSpec:
         prior = build_model(disease, calibrated=False)
         values = calibrated_values(disease)
         return prior.with_values(values, note=note(disease)) if values else prior
-    # MSC last: earlier state/parameter indices (and population draws) stay unchanged
-    return compose(disease, [core_module(), get_disease(disease).module(), msc_module()])
+    # the therapies' modules last: earlier state and parameter indices stay unchanged
+    therapies = [m for _, t in THERAPIES.items() if (m := t.module()) is not None]
+    return compose(disease, [core_module(), get_disease(disease).module(), *therapies])
 
 
 def model_for(spec) -> ModelSpec:

@@ -27,7 +27,7 @@ from remit.registry import Registry
 if TYPE_CHECKING:
     from remit.engine.integrate import Trajectories
     from remit.model.spec import Module, ModelSpec
-    from remit.therapy.conventional import Drug
+    from remit.therapies.drugs import Drug
 
 DISEASE_COUNTERS = 20_000_000
 YEAR = 365.25
@@ -252,6 +252,17 @@ class Disease:
     # -- trial -------------------------------------------------------------------------
     def observe(self, ctx: TrialContext) -> Observation:
         raise NotImplementedError
+
+    # -- example -------------------------------------------------------------------------
+    def example(self) -> dict:
+        """A small two-arm trial of this disease (aHSCT vs its first conventional drug, the default
+        population) as a scenario table; the conformance tests run it for every disease."""
+        from remit.therapies import THERAPIES
+
+        arms = [{"name": "aHSCT", **THERAPIES.get("ahsct").example(self.drugs)},
+                {"name": "Control", **THERAPIES.get("conventional").example(self.drugs)}]
+        return {"trial": {"name": f"{self.label} example", "disease": self.name, "seed": 1, "follow_up_years": 2.0,
+                          "patients_per_arm": 20}, "arms": arms}
 
     # -- derived -----------------------------------------------------------------------
     @property

@@ -25,7 +25,7 @@ from remit.schema.types import CHOICE, Items, Model, Range, fail
 
 if TYPE_CHECKING:
     from remit.guidelines import Warning
-    from remit.therapy.options import Option
+    from remit.therapies.options import Option
 
 __all__ = ["COMORBIDITIES", "Match", "Outcomes", "PatientSpec", "field_info"]
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from remit.model.codegen import compile_model
 from remit.model.spec import ModelSpec
-from remit.therapy.schedule import Schedule
+from remit.therapies.schedule import Schedule
 
 METHODS = {"ros3p": 0, "rodas3": 1, "rodas4": 2}  # must match METHOD_* in remit.engine._kernel
 BACKENDS = ("numba", "jax")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from remit.therapy.schedule import EV_SET_PARAM, Schedule
+from remit.therapies.schedule import EV_SET_PARAM, Schedule
 
 TOL = 1e-12  # time tolerance the kernel uses to decide "an event/output is due now"
 

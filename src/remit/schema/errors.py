@@ -22,16 +22,11 @@ from remit.schema.types import fmt
 
 __all__ = ["describe", "format_path", "show", "translate", "type_name", "unit_for"]
 
-# Units of the shared fields by name; distribution keys (mean, sd, min, max) take
-# their parent's unit, found by walking up the path.
+# Units of the shared fields by name (a schema's own fields declare theirs, ``units``);
+# distribution keys (mean, sd, min, max) take their parent's unit, found by walking up the path.
 _UNITS: dict[str, str] = {
     "age": "years",
-    "cd34_per_kg": "CD34+ cells/kg",
-    "tbi_gy": "Gy",
     "patients_per_arm": "patients",
-    "stop_year": "years",
-    "dose_cells_per_kg": "cells/kg",
-    "doses": "doses",
 }
 _UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
     ("_mg_per_kg", "mg/kg"),

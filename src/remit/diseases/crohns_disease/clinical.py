@@ -38,7 +38,7 @@ from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, Baseli
 from remit.diseases.crohns_disease import model as cd
 from remit.random import uniforms
 from remit.schema.types import AgeDistribution, CHOICE, Distribution, Items, Model, PopulationBase, Range, Text, fail
-from remit.therapy.conventional import Drug
+from remit.therapies.drugs import Drug
 
 # counter blocks of the HISTORY and TRIAL streams (each block indexed by visit)
 C_CDAI = DISEASE_COUNTERS

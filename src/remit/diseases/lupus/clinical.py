@@ -53,7 +53,7 @@ from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, Baseli
 from remit.diseases.lupus import model as sle
 from remit.random import poisson, uniforms
 from remit.schema.types import Distribution, Items, Model, PopulationBase, Range, Text, fail, fmt
-from remit.therapy.conventional import Drug
+from remit.therapies.drugs import Drug
 
 # counter blocks (HISTORY stream for baseline, TRIAL stream during the trial)
 C_PERSIST = DISEASE_COUNTERS  # + item: persistent item propensities (HISTORY)

@@ -31,7 +31,7 @@ from remit.diseases.multiple_sclerosis import model as ms
 from remit.diseases.multiple_sclerosis.model import EDSS_STEPS, to_edss_scale
 from remit.random import poisson, uniforms, uniforms_at
 from remit.schema.types import CHOICE, Choice, Distribution, Items, Model, PopulationBase, Range, fail
-from remit.therapy.conventional import Drug
+from remit.therapies.drugs import Drug
 
 # counter blocks of the HISTORY and TRIAL streams (each block indexed by interval, visit or year)
 C_RELAPSE = 0

@@ -12,7 +12,7 @@ from scipy import stats
 from remit.diseases.patient import Match, Outcomes, PatientSpec, field_info
 from remit.guidelines import EBMT_MS_2020, MURARO_2017, Warning
 from remit.schema.types import CHOICE, Range, fail
-from remit.therapy import options as opt
+from remit.therapies import options as opt
 
 
 class MsPatient(PatientSpec):

@@ -40,7 +40,7 @@ from remit.diseases.rheumatoid_arthritis.model import JOINTS, SHARP_MAX, das28_c
 from remit.random import uniforms
 from remit.schema.types import (AgeDistribution, Distribution, DurationDistribution, Items, Model, PopulationBase,
                                 Range, Text, fail)
-from remit.therapy.conventional import Drug
+from remit.therapies.drugs import Drug
 
 # --------------------------------------------------------------------------
 # random-counter blocks (HISTORY and TRIAL streams): one block per kind of draw,

@@ -10,7 +10,7 @@ from pydantic import Field
 from remit.diseases.patient import Match, Outcomes, PatientSpec, field_info
 from remit.guidelines import EBMT_2012, Warning
 from remit.schema.types import CHOICE, Range
-from remit.therapy import options as opt
+from remit.therapies import options as opt
 
 
 class RaPatient(PatientSpec):

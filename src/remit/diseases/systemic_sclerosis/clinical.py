@@ -34,7 +34,7 @@ from remit.diseases.systemic_sclerosis import model as ssc
 from remit.random import uniforms
 from remit.schema.types import (AgeDistribution, Distribution, DurationDistribution, Items, Model, PopulationBase,
                                 Range, Text, fail)
-from remit.therapy.conventional import Drug
+from remit.therapies.drugs import Drug
 
 # counter blocks (HISTORY and TRIAL streams), each indexed by visit or organ
 C_MRSS = DISEASE_COUNTERS + 1_000_000

@@ -39,7 +39,7 @@ from remit.diseases.type1_diabetes import model as t1d
 from remit.diseases.type1_diabetes.model import beta_function
 from remit.random import poisson, uniforms
 from remit.schema.types import AgeDistribution, Distribution, DurationDistribution, Items, PopulationBase, Range, Text
-from remit.therapy.conventional import Drug
+from remit.therapies.drugs import Drug
 
 # counter blocks (HISTORY and TRIAL streams), each indexed by visit or interval
 C_CPEP = DISEASE_COUNTERS

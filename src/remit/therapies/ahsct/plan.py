@@ -18,14 +18,12 @@ Bone Marrow Transplant 47:770).
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from remit.model.spec import ModelSpec
-from remit.therapy.conventional import add_drugs, stop_all
-from remit.therapy.schedule import ScheduleBuilder
+from remit.therapies.base import ArmPlan
+from remit.therapies.drugs import stop_all
+from remit.therapies.schedule import ScheduleBuilder
 
 GRAFT_DAY = 35.0
 CD34_NORMAL_MARROW_PER_KG = 1.0e8  # modelling assumption: CD34+ content of a normal marrow, cells/kg
@@ -64,17 +62,9 @@ AGENTS = {
 CY_TOXIC_DEATH_PER_200_MG_KG = 0.001  # cardiotoxicity etc. of high-dose cyclophosphamide
 
 
-@dataclass(frozen=True)
-class ArmPlan:
-    """What the engine and the observers need to know about one arm's protocol."""
-
-    schedule: object
-    graft_day: float  # NaN when no graft
-    organ_toxicity_death: float  # probability at reference frailty
-    description: str
-
-
-def _mobilize(b: ScheduleBuilder, mob) -> None:
+def mobilize(b: ScheduleBuilder, mob) -> None:
+    """Mobilisation cyclophosphamide (g/m2, per body surface) on day 0 and G-CSF (``mob``: an
+    :class:`~remit.therapies.ahsct.schema.Mobilization`)."""
     if mob.cyclophosphamide_g_per_m2 > 0:
         b.dose(0.0, "cy", mob.cyclophosphamide_g_per_m2 * 1000.0, per="bsa_per_kg", label="mobilisation cyclophosphamide")
     if mob.g_csf:
@@ -83,10 +73,10 @@ def _mobilize(b: ScheduleBuilder, mob) -> None:
 
 
 def ahsct_plan(model: ModelSpec, arm) -> ArmPlan:
-    """Events of an aHSCT arm (``arm`` is a :class:`remit.schema.arms.AhsctArm`)."""
+    """Events of an aHSCT arm (``arm`` is a :class:`remit.therapies.ahsct.schema.AhsctArm`)."""
     b = ScheduleBuilder(model)
     stop_all(b, 0.0)  # maintenance therapy stops for the transplant
-    _mobilize(b, arm.mobilization)
+    mobilize(b, arm.mobilization)
 
     cond = arm.conditioning
     doses = cond.doses()
@@ -127,49 +117,3 @@ def ahsct_plan(model: ModelSpec, arm) -> ArmPlan:
         b.set(GRAFT_DAY + 14, "gcsf", 0.0, "G-CSF stop")
     desc = f"aHSCT: {cond.regimen}, {graft.source} graft {graft.cd34_per_kg:.2g} CD34+/kg" + (" (CD34-selected)" if graft.cd34_selection else "")
     return ArmPlan(b.build(), GRAFT_DAY, min(tox, 0.5), desc)
-
-
-def mobilization_plan(model: ModelSpec, arm) -> ArmPlan:
-    """Mobilisation and collection only (``arm`` is a :class:`remit.schema.arms.MobilizationArm`)."""
-    b = ScheduleBuilder(model)
-    stop_all(b, 0.0)
-    _mobilize(b, arm.mobilization)
-    tox = CY_TOXIC_DEATH_PER_200_MG_KG * arm.mobilization.cyclophosphamide_g_per_m2 * 1000.0 * (1.8 / 70.0) / 200.0
-    return ArmPlan(b.build(), math.nan, tox, "mobilisation only (transplant deferred)")
-
-
-def conventional_plan(model: ModelSpec, arm, drugs: Mapping) -> ArmPlan:
-    """Events of a conventional arm (``arm`` is a :class:`remit.schema.arms.ConventionalArm`; ``drugs``
-    the disease's drug table)."""
-    b = ScheduleBuilder(model)
-    stop = arm.stop_year * 365.25 if arm.stop_year is not None else None
-    add_drugs(b, drugs, list(arm.drugs), 0.0, stop)
-    return ArmPlan(b.build(), math.nan, 0.0, "conventional: " + ", ".join(arm.drugs))
-
-
-def placebo_plan(model: ModelSpec, arm, drugs: Mapping) -> ArmPlan:
-    """Placebo on background therapy, continued unchanged."""
-    b = ScheduleBuilder(model)
-    if arm.background:
-        add_drugs(b, drugs, list(arm.background), 0.0)
-    return ArmPlan(b.build(), math.nan, 0.0, "placebo" + (" on " + ", ".join(arm.background) if arm.background else ""))
-
-
-def arm_plan(model: ModelSpec, arm, drugs: Mapping) -> ArmPlan:
-    """The event schedule of any arm; ``drugs`` is the disease's conventional drug table (``Disease.drugs``)."""
-    if arm.therapy == "ahsct":
-        return ahsct_plan(model, arm)
-    if arm.therapy == "mobilization_only":
-        return mobilization_plan(model, arm)
-    if arm.therapy == "msc":
-        from remit.therapy.msc import msc_plan
-
-        plan = msc_plan(model, arm)
-        if arm.background:
-            b = ScheduleBuilder(model)
-            add_drugs(b, drugs, list(arm.background), 0.0)
-            plan = dataclasses.replace(plan, schedule=plan.schedule.merged(b.build()))
-        return plan
-    if arm.therapy == "placebo":
-        return placebo_plan(model, arm, drugs)
-    return conventional_plan(model, arm, drugs)

@@ -6,7 +6,7 @@ added, in units of 1e6 cells/kg, to the compartment its route reaches (see
 :data:`ROUTES`): intravenous cells are trapped in the lungs and die within about a day,
 locally injected cells stay at the site for weeks, intrathecal cells sit in the CSF
 for days. The cells' paracrine effect, which outlasts them and saturates in dose, is
-modelled in :func:`remit.model.core.msc_module`.
+modelled in :mod:`remit.therapies.msc.model`.
 
 The cell source scales the dose to bone-marrow-MSC equivalents (``potency``) and the
 cells' survival (``persistence``, set through the model parameter ``msc_persist``).
@@ -24,8 +24,8 @@ import math
 from dataclasses import dataclass
 
 from remit.model.spec import ModelSpec
-from remit.therapy.ahsct import ArmPlan
-from remit.therapy.schedule import ScheduleBuilder
+from remit.therapies.base import ArmPlan
+from remit.therapies.schedule import ScheduleBuilder
 
 CELLS_UNIT = 1.0e6  # model states count cells in 1e6 cells/kg
 DOSE_RANGE = (1.0e4, 1.0e9)  # cells/kg accepted by the scenario

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from remit.therapy.schedule import ScheduleBuilder
+from remit.therapies.schedule import ScheduleBuilder
 
 
 @dataclass(frozen=True)

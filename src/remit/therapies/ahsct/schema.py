@@ -1,0 +1,103 @@
+"""The ``[[arms]]`` table of an aHSCT arm: mobilisation, graft and conditioning (one schema per
+regimen, told apart by ``regimen``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, get_args
+
+from pydantic import Field, model_validator
+
+from remit.schema.types import CHOICE, Model, Range, fail
+from remit.therapies.base import ArmBase
+
+__all__ = ["GRAFT_SOURCES", "REGIMENS", "AhsctArm", "BeamAtg", "BuCyAtg", "Conditioning", "ConditioningRegimen",
+           "CyAtg", "Graft", "Mobilization", "TbiCyAtg"]
+
+GraftSource = Literal["bone_marrow", "peripheral_blood", "cord_blood"]
+GRAFT_SOURCES: tuple[str, ...] = get_args(GraftSource)
+REGIMENS: tuple[str, ...] = ("cy_atg", "beam_atg", "bu_cy_atg", "tbi_cy_atg")
+
+
+class Mobilization(Model):
+    """Stem cell mobilisation: cyclophosphamide in g/m2 (0 = G-CSF-only) plus G-CSF."""
+
+    cyclophosphamide_g_per_m2: Annotated[float, Range(0, 4)]
+    g_csf: bool
+
+    @model_validator(mode="after")
+    def _mobilises(self) -> "Mobilization":
+        if self.cyclophosphamide_g_per_m2 == 0 and not self.g_csf:
+            raise fail("must be true when cyclophosphamide_g_per_m2 = 0 "
+                        "(otherwise nothing mobilises the stem cells)",
+                        at=("g_csf",), value=self.g_csf)
+        return self
+
+
+class Graft(Model):
+    """The autologous graft: source, CD34+ cell dose in cells/kg (1e4..1e8), selection."""
+
+    source: Annotated[GraftSource, CHOICE]
+    cd34_per_kg: Annotated[float, Range(1e4, 1e8)]
+    cd34_selection: bool = False
+
+
+_AtgMgPerKg = Annotated[float, Range(0, 15)]
+_CyMgPerKg = Annotated[float, Range(0, 260)]
+
+
+class ConditioningRegimen(Model):
+    """Base of the conditioning regimens; all doses are required, no silent defaults."""
+
+    def doses(self) -> dict[str, float]:
+        """Drug doses keyed by field name (units in the name: mg/kg, mg/m2, Gy)."""
+        return {k: float(v) for k, v in self if k != "regimen"}
+
+
+class CyAtg(ConditioningRegimen):
+    """Cyclophosphamide (mg/kg) + rabbit ATG (mg/kg): the usual MS regimen."""
+
+    regimen: Literal["cy_atg"] = "cy_atg"
+    cyclophosphamide_mg_per_kg: _CyMgPerKg
+    atg_mg_per_kg: _AtgMgPerKg
+
+
+class BeamAtg(ConditioningRegimen):
+    """BEAM (carmustine, etoposide, cytarabine, melphalan; mg/m2) + ATG (mg/kg)."""
+
+    regimen: Literal["beam_atg"] = "beam_atg"
+    carmustine_mg_per_m2: Annotated[float, Range(0, 600)]
+    etoposide_mg_per_m2: Annotated[float, Range(0, 1600)]
+    cytarabine_mg_per_m2: Annotated[float, Range(0, 3200)]
+    melphalan_mg_per_m2: Annotated[float, Range(0, 200)]
+    atg_mg_per_kg: _AtgMgPerKg
+
+
+class BuCyAtg(ConditioningRegimen):
+    """Busulfan (mg/kg) + cyclophosphamide (mg/kg) + ATG (mg/kg)."""
+
+    regimen: Literal["bu_cy_atg"] = "bu_cy_atg"
+    busulfan_mg_per_kg: Annotated[float, Range(0, 20)]
+    cyclophosphamide_mg_per_kg: _CyMgPerKg
+    atg_mg_per_kg: _AtgMgPerKg
+
+
+class TbiCyAtg(ConditioningRegimen):
+    """Total body irradiation (Gy) + cyclophosphamide (mg/kg) + ATG (mg/kg)."""
+
+    regimen: Literal["tbi_cy_atg"] = "tbi_cy_atg"
+    tbi_gy: Annotated[float, Range(0, 14)]
+    cyclophosphamide_mg_per_kg: _CyMgPerKg
+    atg_mg_per_kg: _AtgMgPerKg
+
+
+Conditioning = Annotated[CyAtg | BeamAtg | BuCyAtg | TbiCyAtg, Field(discriminator="regimen")]
+
+
+class AhsctArm(ArmBase):
+    """Autologous HSCT: mobilisation, graft, conditioning, optional G-CSF after the graft."""
+
+    therapy: Literal["ahsct"] = "ahsct"
+    mobilization: Mobilization
+    graft: Graft
+    conditioning: Conditioning
+    g_csf_after_graft: bool = False

@@ -63,12 +63,16 @@ ACTIVITY_BY_COURSE = {  # multiplier on r_act: progressive MS has less new infla
 
 EDSS_STEPS = np.array([0.0] + [1.0 + 0.5 * k for k in range(18)])  # 0, 1.0, 1.5, ..., 9.5
 
+# Units of the core's target-organ states in MS (drev and cum_attack keep the core's lesions).
+STATE_UNITS = {"dirr": "EDSS points"}
+
 
 def module() -> Module:
     """MS additions to the core: neurodegeneration saturating at EDSS 9.5."""
     dirr = sp.Symbol("dirr")
     k = sp.Symbol("k_neurodeg")
-    return Module("multiple_sclerosis", parameters=list(PARAMETERS), rates={"dirr": k * (1 - dirr / sp.Rational(19, 2))})
+    return Module("multiple_sclerosis", parameters=list(PARAMETERS), rates={"dirr": k * (1 - dirr / sp.Rational(19, 2))},
+                  state_units=STATE_UNITS)
 
 
 def to_edss_scale(x: np.ndarray) -> np.ndarray:

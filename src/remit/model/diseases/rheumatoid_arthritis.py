@@ -130,6 +130,9 @@ OVERRIDES = [
       "inflammation per unit active synovitis"),
 ]
 
+# Units of the core's target-organ states in RA.
+STATE_UNITS = {"drev": "synovitis units", "cum_attack": "synovitis units", "dirr": "Sharp units"}
+
 
 def module() -> Module:
     """RA additions: drug-driven clearance of inflammatory signal (zero with no drug)."""
@@ -137,7 +140,8 @@ def module() -> Module:
     k_infl, resp, gain = sp.symbols("k_infl dmt_resp ra_drug_infl")
     inhibition = 1 - sp.exp(-resp * dmt)
     rates = {"infl": -k_infl * gain * inhibition * infl}
-    return Module("rheumatoid_arthritis", parameters=list(PARAMETERS), rates=rates, overrides=list(OVERRIDES))
+    return Module("rheumatoid_arthritis", parameters=list(PARAMETERS), rates=rates, overrides=list(OVERRIDES),
+                  state_units=STATE_UNITS)
 
 
 def das28_crp(tjc, sjc, crp_mg_l, pga_mm):

@@ -145,6 +145,9 @@ PARAMETERS = [
       "death hazard after persistent major organ failure"),
 ]
 
+# Units of the core's target-organ states in SSc.
+STATE_UNITS = {"drev": "drev-units", "cum_attack": "drev-units", "dirr": "FVC % predicted"}
+
 
 def module() -> Module:
     """SSc additions to the core: skin, fibroblast burn-out, reversible ILD, heart fibrosis."""
@@ -158,4 +161,5 @@ def module() -> Module:
     }
     dirr = sp.Symbol("dirr")
     observables = {"fvc_model": p["fvc_normal"] - lung - dirr}
-    return Module("systemic_sclerosis", list(STATES), list(PARAMETERS), rates, observables, overrides=list(OVERRIDES))
+    return Module("systemic_sclerosis", list(STATES), list(PARAMETERS), rates, observables, overrides=list(OVERRIDES),
+                  state_units=STATE_UNITS)

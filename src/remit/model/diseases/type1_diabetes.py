@@ -154,6 +154,9 @@ def function_expr(beta, drev, p) -> sp.Expr:
     """Beta-cell function (fraction of normal): surviving mass not silenced by insulitis."""
     return beta * (1 - p["stun_max"] * drev / (drev + p["stun_half"]))
 
+# Units of the core's target-organ states in type 1 diabetes (dirr is unused).
+STATE_UNITS = {"drev": "insulitis units", "cum_attack": "insulitis units"}
+
 
 def module() -> Module:
     """T1D additions to the core: beta-cell mass lost to insulitis, slow regeneration, function."""
@@ -165,7 +168,8 @@ def module() -> Module:
              # autoantigen on the remaining beta cells re-stimulates autoreactive T cells (saturating like the core's expansion)
              "teff": p["ag_drive"] * beta * teff * (1 - teff / sp.Symbol("teff_cap"))}
     observables = {"beta_function": function_expr(beta, drev, p)}
-    return Module("type1_diabetes", list(STATES), list(PARAMETERS), rates, observables, overrides=list(OVERRIDES))
+    return Module("type1_diabetes", list(STATES), list(PARAMETERS), rates, observables, overrides=list(OVERRIDES),
+                  state_units=STATE_UNITS)
 
 
 def beta_function(beta, drev, stun_max, stun_half):

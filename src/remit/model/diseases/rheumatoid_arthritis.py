@@ -124,7 +124,7 @@ OVERRIDES = [
       "arm of DE019: 2.7/year, Keystone et al. 2004 Arthritis Rheum 50:1400) and about 4-6/year without effective "
       "therapy (MTX arm of early aggressive RA in PREMIER: 5.7/year, Breedveld et al. 2006 Arthritis Rheum 54:26)",
       "irreversible joint damage (mTSS units) left per unit of synovitis formed", "lognormal", 0.6),
-    P("infl_tissue", 0.3, "relative", 0.0, 0.5,
+    P("infl_tissue", 0.3, "relative/synovitis unit", 0.0, 0.5,
       "in RA the inflamed synovium is the main source of IL-6 and hence CRP (synovial fibroblasts and macrophages; "
       "McInnes & Schett 2011 NEJM 365:2205); modelled as a larger share of the inflammatory signal than in MS",
       "inflammation per unit active synovitis"),

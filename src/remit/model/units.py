@@ -4,6 +4,8 @@ Grammar. A unit string is a quotient of products, as the declarations write them
 ``"1/day"``, ``"cells/uL/day"``, ``"(ug/mL)/(mg/kg)"``, ``"1e6 cells/kg"``, ``"EDSS points/lesion"``.
 ``/`` divides (left to right), parentheses group, a space multiplies, and a factor is a
 positive number or a word of :data:`WORDS` (a word may be written in the plural, with an ``s``).
+A word the table lacks is refused, naming the string and the word: a module that measures
+something new adds its word to :data:`WORDS`.
 
 Meaning. A word is a product of SBML unit parts ``(kind, exponent, scale, multiplier)``, a
 quantity of ``(multiplier * 10**scale * kind)**exponent``, as in an SBML ``<unit>``:
@@ -61,6 +63,7 @@ class Unit:
 
     @staticmethod
     def of(parts) -> Unit:
+        """The unit of an iterable of ``(kind, exponent, scale, multiplier)`` parts."""
         merged: dict[tuple[str, int, float], Fraction] = {}
         for kind, exponent, scale, multiplier in parts:
             key = (kind, int(scale), float(multiplier))

@@ -22,7 +22,9 @@ from remit.diseases import get_disease
 from remit.engine.integrate import SolverOptions, simulate
 from remit.diseases import DISEASES, build_model
 from remit.model.codegen import compile_model
-from remit.model.spec import ModelSpec, Parameter, State
+from remit.model.core import core_module
+from remit.model.spec import ModelSpec, Module, Parameter, State, compose
+from remit.model.units import UnitError, parse
 from remit.population import burn_in
 from remit.sbml import RoadRunnerPatients, SBMLExportError, formula, to_sbml, validate
 from remit.scenario import load_scenario
@@ -200,3 +202,104 @@ def test_cli_export_sbml(tmp_path):
     assert len(lines) == 1 and "unknown disease 'influenza'" in lines[0]
     res = CliRunner().invoke(app, ["export-sbml", "--scenario", MIST, "--arm", "nope", str(tmp_path / "x.xml")])
     assert res.exit_code == 2 and "no arm 'nope'" in res.output
+
+
+# ----------------------------------------------------------------------------- units
+def _findings(text):
+    """libsbml's full consistency check, unit consistency included: (severity, category, message)."""
+    doc = libsbml.readSBMLFromString(text)
+    doc.setConsistencyChecks(libsbml.LIBSBML_CAT_UNITS_CONSISTENCY, True)
+    doc.checkConsistency()
+    return [(doc.getError(i).getSeverity(), doc.getError(i).getCategory(), doc.getError(i).getMessage().strip())
+            for i in range(doc.getNumErrors())]
+
+
+@pytest.mark.parametrize("disease", BUILDABLE)
+def test_full_consistency_check_with_units_finds_no_error_and_no_unit_warning(disease):
+    """Model and an aHSCT protocol's events: libsbml's check with unit checking on is clean."""
+    model = build_model(disease)
+    text = to_sbml(model, arm_plan(model, load_scenario(MIST).arms[0]).schedule)
+    findings = _findings(text)
+    assert not [m for sev, _, m in findings if sev >= libsbml.LIBSBML_SEV_ERROR]
+    assert not [m for _, cat, m in findings if cat == libsbml.LIBSBML_CAT_UNITS_CONSISTENCY]
+    assert 'sbml:units="' in text  # literals carry units (a bare number would leave the check undetermined)
+
+
+def test_unit_check_is_live():
+    """A wrong unit in the exported file is reported: the clean check above is not vacuous."""
+    doc = libsbml.readSBMLFromString(to_sbml(build_model("lupus")))
+    doc.getModel().getParameter("k_cy").setUnits("u_mg_per_kg")  # an elimination rate in mg/kg
+    units = [m for _, cat, m in _findings(libsbml.writeSBMLToString(doc)) if cat == libsbml.LIBSBML_CAT_UNITS_CONSISTENCY]
+    assert len(units) == 1 and "rateRule" in units[0]
+
+
+@pytest.mark.parametrize("disease", BUILDABLE)
+def test_every_state_parameter_and_observable_declares_its_unit(disease):
+    model = build_model(disease)
+    m = libsbml.readSBMLFromString(to_sbml(model)).getModel()
+    assert libsbml.UnitDefinition.printUnits(m.getUnitDefinition(m.getTimeUnits()), True) == "(86400 second)^1"
+    for x in list(model.states) + list(model.parameters):
+        uid = m.getParameter(x.name).getUnits()
+        assert uid, x.name
+        if x.unit == "1":
+            assert uid == "dimensionless", x.name
+        else:
+            ud = m.getUnitDefinition(uid)
+            assert ud.getName() == x.unit, x.name
+            factor = np.prod([(u.getMultiplier() * 10.0 ** u.getScale()) ** u.getExponent() for u in ud.getListOfUnits()])
+            assert factor == pytest.approx(parse(x.unit).factor, rel=1e-12), x.name
+    for name, _ in model.observables:
+        assert m.getParameter(name).isSetUnits(), name
+    assert m.getUnitDefinition(m.getParameter("cd4").getUnits()).getName() == "cells/uL"
+
+
+def test_unit_grammar_and_sizes():
+    assert parse("cells/uL").same(parse("1e6 cells/L"))
+    assert parse("(ug/mL)/(mg/kg)").same(parse("kg/L"))
+    assert parse("(g/day)/(g/day)").same(parse("1"))
+    assert parse("1/year").factor == pytest.approx(1 / (365.25 * 86400))
+    assert parse("%").factor == pytest.approx(0.01) and parse("FVC % predicted").same(parse("%"))
+    assert parse("EDSS points/lesion").same(parse("EDSS point/lesions"))
+    assert not parse("EDSS points").same(parse("lesions"))  # clinical scales are dimensions of their own
+    assert not parse("1/day").same(parse("1/year"))
+    assert str(parse("cells/uL/day")) == "cell/uL/day"
+    for bad, why in (("furlongs/day", "unknown word 'furlongs'"), ("(mg/kg", "unbalanced"), ("0 cells", "not a positive")):
+        with pytest.raises(UnitError, match=why) as exc:
+            parse(bad)
+        assert repr(bad) in str(exc.value) and "\n" not in str(exc.value)
+
+
+def _toy(rate, x_unit="cells/uL", k_unit="1/day"):
+    return ModelSpec("toy", (State("x", x_unit, "x", 1.0),),
+                     (Parameter("k", 0.5, k_unit, 0.0, 10.0, "test parameter of a toy"),), (rate,))
+
+
+def test_literals_take_the_unit_their_context_requires():
+    """x' = -k (x - 5) + 1/day: the 5 is 5 cells/uL; the sum needs the 1 to be cells/uL/day."""
+    x, k = sp.symbols("x k")
+    text = to_sbml(_toy(-k * (x - 5) + 1))
+    m = libsbml.readSBMLFromString(text).getModel()
+    rule = libsbml.formulaToL3String(m.getRateRuleByVariable("x").getMath())
+    assert "1 u_cell_per_uL_per_day" in rule and "-5 u_cells_per_uL" in rule, rule
+    assert not _findings(text)
+
+
+def test_inconsistent_units_are_refused_with_the_rule_and_the_units():
+    x, k = sp.symbols("x k")
+    with pytest.raises(SBMLExportError, match=r"rate of x: units do not match .*cell/uL") as exc:
+        to_sbml(_toy(-k * x, k_unit="mg/kg"))
+    assert "\n" not in str(exc.value)
+    with pytest.raises(SBMLExportError, match="state x: unit 'furlongs'"):
+        to_sbml(_toy(-k * x, x_unit="furlongs"))
+
+
+def test_a_disease_gives_core_states_its_units():
+    """Lupus nephritis is measured as proteinuria: the core's target-organ states are in g/day there."""
+    lupus = build_model("lupus")
+    assert {n: lupus.states[lupus.state_index(n)].unit for n in ("drev", "dirr", "cum_attack")} == dict.fromkeys(
+        ("drev", "dirr", "cum_attack"), "g/day")
+    ms = build_model("multiple_sclerosis")
+    assert ms.states[ms.state_index("drev")].unit == "lesions" and ms.states[ms.state_index("dirr")].unit == "EDSS points"
+    core = core_module()
+    with pytest.raises(ValueError, match="unit given for undeclared state nope"):
+        compose("x", [core, Module("bad", state_units={"nope": "g/day"})])

@@ -11,10 +11,16 @@ cannot drift from the simulated equations:
   substance units, whereas a parameter may carry any unit. A rate rule is the ODE exactly;
 - every parameter is a **global parameter** with its value; its unit, plausible range,
   prior, description and source travel as XHTML notes and as a machine-readable
-  ``remit:parameter`` annotation. Units that are products of simple units (``1/day``,
-  ``cells/uL``, ``mg/kg``, ...) also become unit definitions; the others (``disease
-  units``, ``% points``, ...) stay in the notes only;
+  ``remit:parameter`` annotation;
 - observables are parameters with assignment rules;
+- **units**: the model's time unit is the day, and every state, parameter and observable
+  has ``units``: one unit definition per declared unit string, named by it, built by
+  :mod:`remit.model.units` (``cells/uL`` is item per 1e-6 litre; clinical scales such as
+  ``EDSS points`` are dimensionless, SBML having no user-defined base units); an
+  observable has the unit of its expression. Every literal number in the math carries
+  the unit its context requires (``sbml:units``: the 200 of ``cd4/200`` is 200 cells/uL,
+  the 1 of ``1 - hsc`` is dimensionless), so libsbml's unit check can verify every rule;
+  rate rules, events and observables whose units do not fit raise :class:`SBMLExportError`;
 - the schedule's events become SBML events: one per distinct event time, triggered by
   ``time >= t`` (persistent, ``initialValue="false"`` so that events at time 0 fire, no
   delay). remit applies same-time events one after another (an added amount may be
@@ -28,9 +34,10 @@ events before a patient's start: parameter settings are folded into the initial
 parameter values, doses and kills are left out.
 
 Expressions go sympy -> an infix string printed here (fully parenthesised, numbers as
-exact double literals, ``Pow`` as ``^``, ``exp``, ``ln``, ``piecewise``) ->
+exact double literals with their units, ``Pow`` as ``^``, ``exp``, ``ln``, ``piecewise``) ->
 ``libsbml.parseL3FormulaWithModel`` -> MathML. :func:`validate` runs libsbml's
-consistency checks; :func:`to_sbml` raises if they report an error. libsbml writes
+consistency checks, unit consistency included; :func:`to_sbml` raises if they report an
+error (the tests also require that they report no unit warning). libsbml writes
 numbers with 15 significant digits (a relative rounding of at most 5e-15); the
 annotations keep the exact values (``repr``). remit's engine clips states at zero after
 every step; SBML has no such constraint (the model keeps its states nonnegative, so only
@@ -44,6 +51,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from html import escape
 
@@ -51,6 +59,7 @@ import numpy as np
 import sympy as sp
 
 from remit.model.spec import ModelSpec
+from remit.model.units import DIMENSIONLESS, Unit, UnitError, common, factor_wants, parse, settle
 from remit.therapies.schedule import EV_ADD, EV_LOG_KILL, EV_SET_PARAM, Schedule
 
 ANNOTATION_NS = "urn:remit:sbml-annotation:1"  # namespace of remit's annotations (a name, not a web address)
@@ -70,128 +79,173 @@ class SBMLExportError(ValueError):
 def _num(x: float) -> str:
     if not math.isfinite(x):
         raise SBMLExportError(f"non-finite number {x!r} in an expression")
-    s = repr(float(x))  # shortest repr that round-trips to the same double
-    return f"({s})" if s.startswith("-") else s
+    return repr(float(x))  # shortest repr that round-trips to the same double
+
+
+class FormulaPrinter:
+    """sympy -> SBML L3 infix formula (parseable by ``libsbml.parseL3Formula``).
+
+    Fully parenthesised so that the parser's precedence rules cannot change the meaning;
+    rationals and floats are printed as the double the engine computes with. With
+    ``units`` (symbol name -> :class:`~remit.model.units.Unit`) and ``unit_id`` (a unit ->
+    its SBML unit id), every literal number is written with the unit its context requires
+    (``(200 u_cells_per_uL)``, see :mod:`remit.model.units`), and a term whose units do not
+    fit raises :class:`SBMLExportError`.
+    """
+
+    def __init__(self, units: Mapping[str, Unit] | None = None, unit_id: Callable[[Unit], str] | None = None):
+        self.units, self.unit_id = units, unit_id
+
+    def __call__(self, e: sp.Expr, want: Unit | None = None) -> str:
+        """The formula of ``e``; ``want`` is the unit ``e`` must have (None: whatever it has)."""
+        try:
+            return self._print(e, want if self.units is not None else None)
+        except UnitError as exc:
+            raise SBMLExportError(str(exc)) from None
+
+    def number(self, x: float, unit: Unit | None) -> str:
+        """A literal number (as the double the engine uses) with its unit."""
+        return self._lit(_num(x), unit)
+
+    def _lit(self, text: str, unit: Unit | None) -> str:
+        if self.units is None:
+            return f"({text})" if text.startswith("-") else text
+        return f"({text} {self.unit_id(unit if unit is not None else DIMENSIONLESS)})"
+
+    def _common(self, args, want: Unit | None, where) -> Unit | None:
+        return None if self.units is None else common(args, self.units, want, where)
+
+    def _require(self, e, have: Unit, want: Unit | None) -> None:
+        if want is not None and not have.same(want):
+            raise UnitError(f"units do not match in {e}: {have} and {want}")
+
+    def _print(self, e: sp.Expr, want: Unit | None) -> str:
+        p = self._print
+        if isinstance(e, sp.Symbol):
+            if self.units is not None:
+                self._require(e, self.units[e.name], want)
+            return e.name
+        if e.is_Number:
+            if e is sp.nan or e in (sp.oo, -sp.oo, sp.zoo):
+                raise SBMLExportError(f"non-finite number {e} in an expression")
+            return self._lit(str(int(e)) if e.is_Integer else _num(float(e)), want)
+        if e in (sp.true, sp.false):
+            return "true" if e == sp.true else "false"
+        if isinstance(e, sp.Add):
+            target = self._common(e.args, want, e)
+            return "(" + " + ".join(p(a, target) for a in e.args) + ")"
+        if isinstance(e, sp.Mul):
+            wants = [None] * len(e.args) if self.units is None else factor_wants(e.args, self.units, want, e)
+            num, den = [], []
+            for a, w in zip(e.args, wants):
+                if isinstance(a, sp.Pow) and a.exp.is_Number and a.exp < 0:
+                    den.append(p(a.base if a.exp == -1 else sp.Pow(a.base, -a.exp, evaluate=False), None if w is None else w ** -1))
+                else:
+                    num.append(p(a, w))
+            top = " * ".join(num) if num else self._lit("1", DIMENSIONLESS)
+            if not den:
+                return "(" + top + ")"
+            return "(" + top + " / (" + " * ".join(den) + "))"
+        if isinstance(e, sp.Pow):
+            b, x = e.args
+            if not x.is_Number:
+                self._require(e, DIMENSIONLESS, want)
+                return f"({p(b, DIMENSIONLESS)} ^ {p(x, DIMENSIONLESS)})"
+            if x < 0:
+                inner = b if x == -1 else sp.Pow(b, -x, evaluate=False)
+                return f"({self._lit('1', DIMENSIONLESS)} / {p(inner, None if want is None else want ** -1)})"
+            wb = None if want is None else want ** (1 / x)
+            if x == sp.Rational(1, 2):
+                return f"sqrt({p(b, wb)})"
+            return f"({p(b, wb)} ^ {p(x, DIMENSIONLESS)})"
+        if isinstance(e, (sp.exp, sp.log)):
+            if isinstance(e, sp.log) and len(e.args) != 1:
+                raise SBMLExportError(f"log with a base is not supported: {e}")
+            self._require(e, DIMENSIONLESS, want)
+            return ("exp" if isinstance(e, sp.exp) else "ln") + f"({p(e.args[0], DIMENSIONLESS)})"
+        if isinstance(e, sp.Abs):
+            return f"abs({p(e.args[0], want)})"
+        if isinstance(e, (sp.Max, sp.Min)):
+            target = self._common(e.args, want, e)
+            return ("max" if isinstance(e, sp.Max) else "min") + "(" + ", ".join(p(a, target) for a in e.args) + ")"
+        if isinstance(e, sp.Piecewise):
+            target = self._common([v for v, _ in e.args], want, e)
+            parts: list[str] = []
+            for val, cond in e.args:
+                if cond == sp.true:
+                    parts.append(p(val, target))  # "otherwise"
+                    break
+                parts += [p(val, target), p(cond, None)]
+            return "piecewise(" + ", ".join(parts) + ")"
+        if isinstance(e, sp.core.relational.Relational):
+            op = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "==", "!=": "!="}[e.rel_op]
+            target = self._common([e.lhs, e.rhs], None, e)
+            return f"({p(e.lhs, target)} {op} {p(e.rhs, target)})"
+        if isinstance(e, (sp.And, sp.Or)):
+            op = " && " if isinstance(e, sp.And) else " || "
+            return "(" + op.join(p(a, None) for a in e.args) + ")"
+        if isinstance(e, sp.Not):
+            return f"!({p(e.args[0], None)})"
+        raise SBMLExportError(f"cannot write {type(e).__name__} as SBML math: {e}")
 
 
 def formula(expr: sp.Expr) -> str:
-    """An SBML L3 infix formula for a sympy expression (parseable by ``libsbml.parseL3Formula``).
-
-    Fully parenthesised so that the parser's precedence rules cannot change the meaning;
-    rationals and floats are printed as the double the engine computes with.
-    """
-    e = expr
-    if isinstance(e, sp.Symbol):
-        return e.name
-    if e.is_Number:
-        if e is sp.nan or e in (sp.oo, -sp.oo, sp.zoo):
-            raise SBMLExportError(f"non-finite number {e} in an expression")
-        if e.is_Integer:
-            return str(int(e)) if e >= 0 else f"({int(e)})"
-        return _num(float(e))
-    if e in (sp.true, sp.false):
-        return "true" if e == sp.true else "false"
-    if isinstance(e, sp.Add):
-        return "(" + " + ".join(formula(a) for a in e.args) + ")"
-    if isinstance(e, sp.Mul):
-        num, den = [], []
-        for a in e.args:
-            if isinstance(a, sp.Pow) and a.exp.is_Number and a.exp < 0:
-                den.append(a.base if a.exp == -1 else sp.Pow(a.base, -a.exp, evaluate=False))
-            else:
-                num.append(a)
-        top = " * ".join(formula(a) for a in num) if num else "1"
-        if not den:
-            return "(" + top + ")"
-        return "(" + top + " / (" + " * ".join(formula(a) for a in den) + "))"
-    if isinstance(e, sp.Pow):
-        b, x = e.args
-        if x.is_Number and x < 0:
-            return f"(1 / {formula(b if x == -1 else sp.Pow(b, -x, evaluate=False))})"
-        if x == sp.Rational(1, 2):
-            return f"sqrt({formula(b)})"
-        return f"({formula(b)} ^ {formula(x)})"
-    if isinstance(e, sp.exp):
-        return f"exp({formula(e.args[0])})"
-    if isinstance(e, sp.log):
-        if len(e.args) != 1:
-            raise SBMLExportError(f"log with a base is not supported: {e}")
-        return f"ln({formula(e.args[0])})"
-    if isinstance(e, sp.Abs):
-        return f"abs({formula(e.args[0])})"
-    if isinstance(e, (sp.Max, sp.Min)):
-        name = "max" if isinstance(e, sp.Max) else "min"
-        return f"{name}(" + ", ".join(formula(a) for a in e.args) + ")"
-    if isinstance(e, sp.Piecewise):
-        parts: list[str] = []
-        for val, cond in e.args:
-            if cond == sp.true:
-                parts.append(formula(val))  # "otherwise"
-                break
-            parts += [formula(val), formula(cond)]
-        return "piecewise(" + ", ".join(parts) + ")"
-    if isinstance(e, sp.core.relational.Relational):
-        op = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "==", "!=": "!="}[e.rel_op]
-        return f"({formula(e.lhs)} {op} {formula(e.rhs)})"
-    if isinstance(e, (sp.And, sp.Or)):
-        op = " && " if isinstance(e, sp.And) else " || "
-        return "(" + op.join(formula(a) for a in e.args) + ")"
-    if isinstance(e, sp.Not):
-        return f"!({formula(e.args[0])})"
-    raise SBMLExportError(f"cannot write {type(e).__name__} as SBML math: {e}")
+    """An SBML L3 infix formula for a sympy expression, numbers without units (see :class:`FormulaPrinter`)."""
+    return FormulaPrinter()(expr)
 
 
 # ----------------------------------------------------------------------------- units
-# atom -> list of (libsbml unit kind name, exponent, scale, multiplier)
-_ATOMS = {
-    "day": [("second", 1, 0, 86400.0)],
-    "year": [("second", 1, 0, 365.25 * 86400.0)],
-    "kg": [("kilogram", 1, 0, 1.0)],
-    "g": [("gram", 1, 0, 1.0)],
-    "mg": [("gram", 1, -3, 1.0)],
-    "ug": [("gram", 1, -6, 1.0)],
-    "L": [("litre", 1, 0, 1.0)],
-    "mL": [("litre", 1, -3, 1.0)],
-    "uL": [("litre", 1, -6, 1.0)],
-    "mol": [("mole", 1, 0, 1.0)],
-    "nmol": [("mole", 1, -9, 1.0)],
-    "m2": [("metre", 2, 0, 1.0)],
-    "cells": [("item", 1, 0, 1.0)],
-    "1": [],
-}
-
-
-def _parse_unit(text: str) -> list[tuple[str, int, int, float]] | None:
-    """Units of a simple unit string (``a b/c/d``: products of known atoms and numbers), or None."""
-    parts = [p.strip() for p in text.split("/")]
-    if not parts or any(not p for p in parts):
-        return None
-    units: list[tuple[str, int, int, float]] = []
-    factor = 1.0
-    for k, part in enumerate(parts):
-        sign = 1 if k == 0 else -1
-        for tok in part.split():
-            if tok in _ATOMS:
-                units += [(kind, sign * ex, sc, mult) for kind, ex, sc, mult in _ATOMS[tok]]
-                continue
-            try:
-                v = float(tok)
-            except ValueError:
-                return None
-            if not (math.isfinite(v) and v > 0):
-                return None
-            factor *= v ** sign
-    if factor != 1.0:
-        units.append(("dimensionless", 1, 0, factor))
-    if not units:
-        units.append(("dimensionless", 1, 0, 1.0))
-    return units
-
-
 def _unit_id(text: str) -> str:
-    s = text.replace("/", "_per_").replace(" ", "_").replace(".", "p").replace("+", "")
-    s = re.sub(r"[^A-Za-z0-9_]", "_", s)
-    return "u_" + s
+    s = text.replace("%", " percent ").replace("/", " per ").replace(".", "p").replace("-", "_")
+    return "u_" + re.sub(r"[^A-Za-z0-9]+", "_", s).strip("_")
+
+
+class _UnitDefinitions:
+    """The model's unit definitions: one per declared unit string (named by it), and one per
+    other unit a literal or an observable needs (named by :class:`Unit`'s text)."""
+
+    def __init__(self, sbml_model):
+        self.m = sbml_model
+        self.by_text: dict[str, str] = {}
+        self.by_unit: dict[Unit, str] = {}
+
+    def declared(self, text: str, owner: str) -> tuple[Unit, str]:
+        """The unit of a declared unit string and its SBML id."""
+        try:
+            unit = parse(text)
+        except UnitError as exc:
+            raise SBMLExportError(f"{owner}: {exc}") from None
+        if text.strip() == "1":
+            return unit, "dimensionless"
+        if text not in self.by_text:
+            self.by_text[text] = self._create(unit, text)
+            self.by_unit.setdefault(unit, self.by_text[text])
+        return unit, self.by_text[text]
+
+    def __call__(self, unit: Unit) -> str:
+        """The SBML id of ``unit`` (a declared definition with the same parts, or a new one)."""
+        if unit == DIMENSIONLESS:
+            return "dimensionless"
+        if unit not in self.by_unit:
+            self.by_unit[unit] = self._create(unit, str(unit))
+        return self.by_unit[unit]
+
+    def _create(self, unit: Unit, name: str) -> str:
+        import libsbml
+
+        uid, k = _unit_id(name), 2
+        while self.m.getUnitDefinition(uid) is not None:
+            uid, k = f"{_unit_id(name)}_{k}", k + 1
+        ud = self.m.createUnitDefinition()
+        _check(ud.setId(uid), f"unit {name}")
+        ud.setName(name)
+        for kind, exponent, scale, multiplier in unit.sbml_parts() or [("dimensionless", 1.0, 0, 1.0)]:
+            u = ud.createUnit()
+            _check(u.setKind(libsbml.UnitKind_forName(kind)), f"unit {name}")
+            u.setExponent(exponent)
+            u.setScale(scale)
+            u.setMultiplier(multiplier)
+        return uid
 
 
 # ----------------------------------------------------------------------------- events
@@ -313,31 +367,11 @@ def to_sbml(model: ModelSpec, schedule: Schedule | None = None, y0=None, params=
         about.append(("left out", f"{skipped} doses/kills scheduled before time 0"))
     _check(m.setNotes(_notes(about)), "model notes")
 
-    # units: time in days; simple units as unit definitions
-    unit_ids: dict[str, str] = {}
-
-    def unit_of(text: str) -> str | None:
-        if text in unit_ids:
-            return unit_ids[text]
-        if text.strip() == "1":
-            return "dimensionless"
-        parsed = _parse_unit(text)
-        if parsed is None:
-            return None
-        uid = _unit_id(text)
-        ud = m.createUnitDefinition()
-        _check(ud.setId(uid), f"unit {text}")
-        ud.setName(text)
-        for kind, ex, sc, mult in parsed:
-            u = ud.createUnit()
-            u.setKind(libsbml.UnitKind_forName(kind))
-            u.setExponent(float(ex))
-            u.setScale(int(sc))
-            u.setMultiplier(float(mult))
-        unit_ids[text] = uid
-        return uid
-
-    _check(m.setTimeUnits(unit_of("day")), "time units")
+    # units: time in days; every state, parameter and observable carries its unit (remit.model.units)
+    defs = _UnitDefinitions(m)
+    day, day_id = defs.declared("day", "model time")
+    _check(m.setTimeUnits(day_id), "time units")
+    units: dict[str, Unit] = {}
 
     for s, v in zip(model.states, y_init):
         q = m.createParameter()
@@ -345,9 +379,8 @@ def to_sbml(model: ModelSpec, schedule: Schedule | None = None, y0=None, params=
         q.setName(s.description)
         q.setValue(float(v))
         q.setConstant(False)
-        uid = unit_of(s.unit)
-        if uid:
-            q.setUnits(uid)
+        units[s.name], uid = defs.declared(s.unit, f"state {s.name}")
+        _check(q.setUnits(uid), f"units of {s.name}")
         _check(q.setNotes(_notes([("state variable", "rate rule d/dt = rhs of the model"), ("description", s.description),
                                   ("unit", s.unit), ("typical initial value", f"{s.initial:.6g}"),
                                   ("nonnegative", "yes" if s.nonnegative else "no")])), f"notes of {s.name}")
@@ -362,9 +395,8 @@ def to_sbml(model: ModelSpec, schedule: Schedule | None = None, y0=None, params=
             q.setName(p.description)
         q.setValue(float(v))
         q.setConstant(p.name not in set_later)
-        uid = unit_of(p.unit)
-        if uid:
-            q.setUnits(uid)
+        units[p.name], uid = defs.declared(p.unit, f"parameter {p.name}")
+        _check(q.setUnits(uid), f"units of {p.name}")
         rows = [("description", p.description), ("unit", p.unit), ("typical value", f"{p.value:.6g}"),
                 ("plausible range", f"{p.low:.6g} - {p.high:.6g}"),
                 ("between-patient variation", p.prior + (f" (sd {p.cv:g})" if p.prior != "fixed" else "")),
@@ -374,35 +406,47 @@ def to_sbml(model: ModelSpec, schedule: Schedule | None = None, y0=None, params=
             "unit": p.unit, "value": repr(float(p.value)), "low": repr(float(p.low)), "high": repr(float(p.high)),
             "prior": p.prior, "cv": repr(float(p.cv)), "source": p.source})), f"annotation of {p.name}")
 
-    for name, expr in model.observables:
+    for name, expr in model.observables:  # an observable has the unit its expression gives
+        units[name] = settle(expr, units)
         q = m.createParameter()
         _check(q.setId(name), f"observable {name}")
         q.setConstant(False)
-        _check(q.setNotes(_notes([("observable", "derived from the states (assignment rule)")])), f"notes of {name}")
+        _check(q.setUnits(defs(units[name])), f"units of {name}")
+        _check(q.setNotes(_notes([("observable", "derived from the states (assignment rule)"),
+                                  ("unit", str(units[name]))])), f"notes of {name}")
 
-    # math needs every symbol declared first (parseL3FormulaWithModel resolves names against the model)
+    # math needs every symbol declared first (parseL3FormulaWithModel resolves names against the model);
+    # a rate rule has the unit of its state per day, an event assignment that of its variable
+    printer = FormulaPrinter(units, defs)
+
+    def math_of(expr, want: Unit, what: str):
+        try:
+            return _math(printer(expr, want), m)
+        except SBMLExportError as exc:
+            raise SBMLExportError(f"{what}: {exc}") from None
+
     for name, expr in model.observables:
         r = m.createAssignmentRule()
         r.setVariable(name)
-        _check(r.setMath(_math(formula(expr), m)), f"assignment rule {name}")
+        _check(r.setMath(math_of(expr, units[name], f"observable {name}")), f"assignment rule {name}")
     for s, rhs in zip(model.states, model.rhs):
         r = m.createRateRule()
         r.setVariable(s.name)
-        _check(r.setMath(_math(formula(rhs), m)), f"rate rule {s.name}")
+        _check(r.setMath(math_of(rhs, units[s.name] / day, f"rate of {s.name}")), f"rate rule {s.name}")
 
     for k, (t, labels, cur) in enumerate(groups):
         ev = m.createEvent()
-        ev.setId(f"ev{k}_day_" + _num(t).strip("()").replace(".", "p").replace("-", "m").replace("+", ""))
+        ev.setId(f"ev{k}_day_" + _num(t).replace(".", "p").replace("-", "m").replace("+", ""))
         ev.setName("; ".join(dict.fromkeys(labels)))
         ev.setUseValuesFromTriggerTime(True)
         tr = ev.createTrigger()
         tr.setInitialValue(False)
         tr.setPersistent(True)
-        _check(tr.setMath(_math(f"time >= {_num(t)}", m)), f"trigger of event at day {t}")
+        _check(tr.setMath(_math(f"time >= {printer.number(t, day)}", m)), f"trigger of event at day {t}")
         for var, expr in cur.items():
             a = ev.createEventAssignment()
             a.setVariable(var)
-            _check(a.setMath(_math(formula(expr), m)), f"event assignment {var} at day {t}")
+            _check(a.setMath(math_of(expr, units[var], f"event assignment {var} at day {t}")), f"event assignment {var} at day {t}")
 
     errors = [x for x in validate_document(doc) if x[0] == "error"]
     if errors:

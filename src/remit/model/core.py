@@ -59,7 +59,7 @@ STATES = [
     State("dirr", "disease units", "irreversible organ damage (e.g. MS: EDSS points from lost tissue)"),
     # accumulators for hazard-driven clinical events
     State("cum_attack", "lesions", "cumulative count of new tissue lesions (immune attacks)"),
-    State("cum_inf", "events", "cumulative severe-infection hazard"),
+    State("cum_inf", "1", "cumulative severe-infection hazard"),
 ]
 
 P = Parameter
@@ -124,7 +124,7 @@ PARAMETERS = [
     P("k_infl", 5.0, "1/day", 1.0, 20.0, "cytokines turn over in hours (IL-6 half-life < 1 day; Dwivedi et al. 2014 CPT:PSP 3:e89)", "turnover rate of the inflammatory signal"),
     P("infl_base", 0.03, "relative", 0.0, 0.2, "modelling assumption: background inflammation in health", "inflammation without autoreactivity"),
     P("infl_teff", 0.85, "relative", 0.3, 1.5, "modelling assumption: autoreactive T cells produce most of the disease inflammation", "inflammation per unit autoreactive T cells"),
-    P("infl_tissue", 0.12, "relative", 0.0, 0.5, "modelling assumption: damaged tissue sustains some inflammation (damage-associated signals)", "inflammation per unit active tissue lesion"),
+    P("infl_tissue", 0.12, "relative/lesion", 0.0, 0.5, "modelling assumption: damaged tissue sustains some inflammation (damage-associated signals)", "inflammation per unit active tissue lesion"),
     # --- target organ ------------------------------------------------------------------
     P("tissue_attack", 0.015, "lesions/day", 0.002, 0.15, "calibrated: about 6-10 new T2 lesions a year in untreated active RRMS (placebo arms of AFFIRM, Polman 2006 NEJM 354:899; FREEDOMS, Kappos 2010 NEJM 362:387)", "new lesions per day at teff = 1 and full inflammation", "lognormal", 0.5),
     P("k_repair", LN2 / 21.0, "1/day", LN2 / 60.0, LN2 / 7.0, "gadolinium enhancement of a new MS lesion lasts about 3 weeks (Cotton et al. 2003 Neurology 60:640)", "resolution rate of active lesions"),
@@ -133,6 +133,11 @@ PARAMETERS = [
     P("h_neutropenic", 0.035, "1/day", 0.005, 0.1, "calibrated: about 20-30% of aHSCT patients have a severe infection during aplasia; infections d0-15 = 23 in 56 patients (Storek 2008, kin-storek-immune-reconstitution)", "severe infection hazard while ANC << 0.5e9/L"),
     P("h_lymphopenic", 6.0e-4, "1/day", 1.0e-4, 3.0e-3, "0.21 infections per patient-year in months 7-24 after aHSCT (Storek 2008)", "severe infection hazard while CD4 << 200/uL"),
 ]
+
+
+def core_parameter(name: str) -> Parameter:
+    """The core's declaration of parameter ``name`` (for a disease that re-declares only its unit)."""
+    return next(p for p in PARAMETERS if p.name == name)
 
 
 def _sym(names: str):

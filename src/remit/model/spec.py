@@ -78,7 +78,10 @@ class Module:
     ``rates`` maps a state name to a sympy expression added to that state's
     derivative; symbols are the state and parameter names. ``overrides`` re-declare
     parameters of an earlier module (same name, the disease's own value, range and
-    source, e.g. the rate of new tissue lesions in the disease's organ).
+    source, e.g. the rate of new tissue lesions in the disease's organ). ``state_units`` give
+    earlier modules' states the unit they have in this module's disease (the core's
+    target-organ states measure what the disease says, e.g. lupus nephritis in g/day of
+    proteinuria); nothing else about the state changes.
     """
 
     name: str
@@ -87,6 +90,7 @@ class Module:
     rates: dict[str, sp.Expr] = field(default_factory=dict)
     observables: dict[str, sp.Expr] = field(default_factory=dict)
     overrides: list[Parameter] = field(default_factory=list)
+    state_units: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,7 @@ def compose(name: str, modules: Iterable[Module]) -> ModelSpec:
     rates: dict[str, sp.Expr] = {}
     observables: dict[str, sp.Expr] = {}
     overrides: list[tuple[str, Parameter]] = []
+    state_units: list[tuple[str, str, str]] = []
     for m in modules:
         for s in m.states:
             if s.name in states or s.name in params:
@@ -191,10 +196,15 @@ def compose(name: str, modules: Iterable[Module]) -> ModelSpec:
             rates[k] = rates.get(k, sp.Integer(0)) + e
         observables.update(m.observables)
         overrides += [(m.name, p) for p in m.overrides]
+        state_units += [(m.name, k, u) for k, u in m.state_units.items()]
     for who, p in overrides:  # after every module, so a disease may also override a later module's parameter
         if p.name not in params:
             raise ValueError(f"{who}: override of undeclared parameter {p.name}")
         params[p.name] = p  # same position, the module's value/range/source
+    for who, k, unit in state_units:
+        if k not in states:
+            raise ValueError(f"{who}: unit given for undeclared state {k}")
+        states[k] = replace(states[k], unit=unit)
     known = set(states) | set(params)
     for k, e in list(rates.items()) + list(observables.items()):
         if k in rates and k not in states:

@@ -153,6 +153,9 @@ PARAMETERS = [
 
 DRAIN_THRESHOLD = 0.3  # tract state above which a fistula drains (modelling assumption: below the tipping point of healing)
 
+# Units of the core's target-organ states in Crohn's disease.
+STATE_UNITS = {"drev": "SES-CD points", "cum_attack": "SES-CD points", "dirr": "SES-CD narrowing points"}
+
 
 def module() -> Module:
     """Crohn's additions to the core: the perianal fistula compartment and the gut's own parameter values."""
@@ -168,7 +171,8 @@ def module() -> Module:
         "peri_care": -p["k_peri_care"] * care,
     }
     observables = {"perianal_inflammation": local}
-    return Module("crohns_disease", list(STATES), list(PARAMETERS), rates, observables, overrides=list(OVERRIDES))
+    return Module("crohns_disease", list(STATES), list(PARAMETERS), rates, observables, overrides=list(OVERRIDES),
+                  state_units=STATE_UNITS)
 
 
 def ses_cd_scale(x: np.ndarray) -> np.ndarray:

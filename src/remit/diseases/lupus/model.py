@@ -122,6 +122,9 @@ OVERRIDES = [
       "inflammation per unit active nephritis"),
 ]
 
+# Units of the core's target-organ states in lupus: renal injury as the proteinuria it causes.
+STATE_UNITS = {"drev": "g/day", "cum_attack": "g/day", "dirr": "g/day"}
+
 
 def module() -> Module:
     """Lupus additions to the core: immune-complex renal injury and non-renal organ activity."""
@@ -140,4 +143,5 @@ def module() -> Module:
         "dirr": irr * extra,
     }
     observables = {"renal_attack": renal * sp.exp(-msc_gain * msc_eff)}
-    return Module("lupus", list(STATES), list(PARAMETERS), rates, observables, overrides=list(OVERRIDES))
+    return Module("lupus", list(STATES), list(PARAMETERS), rates, observables, overrides=list(OVERRIDES),
+                  state_units=STATE_UNITS)

@@ -10,11 +10,13 @@ recovery, EDSS on its 0-9.5 scale.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal, get_args
 
 import numpy as np
 import sympy as sp
 
+from remit.model.core import core_parameter
 from remit.model.spec import Module, Parameter
 
 P = Parameter
@@ -66,12 +68,18 @@ ACTIVITY_BY_COURSE = {  # multiplier on r_act: progressive MS has less new infla
 
 EDSS_STEPS = np.array([0.0] + [1.0 + 0.5 * k for k in range(18)])  # 0, 1.0, 1.5, ..., 9.5
 
+# Units of the core's target-organ states in MS (drev and cum_attack keep the core's lesions);
+# the core's lesion-driven damage, in EDSS points.
+STATE_UNITS = {"dirr": "EDSS points"}
+OVERRIDES = [replace(core_parameter("irr_per_lesion"), unit="EDSS points/lesion")]
+
 
 def module() -> Module:
     """MS additions to the core: neurodegeneration saturating at EDSS 9.5."""
     dirr = sp.Symbol("dirr")
     k = sp.Symbol("k_neurodeg")
-    return Module("multiple_sclerosis", parameters=list(PARAMETERS), rates={"dirr": k * (1 - dirr / sp.Rational(19, 2))})
+    return Module("multiple_sclerosis", parameters=list(PARAMETERS), rates={"dirr": k * (1 - dirr / sp.Rational(19, 2))},
+                  overrides=OVERRIDES, state_units=STATE_UNITS)
 
 
 def to_edss_scale(x: np.ndarray) -> np.ndarray:

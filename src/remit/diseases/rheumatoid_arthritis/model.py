@@ -124,11 +124,14 @@ OVERRIDES = [
       "arm of DE019: 2.7/year, Keystone et al. 2004 Arthritis Rheum 50:1400) and about 4-6/year without effective "
       "therapy (MTX arm of early aggressive RA in PREMIER: 5.7/year, Breedveld et al. 2006 Arthritis Rheum 54:26)",
       "irreversible joint damage (mTSS units) left per unit of synovitis formed", "lognormal", 0.6),
-    P("infl_tissue", 0.3, "relative", 0.0, 0.5,
+    P("infl_tissue", 0.3, "relative/synovitis unit", 0.0, 0.5,
       "in RA the inflamed synovium is the main source of IL-6 and hence CRP (synovial fibroblasts and macrophages; "
       "McInnes & Schett 2011 NEJM 365:2205); modelled as a larger share of the inflammatory signal than in MS",
       "inflammation per unit active synovitis"),
 ]
+
+# Units of the core's target-organ states in RA.
+STATE_UNITS = {"drev": "synovitis units", "cum_attack": "synovitis units", "dirr": "Sharp units"}
 
 
 def module() -> Module:
@@ -137,7 +140,8 @@ def module() -> Module:
     k_infl, resp, gain = sp.symbols("k_infl dmt_resp ra_drug_infl")
     inhibition = 1 - sp.exp(-resp * dmt)
     rates = {"infl": -k_infl * gain * inhibition * infl}
-    return Module("rheumatoid_arthritis", parameters=list(PARAMETERS), rates=rates, overrides=list(OVERRIDES))
+    return Module("rheumatoid_arthritis", parameters=list(PARAMETERS), rates=rates, overrides=list(OVERRIDES),
+                  state_units=STATE_UNITS)
 
 
 def das28_crp(tjc, sjc, crp_mg_l, pga_mm):

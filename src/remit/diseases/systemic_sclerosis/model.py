@@ -29,8 +29,11 @@ the structure is a modelling assumption, anchored by the sources given per param
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy as sp
 
+from remit.model.core import core_parameter
 from remit.model.spec import Module, Parameter, State
 
 P = Parameter
@@ -61,11 +64,12 @@ OVERRIDES = [
       "months, Tashkin et al. 2006 NEJM 354:2655), of which this is the irreversible (fibrotic) part; set per patient "
       "in proportion to lung_involvement (remit.diseases.systemic_sclerosis.clinical.prepare)",
       "irreversible FVC loss per unit of tissue activity"),
+    replace(core_parameter("infl_tissue"), unit="relative/drev-unit"),  # the core's value, per unit of SSc tissue activity
 ]
 
 PARAMETERS = [
     # --- skin ----------------------------------------------------------------------------
-    P("k_skin_up", 0.5, "mRSS points/day", 0.03, 1.0,
+    P("k_skin_up", 0.5, "mRSS points/day/drev-unit", 0.03, 1.0,
       "calibrated: skin thickening of early diffuse SSc reaches mRSS 20-35 within 1-2 years of the first non-Raynaud "
       "symptom (Steen & Medsger 2001 Arthritis Rheum 44:2828; ASTIS baseline mRSS about 25 at <= 4 years, van Laar 2014)",
       "skin thickening rate at drev = 1 and mRSS 0 (saturates at 51)", "lognormal", 0.45),
@@ -74,7 +78,7 @@ PARAMETERS = [
       "cyclophosphamide, van Laar 2014, unverified magnitude; Nash et al. 2007 Blood 110:1388: -22 at final "
       "evaluation), i.e. remodelling half-life about 8 months",
       "regression rate of skin thickening", "lognormal", 0.3),
-    P("k_burnout", LN2 / (1.5 * YEAR), "1/day", LN2 / (10.0 * YEAR), LN2 / (1.0 * YEAR),
+    P("k_burnout", LN2 / (1.5 * YEAR), "1/day/drev-unit", LN2 / (10.0 * YEAR), LN2 / (1.0 * YEAR),
       "the skin score of diffuse SSc peaks 1-3 years after onset and regresses thereafter even on standard care "
       "(Steen & Medsger 2001; Pittsburgh cohort PMC8677444: <18 months from onset >70% on worsening trajectories, "
       "longer durations regress to the mean); half-time 1.5 years at drev = 1: modelling assumption",
@@ -84,7 +88,7 @@ PARAMETERS = [
       "extent of interstitial lung disease varies widely between patients, severe lung involvement in a minority, "
       "mostly within 3 years of onset (Steen & Medsger 2000 Arthritis Rheum 43:2437); log-sd 0.8: modelling assumption",
       "patient multiplier of lung involvement (reversible and irreversible)", "lognormal", 0.8),
-    P("k_lung_in", 0.045, "FVC % predicted/day", 0.0, 0.08,
+    P("k_lung_in", 0.045, "FVC % predicted/day/drev-unit", 0.0, 0.08,
       "calibrated: reversible ILD of up to about 17 FVC points at drev = 1 (less in most patients: lung_involvement), recovered after effective therapy (FVC +2-3% "
       "at 2 years on mycophenolate or cyclophosphamide, SLS II, Tashkin et al. 2016 Lancet Respir Med 4:708; "
       "+6.3 vs -2.8 points after aHSCT vs cyclophosphamide in ASTIS, unverified magnitude)",
@@ -98,7 +102,7 @@ PARAMETERS = [
       "40:1324)",
       "premorbid FVC", "lognormal", 0.12),
     # --- heart ---------------------------------------------------------------------------
-    P("k_heart", 1.2e-3, "1/day", 0.0, 4.0e-3,
+    P("k_heart", 1.2e-3, "1/day/drev-unit", 0.0, 4.0e-3,
       "calibrated: with cardiac involvement myocardial fibrosis progresses over years and causes 14-26% of SSc deaths "
       "(Tyndall et al. 2010 Ann Rheum Dis 69:1809, EUSTAR); set per patient from cardiac involvement in prepare",
       "myocardial fibrosis rate at drev = 1 in a patient with cardiac involvement", "lognormal", 0.6),
@@ -145,6 +149,9 @@ PARAMETERS = [
       "death hazard after persistent major organ failure"),
 ]
 
+# Units of the core's target-organ states in SSc.
+STATE_UNITS = {"drev": "drev-units", "cum_attack": "drev-units", "dirr": "FVC % predicted"}
+
 
 def module() -> Module:
     """SSc additions to the core: skin, fibroblast burn-out, reversible ILD, heart fibrosis."""
@@ -158,4 +165,5 @@ def module() -> Module:
     }
     dirr = sp.Symbol("dirr")
     observables = {"fvc_model": p["fvc_normal"] - lung - dirr}
-    return Module("systemic_sclerosis", list(STATES), list(PARAMETERS), rates, observables, overrides=list(OVERRIDES))
+    return Module("systemic_sclerosis", list(STATES), list(PARAMETERS), rates, observables, overrides=list(OVERRIDES),
+                  state_units=STATE_UNITS)

@@ -47,7 +47,7 @@ PARAMETERS = [
       "within that uncertainty so that function at diagnosis (mass minus stunned cells) is 20-40% of normal; set per "
       "patient from age in remit.diseases.type1_diabetes.clinical; beta-cell mass at diagnosis (start of the burn-in)",
       "beta-cell mass at diagnosis", "logitnormal", 0.55),
-    P("beta_kill", 0.45 / YEAR, "1/day per unit insulitis", 0.05 / YEAR, 3.0 / YEAR,
+    P("beta_kill", 0.45 / YEAR, "1/day/insulitis unit", 0.05 / YEAR, 3.0 / YEAR,
       "calibrated: stimulated C-peptide falls by about 40-50% in the first year after diagnosis on insulin alone and more "
       "slowly thereafter (placebo/control arms of TrialNet new-onset trials: Greenbaum et al. 2012 Diabetes 61:2066; "
       "faster in children, slower in adults)",
@@ -58,13 +58,13 @@ PARAMETERS = [
       "2008 Diabetes 57:1584); value at age 20 a modelling assumption, scaled down with age per patient",
       "maximal (logistic) beta-cell regeneration rate at age 20", "lognormal", 0.5),
     # --- autoantigen drive ------------------------------------------------------------------
-    P("ag_drive", 0.008, "1/day per unit beta-cell mass", 0.0, 0.05,
+    P("ag_drive", 0.008, "1/day", 0.0, 0.05,
       "autoreactive memory re-expands on its antigen: beta cells given to a diabetic twin from the healthy twin were "
       "destroyed by recurrent autoimmunity within weeks without immunosuppression (Sibley et al. 1985 Lab Invest 53:132); "
       "after aHSCT about half of the patients who became insulin-free resumed insulin within about 4 years (Couri et al. "
       "2009 JAMA 301:1573: 8 of 20; t1d-daddio-2014-pooled: 59% insulin-free by 6 months, 32% at 48 months). Value and "
       "spread calibrated to that relapse; patients differ widely (lognormal)",
-      "expansion of autoreactive T cells driven by beta-cell autoantigen", "lognormal", 0.8),
+      "expansion of autoreactive T cells driven by beta-cell autoantigen, per unit beta-cell mass (fraction of normal)", "lognormal", 0.8),
     # --- reversible dysfunction ("stunning") ----------------------------------------------
     P("stun_max", 0.63, "1", 0.0, 0.9,
       "modelling assumption: insulitis and glucotoxicity silence part of the surviving beta cells; new-onset pancreata "
@@ -123,10 +123,10 @@ PARAMETERS = [
       "severe hypoglycaemia 61 per 100 patient-years on intensive therapy (DCCT 1993 NEJM 329:977); about 65% fewer "
       "with residual C-peptide (Steffes et al. 2003 Diabetes Care 26:832); scaled here by the insulin requirement",
       "severe hypoglycaemia rate at full insulin replacement", "lognormal", 0.5),
-    P("gad_index", 3.0, "index (positive >= 1)", 0.05, 100.0,
+    P("gad_index", 3.0, "index", 0.05, 100.0,
       "about 70-80% of new-onset type 1 diabetes are GAD65-antibody positive (e.g. Bingley 2010 Diabetes Care 33:1330 "
       "and TrialNet screening): a lognormal index with median 3 and log-sd 1.5 at active-disease titre gives about 75%",
-      "GAD65 antibody index at an autoantibody titre of 1", "lognormal", 1.5),
+      "GAD65 antibody index (positive >= 1) at an autoantibody titre of 1", "lognormal", 1.5),
 ]
 
 # Re-declared core parameters: the target organ is the islet.
@@ -139,12 +139,12 @@ OVERRIDES = [
     P("k_repair", LN2 / 14.0, "1/day", LN2 / 60.0, LN2 / 5.0,
       "modelling assumption: islet infiltrates resolve within weeks once autoreactive T cells are removed",
       "resolution rate of insulitis"),
-    P("infl_tissue", 0.05, "relative", 0.0, 0.5,
+    P("infl_tissue", 0.05, "relative/insulitis unit", 0.0, 0.5,
       "modelling assumption: the islet infiltrate is small and adds little to systemic inflammation (type 1 diabetes "
       "is not a systemic inflammatory disease; insulitis affects a minority of islets: In't Veld 2011 Diabetologia "
       "54:2244)",
       "inflammation per unit insulitis"),
-    P("irr_per_lesion", 0.0, "disease units/lesion", 0.0, 0.05,
+    P("irr_per_lesion", 0.0, "disease units/insulitis unit", 0.0, 0.05,
       "not used in type 1 diabetes: irreversible damage is the beta-cell loss tracked by the beta state",
       "irreversible damage left by insulitis (unused)"),
 ]
@@ -153,6 +153,9 @@ OVERRIDES = [
 def function_expr(beta, drev, p) -> sp.Expr:
     """Beta-cell function (fraction of normal): surviving mass not silenced by insulitis."""
     return beta * (1 - p["stun_max"] * drev / (drev + p["stun_half"]))
+
+# Units of the core's target-organ states in type 1 diabetes (dirr is unused).
+STATE_UNITS = {"drev": "insulitis units", "cum_attack": "insulitis units"}
 
 
 def module() -> Module:
@@ -165,7 +168,8 @@ def module() -> Module:
              # autoantigen on the remaining beta cells re-stimulates autoreactive T cells (saturating like the core's expansion)
              "teff": p["ag_drive"] * beta * teff * (1 - teff / sp.Symbol("teff_cap"))}
     observables = {"beta_function": function_expr(beta, drev, p)}
-    return Module("type1_diabetes", list(STATES), list(PARAMETERS), rates, observables, overrides=list(OVERRIDES))
+    return Module("type1_diabetes", list(STATES), list(PARAMETERS), rates, observables, overrides=list(OVERRIDES),
+                  state_units=STATE_UNITS)
 
 
 def beta_function(beta, drev, stun_max, stun_half):

@@ -218,7 +218,7 @@ def _findings(text):
 def test_full_consistency_check_with_units_finds_no_error_and_no_unit_warning(disease):
     """Model and an aHSCT protocol's events: libsbml's check with unit checking on is clean."""
     model = build_model(disease)
-    text = to_sbml(model, arm_plan(model, load_scenario(MIST).arms[0]).schedule)
+    text = to_sbml(model, arm_plan(model, load_scenario(MIST).arms[0], get_disease("multiple_sclerosis").drugs).schedule)
     findings = _findings(text)
     assert not [m for sev, _, m in findings if sev >= libsbml.LIBSBML_SEV_ERROR]
     assert not [m for _, cat, m in findings if cat == libsbml.LIBSBML_CAT_UNITS_CONSISTENCY]

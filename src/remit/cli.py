@@ -10,7 +10,9 @@ from typing import Optional
 import typer
 
 from remit import cli_design
-from remit.cli_common import fail as _fail, slug as _slug
+from remit.cli_common import (RenamedOptions, chunk_size_option, check_disease, disease_option, fail as _fail,
+                               force_option, out_option, patients_per_arm_option, quiet_option, resume_option,
+                               seed_option, slug as _slug, workers_option)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="In-silico clinical trials of stem cell therapy for autoimmune disease.")
 
@@ -23,16 +25,16 @@ def main() -> None:
 @app.command()
 def run(
     scenario: Path = typer.Argument(..., help="Scenario TOML file"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default results/<trial name>/)"),
-    chunk_size: int = typer.Option(1000, "--chunk-size", min=1, max=1_000_000, help="Patients per integration chunk"),
-    patients_per_arm: Optional[int] = typer.Option(None, "--patients-per-arm", help="Override trial.patients_per_arm"),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Override trial.seed"),
+    out: Optional[Path] = out_option(None, "Output directory (default results/<trial name>/)"),
+    chunk_size: int = chunk_size_option(),
+    patients_per_arm: Optional[int] = patients_per_arm_option(None, "Override trial.patients_per_arm", None, None),
+    seed: Optional[int] = seed_option(None, "Override trial.seed (the seed of every random draw of the run)", None),
     compare: Optional[str] = typer.Option(None, "--compare", help="Evidence id of a published trial to print beside the endpoints (e.g. ms-mist-2019)"),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars"),
-    workers: int = typer.Option(1, "--workers", min=1, max=1024, help="Dask LocalCluster worker processes (1: run in this process)"),
+    quiet: bool = quiet_option(),
+    workers: int = workers_option(),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler, e.g. tcp://host:8786"),
-    resume: bool = typer.Option(False, "--resume", help="Continue a killed run in --out, skipping its finished chunks"),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing run directory"),
+    resume: bool = resume_option("Continue a killed run in --out, skipping its finished chunks"),
+    force: bool = force_option("Overwrite an existing run directory"),
     backend: str = typer.Option("numba", "--backend",
                                 help="ODE backend: numba (compiled kernel, fastest on CPUs) or jax (same method, "
                                      "for accelerators; needs pip install 'remit[jax]')"),
@@ -199,7 +201,7 @@ def model_info(disease: str = typer.Option("multiple_sclerosis", "--disease")) -
 @app.command("export-sbml")
 def export_sbml(
     file: Path = typer.Argument(..., help="Output SBML file ('-' for standard output)"),
-    disease: Optional[str] = typer.Option(None, "--disease", help="Disease model (default: the --scenario's disease)"),
+    disease: Optional[str] = disease_option(None, "Disease model (default: the --scenario's disease)"),
     scenario: Optional[Path] = typer.Option(None, "--scenario", help="Scenario TOML whose --arm protocol is exported as SBML events"),
     arm: Optional[str] = typer.Option(None, "--arm", help="Arm of --scenario whose protocol events to include"),
 ) -> None:
@@ -208,6 +210,8 @@ def export_sbml(
         _fail("--scenario and --arm go together (give both to include an arm's events, neither for the model only)")
     if disease is None and scenario is None:
         _fail("give --disease (or --scenario with --arm)")
+    if disease is not None:
+        check_disease(disease)
     from remit.errors import ScenarioError
     from remit.model import build_model
 
@@ -323,7 +327,7 @@ def therapies() -> None:
 
 
 @app.command("docs")
-def docs(out: Path = typer.Option(Path("docs"), "--out", help="Folder of the reference pages")) -> None:
+def docs(out: Path = out_option(Path("docs"), "Folder of the reference pages")) -> None:
     """Regenerate docs/scenario.md, docs/model.md and the per-disease block of docs/endpoints.md from the code."""
     from remit.docgen import write_pages
 
@@ -335,17 +339,16 @@ def docs(out: Path = typer.Option(Path("docs"), "--out", help="Folder of the ref
 
 @app.command("calibrate")
 def calibrate_cmd(
-    disease: str = typer.Option(..., "--disease", help="The disease to calibrate (e.g. lupus)"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default results/calibration/DISEASE)"),
-    seed: int = typer.Option(1, "--seed", min=0, max=2**31 - 1, help="Seed of the ABC-SMC proposals"),
+    disease: str = disease_option(..., "The disease to calibrate (e.g. lupus)"),
+    out: Optional[Path] = out_option(None, "Run directory (default results/calibration/DISEASE)"),
+    seed: int = seed_option(1, "Seed of the ABC-SMC proposals", high=2**31 - 1),
     population: int = typer.Option(32, "--population", min=4, max=10_000, help="Particles per ABC-SMC generation"),
     generations: int = typer.Option(4, "--generations", min=1, max=100, help="Most ABC-SMC generations"),
-    patients_per_arm: int = typer.Option(60, "--patients-per-arm", min=10, max=100_000,
-                                         help="Virtual patients per arm of each calibration trial"),
+    patients_per_arm: int = patients_per_arm_option(60, "Virtual patients per arm of each calibration trial", 10, 100_000),
     min_epsilon: float = typer.Option(0.5, "--min-epsilon", min=0.0, help="Stop once the threshold (RMS standardised residual) is below this"),
-    workers: int = typer.Option(2, "--workers", min=1, max=256, help="Processes simulating particles (results do not depend on it)"),
-    resume: bool = typer.Option(False, "--resume", help="Continue the calibration stored in --out"),
-    force: bool = typer.Option(False, "--force", help="Discard what --out holds and start over"),
+    workers: int = workers_option(2, 256, "Processes simulating particles (results do not depend on it)"),
+    resume: bool = resume_option("Continue the calibration stored in --out"),
+    force: bool = force_option("Discard what --out holds and start over"),
     ship: bool = typer.Option(False, "--ship", help="Also install the result as remit's calibrated defaults (src/remit/data/calibration)"),
 ) -> None:
     """Fit a disease's population-level parameters to its calibration trials (ABC-SMC, pyabc)."""
@@ -354,10 +357,8 @@ def calibrate_cmd(
     from rich.console import Console
 
     from remit.calibration.abc import CalibrationSettings, calibrate, ship_result
-    from remit.clinical import MODULES
 
-    if disease not in MODULES:
-        _fail(f"--disease {disease!r}: unknown disease (known: {', '.join(MODULES)})")
+    check_disease(disease)
     if resume and force:
         _fail("--resume and --force exclude each other")
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
@@ -391,24 +392,23 @@ def calibrate_cmd(
 
 @app.command("validate")
 def validate_cmd(
-    out: Path = typer.Option(Path("results/validation"), "--out", help="Output directory for validation.csv and validation.html"),
-    disease: Optional[str] = typer.Option(None, "--disease", help="Only this disease (e.g. multiple_sclerosis)"),
+    out: Path = out_option(Path("results/validation"), "Output directory for validation.csv and validation.html"),
+    disease: Optional[str] = disease_option(None, "Only this disease (e.g. multiple_sclerosis)"),
     trial: Optional[str] = typer.Option(None, "--trial", help="Only this evidence id (e.g. ms-mist-2019)"),
-    patients_per_arm: Optional[int] = typer.Option(None, "--patients-per-arm", min=1, max=1_000_000,
-                                                   help="Override every scenario's patients_per_arm (smaller: faster, wider CIs)"),
+    patients_per_arm: Optional[int] = patients_per_arm_option(
+        None, "Override every scenario's patients_per_arm (smaller: faster, wider CIs)"),
     defaults: str = typer.Option("calibrated", "--defaults", help="Parameter values: calibrated (shipped fits) or prior (literature)"),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress lines"),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Simulate every calibration and validation trial and compare with the published results."""
     from rich.console import Console
     from rich.table import Table
 
-    from remit.clinical import MODULES
     from remit.evidence import EvidenceError
     from remit.validate import run_validation, summary
 
-    if disease is not None and disease not in MODULES:
-        _fail(f"--disease {disease!r}: unknown disease (known: {', '.join(MODULES)})")
+    if disease is not None:
+        check_disease(disease)
     if defaults not in ("calibrated", "prior"):
         _fail(f"--defaults {defaults!r}: must be calibrated or prior")
     import sys
@@ -518,9 +518,9 @@ def serve(
 
 
 # design studies (remit.cli_design): power, sweep, sensitivity
-app.command("power")(cli_design.power)
-app.command("sweep")(cli_design.sweep)
-app.command("sensitivity")(cli_design.sensitivity)
+app.command("power", cls=RenamedOptions)(cli_design.power)
+app.command("sweep", cls=RenamedOptions)(cli_design.sweep)
+app.command("sensitivity", cls=RenamedOptions)(cli_design.sensitivity)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,6 @@
-"""What every ``remit`` command shares: the one-line error and the default output folder name.
+"""What every ``remit`` command shares: the one-line error, the options that recur across commands
+(each concept has one name, spelled once here; docs/cli.md) and option names that were renamed
+(still accepted, with a one-line notice).
 
 Light on purpose (typer only): ``remit --help`` imports this module.
 """
@@ -6,8 +8,10 @@ Light on purpose (typer only): ``remit --help`` imports this module.
 from __future__ import annotations
 
 import re
+from typing import Any, Optional
 
 import typer
+from typer.core import TyperCommand
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -20,3 +24,109 @@ def slug(name: str) -> str:
     """``name`` as one path component (a trial name -> its default output folder); never "." or ".."."""
     s = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
     return s if s.strip(".") else "trial"
+
+
+def check_disease(name: str, option: str = "--disease") -> str:
+    """``name`` if remit simulates that disease, else exit 2 naming ``option`` and the known diseases."""
+    from remit.clinical import MODULES
+
+    if name not in MODULES:
+        fail(f"{option}: unknown disease {name!r} (known: {', '.join(MODULES)})")
+    return name
+
+
+# --------------------------------------------------------------------------
+# options shared by several commands: one name and one meaning each
+# --------------------------------------------------------------------------
+
+
+def patients_per_arm_option(default: Optional[int], help: str, low: Optional[int] = 1,
+                            high: Optional[int] = 1_000_000) -> Any:
+    """``--patients-per-arm``: virtual patients per arm (``trial.patients_per_arm`` of a scenario)."""
+    return typer.Option(default, "--patients-per-arm", min=low, max=high, help=help)
+
+
+def out_option(default: Any, help: str) -> Any:
+    """``--out``: the folder a command writes to."""
+    return typer.Option(default, "--out", help=help)
+
+
+def seed_option(default: Optional[int], help: str, low: Optional[int] = 0, high: Optional[int] = None) -> Any:
+    """``--seed``: the seed of what the command draws at random (each command's help says what)."""
+    return typer.Option(default, "--seed", min=low, max=high, help=help)
+
+
+def chunk_size_option() -> Any:
+    """``--chunk-size``: patients integrated together; results do not depend on it."""
+    return typer.Option(1000, "--chunk-size", min=1, max=1_000_000,
+                        help="Patients per integration chunk (results do not depend on it)")
+
+
+def workers_option(default: int = 1, high: int = 1024,
+                   help: str = "Dask LocalCluster worker processes (1: this process; results do not depend on it)") -> Any:
+    """``--workers``: processes that simulate in parallel; results do not depend on it."""
+    return typer.Option(default, "--workers", min=1, max=high, help=help)
+
+
+def quiet_option() -> Any:
+    """``--quiet``: no progress output (results and errors are still printed)."""
+    return typer.Option(False, "--quiet", help="No progress messages")
+
+
+def resume_option(help: str) -> Any:
+    """``--resume``: continue what ``--out`` holds (finished work is kept)."""
+    return typer.Option(False, "--resume", help=help)
+
+
+def force_option(help: str) -> Any:
+    """``--force``: replace what ``--out`` holds (never done without it)."""
+    return typer.Option(False, "--force", help=help)
+
+
+def disease_option(default: Any, help: str = "Disease (remit diseases lists them)") -> Any:
+    """``--disease``: a disease id of ``remit diseases``."""
+    return typer.Option(default, "--disease", help=help)
+
+
+def json_option(schema: str) -> Any:
+    """``--json``: machine-readable output in the named, versioned structure (docs/cli.md)."""
+    return typer.Option(False, "--json", help=f"Print JSON (structure {schema}, docs/cli.md) instead of tables")
+
+
+# --------------------------------------------------------------------------
+# renamed options
+# --------------------------------------------------------------------------
+
+# command -> {old option name: its name now}. The old names are still accepted; each use prints
+# a one-line notice on standard error, and the command's --help lists them.
+RENAMED: dict[str, dict[str, str]] = {
+    "power": {"--per-arm": "--patients-per-arm", "--year": "--timepoint"},
+    "sweep": {"--patients": "--patients-per-arm"},
+    "sensitivity": {"--patients": "--patients-per-arm"},
+}
+
+
+class RenamedOptions(TyperCommand):
+    """A command that still accepts the old names of its renamed options (:data:`RENAMED`)."""
+
+    def __init__(self, name, **kwargs):
+        super().__init__(name, **kwargs)
+        renamed = RENAMED.get(name or "", {})
+        if renamed:
+            note = "Renamed options (the old name still works, with a notice): " + ", ".join(
+                f"{old} is now {new}" for old, new in renamed.items())
+            self.epilog = f"{self.epilog}\n\n{note}" if self.epilog else note
+
+    def parse_args(self, ctx, args):
+        renamed = RENAMED.get(self.name or "", {})
+        out: list[str] = []
+        for i, arg in enumerate(args):
+            if arg == "--":  # everything after it is an argument, not an option
+                out += args[i:]
+                break
+            old, eq, value = arg.partition("=")
+            if old in renamed:
+                typer.echo(f"remit {self.name}: warning: {old} is deprecated, use {renamed[old]}", err=True)
+                arg = renamed[old] + eq + value
+            out.append(arg)
+        return super().parse_args(ctx, out)

@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from remit.cli_common import fail, slug
+from remit.cli_common import (chunk_size_option, fail, out_option, patients_per_arm_option, quiet_option, seed_option,
+                               slug, workers_option)
 
 
 def _design_spec(scenario: Path):
@@ -27,18 +28,22 @@ def _design_out(out: Optional[Path], spec, kind: str) -> Path:
 
 def power(
     scenario: Path = typer.Argument(..., help="Scenario TOML file"),
-    per_arm: str = typer.Option("20:200:20", "--per-arm", help="Sample sizes per arm: start:stop:step (stop included) or a list 20,55,100"),
+    patients_per_arm: str = typer.Option("20:200:20", "--patients-per-arm",
+                                         help="Patients per arm of the replicate trials: start:stop:step (stop included) or a list "
+                                              "20,55,100"),
     replicates: int = typer.Option(1000, "--replicates", min=1, max=1_000_000, help="Replicate trials per sample size"),
     cohort: int = typer.Option(2000, "--cohort", min=2, max=10_000_000, help="Simulated patients per arm to resample from"),
     endpoint: Optional[str] = typer.Option(None, "--endpoint", help="Catalog endpoint analysed (default: the disease's primary endpoint)"),
-    year: Optional[int] = typer.Option(None, "--year", help="Whole year of a Proportion/Score endpoint (default: the last)"),
+    timepoint: Optional[int] = typer.Option(None, "--timepoint",
+                                            help="Whole year at which a Proportion/Score endpoint is analysed (default: the last)"),
     arm: Optional[str] = typer.Option(None, "--arm", help="Treatment arm compared with the control (default: the first)"),
     posterior: Optional[Path] = typer.Option(None, "--posterior", help="JSON list of population parameter sets {parameter: typical value} (parameter uncertainty)"),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the resampling"),
+    seed: int = seed_option(0, "Seed of the replicate resampling (the simulation itself uses trial.seed)"),
     reference: Optional[int] = typer.Option(None, "--reference-n", help="Mark a sample size on the curve (e.g. a published trial's n per arm)"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default results/<trial>-power/)"),
-    chunk_size: int = typer.Option(1000, "--chunk-size", min=1, max=1_000_000),
-    workers: int = typer.Option(1, "--workers", min=1, max=1024, help="Dask worker processes for the simulation"),
+    out: Optional[Path] = out_option(None, "Output directory (default results/<trial>-power/)"),
+    chunk_size: int = chunk_size_option(),
+    workers: int = workers_option(),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Sample size and power: resample replicate trials from one large simulated cohort per arm.
 
@@ -64,10 +69,12 @@ def power(
             fail(f"--posterior {posterior}: expected a non-empty JSON list of objects {{parameter: typical value}}")
     t0 = time.perf_counter()
     try:
-        sizes = parse_sizes(per_arm)
-        typer.echo(f"remit: simulating {cohort} patients per arm, then {replicates} replicate trials at each of "
-                   f"{len(sizes)} sizes", err=True)
-        result = run_power(spec, sizes, replicates, cohort, endpoint, year, arm, sets, seed, chunk_size, workers, str(scenario))
+        sizes = parse_sizes(patients_per_arm)
+        if not quiet:
+            typer.echo(f"remit: simulating {cohort} patients per arm, then {replicates} replicate trials at each of "
+                       f"{len(sizes)} sizes", err=True)
+        result = run_power(spec, sizes, replicates, cohort, endpoint, timepoint, arm, sets, seed, chunk_size, workers,
+                           str(scenario))
     except DesignError as exc:
         fail(str(exc))
     except EnrolmentError as exc:
@@ -114,12 +121,13 @@ def power(
 def sweep(
     scenario: Path = typer.Argument(..., help="Scenario TOML file"),
     vary: list[str] = typer.Option(..., "--vary", help="PATH=V1,V2,... e.g. arms.aHSCT.graft.source=bone_marrow,peripheral_blood (repeat for a grid)"),
-    patients: Optional[int] = typer.Option(None, "--patients", min=1, max=10_000_000, help="Patients per arm in every cell (default: the scenario's)"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default results/<trial>-sweep/)"),
-    chunk_size: int = typer.Option(1000, "--chunk-size", min=1, max=1_000_000),
-    workers: int = typer.Option(1, "--workers", min=1, max=1024, help="Dask worker processes"),
+    patients_per_arm: Optional[int] = patients_per_arm_option(
+        None, "Patients per arm in every cell (default: the scenario's)", high=10_000_000),
+    out: Optional[Path] = out_option(None, "Output directory (default results/<trial>-sweep/)"),
+    chunk_size: int = chunk_size_option(),
+    workers: int = workers_option(),
     benefit: Optional[list[str]] = typer.Option(None, "--benefit", help="Survival or Proportion endpoint shown as benefit (repeatable; default: the primary endpoint and the first Proportion endpoint)"),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress messages"),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Protocol sweep: every combination of the --vary values on the same virtual patients.
 
@@ -132,9 +140,10 @@ def sweep(
     spec = _design_spec(scenario)
     try:
         varies = [parse_vary(v) for v in vary]
-        build_cells(spec, varies, str(scenario), patients)  # every cell validated before any simulation
+        build_cells(spec, varies, str(scenario), patients_per_arm)  # every cell validated before any simulation
         say = None if quiet else (lambda msg: typer.echo(f"remit: {msg}", err=True))
-        result = run_sweep(spec, varies, patients, chunk_size, workers, str(scenario), progress=say, benefit=benefit)
+        result = run_sweep(spec, varies, patients_per_arm, chunk_size, workers, str(scenario), progress=say,
+                           benefit=benefit)
     except DesignError as exc:
         fail(str(exc))
     except EnrolmentError as exc:
@@ -179,13 +188,13 @@ def sensitivity(
     timepoint: Optional[float] = typer.Option(None, "--timepoint", help="Timepoint in years of the endpoint"),
     arm: Optional[str] = typer.Option(None, "--arm", help="Treatment arm (default: the first non-control arm)"),
     samples: int = typer.Option(16, "--samples", min=2, max=65536, help="Saltelli base samples N (power of 2); N x (parameters + 2) evaluations"),
-    patients: int = typer.Option(100, "--patients", min=2, max=1_000_000, help="Patients per arm of the cohort"),
+    patients_per_arm: int = patients_per_arm_option(100, "Patients per arm of the cohort", low=2),
     range_source: str = typer.Option("prior", "--range", help="prior: +-2 prior sd; spec: the model's [low, high]"),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the Sobol sequence and bootstrap"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default results/<trial>-sensitivity/)"),
-    chunk_size: int = typer.Option(1000, "--chunk-size", min=1, max=1_000_000),
-    workers: int = typer.Option(1, "--workers", min=1, max=1024, help="Dask worker processes"),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress messages"),
+    seed: int = seed_option(0, "Seed of the Sobol sequence and bootstrap (the simulation itself uses trial.seed)"),
+    out: Optional[Path] = out_option(None, "Output directory (default results/<trial>-sensitivity/)"),
+    chunk_size: int = chunk_size_option(),
+    workers: int = workers_option(),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Global sensitivity (Sobol indices, SALib) of an endpoint to population-level model parameters.
 
@@ -199,8 +208,8 @@ def sensitivity(
     names = [p.strip() for p in parameters.split(",") if p.strip()] if parameters else None
     say = None if quiet else (lambda msg: typer.echo(f"remit: {msg}", err=True))
     try:
-        result = run_sensitivity(spec, names, all_varying, endpoint, timepoint, arm, samples, patients, range_source,
-                                 seed, chunk_size, workers, str(scenario), progress=say)
+        result = run_sensitivity(spec, names, all_varying, endpoint, timepoint, arm, samples, patients_per_arm,
+                                 range_source, seed, chunk_size, workers, str(scenario), progress=say)
     except DesignError as exc:
         fail(str(exc))
     except EnrolmentError as exc:

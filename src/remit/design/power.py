@@ -133,7 +133,7 @@ def primary_analysis(disease, follow_up_years: float, endpoint: str | None = Non
         return PowerAnalysis("rate", e)
     y = K if year is None else int(year)
     if not 1 <= y <= K:
-        raise DesignError(f"year {y} is outside the trial's whole years 1..{K}")
+        raise DesignError(f"--timepoint {y}: outside the trial's whole years 1..{K}")
     return PowerAnalysis("proportion" if isinstance(e, Proportion) else "score", e, y)
 
 
@@ -288,10 +288,10 @@ def parse_sizes(text: str) -> list[int]:
         else:
             sizes = sorted({int(x) for x in text.split(",") if x.strip()})
     except ValueError:
-        raise DesignError(f"--per-arm {text!r}: expected start:stop:step (e.g. 20:200:20) or a list (e.g. 20,55,100) "
+        raise DesignError(f"--patients-per-arm {text!r}: expected start:stop:step (e.g. 20:200:20) or a list (e.g. 20,55,100) "
                           "of positive integers") from None
     if not sizes or min(sizes) < 2:
-        raise DesignError(f"--per-arm {text!r}: sample sizes must be at least 2 per arm")
+        raise DesignError(f"--patients-per-arm {text!r}: sample sizes must be at least 2 per arm")
     return sizes
 
 

@@ -289,7 +289,7 @@ def run_sensitivity(spec, parameters: list[str] | None = None, all_varying: bool
     if samples < 2 or samples & (samples - 1):
         raise DesignError(f"--samples {samples}: must be a power of 2 (e.g. 16, 32, 64) for Sobol sequences")
     if patients_per_arm < 2:
-        raise DesignError("--patients must be at least 2 per arm")
+        raise DesignError(f"--patients-per-arm {patients_per_arm}: must be at least 2 per arm")
     bounds = [s.bounds(range_source) for s in shifts]
     evaluator = TrialEvaluator(spec, shifts, statistic, patients_per_arm, chunk_size, workers, progress)
     indices, X, Y = sobol_indices(evaluator, [s.name for s in shifts], bounds, samples, seed)

@@ -10,9 +10,9 @@ from typing import Optional
 import typer
 
 from remit import cli_design
-from remit.cli_common import (RenamedOptions, chunk_size_option, check_disease, disease_option, fail as _fail,
-                               force_option, out_option, patients_per_arm_option, quiet_option, resume_option,
-                               seed_option, slug as _slug, workers_option)
+from remit.cli_common import (Listing, RenamedOptions, check_disease, chunk_size_option, disease_option, fail as _fail,
+                               force_option, json_option, out_option, patients_per_arm_option, quiet_option,
+                               resume_option, seed_option, show, slug as _slug, workers_option)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="In-silico clinical trials of stem cell therapy for autoimmune disease.")
 
@@ -171,31 +171,34 @@ def _print_summary(console, result) -> None:
 
 
 @app.command("model")
-def model_info(disease: str = typer.Option("multiple_sclerosis", "--disease")) -> None:
+def model_info(disease: str = disease_option("multiple_sclerosis"), as_json: bool = json_option("remit.model/1")) -> None:
     """List the model's states and parameters with units, ranges and sources."""
-    from rich.console import Console
-    from rich.table import Table
-
     from remit.model import build_model
 
-    try:
-        m = build_model(disease)
-    except ValueError as exc:
-        _fail(str(exc))
-    c = Console()
-    t = Table(title=f"{m.name}: {len(m.states)} states")
-    for col in ("state", "unit", "description"):
-        t.add_column(col)
-    for s in m.states:
-        t.add_row(s.name, s.unit, s.description)
-    c.print(t)
-    t = Table(title=f"{len(m.parameters)} parameters")
-    for col in ("parameter", "value", "unit", "range", "prior", "source"):
-        t.add_column(col)
-    for p in m.parameters:
-        t.add_row(p.name, f"{p.value:.4g}", p.unit, f"{p.low:.3g} - {p.high:.3g}", p.prior + (f" ({p.cv})" if p.cv else ""), p.source)
-    c.print(t)
+    m = build_model(check_disease(disease))
+    states = [{"name": s.name, "unit": s.unit, "description": s.description} for s in m.states]
+    params = [{"name": p.name, "value": p.value, "unit": p.unit, "low": p.low, "high": p.high, "prior": p.prior,
+               "cv": p.cv, "source": p.source} for p in m.parameters]
+    doc = {"schema": "remit.model/1", "disease": disease, "model": m.name, "calibration": _calibration(disease),
+           "states": states, "parameters": params}
+    show([Listing(f"{m.name}: {len(states)} states", [("state", "name"), ("unit", "unit"), ("description", "description")],
+                  states),
+          Listing(f"{len(params)} parameters", [
+              ("parameter", "name"), ("value", lambda p: f"{p['value']:.4g}"), ("unit", "unit"),
+              ("range", lambda p: f"{p['low']:.3g} - {p['high']:.3g}"),
+              ("prior", lambda p: p["prior"] + (f" ({p['cv']})" if p["cv"] else "")), ("source", "source")], params)],
+         doc, as_json)
 
+
+def _calibration(disease: str) -> dict | None:
+    """The calibration ``disease`` ships, as listed (None: none; its model uses the literature values)."""
+    from remit.calibration import shipped
+
+    doc = shipped.load(disease)
+    if doc is None:
+        return None
+    return {"parameters": sorted(doc["point"]), "trials": shipped.fitted_trials(doc).split(", "),
+            "finished": doc["provenance"]["finished"][:10]}
 
 
 @app.command("export-sbml")
@@ -259,71 +262,76 @@ def export_sbml(
                f"{len(model.parameters)} parameters, {n_ev} events" + (f" ({arm})" if arm else ""), err=True)
 
 @app.command("diseases")
-def diseases(name: Optional[str] = typer.Argument(None, help="A disease, to list its population fields, drugs and endpoints")) -> None:
+def diseases(
+    name: Optional[str] = typer.Argument(None, help="A disease, to list its population fields, drugs and endpoints"),
+    as_json: bool = json_option("remit.diseases/1 or, with NAME, remit.disease/1"),
+) -> None:
     """List the diseases remit simulates (or one disease in detail)."""
-    from rich.console import Console
-    from rich.table import Table
-
     from remit.clinical import MODULES, get_disease
     from remit.docgen import describe_population, endpoint_names
 
-    c = Console()
     if name is None:
-        t = Table(title="Diseases (trial.disease)")
-        for col in ("disease", "label", "organ", "primary endpoint", "conventional drugs"):
-            t.add_column(col, overflow="fold")
-        for d in map(get_disease, MODULES):
-            t.add_row(d.name, d.label, d.organ, d.primary, ", ".join(d.drugs))
-        c.print(t)
-        c.print("details: remit diseases <disease>; arms: remit therapies")
+        records = [_disease_record(get_disease(n)) for n in MODULES]
+        show([Listing("Diseases (trial.disease)", [
+            ("disease", "id"), ("label", "label"), ("organ", "organ"),
+            ("primary endpoint", lambda r: "-" if r["primary_endpoint"] is None else
+             f"{r['primary_endpoint']['name']} ({r['primary_endpoint']['kind']})"),
+            ("conventional drugs", "conventional_drugs"),
+            ("calibrated on", lambda r: "none: literature values" if r["calibration"] is None else r["calibration"]["trials"]),
+        ], records)], {"schema": "remit.diseases/1", "diseases": records}, as_json,
+             ("details: remit diseases <disease>; arms: remit therapies",))
         return
-    if name not in MODULES:
-        _fail(f"unknown disease {name!r} (known: {', '.join(MODULES)})")
-    d = get_disease(name)
-    t = Table(title=f"{d.label}: [population] fields")
-    for col in ("field", "type", "allowed", "default", "unit"):
-        t.add_column(col, overflow="fold")
-    for r in describe_population(name):
-        t.add_row(r["field"], r["type"], r["allowed"], r["default"], r["unit"])
-    c.print(t)
-    t = Table(title="Conventional drugs")
-    for col in ("drug", "efficacy while given", "half-life (d)", "max years", "source"):
-        t.add_column(col, overflow="fold")
-    for g in d.drugs.values():
-        t.add_row(g.name, f"{g.efficacy:.2f}", f"{g.half_life_days:g}", "-" if g.max_years is None else f"{g.max_years:g}", g.source)
-    c.print(t)
-    t = Table(title="Endpoints")
-    for col in ("rows in endpoints.csv", "label", "definition"):
-        t.add_column(col, overflow="fold")
-    for e in d.endpoints:
-        t.add_row(", ".join(endpoint_names(e)), e.label, e.definition)
-    c.print(t)
+    d = get_disease(check_disease(name, None))
+    fields = describe_population(name)
+    drugs = [{"name": g.name, "efficacy": g.efficacy, "half_life_days": g.half_life_days, "max_years": g.max_years,
+              "source": g.source} for g in d.drugs.values()]
+    endpoints = [{"name": e.name, "kind": type(e).__name__.lower(), "rows": endpoint_names(e), "label": e.label,
+                  "definition": e.definition} for e in d.endpoints]
+    doc = {"schema": "remit.disease/1", **_disease_record(d), "population_fields": fields, "drugs": drugs,
+           "endpoints": endpoints}
+    show([Listing(f"{d.label}: [population] fields", _FIELD_COLUMNS, fields),
+          Listing("Conventional drugs", [
+              ("drug", "name"), ("efficacy while given", lambda g: f"{g['efficacy']:.2f}"),
+              ("half-life (d)", lambda g: f"{g['half_life_days']:g}"),
+              ("max years", lambda g: None if g["max_years"] is None else f"{g['max_years']:g}"), ("source", "source")],
+              drugs),
+          Listing("Endpoints", [("rows in endpoints.csv", "rows"), ("label", "label"), ("definition", "definition")],
+                  endpoints)], doc, as_json)
+
+
+_FIELD_COLUMNS = [("field", "field"), ("type", "type"), ("allowed", "allowed"), ("default", "default"), ("unit", "unit")]
+
+
+def _disease_record(d) -> dict:
+    """One disease as ``remit diseases`` lists it. The primary endpoint is the one the design studies analyse
+    by default: the declared (Survival) one, else the first Proportion endpoint (rheumatoid arthritis: ACR20)."""
+    from remit.design.common import default_endpoint
+
+    e = default_endpoint(d)
+    return {"id": d.name, "label": d.label, "organ": d.organ,
+            "primary_endpoint": None if e is None else {"name": e.name, "kind": type(e).__name__.lower(), "label": e.label},
+            "conventional_drugs": list(d.drugs), "calibration": _calibration(d.name)}
 
 
 @app.command("therapies")
-def therapies() -> None:
+def therapies(as_json: bool = json_option("remit.therapies/1")) -> None:
     """List the arm types (therapy = ...) with their fields, units and allowed values."""
-    from rich.console import Console
-    from rich.table import Table
-
     from remit.docgen import ARM_TYPES, REGIMEN_TYPES, _doc, _nested, describe_field
 
-    c = Console()
+    tables, listings = [], []
     seen: set = set()
     for arm in ARM_TYPES:
+        therapy = arm.model_fields["therapy"].default
         models = [arm, *[m for m in _nested(arm, seen) if m not in REGIMEN_TYPES]]
         if arm is ARM_TYPES[0]:
             models += list(REGIMEN_TYPES)
         for m in models:
-            title = f"therapy = {arm.model_fields['therapy'].default!r}" if m is arm else f"  {m.__name__}"
-            t = Table(title=f"{title}: {_doc(m)}", title_justify="left")
-            for col in ("field", "type", "allowed", "default", "unit"):
-                t.add_column(col, overflow="fold")
-            for n, f in m.model_fields.items():
-                r = describe_field(n, f)
-                t.add_row(n, r["type"], r["allowed"], r["default"], r["unit"])
-            c.print(t)
-    c.print("conventional drugs depend on the disease: remit diseases <disease>")
+            fields = [{"field": n, **describe_field(n, f)} for n, f in m.model_fields.items()]
+            tables.append({"therapy": therapy, "table": m.__name__, "description": _doc(m), "fields": fields})
+            title = f"therapy = {therapy!r}" if m is arm else f"  {m.__name__}"
+            listings.append(Listing(f"{title}: {_doc(m)}", _FIELD_COLUMNS, fields))
+    show(listings, {"schema": "remit.therapies/1", "tables": tables}, as_json,
+         ("conventional drugs depend on the disease: remit diseases <disease>",))
 
 
 @app.command("docs")

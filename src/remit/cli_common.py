@@ -1,14 +1,18 @@
 """What every ``remit`` command shares: the one-line error, the options that recur across commands
-(each concept has one name, spelled once here; docs/cli.md) and option names that were renamed
-(still accepted, with a one-line notice).
+(each concept has one name, spelled once here; docs/cli.md), option names that were renamed (still
+accepted, with a one-line notice), and listings: rich tables on a terminal, plain tab-separated
+text when standard output is a pipe or a file, JSON with ``--json``.
 
 Light on purpose (typer only): ``remit --help`` imports this module.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Any, Optional
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Union
 
 import typer
 from typer.core import TyperCommand
@@ -26,12 +30,12 @@ def slug(name: str) -> str:
     return s if s.strip(".") else "trial"
 
 
-def check_disease(name: str, option: str = "--disease") -> str:
-    """``name`` if remit simulates that disease, else exit 2 naming ``option`` and the known diseases."""
+def check_disease(name: str, option: Optional[str] = "--disease") -> str:
+    """``name`` if remit simulates that disease, else exit 2 naming ``option`` (if any) and the known diseases."""
     from remit.clinical import MODULES
 
     if name not in MODULES:
-        fail(f"{option}: unknown disease {name!r} (known: {', '.join(MODULES)})")
+        fail(f"{option + ': ' if option else ''}unknown disease {name!r} (known: {', '.join(MODULES)})")
     return name
 
 
@@ -130,3 +134,65 @@ class RenamedOptions(TyperCommand):
                 arg = renamed[old] + eq + value
             out.append(arg)
         return super().parse_args(ctx, out)
+
+
+# --------------------------------------------------------------------------
+# listings: rich on a terminal, plain tab-separated text otherwise, or JSON
+# --------------------------------------------------------------------------
+
+Cell = Union[str, Callable[[dict], Any]]
+
+
+@dataclass
+class Listing:
+    """One table of a listing command: its records (dicts, as they appear in the JSON output) and
+    the columns shown for them, each a header and a record key or a function of the record."""
+
+    title: str
+    columns: list[tuple[str, Cell]]
+    records: list[dict]
+
+    def rows(self) -> list[list[str]]:
+        return [[_text(cell(r) if callable(cell) else r[cell]) for _, cell in self.columns] for r in self.records]
+
+
+def _text(value: Any) -> str:
+    """A cell on one line: lists joined by commas, no value as '-', whitespace runs (tabs, newlines) as one space."""
+    if value is None:
+        return "-"
+    if isinstance(value, (list, tuple)):
+        value = ", ".join(map(str, value))
+    return " ".join(str(value).split())
+
+
+def on_terminal() -> bool:
+    """Whether standard output is a terminal (rich tables) rather than a pipe or a file (plain text)."""
+    return sys.stdout.isatty()
+
+
+def show(listings: list[Listing], doc: dict | None = None, as_json: bool = False, hints: tuple[str, ...] = ()) -> None:
+    """Print ``doc`` as JSON (``as_json``); else the listings: rich tables (and ``hints``) on a terminal,
+    otherwise per table a ``# title`` line, a header line and one line per record, tab-separated and never
+    wrapped, with a blank line between tables."""
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        return
+    if not on_terminal():
+        blocks = ["\n".join([f"# {_text(t.title)}", "\t".join(h for h, _ in t.columns),
+                             *("\t".join(row) for row in t.rows())]) for t in listings]
+        typer.echo("\n\n".join(blocks))
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console()
+    for t in listings:
+        table = Table(title=t.title, title_justify="left")
+        for k, (header, _) in enumerate(t.columns):  # the first column, an identifier, is never broken
+            table.add_column(header, overflow="fold", no_wrap=k == 0)
+        for row in t.rows():
+            table.add_row(*map(Text, row))  # Text: a cell is never read as rich markup
+        console.print(table)
+    for h in hints:
+        console.print(Text(h))

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from remit.design.common import DesignError
+from remit.design.common import DesignError, default_endpoint
 
 ALPHA = 0.05
 NO_POSTERIOR = ("parameter uncertainty: not included (no --posterior given); the power shown reflects "
@@ -115,12 +115,12 @@ def primary_analysis(disease, follow_up_years: float, endpoint: str | None = Non
     from remit.clinical.base import Proportion, Rate, Survival
     from remit.endpoints import whole_years
 
-    name = endpoint or disease.primary
+    name = endpoint
     if not name:
-        props = [e for e in disease.endpoints if isinstance(e, Proportion)]
-        if not props:
+        default = default_endpoint(disease)
+        if default is None:
             raise DesignError(f"{disease.name} declares no primary endpoint; choose one with --endpoint")
-        name = props[0].name
+        name = default.name
     try:
         e = disease.endpoint(name)
     except KeyError:

@@ -67,6 +67,10 @@ def test_run_command_writes_the_run_directory(tmp_path):
     for f in ("report.html", "patients.parquet", "endpoints.csv", "provenance.json", "spec.toml"):
         assert (out / f).exists()
     assert "Published vs simulated" in res.output
+    from remit.calibration import shipped
+
+    # the MS model ships a calibration: provenance.json (and the report) say the run used it
+    assert json.loads((out / "provenance.json").read_text())["parameters"] == shipped.describe("multiple_sclerosis")
 
 
 # --------------------------------------------------------------------------

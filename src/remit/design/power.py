@@ -39,7 +39,7 @@ from remit.design.common import DesignError, default_endpoint
 
 ALPHA = 0.05
 NO_POSTERIOR = ("parameter uncertainty: not included (no --posterior given); the power shown reflects "
-                "patient-level variability and sampling only, at the model's typical (calibrated where shipped) values")
+                "patient-level variability and sampling only, at the model's typical values")
 
 
 # --------------------------------------------------------------------------
@@ -401,6 +401,7 @@ def run_power(spec, sizes: list[int], replicates: int = 1000, cohort_per_arm: in
               alpha: float = ALPHA) -> PowerResult:
     """Simulate, resample and analyse (see the module docstring)."""
     from remit.clinical import get_disease
+    from remit.trial import parameter_provenance
 
     disease = get_disease(spec.trial.disease)
     analysis = primary_analysis(disease, spec.trial.follow_up_years, endpoint, year)
@@ -431,7 +432,7 @@ def run_power(spec, sizes: list[int], replicates: int = 1000, cohort_per_arm: in
                         "follow_up_years": spec.trial.follow_up_years, "simulation": info,
                         "parameter_uncertainty": (f"included: {len(posterior)} population parameter sets; replicate r "
                                                   "draws its patients from the cohort simulated under set r mod K"
-                                                  if posterior else NO_POSTERIOR)})
+                                                  if posterior else f"{NO_POSTERIOR}: {parameter_provenance(spec)}")})
     result.meta["n_for_80pct"] = result.n_for(0.8)
     result.meta["n_for_90pct"] = result.n_for(0.9)
     return result

@@ -268,3 +268,5 @@ def test_renamed_options_warn_once_and_still_work():
     assert res.exit_code == 2 and "--patients-per-arm '20:10'" in res.stderr
     res = CliRunner().invoke(app, ["sensitivity", SCENARIO, "--patients=1"])
     assert res.exit_code == 2 and "--patients-per-arm" in res.stderr
+    res = CliRunner().invoke(app, ["power", SCENARIO, "--year", "99", "--endpoint", "neda3"])
+    assert res.exit_code == 2 and "--timepoint 99: outside the trial's whole years 1..5" in res.stderr

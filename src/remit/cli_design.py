@@ -33,7 +33,8 @@ def power(
                                               "20,55,100"),
     replicates: int = typer.Option(1000, "--replicates", min=1, max=1_000_000, help="Replicate trials per sample size"),
     cohort: int = typer.Option(2000, "--cohort", min=2, max=10_000_000, help="Simulated patients per arm to resample from"),
-    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="Catalog endpoint analysed (default: the disease's primary endpoint)"),
+    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="Catalog endpoint analysed (default: the primary endpoint "
+                                                                    "that remit diseases lists)"),
     timepoint: Optional[int] = typer.Option(None, "--timepoint",
                                             help="Whole year at which a Proportion/Score endpoint is analysed (default: the last)"),
     arm: Optional[str] = typer.Option(None, "--arm", help="Treatment arm compared with the control (default: the first)"),
@@ -184,7 +185,9 @@ def sensitivity(
     scenario: Path = typer.Argument(..., help="Scenario TOML file"),
     parameters: Optional[str] = typer.Option(None, "--parameters", help="Comma-separated model parameters (default: all with a between-patient prior)"),
     all_varying: bool = typer.Option(False, "--all-varying", help="Every parameter with a between-patient prior (the default)"),
-    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="Endpoint name of endpoints.csv (default: the primary endpoint's _free at the last whole year)"),
+    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="Endpoint name of endpoints.csv (default: the primary endpoint "
+                                                                    "that remit diseases lists, its _free row if a survival "
+                                                                    "endpoint, at the last whole year)"),
     timepoint: Optional[float] = typer.Option(None, "--timepoint", help="Timepoint in years of the endpoint"),
     arm: Optional[str] = typer.Option(None, "--arm", help="Treatment arm (default: the first non-control arm)"),
     samples: int = typer.Option(16, "--samples", min=2, max=65536, help="Saltelli base samples N (power of 2); N x (parameters + 2) evaluations"),

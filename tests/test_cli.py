@@ -1,5 +1,6 @@
 """The command line: malformed scenarios exit with code 2 and one line naming file, field, value, range."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +67,206 @@ def test_run_command_writes_the_run_directory(tmp_path):
     for f in ("report.html", "patients.parquet", "endpoints.csv", "provenance.json", "spec.toml"):
         assert (out / f).exists()
     assert "Published vs simulated" in res.output
+    from remit.calibration import shipped
+
+    # the MS model ships a calibration: provenance.json (and the report) say the run used it
+    assert json.loads((out / "provenance.json").read_text())["parameters"] == shipped.describe("multiple_sclerosis")
+
+
+# --------------------------------------------------------------------------
+# listing commands: plain text when piped, rich tables on a terminal, --json
+# --------------------------------------------------------------------------
+
+BOX = set("┏┓┗┛━┃│─╭╮╰╯┡┩╇")
+narrow = CliRunner(env={"COLUMNS": "40"})  # a narrow terminal width must not matter when piped
+
+
+def _rows(output: str) -> list[list[str]]:
+    """Tab-separated data lines of a piped listing (title lines start with '# ')."""
+    return [line.split("\t") for line in output.splitlines() if line and not line.startswith("# ")]
+
+
+def _listings():
+    from remit.diseases import DISEASES
+
+    return [["diseases"], ["therapies"], *(["diseases", d] for d in DISEASES.ids()), *(["model", "--disease", d] for d in DISEASES.ids())]
+
+
+@pytest.mark.parametrize("args", _listings(), ids=" ".join)
+def test_piped_listing_is_plain_tab_separated_text(args):
+    res = narrow.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert not BOX & set(res.output), "box drawing in piped output"
+    blocks = res.output.rstrip("\n").split("\n\n")  # (a last empty cell ends a line with a tab)
+    for block in blocks:
+        title, header, *rows = block.split("\n")
+        assert title.startswith("# ") and rows, block[:200]
+        width = len(header.split("\t"))
+        assert width >= 3 and all(len(r.split("\t")) == width for r in rows), block[:200]
+
+
+def test_piped_listings_keep_every_identifier_whole():
+    from remit.diseases import DISEASES, get_disease
+    from remit.diseases import build_model
+
+    first = {r[0] for r in _rows(narrow.invoke(app, ["diseases"]).output)}
+    assert set(DISEASES.ids()) <= first
+    for d in DISEASES.ids():
+        first = {r[0] for r in _rows(narrow.invoke(app, ["diseases", d]).output)}
+        assert set(get_disease(d).population_model.model_fields) <= first
+        assert set(get_disease(d).drugs) <= first
+        first = {r[0] for r in _rows(narrow.invoke(app, ["model", "--disease", d]).output)}
+        m = build_model(d)
+        assert {s.name for s in m.states} | set(m.parameter_names) <= first
+
+
+def test_diseases_listing_names_a_primary_endpoint_for_every_disease():
+    """Rheumatoid arthritis declares no time-to-event endpoint: the listing shows ACR20, the endpoint the design
+    studies analyse by default, instead of an empty cell."""
+    rows = _rows(narrow.invoke(app, ["diseases"]).output)
+    header, data = rows[0], {r[0]: dict(zip(rows[0], r)) for r in rows[1:]}
+    assert "primary endpoint" in header
+    assert data["rheumatoid_arthritis"]["primary endpoint"] == "acr20 (proportion)"
+    assert data["multiple_sclerosis"]["primary endpoint"] == "progression (survival)"
+    assert all(r["primary endpoint"] not in ("", "-") for r in data.values())
+
+
+def test_listing_json_has_the_documented_structure():
+    from remit.calibration import shipped
+    from remit.diseases import DISEASES, get_disease
+    from remit.diseases import build_model
+
+    doc = json.loads(narrow.invoke(app, ["diseases", "--json"]).output)
+    assert doc["schema"] == "remit.diseases/1"
+    assert [d["id"] for d in doc["diseases"]] == list(DISEASES.ids())
+    for d in doc["diseases"]:
+        assert set(d) == {"id", "label", "organ", "primary_endpoint", "conventional_drugs", "calibration"}
+        disease = get_disease(d["id"])
+        assert d["conventional_drugs"] == list(disease.drugs)
+        assert set(d["primary_endpoint"]) == {"name", "kind", "label"}
+        if disease.primary:
+            assert d["primary_endpoint"]["name"] == disease.primary and d["primary_endpoint"]["kind"] == "survival"
+        assert (d["calibration"] is None) == (shipped.load(d["id"]) is None)
+        if d["calibration"] is not None:
+            assert d["calibration"]["parameters"] == sorted(shipped.load(d["id"])["point"])
+    for name in DISEASES.ids():
+        one = json.loads(narrow.invoke(app, ["diseases", name, "--json"]).output)
+        assert one["schema"] == "remit.disease/1" and one["id"] == name
+        assert [f["field"] for f in one["population_fields"]] == list(get_disease(name).population_model.model_fields)
+        assert all(set(f) == {"field", "type", "allowed", "default", "unit"} for f in one["population_fields"])
+        assert [g["name"] for g in one["drugs"]] == list(get_disease(name).drugs)
+        assert [e["name"] for e in one["endpoints"]] == [e.name for e in get_disease(name).endpoints]
+        model = json.loads(narrow.invoke(app, ["model", "--disease", name, "--json"]).output)
+        m = build_model(name)
+        assert model["schema"] == "remit.model/1" and model["disease"] == name
+        assert [s["name"] for s in model["states"]] == [s.name for s in m.states]
+        assert [(p["name"], p["value"]) for p in model["parameters"]] == [(p.name, p.value) for p in m.parameters]
+        assert model["calibration"] == one["calibration"]
+    th = json.loads(narrow.invoke(app, ["therapies", "--json"]).output)
+    assert th["schema"] == "remit.therapies/1"
+    assert {t["therapy"] for t in th["tables"]} == {"ahsct", "mobilization_only", "msc", "conventional", "placebo"}
+    assert all(set(t) == {"therapy", "table", "description", "fields"} and t["fields"] for t in th["tables"])
+
+
+def test_listing_on_a_terminal_is_a_rich_table():
+    """Through a pseudo-terminal: box-drawn tables, and the identifier column is never broken."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "COLUMNS": "100", "LINES": "50"}
+    proc = subprocess.Popen([sys.executable, "-m", "remit.cli", "diseases"], stdout=follower, stderr=subprocess.PIPE,
+                            env=env)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the command ended
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    out = b"".join(chunks).decode()
+    assert BOX & set(out)
+    for name in ("multiple_sclerosis", "rheumatoid_arthritis", "type1_diabetes"):
+        assert name in out
+
+
+def test_piped_listing_in_a_real_process():
+    """stdout a pipe (not CliRunner's buffer): plain text."""
+    out = subprocess.run([sys.executable, "-m", "remit.cli", "diseases"], capture_output=True, text=True, check=True).stdout
+    assert not BOX & set(out) and "\nrheumatoid_arthritis\tRheumatoid arthritis\t" in out
+
+
+# --------------------------------------------------------------------------
+# one option name per concept
+# --------------------------------------------------------------------------
+
+SCENARIO = "examples/ms_ahsct_vs_dmt.toml"
+POSITIONAL = {"run": [SCENARIO], "power": [SCENARIO], "sweep": [SCENARIO], "sensitivity": [SCENARIO],
+              "predict": ["examples/patient_ms_young_active.toml"], "export-sbml": ["x.xml"]}
+SHARED = {  # option -> (a value, the commands where the concept applies)
+    "--patients-per-arm": ("20", ("run", "power", "sweep", "sensitivity", "validate", "calibrate")),
+    "--out": ("results/x", ("run", "power", "sweep", "sensitivity", "validate", "calibrate", "docs")),
+    "--seed": ("3", ("run", "power", "sensitivity", "calibrate", "predict")),
+    "--workers": ("2", ("run", "power", "sweep", "sensitivity", "calibrate")),
+    "--chunk-size": ("100", ("run", "power", "sweep", "sensitivity")),
+    "--quiet": (None, ("run", "power", "sweep", "sensitivity", "validate")),
+    "--disease": ("lupus", ("model", "export-sbml", "calibrate", "validate")),
+    "--json": (None, ("diseases", "therapies", "model", "predict")),
+}
+
+
+@pytest.mark.parametrize("option", sorted(SHARED))
+def test_shared_option_is_accepted_under_one_name(option):
+    """Parsing stops at an unknown option before --help is honoured: exit 0 means the name is accepted."""
+    value, commands = SHARED[option]
+    for cmd in commands:
+        args = [cmd, *POSITIONAL.get(cmd, []), option, *([value] if value else []), "--help"]
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 0, (args, res.output)
+        assert "deprecated" not in res.output
+
+
+def test_every_parameter_has_one_option_name_across_commands():
+    """The same parameter is spelled the same way in every command, and one option name means one parameter."""
+    import typer
+
+    group = typer.main.get_command(app)
+    by_param: dict[str, set] = {}
+    by_option: dict[str, set] = {}
+    for name, cmd in group.commands.items():
+        for p in cmd.params:
+            if p.param_type_name == "option":
+                by_param.setdefault(p.name, set()).update(p.opts)
+                for o in p.opts:
+                    by_option.setdefault(o, set()).add(p.name)
+    assert {k: v for k, v in by_param.items() if len(v) > 1} == {}
+    assert {k: v for k, v in by_option.items() if len(v) > 1} == {}
+    for option in SHARED:
+        assert by_option[option] == {option.lstrip("-").replace("-", "_")} or option == "--json"
+    from remit.cli_common import RENAMED
+
+    assert not {old for names in RENAMED.values() for old in names} & set(by_option)  # old names are no options
+
+
+def test_renamed_options_warn_once_and_still_work():
+    from remit.cli_common import RENAMED
+
+    for cmd, renamed in RENAMED.items():
+        for old, new in renamed.items():
+            res = CliRunner().invoke(app, [cmd, SCENARIO, old, "5", "--help"])
+            assert res.exit_code == 0, res.output
+            notes = [ln for ln in res.stderr.splitlines() if "deprecated" in ln]
+            assert notes == [f"remit {cmd}: warning: {old} is deprecated, use {new}"]
+            assert f"{old} is now {new}" in " ".join(res.stdout.split())  # --help lists the old name
+    # the value reaches the renamed option: bad values are refused under the new name
+    res = CliRunner().invoke(app, ["power", SCENARIO, "--per-arm", "20:10"])
+    assert res.exit_code == 2 and "--patients-per-arm '20:10'" in res.stderr
+    res = CliRunner().invoke(app, ["sensitivity", SCENARIO, "--patients=1"])
+    assert res.exit_code == 2 and "--patients-per-arm" in res.stderr
+    res = CliRunner().invoke(app, ["power", SCENARIO, "--year", "99", "--endpoint", "neda3"])
+    assert res.exit_code == 2 and "--timepoint 99: outside the trial's whole years 1..5" in res.stderr

@@ -115,9 +115,9 @@ def test_parse_sizes():
 
 
 def test_power_cli_bad_input_exits_2():
-    r = runner.invoke(app, ["power", SCENARIO, "--per-arm", "20:10"])
-    assert r.exit_code == 2 and "--per-arm" in r.output
-    r = runner.invoke(app, ["power", SCENARIO, "--endpoint", "nonsense", "--cohort", "10", "--per-arm", "5,10"])
+    r = runner.invoke(app, ["power", SCENARIO, "--patients-per-arm", "20:10"])
+    assert r.exit_code == 2 and "--patients-per-arm '20:10'" in r.output
+    r = runner.invoke(app, ["power", SCENARIO, "--endpoint", "nonsense", "--cohort", "10", "--patients-per-arm", "5,10"])
     assert r.exit_code == 2 and "unknown endpoint" in r.output
 
 
@@ -179,7 +179,7 @@ def test_sweep_population_field_enrols_per_value():
     ("arms.aHSCT.conditioning.regimen=cy", "must be one of cy_atg"),
     ("arms.DMT.conditioning.regimen=cy_atg", "has no conditioning"),
     ("population.age.mean=200", "population.age.mean"),
-    ("trial.patients_per_arm=5", "use --patients"),
+    ("trial.patients_per_arm=5", "use --patients-per-arm"),
     ("graft.source", "expected PATH=VALUE"),
 ])
 def test_sweep_cli_bad_vary_exits_2_with_one_line(vary, message):
@@ -238,7 +238,7 @@ def test_sensitivity_cli_bad_input_exits_2(args, message):
 def test_commands_end_to_end(tmp_path):
     scenario = tmp_path / "tiny.toml"
     scenario.write_text(tiny_spec(15, 1).to_toml())
-    r = runner.invoke(app, ["power", str(scenario), "--per-arm", "5,10", "--replicates", "40", "--cohort", "30",
+    r = runner.invoke(app, ["power", str(scenario), "--patients-per-arm", "5,10", "--replicates", "40", "--cohort", "30",
                             "--reference-n", "10", "--out", str(tmp_path / "p")])
     assert r.exit_code == 0, r.output
     doc = json.loads((tmp_path / "p" / "power.json").read_text())
@@ -250,6 +250,6 @@ def test_commands_end_to_end(tmp_path):
     assert r.exit_code == 0, r.output
     assert len(pd.read_csv(tmp_path / "s" / "sweep_summary.csv")) == 4
     r = runner.invoke(app, ["sensitivity", str(scenario), "--parameters", "tissue_attack,dmt_resp", "--samples", "2",
-                            "--patients", "10", "--quiet", "--out", str(tmp_path / "x")])
+                            "--patients-per-arm", "10", "--quiet", "--out", str(tmp_path / "x")])
     assert r.exit_code == 0, r.output
     assert set(pd.read_csv(tmp_path / "x" / "sobol.csv")["parameter"]) == {"tissue_attack", "dmt_resp"}

@@ -9,12 +9,12 @@ from typing import Optional
 
 import typer
 
+from remit import cli_design
+from remit.cli_common import (Listing, RenamedOptions, check_disease, chunk_size_option, disease_option, fail as _fail,
+                               force_option, json_option, out_option, patients_per_arm_option, quiet_option,
+                               resume_option, seed_option, show, slug as _slug, workers_option)
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="In-silico clinical trials of stem cell therapy for autoimmune disease.")
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"remit: error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 @app.callback()
@@ -25,16 +25,16 @@ def main() -> None:
 @app.command()
 def run(
     scenario: Path = typer.Argument(..., help="Scenario TOML file"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default results/<trial name>/)"),
-    chunk_size: int = typer.Option(1000, "--chunk-size", min=1, max=1_000_000, help="Patients per integration chunk"),
-    patients_per_arm: Optional[int] = typer.Option(None, "--patients-per-arm", help="Override trial.patients_per_arm"),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Override trial.seed"),
+    out: Optional[Path] = out_option(None, "Output directory (default results/<trial name>/)"),
+    chunk_size: int = chunk_size_option(),
+    patients_per_arm: Optional[int] = patients_per_arm_option(None, "Override trial.patients_per_arm", None, None),
+    seed: Optional[int] = seed_option(None, "Override trial.seed (the seed of every random draw of the run)", None),
     compare: Optional[str] = typer.Option(None, "--compare", help="Evidence id of a published trial to print beside the endpoints (e.g. ms-mist-2019)"),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars"),
-    workers: int = typer.Option(1, "--workers", min=1, max=1024, help="Dask LocalCluster worker processes (1: run in this process)"),
+    quiet: bool = quiet_option(),
+    workers: int = workers_option(),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler, e.g. tcp://host:8786"),
-    resume: bool = typer.Option(False, "--resume", help="Continue a killed run in --out, skipping its finished chunks"),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing run directory"),
+    resume: bool = resume_option("Continue a killed run in --out, skipping its finished chunks"),
+    force: bool = force_option("Overwrite an existing run directory"),
     backend: str = typer.Option("numba", "--backend",
                                 help="ODE backend: numba (compiled kernel, fastest on CPUs) or jax (same method, "
                                      "for accelerators; needs pip install 'remit[jax]')"),
@@ -66,8 +66,7 @@ def run(
         return " ".join(f"{exc.strerror or exc}{where}".split())
 
     console = Console(stderr=True)
-    slug = _slug(spec.trial.name)  # one path component; "." or ".." would leave results/
-    out_dir = out or Path("results") / (slug if slug.strip(".") else "trial")
+    out_dir = out or Path("results") / _slug(spec.trial.name)
     from remit.engine.integrate import BACKENDS, SolverOptions
 
     if backend not in BACKENDS:
@@ -132,12 +131,6 @@ def run(
               "see solver_message in patients.parquet", 3)
 
 
-def _slug(name: str) -> str:
-    import re
-
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "trial"
-
-
 def _print_summary(console, result) -> None:
     from rich.table import Table
 
@@ -178,37 +171,40 @@ def _print_summary(console, result) -> None:
 
 
 @app.command("model")
-def model_info(disease: str = typer.Option("multiple_sclerosis", "--disease")) -> None:
+def model_info(disease: str = disease_option(...), as_json: bool = json_option("remit.model/1")) -> None:
     """List the model's states and parameters with units, ranges and sources."""
-    from rich.console import Console
-    from rich.table import Table
-
     from remit.diseases import build_model
 
-    try:
-        m = build_model(disease)
-    except ValueError as exc:
-        _fail(str(exc))
-    c = Console()
-    t = Table(title=f"{m.name}: {len(m.states)} states")
-    for col in ("state", "unit", "description"):
-        t.add_column(col)
-    for s in m.states:
-        t.add_row(s.name, s.unit, s.description)
-    c.print(t)
-    t = Table(title=f"{len(m.parameters)} parameters")
-    for col in ("parameter", "value", "unit", "range", "prior", "source"):
-        t.add_column(col)
-    for p in m.parameters:
-        t.add_row(p.name, f"{p.value:.4g}", p.unit, f"{p.low:.3g} - {p.high:.3g}", p.prior + (f" ({p.cv})" if p.cv else ""), p.source)
-    c.print(t)
+    m = build_model(check_disease(disease))
+    states = [{"name": s.name, "unit": s.unit, "description": s.description} for s in m.states]
+    params = [{"name": p.name, "value": p.value, "unit": p.unit, "low": p.low, "high": p.high, "prior": p.prior,
+               "cv": p.cv, "source": p.source} for p in m.parameters]
+    doc = {"schema": "remit.model/1", "disease": disease, "model": m.name, "calibration": _calibration(disease),
+           "states": states, "parameters": params}
+    show([Listing(f"{m.name}: {len(states)} states", [("state", "name"), ("unit", "unit"), ("description", "description")],
+                  states),
+          Listing(f"{len(params)} parameters", [
+              ("parameter", "name"), ("value", lambda p: f"{p['value']:.4g}"), ("unit", "unit"),
+              ("range", lambda p: f"{p['low']:.3g} - {p['high']:.3g}"),
+              ("prior", lambda p: p["prior"] + (f" ({p['cv']})" if p["cv"] else "")), ("source", "source")], params)],
+         doc, as_json)
 
+
+def _calibration(disease: str) -> dict | None:
+    """The calibration ``disease`` ships, as listed (None: none; its model uses the literature values)."""
+    from remit.calibration import shipped
+
+    doc = shipped.load(disease)
+    if doc is None:
+        return None
+    return {"parameters": sorted(doc["point"]), "trials": shipped.fitted_trials(doc).split(", "),
+            "finished": doc["provenance"]["finished"][:10]}
 
 
 @app.command("export-sbml")
 def export_sbml(
     file: Path = typer.Argument(..., help="Output SBML file ('-' for standard output)"),
-    disease: Optional[str] = typer.Option(None, "--disease", help="Disease model (default: the --scenario's disease)"),
+    disease: Optional[str] = disease_option(None, "Disease model (default: the --scenario's disease)"),
     scenario: Optional[Path] = typer.Option(None, "--scenario", help="Scenario TOML whose --arm protocol is exported as SBML events"),
     arm: Optional[str] = typer.Option(None, "--arm", help="Arm of --scenario whose protocol events to include"),
 ) -> None:
@@ -217,6 +213,8 @@ def export_sbml(
         _fail("--scenario and --arm go together (give both to include an arm's events, neither for the model only)")
     if disease is None and scenario is None:
         _fail("give --disease (or --scenario with --arm)")
+    if disease is not None:
+        check_disease(disease)
     from remit.errors import ScenarioError
     from remit.diseases import build_model
 
@@ -264,69 +262,73 @@ def export_sbml(
                f"{len(model.parameters)} parameters, {n_ev} events" + (f" ({arm})" if arm else ""), err=True)
 
 @app.command("diseases")
-def diseases(name: Optional[str] = typer.Argument(None, help="A disease, to list its population fields, drugs and endpoints")) -> None:
+def diseases(
+    name: Optional[str] = typer.Argument(None, help="A disease, to list its population fields, drugs and endpoints"),
+    as_json: bool = json_option("remit.diseases/1 or, with NAME, remit.disease/1"),
+) -> None:
     """List the diseases remit simulates (or one disease in detail)."""
-    from rich.console import Console
-    from rich.table import Table
-
     from remit.diseases import DISEASES, get_disease
     from remit.docgen import describe_population, endpoint_names
 
-    c = Console()
     if name is None:
-        t = Table(title="Diseases (trial.disease)")
-        for col in ("disease", "label", "organ", "primary endpoint", "conventional drugs"):
-            t.add_column(col, overflow="fold")
-        for d in map(get_disease, DISEASES):
-            t.add_row(d.name, d.label, d.organ, d.primary, ", ".join(d.drugs))
-        c.print(t)
-        c.print("details: remit diseases <disease>; arms: remit therapies")
+        records = [_disease_record(get_disease(n)) for n in DISEASES]
+        show([Listing("Diseases (trial.disease)", [
+            ("disease", "id"), ("label", "label"), ("organ", "organ"),
+            ("primary endpoint", lambda r: "-" if r["primary_endpoint"] is None else
+             f"{r['primary_endpoint']['name']} ({r['primary_endpoint']['kind']})"),
+            ("conventional drugs", "conventional_drugs"),
+            ("calibrated on", lambda r: "none: literature values" if r["calibration"] is None else r["calibration"]["trials"]),
+        ], records)], {"schema": "remit.diseases/1", "diseases": records}, as_json,
+             ("details: remit diseases <disease>; arms: remit therapies",))
         return
-    if name not in DISEASES:
-        _fail(f"unknown disease {name!r} (known: {', '.join(DISEASES)})")
-    d = get_disease(name)
-    t = Table(title=f"{d.label}: [population] fields")
-    for col in ("field", "type", "allowed", "default", "unit"):
-        t.add_column(col, overflow="fold")
-    for r in describe_population(name):
-        t.add_row(r["field"], r["type"], r["allowed"], r["default"], r["unit"])
-    c.print(t)
-    t = Table(title="Conventional drugs")
-    for col in ("drug", "efficacy while given", "half-life (d)", "max years", "source"):
-        t.add_column(col, overflow="fold")
-    for g in d.drugs.values():
-        t.add_row(g.name, f"{g.efficacy:.2f}", f"{g.half_life_days:g}", "-" if g.max_years is None else f"{g.max_years:g}", g.source)
-    c.print(t)
-    t = Table(title="Endpoints")
-    for col in ("rows in endpoints.csv", "label", "definition"):
-        t.add_column(col, overflow="fold")
-    for e in d.endpoints:
-        t.add_row(", ".join(endpoint_names(e)), e.label, e.definition)
-    c.print(t)
+    d = get_disease(check_disease(name, None))
+    fields = describe_population(name)
+    drugs = [{"name": g.name, "efficacy": g.efficacy, "half_life_days": g.half_life_days, "max_years": g.max_years,
+              "source": g.source} for g in d.drugs.values()]
+    endpoints = [{"name": e.name, "kind": type(e).__name__.lower(), "rows": endpoint_names(e), "label": e.label,
+                  "definition": e.definition} for e in d.endpoints]
+    doc = {"schema": "remit.disease/1", **_disease_record(d), "population_fields": fields, "drugs": drugs,
+           "endpoints": endpoints}
+    show([Listing(f"{d.label}: [population] fields", _FIELD_COLUMNS, fields),
+          Listing("Conventional drugs", [
+              ("drug", "name"), ("efficacy while given", lambda g: f"{g['efficacy']:.2f}"),
+              ("half-life (d)", lambda g: f"{g['half_life_days']:g}"),
+              ("max years", lambda g: None if g["max_years"] is None else f"{g['max_years']:g}"), ("source", "source")],
+              drugs),
+          Listing("Endpoints", [("rows in endpoints.csv", "rows"), ("label", "label"), ("definition", "definition")],
+                  endpoints)], doc, as_json)
+
+
+_FIELD_COLUMNS = [("field", "field"), ("type", "type"), ("allowed", "allowed"), ("default", "default"), ("unit", "unit")]
+
+
+def _disease_record(d) -> dict:
+    """One disease as ``remit diseases`` lists it. The primary endpoint is the one the design studies analyse
+    by default: the declared (Survival) one, else the first Proportion endpoint (rheumatoid arthritis: ACR20)."""
+    from remit.design.common import default_endpoint
+
+    e = default_endpoint(d)
+    return {"id": d.name, "label": d.label, "organ": d.organ,
+            "primary_endpoint": None if e is None else {"name": e.name, "kind": type(e).__name__.lower(), "label": e.label},
+            "conventional_drugs": list(d.drugs), "calibration": _calibration(d.name)}
 
 
 @app.command("therapies")
-def therapies() -> None:
+def therapies(as_json: bool = json_option("remit.therapies/1")) -> None:
     """List the arm types (therapy = ...) with their fields, units and allowed values."""
-    from rich.console import Console
-    from rich.table import Table
-
     from remit.docgen import _doc, describe_field, therapy_tables
 
-    c = Console()
-    for heading, m, units in therapy_tables():
-        t = Table(title=f"{heading.lstrip('# ')}: {_doc(m)}", title_justify="left")
-        for col in ("field", "type", "allowed", "default", "unit"):
-            t.add_column(col, overflow="fold")
-        for n, f in m.model_fields.items():
-            r = describe_field(n, f, units)
-            t.add_row(n, r["type"], r["allowed"], r["default"], r["unit"])
-        c.print(t)
-    c.print("conventional drugs depend on the disease: remit diseases <disease>")
+    tables, listings = [], []
+    for therapy, heading, m, units in therapy_tables():
+        fields = [{"field": n, **describe_field(n, f, units)} for n, f in m.model_fields.items()]
+        tables.append({"therapy": therapy, "table": m.__name__, "description": _doc(m), "fields": fields})
+        listings.append(Listing(f"{heading.lstrip('# ')}: {_doc(m)}", _FIELD_COLUMNS, fields))
+    show(listings, {"schema": "remit.therapies/1", "tables": tables}, as_json,
+         ("conventional drugs depend on the disease: remit diseases <disease>",))
 
 
 @app.command("docs")
-def docs(out: Path = typer.Option(Path("docs"), "--out", help="Folder of the reference pages")) -> None:
+def docs(out: Path = out_option(Path("docs"), "Folder of the reference pages")) -> None:
     """Regenerate docs/scenario.md, docs/model.md and the per-disease block of docs/endpoints.md from the code."""
     from remit.docgen import write_pages
 
@@ -338,17 +340,16 @@ def docs(out: Path = typer.Option(Path("docs"), "--out", help="Folder of the ref
 
 @app.command("calibrate")
 def calibrate_cmd(
-    disease: str = typer.Option(..., "--disease", help="The disease to calibrate (e.g. lupus)"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default results/calibration/DISEASE)"),
-    seed: int = typer.Option(1, "--seed", min=0, max=2**31 - 1, help="Seed of the ABC-SMC proposals"),
+    disease: str = disease_option(..., "The disease to calibrate (e.g. lupus)"),
+    out: Optional[Path] = out_option(None, "Run directory (default results/calibration/DISEASE)"),
+    seed: int = seed_option(1, "Seed of the ABC-SMC proposals", high=2**31 - 1),
     population: int = typer.Option(32, "--population", min=4, max=10_000, help="Particles per ABC-SMC generation"),
     generations: int = typer.Option(4, "--generations", min=1, max=100, help="Most ABC-SMC generations"),
-    patients_per_arm: int = typer.Option(60, "--patients-per-arm", min=10, max=100_000,
-                                         help="Virtual patients per arm of each calibration trial"),
+    patients_per_arm: int = patients_per_arm_option(60, "Virtual patients per arm of each calibration trial", 10, 100_000),
     min_epsilon: float = typer.Option(0.5, "--min-epsilon", min=0.0, help="Stop once the threshold (RMS standardised residual) is below this"),
-    workers: int = typer.Option(2, "--workers", min=1, max=256, help="Processes simulating particles (results do not depend on it)"),
-    resume: bool = typer.Option(False, "--resume", help="Continue the calibration stored in --out"),
-    force: bool = typer.Option(False, "--force", help="Discard what --out holds and start over"),
+    workers: int = workers_option(2, 256, "Processes simulating particles (results do not depend on it)"),
+    resume: bool = resume_option("Continue the calibration stored in --out"),
+    force: bool = force_option("Discard what --out holds and start over"),
     ship: bool = typer.Option(False, "--ship", help="Also install the result as remit's calibrated defaults (src/remit/data/calibration)"),
 ) -> None:
     """Fit a disease's population-level parameters to its calibration trials (ABC-SMC, pyabc)."""
@@ -357,10 +358,8 @@ def calibrate_cmd(
     from rich.console import Console
 
     from remit.calibration.abc import CalibrationSettings, calibrate, ship_result
-    from remit.diseases import DISEASES
 
-    if disease not in DISEASES:
-        _fail(f"--disease {disease!r}: unknown disease (known: {', '.join(DISEASES)})")
+    check_disease(disease)
     if resume and force:
         _fail("--resume and --force exclude each other")
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
@@ -394,24 +393,23 @@ def calibrate_cmd(
 
 @app.command("validate")
 def validate_cmd(
-    out: Path = typer.Option(Path("results/validation"), "--out", help="Output directory for validation.csv and validation.html"),
-    disease: Optional[str] = typer.Option(None, "--disease", help="Only this disease (e.g. multiple_sclerosis)"),
+    out: Path = out_option(Path("results/validation"), "Output directory for validation.csv and validation.html"),
+    disease: Optional[str] = disease_option(None, "Only this disease (e.g. multiple_sclerosis)"),
     trial: Optional[str] = typer.Option(None, "--trial", help="Only this evidence id (e.g. ms-mist-2019)"),
-    patients_per_arm: Optional[int] = typer.Option(None, "--patients-per-arm", min=1, max=1_000_000,
-                                                   help="Override every scenario's patients_per_arm (smaller: faster, wider CIs)"),
+    patients_per_arm: Optional[int] = patients_per_arm_option(
+        None, "Override every scenario's patients_per_arm (smaller: faster, wider CIs)"),
     defaults: str = typer.Option("calibrated", "--defaults", help="Parameter values: calibrated (shipped fits) or prior (literature)"),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress lines"),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Simulate every calibration and validation trial and compare with the published results."""
     from rich.console import Console
     from rich.table import Table
 
-    from remit.diseases import DISEASES
     from remit.evidence import EvidenceError
     from remit.validate import run_validation, summary
 
-    if disease is not None and disease not in DISEASES:
-        _fail(f"--disease {disease!r}: unknown disease (known: {', '.join(DISEASES)})")
+    if disease is not None:
+        check_disease(disease)
     if defaults not in ("calibrated", "prior"):
         _fail(f"--defaults {defaults!r}: must be calibrated or prior")
     import sys
@@ -520,225 +518,10 @@ def serve(
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
 
-# --------------------------------------------------------------------------
-# design studies (remit.design): power, sweep, sensitivity
-# --------------------------------------------------------------------------
-
-
-def _design_spec(scenario: Path):
-    from remit.errors import ScenarioError
-    from remit.scenario import load_scenario
-
-    try:
-        return load_scenario(scenario)
-    except ScenarioError as exc:
-        _fail(str(exc))
-
-
-def _design_out(out: Optional[Path], spec, kind: str) -> Path:
-    slug = _slug(spec.trial.name)
-    return out or Path("results") / f"{slug if slug.strip('.') else 'trial'}-{kind}"
-
-
-@app.command("power")
-def power(
-    scenario: Path = typer.Argument(..., help="Scenario TOML file"),
-    per_arm: str = typer.Option("20:200:20", "--per-arm", help="Sample sizes per arm: start:stop:step (stop included) or a list 20,55,100"),
-    replicates: int = typer.Option(1000, "--replicates", min=1, max=1_000_000, help="Replicate trials per sample size"),
-    cohort: int = typer.Option(2000, "--cohort", min=2, max=10_000_000, help="Simulated patients per arm to resample from"),
-    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="Catalog endpoint analysed (default: the disease's primary endpoint)"),
-    year: Optional[int] = typer.Option(None, "--year", help="Whole year of a Proportion/Score endpoint (default: the last)"),
-    arm: Optional[str] = typer.Option(None, "--arm", help="Treatment arm compared with the control (default: the first)"),
-    posterior: Optional[Path] = typer.Option(None, "--posterior", help="JSON list of population parameter sets {parameter: typical value} (parameter uncertainty)"),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the resampling"),
-    reference: Optional[int] = typer.Option(None, "--reference-n", help="Mark a sample size on the curve (e.g. a published trial's n per arm)"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default results/<trial>-power/)"),
-    chunk_size: int = typer.Option(1000, "--chunk-size", min=1, max=1_000_000),
-    workers: int = typer.Option(1, "--workers", min=1, max=1024, help="Dask worker processes for the simulation"),
-) -> None:
-    """Sample size and power: resample replicate trials from one large simulated cohort per arm.
-
-    Writes power.csv, power.json and power.html. Exit status 2 on bad input.
-    """
-    import json
-    import time
-
-    from remit.design import DesignError
-    from remit.design.power import parse_sizes, run_power
-    from remit.design.report import power_html
-    from remit.store import atomic_write_bytes, atomic_write_text
-    from remit.trial import EnrolmentError
-
-    spec = _design_spec(scenario)
-    sets = None
-    if posterior is not None:
-        try:
-            sets = json.loads(posterior.read_text())
-        except (OSError, ValueError) as exc:
-            _fail(f"--posterior {posterior}: cannot read a JSON list of parameter sets ({exc})")
-        if not (isinstance(sets, list) and sets and all(isinstance(s, dict) for s in sets)):
-            _fail(f"--posterior {posterior}: expected a non-empty JSON list of objects {{parameter: typical value}}")
-    t0 = time.perf_counter()
-    try:
-        sizes = parse_sizes(per_arm)
-        typer.echo(f"remit: simulating {cohort} patients per arm, then {replicates} replicate trials at each of "
-                   f"{len(sizes)} sizes", err=True)
-        result = run_power(spec, sizes, replicates, cohort, endpoint, year, arm, sets, seed, chunk_size, workers, str(scenario))
-    except DesignError as exc:
-        _fail(str(exc))
-    except EnrolmentError as exc:
-        _fail(str(exc), 1)
-    result.meta["total_s"] = round(time.perf_counter() - t0, 2)
-    ref = None
-    if reference is not None:
-        row = result.table[result.table["n_per_arm"] == reference]
-        ref = {"n_per_arm": reference, "label": f"n = {reference}"}
-        if len(row):
-            r = row.iloc[0]
-            ref["text"] = f"At {reference} patients per arm the simulated power is {100 * r['power']:.1f}% " \
-                          f"(95% CI {100 * r['ci_low']:.1f}-{100 * r['ci_high']:.1f}%)."
-        result.meta["reference"] = ref
-    d = _design_out(out, spec, "power")
-    d.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(d / "power.csv", result.table.to_csv(index=False, float_format="%.6g").encode())
-    doc = {"meta": result.meta, "table": json.loads(result.table.to_json(orient="records"))}
-    atomic_write_text(d / "power.json", json.dumps(doc, indent=2, default=str))
-    atomic_write_text(d / "power.html", power_html(result, ref))
-    from rich.console import Console
-    from rich.table import Table
-
-    m = result.meta
-    t = Table(title=f"{spec.trial.name}: power of the {m['test']} ({m['endpoint']}, {m['arm']} vs {m['control_arm']}, alpha {m['alpha']:g})")
-    for col in ("n per arm", "power", "95% CI", f"median {m['effect']}", "2.5-97.5%"):
-        t.add_column(col, justify="right")
-    for r in result.table.itertuples():
-        t.add_row(str(r.n_per_arm), f"{100 * r.power:.1f}%", f"{100 * r.ci_low:.1f}-{100 * r.ci_high:.1f}%",
-                  f"{r.effect_median:.3g}", f"{r.effect_p2_5:.3g} - {r.effect_p97_5:.3g}")
-    c = Console()
-    c.print(t)
-    n80 = m["n_for_80pct"]
-    c.print(f"whole simulated cohort: {m['effect']} {m['effect_in_whole_cohort']:.3g}; 80% power at "
-            + (f"about {n80['interpolated_n']:.0f} per arm" if n80["grid_n"] else "no size on this grid"))
-    sch = m.get("schoenfeld")
-    if sch and sch.get("n_per_arm_for_80pct"):
-        c.print(f"Schoenfeld formula at HR {sch['hazard_ratio']:.3g}, event fraction {sch['event_fraction']:.2f}: "
-                f"{sch['events_for_80pct']:.0f} events, about {sch['n_per_arm_for_80pct']:.0f} per arm for 80% power")
-    c.print(m["parameter_uncertainty"])
-    c.print(f"[bold]wrote[/] {d}/ (power.html, power.csv, power.json) in {m['total_s']:.0f} s")
-
-
-@app.command("sweep")
-def sweep(
-    scenario: Path = typer.Argument(..., help="Scenario TOML file"),
-    vary: list[str] = typer.Option(..., "--vary", help="PATH=V1,V2,... e.g. arms.aHSCT.graft.source=bone_marrow,peripheral_blood (repeat for a grid)"),
-    patients: Optional[int] = typer.Option(None, "--patients", min=1, max=10_000_000, help="Patients per arm in every cell (default: the scenario's)"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default results/<trial>-sweep/)"),
-    chunk_size: int = typer.Option(1000, "--chunk-size", min=1, max=1_000_000),
-    workers: int = typer.Option(1, "--workers", min=1, max=1024, help="Dask worker processes"),
-    benefit: Optional[list[str]] = typer.Option(None, "--benefit", help="Survival or Proportion endpoint shown as benefit (repeatable; default: the primary endpoint and the first Proportion endpoint)"),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress messages"),
-) -> None:
-    """Protocol sweep: every combination of the --vary values on the same virtual patients.
-
-    Writes sweep.html, sweep_summary.csv, sweep_endpoints.csv and sweep.json. Exit status 2 on a bad path or value.
-    """
-    from remit.design import DesignError
-    from remit.design.sweep import build_cells, parse_vary, run_sweep, write_sweep
-    from remit.trial import EnrolmentError
-
-    spec = _design_spec(scenario)
-    try:
-        varies = [parse_vary(v) for v in vary]
-        build_cells(spec, varies, str(scenario), patients)  # every cell validated before any simulation
-        say = None if quiet else (lambda msg: typer.echo(f"remit: {msg}", err=True))
-        result = run_sweep(spec, varies, patients, chunk_size, workers, str(scenario), progress=say, benefit=benefit)
-    except DesignError as exc:
-        _fail(str(exc))
-    except EnrolmentError as exc:
-        _fail(str(exc), 1)
-    d = _design_out(out, spec, "sweep")
-    write_sweep(result, d)
-    from rich.console import Console
-    from rich.table import Table
-
-    from remit.design.report import _fmt_cell, _label
-    from remit.design.sweep import _show as _fmt_value, summary_columns
-    from remit.diseases import get_disease
-
-    disease = get_disease(spec.trial.disease)
-    cols = [c for c, _, _, _ in summary_columns(disease, spec.trial.follow_up_years, benefit)]
-    arms = result.varied_arms()
-    t = Table(title=f"{spec.trial.name}: {result.meta['cells']} protocols, {result.meta['patients_per_arm']} patients per arm")
-    t.add_column("protocol")
-    t.add_column("arm")
-    for col in cols:
-        t.add_column(col, justify="right")
-    for _, r in result.summary.iterrows():
-        if r["arm"] not in arms and r["cell"] != 0:
-            continue
-        label = " / ".join(_fmt_value(v) for v in (r[v.path] for v in result.varies))
-        t.add_row(label if r["arm"] in arms else "(all)", r["arm"], *[_fmt_cell(c, r[c]) for c in cols])
-    c = Console(width=max(Console().width, 140))
-    c.print("columns: " + "; ".join(f"{col} = {_label(col)}" for col in cols))
-    c.print(t)
-    c.print(f"common random numbers: {result.meta['common_random_numbers']}")
-    for n in result.meta["notes"]:
-        c.print(f"note: {n}")
-    c.print(f"[bold]wrote[/] {d}/ (sweep.html, sweep_summary.csv, sweep_endpoints.csv, sweep.json) in "
-            f"{result.meta['timings']['total_s']:.0f} s")
-
-
-@app.command("sensitivity")
-def sensitivity(
-    scenario: Path = typer.Argument(..., help="Scenario TOML file"),
-    parameters: Optional[str] = typer.Option(None, "--parameters", help="Comma-separated model parameters (default: all with a between-patient prior)"),
-    all_varying: bool = typer.Option(False, "--all-varying", help="Every parameter with a between-patient prior (the default)"),
-    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="Endpoint name of endpoints.csv (default: the primary endpoint's _free at the last whole year)"),
-    timepoint: Optional[float] = typer.Option(None, "--timepoint", help="Timepoint in years of the endpoint"),
-    arm: Optional[str] = typer.Option(None, "--arm", help="Treatment arm (default: the first non-control arm)"),
-    samples: int = typer.Option(16, "--samples", min=2, max=65536, help="Saltelli base samples N (power of 2); N x (parameters + 2) evaluations"),
-    patients: int = typer.Option(100, "--patients", min=2, max=1_000_000, help="Patients per arm of the cohort"),
-    range_source: str = typer.Option("prior", "--range", help="prior: +-2 prior sd; spec: the model's [low, high]"),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the Sobol sequence and bootstrap"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default results/<trial>-sensitivity/)"),
-    chunk_size: int = typer.Option(1000, "--chunk-size", min=1, max=1_000_000),
-    workers: int = typer.Option(1, "--workers", min=1, max=1024, help="Dask worker processes"),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress messages"),
-) -> None:
-    """Global sensitivity (Sobol indices, SALib) of an endpoint to population-level model parameters.
-
-    Writes sensitivity.html, sobol.csv, samples.csv and sensitivity.json. Exit status 2 on bad input.
-    """
-    from remit.design import DesignError
-    from remit.design.sensitivity import run_sensitivity, write_sensitivity
-    from remit.trial import EnrolmentError
-
-    spec = _design_spec(scenario)
-    names = [p.strip() for p in parameters.split(",") if p.strip()] if parameters else None
-    say = None if quiet else (lambda msg: typer.echo(f"remit: {msg}", err=True))
-    try:
-        result = run_sensitivity(spec, names, all_varying, endpoint, timepoint, arm, samples, patients, range_source,
-                                 seed, chunk_size, workers, str(scenario), progress=say)
-    except DesignError as exc:
-        _fail(str(exc))
-    except EnrolmentError as exc:
-        _fail(str(exc), 1)
-    d = _design_out(out, spec, "sensitivity")
-    write_sensitivity(result, d)
-    from rich.console import Console
-    from rich.table import Table
-
-    m = result.meta
-    t = Table(title=f"Sobol indices of the {m['statistic']} (N={m['samples']}, {m['evaluations']} evaluations)")
-    for col in ("parameter", "S1", "ST", "typical value range"):
-        t.add_column(col, justify="right" if col != "parameter" else "left")
-    for r in result.indices.itertuples():
-        t.add_row(r.parameter, f"{r.S1:.3f} ± {r.S1_conf:.3f}", f"{r.ST:.3f} ± {r.ST_conf:.3f}",
-                  f"{r.typical_low:.3g} - {r.typical_high:.3g}")
-    c = Console()
-    c.print(t)
-    c.print(f"depends most on: {', '.join(m['most_influential'])}")
-    c.print(f"[bold]wrote[/] {d}/ (sensitivity.html, sobol.csv, samples.csv, sensitivity.json) in {m['timings']['total_s']:.0f} s")
+# design studies (remit.cli_design): power, sweep, sensitivity
+app.command("power", cls=RenamedOptions)(cli_design.power)
+app.command("sweep", cls=RenamedOptions)(cli_design.sweep)
+app.command("sensitivity", cls=RenamedOptions)(cli_design.sensitivity)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -166,19 +166,21 @@ def _union_members(model: type, field: str) -> tuple[str, list[type]]:
     return tag, members
 
 
-def therapy_tables() -> list[tuple[str, type, Mapping[str, str]]]:
-    """(heading, schema, units) of every therapy's arm table and its sub-tables, in document order:
-    each arm, its nested tables, then the members of its tagged unions (e.g. conditioning regimens)."""
-    out: list[tuple[str, type, Mapping[str, str]]] = []
+def therapy_tables() -> list[tuple[str, str, type, Mapping[str, str]]]:
+    """(therapy id, heading, schema, units) of every therapy's arm table and its sub-tables, in document
+    order: each arm, its nested tables, then the members of its tagged unions (e.g. conditioning regimens)."""
+    out: list[tuple[str, str, type, Mapping[str, str]]] = []
     seen: set = set()
     for _, therapy in THERAPIES.items():
         arm = therapy.arm_model
         unions = {f: _union_members(arm, f) for f in therapy.unions}
         chosen = {m for _, members in unions.values() for m in members}
-        out.append((f"### therapy = \"{therapy.id}\"", arm, therapy.units))
-        out += [(f"#### `{sub.__name__}`", sub, therapy.units) for sub in _nested(arm, seen) if sub not in chosen]
+        out.append((therapy.id, f"### therapy = \"{therapy.id}\"", arm, therapy.units))
+        out += [(therapy.id, f"#### `{sub.__name__}`", sub, therapy.units) for sub in _nested(arm, seen)
+                if sub not in chosen]
         for field, (tag, members) in unions.items():
-            out += [(f"#### {field}.{tag} = \"{m.model_fields[tag].default}\"", m, therapy.units) for m in members]
+            out += [(therapy.id, f"#### {field}.{tag} = \"{m.model_fields[tag].default}\"", m, therapy.units)
+                    for m in members]
     return out
 
 
@@ -189,7 +191,7 @@ def scenario_markdown() -> str:
            "Every value is checked; a bad one stops the run with a one-line error naming the file, the field,",
            "the value and the allowed range (exit code 2).", "", "## `[trial]`", "", _doc(sc.TrialSettings), "",
            *field_table(sc.TrialSettings), "", "## Arms (`[[arms]]`, 1 to 12, distinct names)", ""]
-    for heading, model, units in therapy_tables():
+    for _, heading, model, units in therapy_tables():
         out += [f"{heading}", "", _doc(model), "", *field_table(model, units), ""]
     out += ["## `[model]` (optional)", "", _doc(sc.ModelSettings), "", *field_table(sc.ModelSettings), "",
             "#### `[model.parameters.NAME]`", "", _doc(sc.ParameterValue), "", *field_table(sc.ParameterValue), "",

@@ -61,8 +61,27 @@ class Warning:
                 "applies_to": list(self.kinds) + list(self.options)}
 
 
-def warnings_for(patient, options=()) -> list[Warning]:
-    """The warnings that apply to this patient (and, for option-specific ones, to the options given)."""
+def parameter_note(disease: str, parameters: str | None = None) -> str:
+    """One sentence on the parameter values behind a prediction for ``disease`` (the model note, the web page
+    footer): ``parameters``, the label of the prediction's parameter source (None: the default source, which
+    takes the calibrated quantities from the posterior of the calibration remit ships for the disease, where it
+    ships one), and whether a calibration is shipped (:mod:`remit.calibration.shipped`)."""
+    from remit.calibration import shipped
+
+    if parameters is None:
+        from remit.uncertainty import default_parameter_source
+
+        parameters = default_parameter_source(disease).label
+    doc = shipped.load(disease)
+    shipped_text = (f"the calibration remit ships for this disease was fitted to {shipped.fitted_trials(doc)}"
+                    if doc is not None else
+                    "remit ships no calibration for this disease, so its typical values are the literature values")
+    return f"Parameter values: {parameters}; {shipped_text}."
+
+
+def warnings_for(patient, options=(), parameters: str | None = None) -> list[Warning]:
+    """The warnings that apply to this patient (and, for option-specific ones, to the options given);
+    ``parameters``: the label of the prediction's parameter source (None: the default one)."""
     w: list[Warning] = []
     age = patient.age
     com = set(patient.comorbidities)
@@ -94,9 +113,8 @@ def warnings_for(patient, options=()) -> list[Warning]:
     # --- MSC and the model itself -------------------------------------------------------------
     w.append(Warning("note", "MSC therapy is investigational for this indication; infusions have been safe in "
                      "trials (transient fever), but efficacy rests on small studies.", SAFECELL, ("msc",)))
-    w.append(Warning("note", "Predictions use the model's prior parameter distributions, not a calibrated "
-                     "posterior: intervals show model uncertainty under those priors, not validated clinical "
-                     "accuracy. Not for clinical decisions.", MODEL, ()))
+    w.append(Warning("note", f"{parameter_note(patient.DISEASE, parameters)} Intervals show model uncertainty under these values, "
+                     "not validated clinical accuracy. Not for clinical decisions.", MODEL, ()))
     if options:  # only what concerns the patient as a whole or one of the options compared
         w = [x for x in w if (not x.kinds and not x.options) or any(x.applies_to(o) for o in options)]
     return w

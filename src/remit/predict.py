@@ -559,7 +559,7 @@ def predict(patient: PatientSpec | Mapping | str | os.PathLike, options: Sequenc
             diff[o.id] = rows
         results[opt.id]["difference_vs_reference"] = diff
     t2 = time.perf_counter()
-    warns = warnings_for(patient, chosen)
+    warns = warnings_for(patient, chosen, params.label)
     cov = twins.cohort.covariates
     method = {
         "twins": int(len(twins.cohort)), "groups": n_groups, "twins_per_group": [int(x) for x in weights],

@@ -34,7 +34,7 @@ class ParameterSource:
 
 @dataclass
 class PriorUncertainty(ParameterSource):
-    """Stand-in until a calibrated posterior exists: typical values from the model's priors.
+    """Typical values from the model's priors (the default for a disease without a shipped calibration).
 
     Each parameter that varies between patients (lognormal or logitnormal prior) has its
     typical value moved by ``scale`` x its between-patient spread (log or logit scale), clipped
@@ -43,8 +43,7 @@ class PriorUncertainty(ParameterSource):
 
     scale: float = 0.5
     keep: tuple[str, ...] = ("anc0",)
-    label: str = ("model priors (no calibrated posterior yet): typical values of the varying parameters "
-                  "drawn with 0.5 x their between-patient spread")
+    label: str = "model priors (typical values of the varying parameters drawn with 0.5 x their between-patient spread)"
 
     def typical_values(self, model, n, seed):
         rng = np.random.default_rng([seed, 0x5EED, n])

@@ -22,6 +22,17 @@ class DesignError(ValueError):
 DERIVED_PARAMETERS = ("thymic_output", "p_mem", "p_treg", "bsa_per_kg")
 
 
+def default_endpoint(disease):
+    """The endpoint a design study analyses unless told otherwise: the disease's primary (Survival)
+    endpoint, or its first Proportion endpoint when it declares none (rheumatoid arthritis: ACR20);
+    None if it has neither."""
+    from remit.diseases.base import Proportion
+
+    if disease.primary:
+        return disease.endpoint(disease.primary)
+    return next((e for e in disease.endpoints if isinstance(e, Proportion)), None)
+
+
 def enrol(spec, chunk_size: int = 1000, pool=None):
     """The enrolled cohort of ``spec`` (``patients_per_arm`` x arms patients) and the enrolment info."""
     from remit.trial import Trial

@@ -35,11 +35,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from remit.design.common import DesignError
+from remit.design.common import DesignError, default_endpoint
 
 ALPHA = 0.05
 NO_POSTERIOR = ("parameter uncertainty: not included (no --posterior given); the power shown reflects "
-                "patient-level variability and sampling only, at the model's typical (calibrated where shipped) values")
+                "patient-level variability and sampling only, at the model's typical values")
 
 
 # --------------------------------------------------------------------------
@@ -115,12 +115,12 @@ def primary_analysis(disease, follow_up_years: float, endpoint: str | None = Non
     from remit.diseases.base import Proportion, Rate, Survival
     from remit.endpoints import whole_years
 
-    name = endpoint or disease.primary
+    name = endpoint
     if not name:
-        props = [e for e in disease.endpoints if isinstance(e, Proportion)]
-        if not props:
+        default = default_endpoint(disease)
+        if default is None:
             raise DesignError(f"{disease.name} declares no primary endpoint; choose one with --endpoint")
-        name = props[0].name
+        name = default.name
     try:
         e = disease.endpoint(name)
     except KeyError:
@@ -133,7 +133,7 @@ def primary_analysis(disease, follow_up_years: float, endpoint: str | None = Non
         return PowerAnalysis("rate", e)
     y = K if year is None else int(year)
     if not 1 <= y <= K:
-        raise DesignError(f"year {y} is outside the trial's whole years 1..{K}")
+        raise DesignError(f"--timepoint {y}: outside the trial's whole years 1..{K}")
     return PowerAnalysis("proportion" if isinstance(e, Proportion) else "score", e, y)
 
 
@@ -288,10 +288,10 @@ def parse_sizes(text: str) -> list[int]:
         else:
             sizes = sorted({int(x) for x in text.split(",") if x.strip()})
     except ValueError:
-        raise DesignError(f"--per-arm {text!r}: expected start:stop:step (e.g. 20:200:20) or a list (e.g. 20,55,100) "
+        raise DesignError(f"--patients-per-arm {text!r}: expected start:stop:step (e.g. 20:200:20) or a list (e.g. 20,55,100) "
                           "of positive integers") from None
     if not sizes or min(sizes) < 2:
-        raise DesignError(f"--per-arm {text!r}: sample sizes must be at least 2 per arm")
+        raise DesignError(f"--patients-per-arm {text!r}: sample sizes must be at least 2 per arm")
     return sizes
 
 
@@ -401,6 +401,7 @@ def run_power(spec, sizes: list[int], replicates: int = 1000, cohort_per_arm: in
               alpha: float = ALPHA) -> PowerResult:
     """Simulate, resample and analyse (see the module docstring)."""
     from remit.diseases import get_disease
+    from remit.trial import parameter_provenance
 
     disease = get_disease(spec.trial.disease)
     analysis = primary_analysis(disease, spec.trial.follow_up_years, endpoint, year)
@@ -431,7 +432,7 @@ def run_power(spec, sizes: list[int], replicates: int = 1000, cohort_per_arm: in
                         "follow_up_years": spec.trial.follow_up_years, "simulation": info,
                         "parameter_uncertainty": (f"included: {len(posterior)} population parameter sets; replicate r "
                                                   "draws its patients from the cohort simulated under set r mod K"
-                                                  if posterior else NO_POSTERIOR)})
+                                                  if posterior else f"{NO_POSTERIOR}: {parameter_provenance(spec)}")})
     result.meta["n_for_80pct"] = result.n_for(0.8)
     result.meta["n_for_90pct"] = result.n_for(0.9)
     return result

@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from remit.design.common import DesignError, ParameterShift
+from remit.design.common import DesignError, ParameterShift, default_endpoint
 
 DEFAULT_SAMPLES = 16
 DEFAULT_PATIENTS = 100
@@ -151,7 +151,7 @@ class Statistic:
 def make_statistic(spec, endpoint: str | None, timepoint: float | None, arm: str | None) -> Statistic:
     """Resolve ``--endpoint`` (default: the primary endpoint's ``_free`` at the last whole year)."""
     from remit.diseases import get_disease
-    from remit.diseases.base import Proportion, Rate, Score, Survival
+    from remit.diseases.base import Rate, Score, Survival
     from remit.endpoints import TRM_TIMEPOINTS_YEARS, whole_years
 
     disease = get_disease(spec.trial.disease)
@@ -166,11 +166,9 @@ def make_statistic(spec, endpoint: str | None, timepoint: float | None, arm: str
     K = whole_years(spec.trial.follow_up_years)
     fu = float(spec.trial.follow_up_years)
     if endpoint is None:
-        if disease.primary:
-            endpoint = f"{disease.primary}_free"
-        else:
-            props = [e for e in disease.endpoints if isinstance(e, Proportion)]
-            endpoint = props[0].name if props else "treatment_related_mortality"
+        default = default_endpoint(disease)
+        endpoint = ("treatment_related_mortality" if default is None
+                    else f"{default.name}_free" if isinstance(default, Survival) else default.name)
     names: dict[str, tuple] = {}  # endpoint name -> (catalog entry or None, kind, default timepoint)
     for e in disease.endpoints:
         if isinstance(e, Survival):
@@ -289,7 +287,7 @@ def run_sensitivity(spec, parameters: list[str] | None = None, all_varying: bool
     if samples < 2 or samples & (samples - 1):
         raise DesignError(f"--samples {samples}: must be a power of 2 (e.g. 16, 32, 64) for Sobol sequences")
     if patients_per_arm < 2:
-        raise DesignError("--patients must be at least 2 per arm")
+        raise DesignError(f"--patients-per-arm {patients_per_arm}: must be at least 2 per arm")
     bounds = [s.bounds(range_source) for s in shifts]
     evaluator = TrialEvaluator(spec, shifts, statistic, patients_per_arm, chunk_size, workers, progress)
     indices, X, Y = sobol_indices(evaluator, [s.name for s in shifts], bounds, samples, seed)

@@ -60,7 +60,7 @@ TYPICAL_CD34_PER_KG: dict[str, float] = {"peripheral_blood": 5.0e6, "bone_marrow
 DEFAULT_ATG_MG_PER_KG = 6.0
 DEFAULT_MSC_INTERVAL_DAYS = 7.0
 COHORT_FIELDS = ("population.", "trial.seed")
-FORBIDDEN_FIELDS = {"trial.patients_per_arm": "use --patients", "trial.disease": "a sweep stays within one disease",
+FORBIDDEN_FIELDS = {"trial.patients_per_arm": "use --patients-per-arm", "trial.disease": "a sweep stays within one disease",
                     "trial.name": "not a design field", "trial.control_arm": "not a design field",
                     "trial.follow_up_years": "cells are compared at the same timepoints; run one sweep per follow-up"}
 

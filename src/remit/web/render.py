@@ -8,6 +8,7 @@ from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from remit.guidelines import parameter_note
 from remit.predict import Prediction, default_options, outcomes_of, patient_models
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
@@ -18,7 +19,25 @@ def env() -> Environment:
     e = Environment(loader=PackageLoader("remit.web", "templates"), autoescape=select_autoescape(["html"]))
     e.filters["pct"] = lambda x: "-" if x is None else f"{100 * x:.0f}%"
     e.filters["num"] = lambda x: "-" if x is None else f"{x:.2f}"
+    e.globals["parameter_footer"] = parameter_footer
     return e
+
+
+def parameter_footer(disease: str | None = None, parameters: str | None = None) -> str:
+    """The footer's sentence on parameter values: for a disease's pages that of the model note
+    (``parameters``: the shown prediction's source; None: the default one), on the index which
+    diseases ship a calibration."""
+    from remit.calibration import shipped
+
+    if disease:
+        return parameter_note(disease, parameters)
+    calibrated = ", ".join(disease_label(d) for d in patient_models() if shipped.load(d) is not None)
+    prior = ", ".join(disease_label(d) for d in patient_models() if shipped.load(d) is None)
+    parts = [f"Predictions for {calibrated} draw the calibrated parameters from the posterior of the calibration "
+             "remit ships." if calibrated else "",
+             f"For {prior}, for which remit ships no calibration, every parameter comes from the model's "
+             "literature priors." if prior else ""]
+    return " ".join(p for p in parts if p)
 
 
 def disease_label(disease: str) -> str:

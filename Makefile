@@ -30,6 +30,7 @@ $(CHROMIUM_STAMP): | $(STAMP)
 	touch $(CHROMIUM_STAMP)
 
 test: $(STAMP) $(CHROMIUM_STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -534,7 +534,7 @@ def main(argv: list[str] | None = None) -> dict:
                     k = min(n_rad, rrf.shape[0])
                     rec["roadrunner_vs_radau"] = max_rel_error(rrf[:k], rad[:k], names)
             accuracy.append(rec)
-            g = lambda key: rec[key]["max"] if key in rec else float("nan")  # noqa: E731
+            g = lambda key, rec=rec: rec[key]["max"] if key in rec else float("nan")  # noqa: E731
             line = f"  {arm['name']:<8} {g('remit_default'):>13.2e} {g('scipy_lsoda'):>12.2e} {g('roadrunner'):>11.2e}"
             if n_rad:
                 line += (f" {g('reference_vs_radau'):>12.2e} {g('remit_default_vs_radau'):>14.2e} {g('scipy_lsoda_vs_radau'):>14.2e}"

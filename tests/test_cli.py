@@ -238,7 +238,7 @@ def test_every_parameter_has_one_option_name_across_commands():
     group = typer.main.get_command(app)
     by_param: dict[str, set] = {}
     by_option: dict[str, set] = {}
-    for name, cmd in group.commands.items():
+    for cmd in group.commands.values():
         for p in cmd.params:
             if p.param_type_name == "option":
                 by_param.setdefault(p.name, set()).update(p.opts)

@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 import pandas as pd
+import pydantic
 import pytest
 import yaml
 from scipy import stats
@@ -228,7 +229,7 @@ def test_ratio_without_interval_and_text_values():
 
 
 def test_malformed_mapping_entry_is_rejected():
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError, match="scael"):
         Mapping.model_validate({"trial": "t", "endpoints": [{"published": {"name": "x", "arm": "A"},
                                                              "simulated": {"endpoint": "e", "arm": "a"},
                                                              "scael": 0.01}]})

@@ -112,4 +112,4 @@ def test_conventional_drugs_belong_to_the_trial_disease(tmp_path, disease):
     conv = f'therapy = "conventional"\ndrugs = ["{own}"]'
     load_scenario(_write(tmp_path, base_text(disease, conv)))
     msg = error(tmp_path, base_text(disease, 'therapy = "conventional"\ndrugs = ["homeopathy"]'))
-    assert f"arms[0].drugs[0] = 'homeopathy': must be one of" in msg and f"(the {disease} drugs)" in msg
+    assert "arms[0].drugs[0] = 'homeopathy': must be one of" in msg and f"(the {disease} drugs)" in msg

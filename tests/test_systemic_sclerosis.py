@@ -169,7 +169,7 @@ def test_survival_curves_cross_early_harm_later_benefit(followed):
     dead1 = {k: np.mean(d.died & (d.death_days <= YEAR)) for k, (d, o) in res.items()}
     assert dead1["ahsct"] > dead1["cyc"], dead1
     late = {}
-    for k, (d, o) in res.items():
+    for k, (_, o) in res.items():
         te, ev = o["time_to_event_years"], o["event"]
         at_risk = te > 1.0
         late[k] = np.sum(ev & at_risk) / at_risk.sum()

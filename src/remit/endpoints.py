@@ -187,11 +187,11 @@ def median_order_statistic_ci(values: Iterable[float], alpha: float = ALPHA) -> 
     if n == 0:
         return NAN, NAN, NAN, 0
     med = float(np.median(x))
-    # ppf gives the smallest l with cdf(l) >= alpha/2, hence cdf(l-1) < alpha/2.
-    l = int(stats.binom.ppf(alpha / 2, n, 0.5))
-    if l < 1:
+    # ppf gives the smallest rank k with cdf(k) >= alpha/2, hence cdf(k-1) < alpha/2.
+    k = int(stats.binom.ppf(alpha / 2, n, 0.5))
+    if k < 1:
         return med, NAN, NAN, n
-    return med, float(x[l - 1]), float(x[n - l]), n
+    return med, float(x[k - 1]), float(x[n - k]), n
 
 
 # --------------------------------------------------------------------------

@@ -280,7 +280,7 @@ def _compose_events(model: ModelSpec, schedule: Schedule) -> tuple[list[tuple[fl
         _, labels, cur = groups[-1]
         labels.append(label or f"event {i}")
 
-        def now(name):
+        def now(name, cur=cur):
             return cur.get(name, sp.Symbol(name))
 
         scale = now(names_p[pidx]) if pidx >= 0 else sp.Integer(1)

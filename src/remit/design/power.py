@@ -186,11 +186,11 @@ def cox_binary(R0, R1, d0, d1, max_iter: int = 50, tol: float = 1e-9) -> tuple[f
         return ll, d1.sum() - q.sum(), (q - q * q).sum()
 
     b = 0.0
-    ll, U, I = parts(b)
+    ll, U, info = parts(b)  # log-likelihood, score, Fisher information
     for _ in range(max_iter):
-        if not (I > 0 and math.isfinite(I)):
+        if not (info > 0 and math.isfinite(info)):
             return math.nan, math.nan, math.nan
-        step = U / I
+        step = U / info
         step = max(min(step, 5.0), -5.0)
         nb = b + step
         nll, nU, nI = parts(nb)
@@ -198,14 +198,14 @@ def cox_binary(R0, R1, d0, d1, max_iter: int = 50, tol: float = 1e-9) -> tuple[f
             step /= 2
             nb = b + step
             nll, nU, nI = parts(nb)
-        b, ll, U, I = nb, nll, nU, nI
+        b, ll, U, info = nb, nll, nU, nI
         if abs(step) < tol:
             break
     else:
         return math.nan, math.nan, math.nan
-    if not (I > 0) or abs(b) > 30:
+    if not (info > 0) or abs(b) > 30:
         return math.nan, math.nan, math.nan
-    se = 1.0 / math.sqrt(I)
+    se = 1.0 / math.sqrt(info)
     z = stats.norm.ppf(1 - ALPHA / 2)
     return math.exp(b), math.exp(b - z * se), math.exp(b + z * se)
 

@@ -248,7 +248,7 @@ def sledai(sys_, drev, prot, dsdna, c3, p, zp, keys, visit_ids) -> dict[str, np.
         clinical += w * present
         if name in MAJOR_ORGAN:
             major |= present
-    for j, (name, w, q) in enumerate(SEDIMENT_ITEMS):
+    for j, (_, w, q) in enumerate(SEDIMENT_ITEMS):
         present = u[:, :, len(NONRENAL_ITEMS) + j] < q * h
         renal += w * present
     renal += 4.0 * (prot > PROTEINURIA_ITEM)

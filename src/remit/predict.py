@@ -765,21 +765,20 @@ def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
 
 
 def km_at(time_: np.ndarray, event: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Kaplan-Meier survival at times ``at`` (NaN-time rows dropped)."""
+    """Kaplan-Meier survival at times ``at`` (NaN-time rows dropped), by lifelines' ``KaplanMeierFitter``.
+
+    Right-continuous: an event at ``t`` lowers the survival at ``t``; patients censored at an event
+    time count as at risk there. Before the start of lifelines' timeline (0, or the earliest time)
+    the survival is 1, where lifelines reports NaN.
+    """
+    from lifelines import KaplanMeierFitter  # here, not at the top: importing lifelines takes a second
+
     ok = np.isfinite(time_)
-    time_, event = time_[ok], event[ok].astype(bool)
-    if len(time_) == 0:
+    if not ok.any():
         return np.full(len(at), np.nan)
-    order = np.argsort(time_, kind="stable")
-    t, e = time_[order], event[order]
-    ut = np.unique(t[e])
-    if len(ut) == 0:
-        return np.ones(len(at))
-    at_risk = len(t) - np.searchsorted(t, ut, side="left")
-    d = np.array([np.sum(e & (t == x)) for x in ut])
-    s = np.cumprod(1.0 - d / at_risk)
-    idx = np.searchsorted(ut, at, side="right") - 1
-    return np.where(idx >= 0, s[np.maximum(idx, 0)], 1.0)
+    kmf = KaplanMeierFitter().fit(time_[ok], event[ok].astype(bool))
+    at = np.asarray(at, dtype=float)
+    return np.where(at < kmf.timeline[0], 1.0, kmf.survival_function_at_times(at).to_numpy(float))
 
 
 @dataclass

@@ -14,7 +14,6 @@ the same protocol) are simulated once.
 
 from __future__ import annotations
 
-import html
 import math
 import time
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from remit.evidence import (
     VALIDATION_COLUMNS, EvidenceError, compare_rows, disease_of, load_trial_scenario, mapping, record, roles,
     scenario_name,
 )
+from remit.report.templating import Table, render_page
 
 AGREE_RULE = (
     "agree = the simulated estimate lies inside the published 95% interval. Where the paper gives no "
@@ -253,78 +253,52 @@ def forest_figure(g: pd.DataFrame, disease: str):
     return fig
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;color:#222;max-width:1400px}
-table{border-collapse:collapse;font-size:13px;margin:1em 0}
-th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
-th{background:#f3f3f3} td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.miss td{background:#fde8e8} tr.agree td.agree{background:#e6f4e6} tr.unverified td{color:#777;font-style:italic}
-.note{background:#f7f7f7;border-left:4px solid #999;padding:.6em 1em}
-"""
-
-
 def render_html(result: ValidationResult) -> str:
-    from remit import __version__
-
+    """validation.html (layout: ``remit/report/templates/validation.html.j2``)."""
     t = result.table
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>remit validation</title><style>{_CSS}</style>"
-             "</head><body>", "<h1>remit validation: simulated vs published trials</h1>",
-             f"<p>remit {html.escape(__version__)}; {len(result.timings)} scenarios simulated"
-             + (f" with {result.patients_per_arm} patients per arm" if result.patients_per_arm else
-                " at each scenario's patients_per_arm")
-             + f"; runtime {result.runtime_s:.0f} s.</p>",
-             f"<p><b>Parameter values.</b> {html.escape(result.parameters)}</p>",
-             f"<p class='note'><b>How to read agree.</b> {html.escape(AGREE_RULE)} Calibration trials (blue) may be "
-             "used to fit population-level parameters; validation trials (red) are never fitted to. Open markers and "
-             "grey rows: -unverified records (not targets).</p>"]
-    if len(t):
-        s = summary(t)
-        parts.append("<h2>Summary</h2>" + _html_table(
-            s, ["disease", "role", "endpoints", "with_interval", "agree", "miss", "no_interval", "unverified",
-                "unverified_agree"]))
-    js = False
-    for d in [d for d in DISEASES.ids() if d in set(t.get("disease", []))]:
-        g = t[t["disease"] == d]
-        fig = forest_figure(g, d)
-        frag = fig.to_html(full_html=False, include_plotlyjs=not js, div_id=f"forest-{d}",
-                           config={"displaylogo": False, "responsive": True})
-        js = True
-        parts.append(f"<h2>{html.escape(d.replace('_', ' '))}</h2>{frag}")
-        parts.append(_detail_table(g))
+    present = set(t.get("disease", []))
+    diseases = []
+    for d in DISEASES.ids():
+        if d in present:
+            g = t[t["disease"] == d]
+            diseases.append({"id": d, "figure": forest_figure(g, d), "table": _detail_table(g)})
+    headings = {"summary": "Summary"} if len(t) else {}
+    headings.update({d["id"]: d["id"].replace("_", " ") for d in diseases})
     if result.skipped:
-        parts.append("<h2>Not simulated</h2><table><tr><th>trial</th><th>role</th><th>reason</th></tr>" + "".join(
-            f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td><td>{html.escape(c)}</td></tr>"
-            for a, b, c in result.skipped) + "</table>")
+        headings["skipped"] = "Not simulated"
     if result.timings:
-        parts.append("<h2>Scenario runtimes</h2><table><tr><th>scenario</th><th>seconds</th></tr>" + "".join(
-            f"<tr><td>{html.escape(k)}</td><td class='num'>{v:.1f}</td></tr>" for k, v in result.timings.items())
-            + "</table>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+        headings["runtimes"] = "Scenario runtimes"
+    summary_table = None
+    if len(t):
+        cols = ["disease", "role", "endpoints", "with_interval", "agree", "miss", "no_interval", "unverified",
+                "unverified_agree"]
+        rows = [[str(v) for v in r] for r in summary(t)[cols].itertuples(index=False)]
+        summary_table = Table(cols, rows, [False, False] + [True] * 7)
+    size = (f"with {result.patients_per_arm} patients per arm" if result.patients_per_arm
+            else "at each scenario's patients_per_arm")
+    return render_page(
+        "validation.html.j2", title="remit validation: simulated vs published trials", headings=headings,
+        subtitle=f"{len(result.timings)} scenarios simulated {size}; runtime {result.runtime_s:.0f} s.",
+        parameters=result.parameters, agree_rule=AGREE_RULE, summary=summary_table, diseases=diseases,
+        skipped=Table(["trial", "role", "reason"], result.skipped) if result.skipped else None,
+        runtimes=(Table(["scenario", "seconds"], [[k, f"{v:.1f}"] for k, v in result.timings.items()], [False, True])
+                  if result.timings else None))
 
 
-def _html_table(df: pd.DataFrame, cols: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>"
-                   for r in df[cols].itertuples(index=False))
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _detail_table(g: pd.DataFrame) -> str:
+def _detail_table(g: pd.DataFrame) -> Table:
+    """One row per compared endpoint; class ``miss``, ``agree`` or ``unverified`` (not a target)."""
     cols = ["trial", "role", "endpoint", "arm", "t (y)", "published", "published 95% interval", "interval from",
             "simulated", "simulated 95% CI", "agree"]
-    rows = []
+    rows, classes = [], []
     for r in g.itertuples():
         a = float(r.agree)
-        cls = "unverified" if not r.target else ("miss" if a == 0 else ("agree" if a == 1 else ""))
+        classes.append("unverified" if not r.target else ("miss" if a == 0 else ("agree" if a == 1 else "")))
         agree_txt = "" if not math.isfinite(a) else ("yes" if a == 1 else "NO")
         if not r.target:
             agree_txt += " (not a target)"
-        cells = [r.trial_id, r.role, f"{r.label} [{r.endpoint}]", r.arm, _fmt(r.timepoint_years), _fmt(r.published),
-                 f"{_fmt(r.published_ci_low)} - {_fmt(r.published_ci_high)}" if math.isfinite(r.published_ci_low) else "",
-                 r.interval, _fmt(r.simulated),
-                 f"{_fmt(r.sim_ci_low)} - {_fmt(r.sim_ci_high)}" if math.isfinite(r.sim_ci_low) else "", agree_txt]
-        rows.append(f"<tr class='{cls}'>" + "".join(
-            f"<td class='{'agree' if j == len(cells) - 1 else ''}'>{html.escape(str(c))}</td>" for j, c in enumerate(cells))
-            + "</tr>")
-    return "<table><tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>" + "".join(rows) + "</table>"
+        rows.append([r.trial_id, r.role, f"{r.label} [{r.endpoint}]", r.arm, _fmt(r.timepoint_years), _fmt(r.published),
+                     f"{_fmt(r.published_ci_low)} - {_fmt(r.published_ci_high)}" if math.isfinite(r.published_ci_low) else "",
+                     r.interval, _fmt(r.simulated),
+                     f"{_fmt(r.sim_ci_low)} - {_fmt(r.sim_ci_high)}" if math.isfinite(r.sim_ci_low) else "", agree_txt])
+    numeric = [False] * 4 + [True, True, True, False, True, True, False]
+    return Table(cols, rows, numeric, classes)

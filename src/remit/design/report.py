@@ -1,33 +1,21 @@
 """HTML pages of the design studies (one self-contained file each, plotly.js inline once).
 
-Reuses the trial report's stylesheet and table/figure helpers (:mod:`remit.report.html`)
-without changing them.
+This module builds the figures and display strings; the layout is in
+``remit/report/templates/{power,sweep,sensitivity}.html.j2``, rendered with the trial
+report's shared layout (:mod:`remit.report.templating`).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from remit.report.html import CSS, _e, _FigureRenderer, _note, _section, _table
 from remit.report.plots import _LAYOUT, PALETTE
-
-EXTRA_CSS = ".lead { font-size:15px; margin:8px 0; } .lead b { color:var(--accent); }"
-
-
-def _page(title: str, subtitle: str, sections: Sequence[tuple[str, str, str]]) -> str:
-    nav = "<nav>" + "".join(f'<a href="#{_e(k)}">{_e(h)}</a>' for k, h, _ in sections) + "</nav>"
-    body = "".join(_section(k, h, b) for k, h, b in sections)
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_e(title)}</title><style>{CSS}{EXTRA_CSS}</style></head><body>"
-            f'<header><h1>{_e(title)}</h1><div class="sub">{_e(subtitle)}</div></header>{nav}<main>{body}</main>'
-            "</body></html>\n")
+from remit.report.templating import Table, render_page
 
 
 def _num(x, digits: int = 3) -> str:
@@ -46,10 +34,6 @@ def _pct(x, digits: int = 1) -> str:
     except (TypeError, ValueError):
         return "\u2014"
     return f"{100 * v:.{digits}f}%" if math.isfinite(v) else "\u2014"
-
-
-def _kv(items: dict) -> str:
-    return '<dl class="kv">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items.items()) + "</dl>"
 
 
 def _layout(fig: go.Figure, **kw) -> go.Figure:
@@ -98,44 +82,42 @@ def effect_figure(result) -> go.Figure:
                    yaxis=dict(title=result.meta["effect"], type="log" if log else "linear"))
 
 
+POWER_SECTIONS = {"curve": "Power curve", "table": "Power by sample size", "effects": "Estimated effects",
+                  "method": "Method"}
+
+
 def power_html(result, reference: dict | None = None) -> str:
+    """power.html of a :class:`~remit.design.power.PowerResult`; ``reference`` (``n_per_arm``,
+    ``label``, ``text``) marks a sample size on the curve and adds its sentence."""
     m = result.meta
-    fig = _FigureRenderer()
     rows = [[str(int(r.n_per_arm)), _pct(r.power), f"{_pct(r.ci_low)} \u2013 {_pct(r.ci_high)}",
              _num(r.effect_median), f"{_num(r.effect_p2_5)} \u2013 {_num(r.effect_p97_5)}", str(int(r.effect_not_estimable))]
             for r in result.table.itertuples()]
-    table = _table(["n per arm", "power", "95% CI", f"median {m['effect']}", "2.5\u201397.5% of estimates", "not estimable"],
-                   rows, [True] * 6)
+    table = Table(["n per arm", "power", "95% CI", f"median {m['effect']}", "2.5\u201397.5% of estimates", "not estimable"],
+                  rows, [True] * 6)
     n80 = m.get("n_for_80pct", {})
-    lead = (f"<p class=\"lead\">Whole simulated cohort: {m['effect']} <b>{_num(m['effect_in_whole_cohort'])}</b>. "
-            + (f"80% power is reached at about <b>{n80['interpolated_n']:.0f}</b> patients per arm "
-               f"(first grid point: {n80['grid_n']})." if n80.get("grid_n") else "80% power is not reached on this grid.")
-            + "</p>")
-    if reference:
-        lead += f"<p class=\"lead\">{_e(reference.get('text', ''))}</p>"
     sch = m.get("schoenfeld")
+    schoenfeld = None
     if sch and sch.get("n_per_arm_for_80pct"):
-        lead += (f"<p>Analytic check: Schoenfeld's formula at the cohort's HR {_num(sch['hazard_ratio'])} and event "
-                 f"fraction {_pct(sch['event_fraction'])} needs {sch['events_for_80pct']:.0f} events, about "
-                 f"{sch['n_per_arm_for_80pct']:.0f} patients per arm, for 80% power (dotted line). {_e(sch['note'])}.</p>")
-    sections = [
-        ("curve", "Power curve", lead + fig("power", power_figure(result, reference))
-         + _note(m["parameter_uncertainty"])),
-        ("table", "Power by sample size", table),
-        ("effects", "Estimated effects", fig("effects", effect_figure(result))
-         + _note("Each box: the effect estimated in each replicate trial of that size (whiskers 1.5 IQR). "
-                 "Small trials estimate the effect with wide scatter; with rare events a replicate whose arm has no "
-                 "event gives no Cox estimate and drops out, which shifts the median of small trials.")),
-        ("method", "Method", _kv({
-            "analysis": m["analysis"], "comparison": f"{m['arm']} vs {m['control_arm']}",
-            "simulated cohort": ", ".join(f"{a}: {n}" for a, n in m["cohort_per_arm"].items()),
-            "replicates per size": m["replicates"], "resampling": "patients drawn with replacement per arm (seeded)",
-            "seed": m["seed"], "parameter uncertainty": m["parameter_uncertainty"],
-            "simulation time": f"{m['simulation']['simulation_s']} s", "resampling time": f"{m['resampling_s']} s"})),
+        schoenfeld = {"hr": _num(sch["hazard_ratio"]), "event_fraction": _pct(sch["event_fraction"]),
+                      "events": f"{sch['events_for_80pct']:.0f}", "n": f"{sch['n_per_arm_for_80pct']:.0f}",
+                      "note": sch["note"]}
+    method = [
+        ("analysis", m["analysis"]), ("comparison", f"{m['arm']} vs {m['control_arm']}"),
+        ("simulated cohort", ", ".join(f"{a}: {n}" for a, n in m["cohort_per_arm"].items())),
+        ("replicates per size", m["replicates"]), ("resampling", "patients drawn with replacement per arm (seeded)"),
+        ("seed", m["seed"]), ("parameter uncertainty", m["parameter_uncertainty"]),
+        ("simulation time", f"{m['simulation']['simulation_s']} s"), ("resampling time", f"{m['resampling_s']} s"),
     ]
     sub = (f"{m['trial']} ({m['disease']}) \u00b7 {m['endpoint']} \u00b7 follow-up {m['follow_up_years']:g} years \u00b7 "
            f"{m['replicates']} replicate trials per size")
-    return _page(f"Sample size and power: {m['trial']}", sub, sections)
+    return render_page(
+        "power.html.j2", title=f"Sample size and power: {m['trial']}", subtitle=sub, headings=POWER_SECTIONS,
+        effect=m["effect"], cohort_effect=_num(m["effect_in_whole_cohort"]),
+        n80={"n": f"{n80['interpolated_n']:.0f}", "grid": n80["grid_n"]} if n80.get("grid_n") else None,
+        reference=reference.get("text", "") if reference else None, schoenfeld=schoenfeld,
+        curve=power_figure(result, reference), parameter_uncertainty=m["parameter_uncertainty"], power=table,
+        effects=effect_figure(result), method=method)
 
 
 # --------------------------------------------------------------------------
@@ -232,7 +214,6 @@ def sweep_html(result) -> str:
     benefit = [c for c, _, _, role in cols if role == "benefit"]
     harm = [c for c, _, _, role in cols if role == "harm"]
     hr_col = f"{disease.primary}_hazard_ratio" if disease.primary else None
-    fig = _FigureRenderer()
     arms = result.varied_arms()
     control = m["control_arm"]
     show = [c for c in benefit + ([hr_col] if hr_col in result.summary else []) + harm]
@@ -249,36 +230,33 @@ def sweep_html(result) -> str:
                 v += f" ({_fmt_cell(c, lo)}\u2013{_fmt_cell(c, hi)})"
             cells.append(v)
         rows.append([r["label"] if r["arm"] in arms else "(all protocols)", r["arm"], *cells])
-    table = _table(headers, rows, [False, False] + [True] * len(show))
-    sections = [("summary", "Benefit and harm per protocol", table + _note(
-        "Estimates with 95% CI from the endpoint code (Kaplan-Meier, Wilson, Clopper-Pearson, order statistics). "
-        "Every protocol was simulated on the same virtual patients: " + m["common_random_numbers"] + "."))]
+    headings = {"summary": "Benefit and harm per protocol"}
+    tradeoff = None
     if benefit:
-        body = fig("tradeoff", tradeoff_figure(result, arms, benefit[0], ["trm_y1", "severe_infections_per_patient",
-                                                                          "engraftment_day_median"]))
-        sections.append(("tradeoff", "Trade-off", body + _note(
-            "Up is better (more patients free of the primary event); left is better (less harm). "
-            "With common random numbers, differences between points are the protocol's effect, not sampling noise, "
-            "although each CI still describes the uncertainty of one trial of this size.")))
+        headings["tradeoff"] = "Trade-off"
+        tradeoff = tradeoff_figure(result, arms, benefit[0], ["trm_y1", "severe_infections_per_patient",
+                                                               "engraftment_day_median"])
+    maps = []
     for arm in arms:
         figs = sweep_heatmaps(result, arm, benefit + harm)
         if figs:
-            sections.append((f"maps-{arm}", f"{arm}: each endpoint across the grid", "".join(fig(f"h-{arm}-{k}", f) for k, f in figs)))
-    details = {"scenario": m["scenario"], "cells": m["cells"], "patients per arm": m["patients_per_arm"],
-               "varied": "; ".join(f"{p} = {', '.join(v)}" for p, v in m["vary"].items()),
-               "common random numbers": m["common_random_numbers"],
-               "patient simulations": m["patient_simulations"], "cohorts enrolled": m["cohorts_enrolled"],
-               "solver failures": m["solver_failures"],
-               "timings": ", ".join(f"{k} {v}" for k, v in m["timings"].items())}
-    for r, src in m.get("conditioning_doses", {}).items():
-        details[f"doses {r}"] = src
-    for i, n in enumerate(m.get("notes", [])):
-        details[f"note {i + 1}"] = n
-    sections.append(("method", "Method", _kv(details) + _note(
-        "All endpoints of every protocol are in sweep_endpoints.csv; this summary in sweep_summary.csv and sweep.json.")))
+            headings[f"maps-{arm}"] = f"{arm}: each endpoint across the grid"
+            maps.append({"id": f"maps-{arm}", "arm": arm, "figures": figs})
+    headings["method"] = "Method"
+    method = [("scenario", m["scenario"]), ("cells", m["cells"]), ("patients per arm", m["patients_per_arm"]),
+              ("varied", "; ".join(f"{p} = {', '.join(v)}" for p, v in m["vary"].items())),
+              ("common random numbers", m["common_random_numbers"]),
+              ("patient simulations", m["patient_simulations"]), ("cohorts enrolled", m["cohorts_enrolled"]),
+              ("solver failures", m["solver_failures"]),
+              ("timings", ", ".join(f"{k} {v}" for k, v in m["timings"].items()))]
+    method += [(f"doses {r}", src) for r, src in m.get("conditioning_doses", {}).items()]
+    method += [(f"note {i + 1}", n) for i, n in enumerate(m.get("notes", []))]
     sub = (f"{m['trial']} ({m['disease']}) \u00b7 {m['cells']} protocols \u00b7 {m['patients_per_arm']} patients per arm \u00b7 "
            f"follow-up {m['follow_up_years']:g} years \u00b7 control arm {control}")
-    return _page(f"Protocol sweep: {m['trial']}", sub, sections)
+    return render_page(
+        "sweep.html.j2", title=f"Protocol sweep: {m['trial']}", subtitle=sub, headings=headings,
+        summary=Table(headers, rows, [False, False] + [True] * len(show)),
+        common_random_numbers=m["common_random_numbers"], tradeoff=tradeoff, maps=maps, method=method)
 
 
 # --------------------------------------------------------------------------
@@ -297,29 +275,28 @@ def sobol_figure(indices: pd.DataFrame, title: str) -> go.Figure:
                    height=max(360, 40 * len(d) + 120))
 
 
+SENSITIVITY_SECTIONS = {"indices": "Which parameters matter", "method": "Method"}
+
+
 def sensitivity_html(result) -> str:
+    """sensitivity.html of a :class:`~remit.design.sensitivity.SensitivityResult`."""
     m = result.meta
-    fig = _FigureRenderer()
     ind = result.indices.sort_values("ST", ascending=False)
     top = ", ".join(f"{r.parameter} (ST {r.ST:.2f})" for r in ind.head(3).itertuples())
-    lead = (f"<p class=\"lead\">The {_e(m['statistic'])} depends most on: <b>{_e(top)}</b>. "
-            f"Output across samples: mean {_num(m['output_mean'])}, sd {_num(m['output_sd'])}.</p>")
     rows = [[r.parameter, f"{_num(r.typical_low)} \u2013 {_num(r.typical_high)}", f"{r.S1:.3f} \u00b1 {r.S1_conf:.3f}",
              f"{r.ST:.3f} \u00b1 {r.ST_conf:.3f}", r.range_source] for r in ind.itertuples()]
-    table = _table(["parameter", "typical value range", "S1 (\u00b1 95% CI)", "ST (\u00b1 95% CI)", "range from"], rows,
-                   [False, True, True, True, False])
-    sections = [
-        ("indices", "Which parameters matter", lead + fig("sobol", sobol_figure(result.indices, f"Sobol indices of the {m['statistic']}"))
-         + table + _note("S1: share of the output variance explained by the parameter alone; ST: including its "
-                         "interactions. Indices near 0 with CIs crossing 0 mean no detectable influence. Small "
-                         "--samples give wide CIs.")),
-        ("method", "Method", _kv({
-            "scenario": m["scenario"], "statistic": m["statistic"], "parameters": ", ".join(m["parameters"]),
-            "how a parameter varies": m["how"], "patients per arm": m["patients_per_arm"],
-            "Saltelli base samples N": m["samples"], "model evaluations": m["evaluations"],
-            "common random numbers": "every sample simulates the same enrolled patients with the same random streams",
-            "solver failures": m["solver_failures"],
-            "timings": ", ".join(f"{k} {v}" for k, v in m["timings"].items())})),
+    table = Table(["parameter", "typical value range", "S1 (\u00b1 95% CI)", "ST (\u00b1 95% CI)", "range from"], rows,
+                  [False, True, True, True, False])
+    method = [
+        ("scenario", m["scenario"]), ("statistic", m["statistic"]), ("parameters", ", ".join(m["parameters"])),
+        ("how a parameter varies", m["how"]), ("patients per arm", m["patients_per_arm"]),
+        ("Saltelli base samples N", m["samples"]), ("model evaluations", m["evaluations"]),
+        ("common random numbers", "every sample simulates the same enrolled patients with the same random streams"),
+        ("solver failures", m["solver_failures"]),
+        ("timings", ", ".join(f"{k} {v}" for k, v in m["timings"].items())),
     ]
     sub = f"{m['trial']} ({m['disease']}) \u00b7 {len(m['parameters'])} parameters \u00b7 {m['evaluations']} evaluations"
-    return _page(f"Global sensitivity: {m['trial']}", sub, sections)
+    return render_page(
+        "sensitivity.html.j2", title=f"Global sensitivity: {m['trial']}", subtitle=sub, headings=SENSITIVITY_SECTIONS,
+        statistic=m["statistic"], top=top, output_mean=_num(m["output_mean"]), output_sd=_num(m["output_sd"]),
+        sobol=sobol_figure(result.indices, f"Sobol indices of the {m['statistic']}"), indices=table, method=method)

@@ -1,9 +1,10 @@
 """Self-contained HTML trial report.
 
 ``render_report`` builds the document as a string; ``write_report`` writes it
-atomically. The plotly.js bundle is embedded inline once (with the first
-figure), so the file opens offline. All user-supplied text goes through
-``html.escape``.
+atomically. This module turns the run's tables into display strings, tables and
+figures; ``templates/report.html.j2`` lays them out (:mod:`remit.report.templating`:
+autoescaped, plotly.js inline once with the first figure, so the file opens
+offline).
 
 The report is disease-generic: besides the fixed sections (``SECTIONS``), one
 section is generated per endpoint of the disease's catalog
@@ -15,19 +16,18 @@ and baseline labels come from the catalog too (``endpoint_labels``,
 
 from __future__ import annotations
 
-import html
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
-import plotly.graph_objects as go
 
 from remit.diseases.base import Proportion, Rate, Score, Survival
 from remit.endpoints import comparison_label, km_fitters
 from remit.report import plots
+from remit.report.templating import Table, render_page
 from remit.store import atomic_write_text
 
 __all__ = [
@@ -224,40 +224,10 @@ def report_sections(disease: Any) -> dict[str, str]:
 
 DASH = "\u2014"
 
-CSS = """
-:root { --fg:#1d2433; --muted:#5b6475; --line:#dfe3ea; --bg:#ffffff; --alt:#f6f8fb; --accent:#0072B2; }
-* { box-sizing: border-box; }
-body { margin:0; color:var(--fg); background:var(--bg);
-       font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; }
-header { padding:24px 32px 12px; border-bottom:3px solid var(--accent); }
-header h1 { margin:0 0 4px; font-size:24px; }
-header .sub { color:var(--muted); }
-nav { padding:8px 32px; border-bottom:1px solid var(--line); font-size:13px; }
-nav a { color:var(--accent); text-decoration:none; margin-right:14px; white-space:nowrap; }
-main { max-width:1150px; padding:8px 32px 48px; }
-section { margin-top:28px; }
-h2 { font-size:18px; border-bottom:1px solid var(--line); padding-bottom:4px; }
-table { border-collapse:collapse; font-size:13px; margin:8px 0; }
-th, td { border-bottom:1px solid var(--line); padding:4px 10px; text-align:left; vertical-align:top; }
-th { background:var(--alt); font-weight:600; }
-tbody tr:nth-child(even) td { background:#fbfcfd; }
-td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
-code { font-size:12px; color:var(--muted); }
-dl.kv { display:grid; grid-template-columns:max-content 1fr; gap:2px 16px; margin:8px 0; }
-dl.kv dt { color:var(--muted); }
-dl.kv dd { margin:0; font-family:ui-monospace,SFMono-Regular,Menlo,monospace; font-size:12px; word-break:break-all; }
-.note { color:var(--muted); font-style:italic; }
-.fig { margin:8px 0; }
-"""
-
 
 # --------------------------------------------------------------------------
 # formatting
 # --------------------------------------------------------------------------
-
-
-def _e(x: Any) -> str:
-    return html.escape(str(x), quote=True)
 
 
 def _finite(x: Any) -> bool:
@@ -308,44 +278,19 @@ def _fmt_value(v: Any) -> str:
     return str(v)
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[bool] | None = None) -> str:
-    """HTML table from already-formatted cell strings (escaped here)."""
-    numeric = list(numeric) if numeric is not None else [False] * len(headers)
-    cls = lambda i: ' class="num"' if numeric[i] else ""  # noqa: E731
-    head = "".join(f"<th{cls(i)}>{_e(h)}</th>" for i, h in enumerate(headers))
-    body = "".join(
-        "<tr>" + "".join(f"<td{cls(i)}>{_e(c)}</td>" for i, c in enumerate(r)) + "</tr>" for r in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _section(key: str, heading: str, body: str) -> str:
-    return f'<section id="{_e(key)}"><h2>{_e(heading)}</h2>{body}</section>'
-
-
-def _note(text: str) -> str:
-    return f'<p class="note">{_e(text)}</p>'
-
-
 # --------------------------------------------------------------------------
-# sections
+# sections: plain data for templates/report.html.j2
 # --------------------------------------------------------------------------
 
 
-def _header(title: str, spec: Any, patients: pd.DataFrame, disease_label: str) -> str:
+def _trial_line(spec: Any, patients: pd.DataFrame, disease_label: str, order: Sequence[str]) -> dict[str, Any]:
+    """What the report's subtitle names: disease, trial, control arm, follow-up, arms with their sizes."""
     trial = getattr(spec, "trial", None)
-    name = getattr(trial, "name", "")
-    fu = getattr(trial, "follow_up_years", float("nan"))
-    control = getattr(getattr(spec, "control", None), "name", "")
     sizes = patients.groupby("arm", sort=False).size()
-    arms = ", ".join(f"{a} (n={int(sizes.get(a, 0))})" for a in _arm_order(spec, patients))
-    sub = (f"Disease: {disease_label} \u00b7 trial: {name} \u00b7 control arm: {control} \u00b7 "
-           f"follow-up: {fmt_num(fu, 1)} years \u00b7 arms: {arms}")
-    return f'<header><h1>{_e(title)}</h1><div class="sub">{_e(sub)}</div></header>'
-
-
-def _nav(items: Sequence[tuple[str, str]]) -> str:
-    return "<nav>" + "".join(f'<a href="#{_e(k)}">{_e(h)}</a>' for k, h in items) + "</nav>"
+    return {"disease": disease_label, "name": getattr(trial, "name", ""),
+            "control": getattr(getattr(spec, "control", None), "name", ""),
+            "follow_up": fmt_num(getattr(trial, "follow_up_years", float("nan")), 1),
+            "arms": [(a, int(sizes.get(a, 0))) for a in order]}
 
 
 def _failed(patients: pd.DataFrame) -> pd.Series:
@@ -355,19 +300,9 @@ def _failed(patients: pd.DataFrame) -> pd.Series:
     return pd.to_numeric(patients["solver_status"], errors="coerce").fillna(0) != 0
 
 
-def _provenance(provenance: Mapping[str, Any], patients: pd.DataFrame) -> str:
-    items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(_fmt_value(v))}</dd>" for k, v in provenance.items())
-    body = f'<dl class="kv">{items}</dl>' if items else _note("No provenance recorded.")
-    bad = int(_failed(patients).sum())
-    if bad:
-        body += _note(f"{bad} patient(s) have a non-zero solver_status; they are included in all endpoints "
-                      "(see Solver failures).")
-    return _section("provenance", SECTIONS["provenance"], body)
-
-
-def _baseline(baseline: pd.DataFrame, labels: Mapping[str, str]) -> str:
+def _baseline(baseline: pd.DataFrame, labels: Mapping[str, str]) -> Table | None:
     if baseline is None or baseline.empty:
-        return _section("baseline", SECTIONS["baseline"], _note("No baseline table."))
+        return None
     headers = ["Arm", "Variable", "Req. mean", "Req. SD", "Req. min", "Req. max",
                "Sim. mean", "Sim. SD", "Sim. min", "Sim. max", "n"]
     rows = []
@@ -378,7 +313,7 @@ def _baseline(baseline: pd.DataFrame, labels: Mapping[str, str]) -> str:
             + [fmt_num(getattr(r, c), 2) for c in ("simulated_mean", "simulated_sd", "simulated_min", "simulated_max")]
             + [fmt_num(r.n, 0)]
         )
-    return _section("baseline", SECTIONS["baseline"], _table(headers, rows, [False, False] + [True] * 9))
+    return Table(headers, rows, [False, False] + [True] * 9)
 
 
 @dataclass(frozen=True)
@@ -410,18 +345,16 @@ def _endpoint_cells(r, lab: _Labels) -> list[str]:
             est, ci, fmt_num(r.n, 0)]
 
 
-def _endpoints(endpoints: pd.DataFrame, lab: _Labels) -> str:
+def _endpoints(endpoints: pd.DataFrame, lab: _Labels) -> Table:
     headers = ["Arm", "Endpoint", "Name", "Time", "Estimate", "95% CI", "n"]
     rows = [_endpoint_cells(r, lab) for r in endpoints.itertuples(index=False)]
-    body = _table(headers, rows, [False, False, False, True, True, True, True])
-    body += _note("Definitions, statistics and CI methods: docs/endpoints.md. Em dash = not estimable.")
-    return _section("endpoints", SECTIONS["endpoints"], body)
+    return Table(headers, rows, [False, False, False, True, True, True, True])
 
 
-def _trm(endpoints: pd.DataFrame) -> str:
+def _trm(endpoints: pd.DataFrame) -> Table | None:
     d = endpoints[endpoints["endpoint"].isin(["treatment_related_mortality", "all_cause_mortality"])]
     if d.empty:
-        return _section("trm", SECTIONS["trm"], _note("No mortality endpoints."))
+        return None
     headers = ["Arm", "Measure", "By", "Deaths", "n", "Mortality (%)", "95% CI (Clopper-Pearson, %)"]
     rows = []
     for r in d.itertuples(index=False):
@@ -430,7 +363,7 @@ def _trm(endpoints: pd.DataFrame) -> str:
             r.arm, SHARED_ENDPOINT_LABELS[r.endpoint], fmt_time(r.timepoint_years), fmt_num(deaths, 0),
             fmt_num(r.n, 0), fmt_num(r.estimate * 100, 2), fmt_ci(r.ci_low * 100, r.ci_high * 100, 2),
         ])
-    return _section("trm", SECTIONS["trm"], _table(headers, rows, [False, False, True, True, True, True, True]))
+    return Table(headers, rows, [False, False, True, True, True, True, True])
 
 
 def _death_causes(patients: pd.DataFrame) -> pd.Series:
@@ -451,10 +384,11 @@ def _death_causes(patients: pd.DataFrame) -> pd.Series:
     return cause[died]
 
 
-def _deaths(patients: pd.DataFrame, order: Sequence[str]) -> str:
+def _deaths(patients: pd.DataFrame, order: Sequence[str]) -> Table | None:
+    """Deaths by cause (rows) and arm (columns): count and percentage of the arm, then the total."""
     cause = _death_causes(patients)
     if cause.empty:
-        return _section("deaths", SECTIONS["deaths"], _note("No deaths during follow-up."))
+        return None
     arms = patients["arm"].astype(str)
     sizes = arms.value_counts()
     present = set(cause)
@@ -470,12 +404,11 @@ def _deaths(patients: pd.DataFrame, order: Sequence[str]) -> str:
             cells.append(f"{k} ({fmt_num(100 * k / m, 1)}%)" if m else str(k))
         cells.append(str(int(counts.values.sum() if c == "all causes" else counts.loc[c].sum())))
         rows.append(cells)
-    body = _table(headers, rows, [False] + [True] * (len(order) + 1))
-    body += _note("Deaths during follow-up by cause; percentages of the patients randomised to each arm.")
-    return _section("deaths", SECTIONS["deaths"], body)
+    return Table(headers, rows, [False] + [True] * (len(order) + 1))
 
 
-def _solver(patients: pd.DataFrame, order: Sequence[str]) -> str:
+def _solver(patients: pd.DataFrame, order: Sequence[str]) -> dict[str, Any]:
+    """Failed solves: their number and, per arm, how many and the solver's messages."""
     bad = _failed(patients)
     d = patients[bad]
     sizes = patients["arm"].astype(str).value_counts()
@@ -490,13 +423,11 @@ def _solver(patients: pd.DataFrame, order: Sequence[str]) -> str:
             continue
         detail = "; ".join(f"{m} (\u00d7{k})" for m, k in g.value_counts().items())
         rows.append([a, str(len(g)), str(int(sizes.get(a, 0))), detail])
-    body = _note(f"{int(bad.sum())} patient(s) with a non-zero solver_status; their trajectories may be "
-                 "incomplete. They are included in all endpoints.")
-    body += _table(["Arm", "Failed", "n", "Solver messages"], rows, [False, True, True, False])
-    return _section(SOLVER_SECTION[0], SOLVER_SECTION[1], body)
+    return {"failed": int(bad.sum()),
+            "table": Table(["Arm", "Failed", "n", "Solver messages"], rows, [False, True, True, False])}
 
 
-def _published(published: pd.DataFrame, lab: _Labels) -> str:
+def _published(published: pd.DataFrame, lab: _Labels) -> Table:
     headers = ["Endpoint", "Arm", "Time", "Published", "Published 95% CI", "Simulated", "Simulated 95% CI",
                "CIs overlap", "Source"]
     rows = []
@@ -510,13 +441,12 @@ def _published(published: pd.DataFrame, lab: _Labels) -> str:
             fmt_num(r.published, 3), fmt_ci(r.published_ci_low, r.published_ci_high, 3),
             fmt_num(r.simulated, 3), fmt_ci(r.sim_ci_low, r.sim_ci_high, 3), overlap, r.source,
         ])
-    body = _table(headers, rows, [False, False, True, True, True, True, True, False, False])
-    return _section("published", SECTIONS["published"], body)
+    return Table(headers, rows, [False, False, True, True, True, True, True, False, False])
 
 
-def _hr_note(endpoints: pd.DataFrame, comparisons: Sequence[str], name: str = "progression") -> str:
-    """Hazard ratio and log-rank p of Survival endpoint ``name`` per comparison."""
-    parts = []
+def _hazard_ratios(endpoints: pd.DataFrame, comparisons: Sequence[str], name: str = "progression") -> list[dict]:
+    """Hazard ratio (95% CI) and log-rank p of Survival endpoint ``name`` per comparison that has one."""
+    out = []
     for label in comparisons:
         d = endpoints[endpoints["arm"] == label]
         hr = d[d["endpoint"] == f"{name}_hazard_ratio"]
@@ -524,9 +454,9 @@ def _hr_note(endpoints: pd.DataFrame, comparisons: Sequence[str], name: str = "p
         if hr.empty:
             continue
         h = hr.iloc[0]
-        pv = fmt_p(p.iloc[0]["estimate"]) if not p.empty else DASH
-        parts.append(f"{label}: HR {fmt_num(h.estimate, 2)} (95% CI {fmt_ci(h.ci_low, h.ci_high, 2)}), log-rank p {pv}")
-    return _note("; ".join(parts)) if parts else ""
+        out.append({"label": label, "hr": fmt_num(h.estimate, 2), "ci": fmt_ci(h.ci_low, h.ci_high, 2),
+                    "p": fmt_p(p.iloc[0]["estimate"]) if not p.empty else DASH})
+    return out
 
 
 def _arm_order(spec: Any, patients: pd.DataFrame) -> list[str]:
@@ -535,40 +465,22 @@ def _arm_order(spec: Any, patients: pd.DataFrame) -> list[str]:
     return [a for a in named if a in present] + [a for a in present if a not in named]
 
 
-class _FigureRenderer:
-    """Turns figures into HTML fragments, embedding plotly.js only in the first."""
-
-    def __init__(self) -> None:
-        self.js_included = False
-
-    def __call__(self, key: str, fig: go.Figure) -> str:
-        # include_plotlyjs=True is plotly's spelling for "inline the bundle".
-        frag = fig.to_html(
-            full_html=False,
-            include_plotlyjs=not self.js_included,
-            div_id=f"fig-{key}",
-            config={"displaylogo": False, "responsive": True},
-        )
-        self.js_included = True
-        return f'<div class="fig">{frag}</div>'
-
-
-def _catalog_section(sec: ReportSection, *, fig: _FigureRenderer, patients: pd.DataFrame, visits: pd.DataFrame,
-                     endpoints: pd.DataFrame, order: Sequence[str], comparisons: Sequence[str]) -> str:
+def _catalog_section(sec: ReportSection, *, patients: pd.DataFrame, visits: pd.DataFrame, endpoints: pd.DataFrame,
+                     order: Sequence[str], comparisons: Sequence[str]) -> dict[str, Any]:
+    """One catalog endpoint's section: its figure, hazard ratios (Survival) and definition."""
     e = sec.endpoint
+    hazard_ratios: list[dict] = []
     if isinstance(e, Survival):
-        body = fig(sec.id, plots.km_figure(km_fitters(patients, e), order, title=e.label,
-                                           ylabel="Probability event-free"))
-        body += _hr_note(endpoints, comparisons, e.name)
+        fig = plots.km_figure(km_fitters(patients, e), order, title=e.label, ylabel="Probability event-free")
+        hazard_ratios = _hazard_ratios(endpoints, comparisons, e.name)
     elif isinstance(e, Score):
-        body = fig(sec.id, plots.score_figure(visits, e.name, e.label, e.unit, order))
+        fig = plots.score_figure(visits, e.name, e.label, e.unit, order)
     elif isinstance(e, Rate):
-        body = fig(sec.id, plots.rate_figure(endpoints, f"annualized_{e.name}_rate", e.label, order))
+        fig = plots.rate_figure(endpoints, f"annualized_{e.name}_rate", e.label, order)
     else:
-        body = fig(sec.id, plots.proportion_figure(endpoints, e.name, e.label, order))
-    if getattr(e, "definition", ""):
-        body += _note(f"Definition: {e.definition}")
-    return _section(sec.id, sec.title, body)
+        fig = plots.proportion_figure(endpoints, e.name, e.label, order)
+    return {"id": sec.id, "title": sec.title, "figure": fig, "comparisons": hazard_ratios,
+            "definition": getattr(e, "definition", "")}
 
 
 # --------------------------------------------------------------------------
@@ -592,47 +504,22 @@ def render_report(
     disease = resolve_disease(spec, disease)
     lab = _Labels.of(disease)
     order = _arm_order(spec, patients)
-    fig = _FigureRenderer()
     control = getattr(getattr(spec, "control", None), "name", None)
     comparisons = [comparison_label(a, control) for a in order if a != control] if control else []
-
-    def fixed(key: str) -> tuple[str, str]:
-        return key, SECTIONS[key]
-
-    sections: list[tuple[tuple[str, str], Callable[[], str]]] = [
-        (fixed("provenance"), lambda: _provenance(provenance or {}, patients)),
-        (fixed("baseline"), lambda: _baseline(baseline, lab.baseline)),
-        (fixed("endpoints"), lambda: _endpoints(endpoints, lab)),
-    ]
-    for sec in disease_sections(disease):
-        sections.append(((sec.id, sec.title), lambda sec=sec: _catalog_section(
-            sec, fig=fig, patients=patients, visits=visits, endpoints=endpoints, order=order,
-            comparisons=comparisons)))
-
-    def engraftment() -> str:
-        eng = plots.engraftment_figure(patients, order)
-        body = fig("engraftment", eng) if eng is not None else _note("No transplant arm in this trial.")
-        return _section("engraftment", SECTIONS["engraftment"], body)
-
-    sections += [
-        (fixed("engraftment"), engraftment),
-        (fixed("cd4"), lambda: _section("cd4", SECTIONS["cd4"], fig("cd4", plots.cd4_figure(visits, order)))),
-        (fixed("trm"), lambda: _trm(endpoints)),
-        (fixed("deaths"), lambda: _deaths(patients, order)),
-    ]
-    if _failed(patients).any():
-        sections.append((SOLVER_SECTION, lambda: _solver(patients, order)))
-    if published is not None:
-        sections.append((fixed("published"), lambda: _published(published, lab)))
-    # Sections render in document order, so the first figure carries plotly.js.
-    body = "".join(make() for _, make in sections)
+    failed = _failed(patients)
+    absent = ({SOLVER_SECTION[0]} if not failed.any() else set()) | ({"published"} if published is None else set())
+    headings = {k: v for k, v in report_sections(disease).items() if k not in absent}
     label = getattr(disease, "label", "") or getattr(disease, "name", "")
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
-        f"{_header(title, spec, patients, label)}{_nav([k for k, _ in sections])}<main>{body}</main>"
-        "</body></html>\n"
+    return render_page(
+        "report.html.j2", title=title, headings=headings, trial=_trial_line(spec, patients, label, order),
+        provenance=[(k, _fmt_value(v)) for k, v in (provenance or {}).items()], failed=int(failed.sum()),
+        baseline=_baseline(baseline, lab.baseline), endpoints=_endpoints(endpoints, lab),
+        catalog=[_catalog_section(sec, patients=patients, visits=visits, endpoints=endpoints, order=order,
+                                  comparisons=comparisons) for sec in disease_sections(disease)],
+        engraftment=plots.engraftment_figure(patients, order), cd4=plots.cd4_figure(visits, order),
+        trm=_trm(endpoints), deaths=_deaths(patients, order),
+        solver=_solver(patients, order) if failed.any() else None,
+        published=_published(published, lab) if published is not None else None,
     )
 
 

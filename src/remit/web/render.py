@@ -6,17 +6,18 @@ import json
 from pathlib import Path
 from functools import lru_cache
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment
 
 from remit.guidelines import parameter_note
 from remit.predict import Prediction, default_options, outcomes_of, patient_models
+from remit.report.templating import environment
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 
 
 @lru_cache(maxsize=1)
 def env() -> Environment:
-    e = Environment(loader=PackageLoader("remit.web", "templates"), autoescape=select_autoescape(["html"]))
+    e = environment("remit.web", strict=False)  # the layout tests optional variables (diseases, standalone)
     e.filters["pct"] = lambda x: "-" if x is None else f"{100 * x:.0f}%"
     e.filters["num"] = lambda x: "-" if x is None else f"{x:.2f}"
     e.globals["parameter_footer"] = parameter_footer

@@ -155,7 +155,8 @@ def sweep(
     from rich.table import Table
 
     from remit.design.report import _fmt_cell, _label
-    from remit.design.sweep import _show as _fmt_value, summary_columns
+    from remit.design.common import summary_columns
+    from remit.design.sweep import _show as _fmt_value
     from remit.diseases import get_disease
 
     disease = get_disease(spec.trial.disease)

@@ -161,3 +161,40 @@ def population_values(model, values: dict) -> tuple[list[ParameterShift], list[f
     """Shifts that move each named parameter's typical value to ``values[name]`` (a posterior sample)."""
     shifts = [ParameterShift.of(model, k) for k in values]
     return shifts, [s.shift_for(float(values[s.name])) for s in shifts]
+
+
+def summary_columns(disease, follow_up_years: float, benefit: list[str] | None = None) -> list[tuple[str, str, float, str]]:
+    """(column, endpoint, timepoint, role) of the benefit/harm summary; ``benefit`` names catalog
+    endpoints (Survival: free at the last whole year; Proportion: at the last whole year) to show
+    instead of the default (the primary endpoint and the first Proportion endpoint)."""
+    from remit.diseases.base import Proportion, Survival
+    from remit.endpoints import whole_years
+
+    K = whole_years(follow_up_years)
+    cols = []
+    for name in benefit or ():
+        try:
+            e = disease.endpoint(name)
+        except KeyError:
+            e = None
+        if isinstance(e, Survival):
+            cols.append((f"{e.name}_free_y{K}", f"{e.name}_free", float(K), "benefit"))
+        elif isinstance(e, Proportion):
+            cols.append((f"{e.name}_y{K}", e.name, float(K), "benefit"))
+        else:
+            ok = ", ".join(x.name for x in disease.endpoints if isinstance(x, (Survival, Proportion)))
+            raise DesignError(f"--benefit {name!r}: not a survival or proportion endpoint of {disease.name} (choose from: {ok})")
+    if not benefit and disease.primary:
+        cols.append((f"{disease.primary}_free_y{K}", f"{disease.primary}_free", float(K), "benefit"))
+    props = [e for e in disease.endpoints if isinstance(e, Proportion)]
+    if props and not benefit:
+        cols.append((f"{props[0].name}_y{K}", props[0].name, float(K), "benefit"))
+    if not cols:
+        surv = [e for e in disease.endpoints if isinstance(e, Survival)]
+        if surv:
+            cols.append((f"{surv[0].name}_free_y{K}", f"{surv[0].name}_free", float(K), "benefit"))
+    cols += [("trm_y1", "treatment_related_mortality", 1.0, "harm"),
+             ("all_cause_mortality", "all_cause_mortality", float(follow_up_years), "harm"),
+             ("severe_infections_per_patient", "severe_infections_per_patient", float(follow_up_years), "harm"),
+             ("engraftment_day_median", "engraftment_day_median", float(follow_up_years), "harm")]
+    return cols

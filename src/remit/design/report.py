@@ -206,7 +206,7 @@ def tradeoff_figure(result, arms: list[str], benefit: str, harms: list[str]) -> 
 
 def sweep_html(result) -> str:
     from remit.diseases import get_disease
-    from remit.design.sweep import summary_columns
+    from remit.design.common import summary_columns
 
     m = result.meta
     disease = get_disease(m["disease"])

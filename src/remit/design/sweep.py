@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from remit.design.common import DesignError
+from remit.design.common import DesignError, summary_columns
 
 # Standard doses used when a sweep changes the conditioning regimen. ATG is not listed: the
 # base arm's ATG dose is kept (6 mg/kg when the base has none), so only the chemotherapy differs.
@@ -277,43 +277,6 @@ class SweepResult:
         data = self.cells[0].spec.model_dump(mode="python")
         named = {arms[_arm_index(data, v.path[len("arms."):], v.path)[0]] for v in self.varies}
         return [a for a in arms if a in named]
-
-
-def summary_columns(disease, follow_up_years: float, benefit: list[str] | None = None) -> list[tuple[str, str, float, str]]:
-    """(column, endpoint, timepoint, role) of the benefit/harm summary; ``benefit`` names catalog
-    endpoints (Survival: free at the last whole year; Proportion: at the last whole year) to show
-    instead of the default (the primary endpoint and the first Proportion endpoint)."""
-    from remit.diseases.base import Proportion, Survival
-    from remit.endpoints import whole_years
-
-    K = whole_years(follow_up_years)
-    cols = []
-    for name in benefit or ():
-        try:
-            e = disease.endpoint(name)
-        except KeyError:
-            e = None
-        if isinstance(e, Survival):
-            cols.append((f"{e.name}_free_y{K}", f"{e.name}_free", float(K), "benefit"))
-        elif isinstance(e, Proportion):
-            cols.append((f"{e.name}_y{K}", e.name, float(K), "benefit"))
-        else:
-            ok = ", ".join(x.name for x in disease.endpoints if isinstance(x, (Survival, Proportion)))
-            raise DesignError(f"--benefit {name!r}: not a survival or proportion endpoint of {disease.name} (choose from: {ok})")
-    if not benefit and disease.primary:
-        cols.append((f"{disease.primary}_free_y{K}", f"{disease.primary}_free", float(K), "benefit"))
-    props = [e for e in disease.endpoints if isinstance(e, Proportion)]
-    if props and not benefit:
-        cols.append((f"{props[0].name}_y{K}", props[0].name, float(K), "benefit"))
-    if not cols:
-        surv = [e for e in disease.endpoints if isinstance(e, Survival)]
-        if surv:
-            cols.append((f"{surv[0].name}_free_y{K}", f"{surv[0].name}_free", float(K), "benefit"))
-    cols += [("trm_y1", "treatment_related_mortality", 1.0, "harm"),
-             ("all_cause_mortality", "all_cause_mortality", float(follow_up_years), "harm"),
-             ("severe_infections_per_patient", "severe_infections_per_patient", float(follow_up_years), "harm"),
-             ("engraftment_day_median", "engraftment_day_median", float(follow_up_years), "harm")]
-    return cols
 
 
 def _summary(endpoints: pd.DataFrame, cells: list[Cell], disease, spec, benefit=None) -> pd.DataFrame:

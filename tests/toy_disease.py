@@ -34,10 +34,10 @@ FLARE = 6.0  # score points: a flare
 def module() -> Module:
     """Joint damage accumulates with active inflammation (``drev``) and never heals."""
     drev, scar = sp.Symbol("drev"), sp.Symbol("toy_scar")
-    return Module(NAME, states=[State("toy_scar", "score points", "irreversible joint damage")],
-                  parameters=[Parameter("toy_scar_rate", 0.002, "score points/day per lesion", 0.0, 0.01,
+    return Module(NAME, states=[State("toy_scar", "disease units", "irreversible joint damage")],
+                  parameters=[Parameter("toy_scar_rate", 0.002, "disease units/day/lesion", 0.0, 0.01,
                                         "toy assumption for the contract test", "damage per unit inflammation"),
-                              Parameter("toy_score_per_lesion", 3.0, "score points/lesion", 0.5, 10.0,
+                              Parameter("toy_score_per_lesion", 3.0, "disease units/lesion", 0.5, 10.0,
                                         "toy assumption for the contract test", "score per unit active inflammation",
                                         "lognormal", 0.2)],
                   rates={"toy_scar": sp.Symbol("toy_scar_rate") * drev * (1 - scar / 100)})

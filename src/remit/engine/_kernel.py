@@ -32,6 +32,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from remit.engine.codes import Event, Status
+
 _GAMMA = 0.7886751345948129
 _A21 = 1.267949192431123
 _C21 = -1.607695154586736
@@ -47,10 +49,6 @@ _MH3 = 0.4226497308103742
 _E1 = _M1 - _MH1
 _E2 = _M2 - _MH2
 _E3 = _M3 - _MH3
-
-EV_ADD = 0        # y[idx] += val * (p[pidx] if pidx >= 0 else 1)
-EV_SET_PARAM = 1  # p[idx] = val
-EV_LOG_KILL = 2   # y[idx] *= exp(-val * (p[pidx] if pidx >= 0 else 1))
 
 # Rodas3 (Sandu et al. 1997, Atmos. Environ. 31:3459): 4 stages, order 3, embedded order 2,
 # L-stable and stiffly accurate (the error estimate is the last stage, which, unlike
@@ -76,12 +74,6 @@ METHOD_RODAS4 = 2
 PIVOT_GROWTH = 1e6  # largest elimination multiplier accepted from the static-order sparse LU
 # (multipliers reach ~3e3 at h = 30 d because the states have very different units; the
 # solves stay accurate to ~1e-13 there. The bound only catches collapsed pivots.)
-
-OK = 0
-MAX_STEPS = 1
-STEP_UNDERFLOW = 2
-NOT_FINITE = 3
-NEGATIVE_STATE = 4
 
 
 @njit(cache=True, fastmath={"contract", "nsz"}, error_model="numpy")
@@ -171,11 +163,11 @@ def _failed(out, k_out, y_end, code, steps):
 @njit(cache=True, fastmath={"contract", "nsz"}, error_model="numpy")
 def _apply_event(y, p, kind, idx, val, pidx):
     scale = p[pidx] if pidx >= 0 else 1.0
-    if kind == EV_ADD:
+    if kind == Event.ADD:
         y[idx] += val * scale
-    elif kind == EV_SET_PARAM:
+    elif kind == Event.SET_PARAM:
         p[idx] = val
-    elif kind == EV_LOG_KILL:
+    elif kind == Event.LOG_KILL:
         y[idx] *= math.exp(-val * scale)
 
 
@@ -249,7 +241,7 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
     k_out = 0
     steps = 0
     while e < n_ev and ev_t[e] < t - 1e-12:
-        if ev_kind[e] == EV_SET_PARAM:
+        if ev_kind[e] == Event.SET_PARAM:
             p[ev_idx[e]] = ev_val[e]
         e += 1
     n_rec = record.shape[0]
@@ -272,7 +264,7 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
         if t >= t_end - 1e-12:
             for j in range(n):
                 y_end[j] = y[j]
-            return OK, steps
+            return Status.OK, steps
         t_stop = t_end
         if e < n_ev and ev_t[e] < t_stop:
             t_stop = ev_t[e]
@@ -282,7 +274,7 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
             restart = False
         while t < t_stop - 1e-12:
             if steps >= max_steps:
-                return _failed(out, k_out, y_end, MAX_STEPS, steps)
+                return _failed(out, k_out, y_end, Status.MAX_STEPS, steps)
             steps += 1
             if h > h_max:
                 h = h_max
@@ -302,7 +294,7 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
                 if not _lu_factor(W, piv):
                     h *= 0.25
                     if h < 1e-12:
-                        return _failed(out, k_out, y_end, STEP_UNDERFLOW, steps)
+                        return _failed(out, k_out, y_end, Status.STEP_UNDERFLOW, steps)
                     continue
             inv_h = 1.0 / h
             for i in range(n):
@@ -381,7 +373,7 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
             if not (math.isfinite(err) and math.isfinite(total)):
                 h *= 0.25
                 if h < 1e-12:
-                    return _failed(out, k_out, y_end, NOT_FINITE, steps)
+                    return _failed(out, k_out, y_end, Status.NOT_FINITE, steps)
                 continue
             if err <= 1.0:
                 for i in range(n):
@@ -410,7 +402,7 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
                 fac = 0.9 * (1.0 / err) ** ctrl
                 h *= max(0.1, fac)
                 if h < 1e-12:
-                    return _failed(out, k_out, y_end, STEP_UNDERFLOW, steps)
+                    return _failed(out, k_out, y_end, Status.STEP_UNDERFLOW, steps)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -429,17 +421,17 @@ def check_batch(out, status, floor, nonneg):
     """Mark patients whose solve succeeded but whose outputs are not finite (3) or have a
     nonnegative state below ``floor`` (4); one pass over ``out`` (n, T, S), in parallel."""
     for i in prange(out.shape[0]):
-        if status[i] != OK:
+        if status[i] != Status.OK:
             continue
-        code = OK
+        code = Status.OK
         for k in range(out.shape[1]):
             for j in range(out.shape[2]):
                 v = out[i, k, j]
                 if not math.isfinite(v):
-                    code = NOT_FINITE
+                    code = Status.NOT_FINITE
                     break
-                if nonneg[j] and v < floor[j] and code == OK:
-                    code = NEGATIVE_STATE
-            if code == NOT_FINITE:
+                if nonneg[j] and v < floor[j] and code == Status.OK:
+                    code = Status.NEGATIVE_STATE
+            if code == Status.NOT_FINITE:
                 break
         status[i] = code

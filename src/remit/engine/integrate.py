@@ -11,15 +11,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from remit.engine.codes import Status
 from remit.model.codegen import compile_model
 from remit.model.spec import ModelSpec
 from remit.therapy.schedule import Schedule
 
 METHODS = {"ros3p": 0, "rodas3": 1, "rodas4": 2}  # must match METHOD_* in remit.engine._kernel
 BACKENDS = ("numba", "jax")
-STATUS_TEXT = {0: "ok", 1: "maximum number of steps reached", 2: "step size underflow", 3: "non-finite state",
-               4: "negative state (a quantity that must be >= 0 fell below zero)"}
-OK, MAX_STEPS, STEP_UNDERFLOW, NOT_FINITE, NEGATIVE_STATE = 0, 1, 2, 3, 4  # as in remit.engine._kernel
+STATUS_TEXT = {int(s): s.text for s in Status}  # a status code in words (run outputs, provenance)
+OK, MAX_STEPS, STEP_UNDERFLOW, NOT_FINITE, NEGATIVE_STATE = (Status.OK, Status.MAX_STEPS, Status.STEP_UNDERFLOW,
+                                                             Status.NOT_FINITE, Status.NEGATIVE_STATE)
 # A state declared nonnegative may dip below zero by round-off only: at most this much times its
 # scale (max(1, |initial value|)), the same scale as the absolute tolerance.
 NEGATIVE_TOLERANCE = 1e-9

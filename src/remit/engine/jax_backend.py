@@ -16,11 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from remit.engine import rodas4 as r4
+from remit.engine.codes import Event, Status
 from remit.model.spec import ModelSpec
 
-# event kinds and status codes, as in remit.engine._kernel
-EV_ADD, EV_SET_PARAM, EV_LOG_KILL = 0, 1, 2
-OK, MAX_STEPS, STEP_UNDERFLOW, NOT_FINITE = 0, 1, 2, 3
 EPS_T = 1e-12  # times within this many days count as equal (as in the kernel)
 
 # Rodas4, in the kernel's form (remit.engine.rodas4): rows of A (stages 2-5) and C (stages 2-6)
@@ -82,8 +80,8 @@ def _compile(spec: ModelSpec):
         yi = jnp.minimum(idx, n - 1)
         y_add = y.at[yi].add(val * scale)
         y_kill = y.at[yi].multiply(jnp.exp(-val * scale))
-        y = jnp.where(kind == EV_ADD, y_add, jnp.where(kind == EV_LOG_KILL, y_kill, y))
-        p = jnp.where(kind == EV_SET_PARAM, p.at[idx].set(val), p)
+        y = jnp.where(kind == Event.ADD, y_add, jnp.where(kind == Event.LOG_KILL, y_kill, y))
+        p = jnp.where(kind == Event.SET_PARAM, p.at[idx].set(val), p)
         return y, p
 
     def initial_step(y, p, f0, atol, rtol, h_max):
@@ -105,7 +103,7 @@ def _compile(spec: ModelSpec):
         # before the start: parameter-setting events apply (the protocol in force), outputs hold y0
         early = ev_t < t0 - EPS_T
         p = p0
-        for_set = early & (ev_kind == EV_SET_PARAM)
+        for_set = early & (ev_kind == Event.SET_PARAM)
 
         def set_early(i, p):
             return jnp.where(for_set[i], p.at[ev_idx[i]].set(ev_val[i]), p)
@@ -117,7 +115,7 @@ def _compile(spec: ModelSpec):
         k0 = jnp.sum(before).astype(jnp.int64)
 
         # carry: t, y, p, f0, h, e, k_out, steps, status, fresh (f0 stale), restart, done, out, y_end
-        init = (t0, y0, p, jnp.zeros(n), jnp.asarray(0.0), e0, k0, jnp.asarray(0, jnp.int64), jnp.asarray(OK, jnp.int64),
+        init = (t0, y0, p, jnp.zeros(n), jnp.asarray(0.0), e0, k0, jnp.asarray(0, jnp.int64), jnp.asarray(Status.OK, jnp.int64),
                 jnp.asarray(True), jnp.asarray(True), jnp.asarray(False), out, jnp.full(n, jnp.nan))
 
         def cond(c):
@@ -176,13 +174,13 @@ def _compile(spec: ModelSpec):
                 fac_rej = jnp.maximum(0.1, 0.9 * (1.0 / jnp.where(finite, err, 1.0)) ** 0.25)
                 h_next = jnp.where(~finite, hh * 0.25, jnp.where(accept, hh * fac_acc, hh * fac_rej))
                 t_next = jnp.where(accept, jnp.where(last, t_stop, t + hh), t)
-                fail = jnp.where(~finite & (h_next < 1e-12), NOT_FINITE,
-                                 jnp.where(finite & ~accept & (h_next < 1e-12), STEP_UNDERFLOW, OK))
+                fail = jnp.where(~finite & (h_next < 1e-12), Status.NOT_FINITE,
+                                 jnp.where(finite & ~accept & (h_next < 1e-12), Status.STEP_UNDERFLOW, Status.OK))
                 return (t_next, jnp.where(accept, ynew, y), jnp.where(accept, fnew, f), h_next, k_new, o_new, fail)
 
             over = steps >= max_steps
             t_s, y_s, f_s, h_s, k_s, o_s, fail = attempt(None)
-            fail = jnp.where(over, MAX_STEPS, fail)
+            fail = jnp.where(over, Status.MAX_STEPS, fail)
             t_s = jnp.where(over, t, t_s)
 
             sel = lambda a, b, cnd: jnp.where(cnd, a, b)  # noqa: E731
@@ -198,7 +196,7 @@ def _compile(spec: ModelSpec):
             status_n = sel(fail, status, step)
             fresh_n = sel(True, sel(False, fresh, step), ev_due)
             restart_n = sel(True, sel(False, restart, step), ev_due)
-            failed = step & (status_n != OK)
+            failed = step & (status_n != Status.OK)
             done_n = finished | failed
             y_end_n = sel(y, y_end, finished)
             return (t_n, y_n, p_n, f_n, h_n, e_n, k_n, steps_n, status_n, fresh_n, restart_n, done_n, out_n, y_end_n)
@@ -222,7 +220,7 @@ def integrate(model: ModelSpec, y0: np.ndarray, params: np.ndarray, t_start: np.
     ev_t, ev_kind, ev_idx, ev_val, ev_pidx = ev
     jnp = require_jax().numpy
     if ev_t.shape[0] == 0:  # one inert event past the end keeps the array shapes non-empty
-        ev_t, ev_kind, ev_idx = np.array([np.inf]), np.array([EV_SET_PARAM]), np.array([0])
+        ev_t, ev_kind, ev_idx = np.array([np.inf]), np.array([Event.SET_PARAM]), np.array([0])
         ev_val, ev_pidx = np.array([params[0, 0] if params.size else 0.0]), np.array([-1])
     out, y_end, status, steps = fn(jnp.asarray(y0), jnp.asarray(params), jnp.asarray(t_start), jnp.asarray(ev_t),
                                    jnp.asarray(ev_kind, dtype=jnp.int64), jnp.asarray(ev_idx, dtype=jnp.int64),

@@ -30,6 +30,7 @@ from remit.store import atomic_write_text
 
 _KERNEL = Path(__file__).resolve().parent.parent / "engine" / "_kernel.py"
 _TABLEAU = _KERNEL.parent / "rodas4.py"  # constants the kernel reads at compile time
+_CODES = _KERNEL.parent / "codes.py"  # the event and status codes the kernel reads at compile time
 GENERATOR_VERSION = "3"  # bump when the shape of the generated code changes
 
 
@@ -235,6 +236,7 @@ def _generator_digest() -> str:
     h.update(Path(__file__).read_bytes())
     h.update(_KERNEL.read_bytes())
     h.update(_TABLEAU.read_bytes())
+    h.update(_CODES.read_bytes())
     return h.hexdigest()[:12]
 
 

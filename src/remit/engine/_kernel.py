@@ -1,27 +1,23 @@
-# Template of the compiled integrator. remit.model.codegen appends this file's text to
-# the generated `rhs(y, p, dy)` and `jac(y, p, J)` of one model, so that numba compiles
-# (and caches) the solver specialised to that model. Not importable on its own.
+# Template of the compiled integrator. remit.model.codegen appends this file's text, with the
+# solvers' stages filled in, to the generated `rhs(y, p, dy)` and `jac(y, p, J)` of one model,
+# so that numba compiles (and caches) the solver specialised to that model. Not importable on
+# its own.
 #
-# Methods (linearly implicit Rosenbrock, one W = I/(h*gamma) - J per step, ``method``):
-# - Rodas4 (default; Hairer & Wanner, Solving ODEs II (1996), their code RODAS): 6 stages, order 4,
-#   embedded order 3, L-stable and stiffly accurate. Through conditioning, where each drug
-#   decays exponentially over orders of magnitude, it takes about 2.4x fewer steps than Rodas3
-#   at the same rtol (each step costs about 1.7x more).
-# - Rodas3 (Sandu et al. 1997, Atmos. Environ. 31:3459): 4 stages, order 3, embedded order 2,
-#   L-stable and stiffly accurate. Its error estimate (the last stage) also sees the error on
-#   linear dynamics. Used for the retry of a failed patient (SolverOptions.safer).
-# - ROS3P (Lang & Verwer 2001, BIT 41:731; coefficients in the form of Hairer & Wanner,
-#   Solving ODEs II (1996) sec. IV.7): 3 stages, order 3, embedded order 2. Not L-stable,
-#   and its main and embedded solutions share one stability function, so the estimate is
-#   zero on linear dynamics; it needs a tight rtol (~5e-7) and h_max for the same accuracy.
+# Methods: the linearly implicit Rosenbrock methods of remit.engine.solvers, one
+# W = I/(h*gamma) - J per step,
+#   W K_i = f(y + sum_j A_ij K_j) + sum_j C_ij K_j / h,  y_new = y + sum_i m_i K_i,
+# with the error estimate sum_i (m_i - m_hat_i) K_i. Their stages are generated from their
+# tableaus into the two lines marked ``# <stage arrays>`` and ``# <stages>`` below, with
+# ``SOLVER_IDS``, ``GAMMA`` and ``CONTROLLER_EXPONENT`` (remit.engine.stages); ``method`` is
+# the solver's index in ``SOLVER_IDS``. The step-size controller uses the embedded order.
 # The analytic Jacobian is re-evaluated every step; W is factorised by the generated sparse
 # LU (``w_factor``/``w_solve``, static pivot order) unless an elimination multiplier
 # exceeds PIVOT_GROWTH, in which case that step uses a dense LU with partial pivoting.
-# Outputs between steps come from cubic Hermite interpolation (order 3, like the methods),
-# so the output grid does not force steps. Scheduled events split the integration into
-# segments; after each one the step size restarts from the standard estimate of Hairer,
-# Norsett & Wanner (``_initial_step``). Every patient is integrated on its own (no state
-# shared between patients), so results do not depend on threads or batching.
+# Outputs between steps come from cubic Hermite interpolation (order 3), so the output grid
+# does not force steps. Scheduled events split the integration into segments; after each
+# one the step size restarts from the standard estimate of Hairer, Norsett & Wanner
+# (``_initial_step``). Every patient is integrated on its own (no state shared between
+# patients), so results do not depend on threads or batching.
 # error_model="numpy": divisions are not checked for a zero divisor (a zero gives inf/nan,
 # which the step's finiteness check rejects), which removes a branch per division.
 # fastmath "contract" (fused multiply-add) only in the solver's own vector arithmetic; the
@@ -32,56 +28,11 @@ import math
 import numpy as np
 from numba import njit, prange
 
-_GAMMA = 0.7886751345948129
-_A21 = 1.267949192431123
-_C21 = -1.607695154586736
-_C31 = -3.464101615137755
-_C32 = -1.732050807568877
-_M1 = 2.0
-_M2 = 0.5773502691896258
-_M3 = 0.4226497308103742
-# embedded order-2 solution weights; the error estimate uses M - M_hat
-_MH1 = 2.113248654051871
-_MH2 = 1.0
-_MH3 = 0.4226497308103742
-_E1 = _M1 - _MH1
-_E2 = _M2 - _MH2
-_E3 = _M3 - _MH3
-
-EV_ADD = 0        # y[idx] += val * (p[pidx] if pidx >= 0 else 1)
-EV_SET_PARAM = 1  # p[idx] = val
-EV_LOG_KILL = 2   # y[idx] *= exp(-val * (p[pidx] if pidx >= 0 else 1))
-
-# Rodas3 (Sandu et al. 1997, Atmos. Environ. 31:3459): 4 stages, order 3, embedded order 2,
-# L-stable and stiffly accurate (the error estimate is the last stage, which, unlike
-# ROS3P's, does not vanish on linear dynamics). Written as
-#   (I/(h*gamma) - J) K_i = f(y + sum_j A_ij K_j) + sum_j C_ij K_j / h,  y_new = y + sum_i M_i K_i
-_R3_GAMMA = 0.5
-_R3_A31 = 2.0  # a21 = 0, a32 = 0; a41 = 2, a42 = 0, a43 = 1
-_R3_C21 = 4.0
-_R3_C31 = 1.0
-_R3_C32 = -1.0
-_R3_C41 = 1.0
-_R3_C42 = -1.0
-_R3_C43 = -8.0 / 3.0
-# M = (2, 0, 1, 1), so y_new = (y + 2 K1 + K3) + K4 and the embedded solution is y + 2 K1 + K3
-
-# Rodas4: coefficients in remit.engine.rodas4 (one copy, shared with the JAX backend)
-from remit.engine import rodas4 as _r4  # noqa: E402
-
-METHOD_ROS3P = 0
-METHOD_RODAS3 = 1
-METHOD_RODAS4 = 2
+from remit.engine.codes import Event, Status
 
 PIVOT_GROWTH = 1e6  # largest elimination multiplier accepted from the static-order sparse LU
 # (multipliers reach ~3e3 at h = 30 d because the states have very different units; the
 # solves stay accurate to ~1e-13 there. The bound only catches collapsed pivots.)
-
-OK = 0
-MAX_STEPS = 1
-STEP_UNDERFLOW = 2
-NOT_FINITE = 3
-NEGATIVE_STATE = 4
 
 
 @njit(cache=True, fastmath={"contract", "nsz"}, error_model="numpy")
@@ -142,22 +93,6 @@ def _solve(dense, lu, W, piv, b):
 
 
 @njit(cache=True, fastmath={"contract", "nsz"}, error_model="numpy")
-def _stiffly_accurate_end(y, y_emb, k_last, atol, rtol, ynew):
-    """End of a stiffly accurate Rodas step: ``ynew = y_emb + k_last`` (the embedded solution plus
-    the last stage), whose last stage is also the error estimate. Returns (sum of squared scaled
-    errors, sum of ``ynew``, which is not finite if any component is not)."""
-    err = 0.0
-    total = 0.0
-    for i in range(y.shape[0]):
-        v = y_emb[i] + k_last[i]
-        ynew[i] = v
-        total += v
-        d = k_last[i] / (atol[i] + rtol * max(abs(y[i]), abs(v)))
-        err += d * d
-    return err, total
-
-
-@njit(cache=True, fastmath={"contract", "nsz"}, error_model="numpy")
 def _failed(out, k_out, y_end, code, steps):
     """A failed solve: outputs from ``k_out`` on and the end state are NaN (neither is pre-filled)."""
     for k in range(k_out, out.shape[0]):
@@ -171,11 +106,11 @@ def _failed(out, k_out, y_end, code, steps):
 @njit(cache=True, fastmath={"contract", "nsz"}, error_model="numpy")
 def _apply_event(y, p, kind, idx, val, pidx):
     scale = p[pidx] if pidx >= 0 else 1.0
-    if kind == EV_ADD:
+    if kind == Event.ADD:
         y[idx] += val * scale
-    elif kind == EV_SET_PARAM:
+    elif kind == Event.SET_PARAM:
         p[idx] = val
-    elif kind == EV_LOG_KILL:
+    elif kind == Event.LOG_KILL:
         y[idx] *= math.exp(-val * scale)
 
 
@@ -210,13 +145,13 @@ def _initial_step(y, p, f0, atol, rtol, h_max, y1, f1):
 
 @njit(cache=True, fastmath={"contract", "nsz"}, error_model="numpy")
 def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, atol, h_max, max_steps, out,
-                  record, y_end, method=METHOD_RODAS3):
+                  record, y_end, method):
     """Integrate one patient from ``t_start``; return (status, steps).
 
     Writes states ``record`` (indices) at ``t_out`` into ``out`` (T, len(record)) and every
     state at ``t_out[-1]`` into ``y_end``. Outputs before ``t_start`` hold ``y0``;
     parameter-setting events before it are applied at the start (the protocol already in
-    force), other earlier events are skipped.
+    force), other earlier events are skipped. ``method``: the solver's index in ``SOLVER_IDS``.
     """
     n = y0.shape[0]
     y = y0.copy()
@@ -225,22 +160,15 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
     f0 = np.empty(n)
     f1 = np.empty(n)
     fnew = np.empty(n)
-    k1 = np.empty(n)
-    k2 = np.empty(n)
-    k3 = np.empty(n)
-    k4 = np.empty(n)
+    # <stage arrays>
     ytmp = np.empty(n)
     J = np.zeros((n, n))
     W = np.empty((n, n))
     jv = np.empty(max(JAC_NONZEROS, 1))
     lu = np.empty(LU_NONZEROS)
     piv = np.empty(n, dtype=np.int64)
-    rodas = method == METHOD_RODAS3
-    rodas4 = method == METHOD_RODAS4
-    gamma = _R3_GAMMA if rodas else (_r4.GAMMA if rodas4 else _GAMMA)
-    k5 = np.empty(n)
-    k6 = np.empty(n)
-    ctrl = 0.25 if rodas4 else 1.0 / 3.0  # 1 / (embedded order + 1)
+    gamma = GAMMA[method]
+    ctrl = CONTROLLER_EXPONENT[method]  # 1 / (embedded order + 1)
     n_ev = ev_t.shape[0]
     n_out = t_out.shape[0]
     t_end = t_out[n_out - 1]
@@ -249,7 +177,7 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
     k_out = 0
     steps = 0
     while e < n_ev and ev_t[e] < t - 1e-12:
-        if ev_kind[e] == EV_SET_PARAM:
+        if ev_kind[e] == Event.SET_PARAM:
             p[ev_idx[e]] = ev_val[e]
         e += 1
     n_rec = record.shape[0]
@@ -272,7 +200,7 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
         if t >= t_end - 1e-12:
             for j in range(n):
                 y_end[j] = y[j]
-            return OK, steps
+            return Status.OK, steps
         t_stop = t_end
         if e < n_ev and ev_t[e] < t_stop:
             t_stop = ev_t[e]
@@ -282,7 +210,7 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
             restart = False
         while t < t_stop - 1e-12:
             if steps >= max_steps:
-                return _failed(out, k_out, y_end, MAX_STEPS, steps)
+                return _failed(out, k_out, y_end, Status.MAX_STEPS, steps)
             steps += 1
             if h > h_max:
                 h = h_max
@@ -302,86 +230,15 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
                 if not _lu_factor(W, piv):
                     h *= 0.25
                     if h < 1e-12:
-                        return _failed(out, k_out, y_end, STEP_UNDERFLOW, steps)
+                        return _failed(out, k_out, y_end, Status.STEP_UNDERFLOW, steps)
                     continue
             inv_h = 1.0 / h
-            for i in range(n):
-                k1[i] = f0[i]
-            _solve(dense, lu, W, piv, k1)
-            if rodas:
-                # Rodas3: K2 reuses f(y) (a21 = 0); stiffly accurate, error estimate = K4
-                for i in range(n):
-                    k2[i] = f0[i] + _R3_C21 * inv_h * k1[i]
-                _solve(dense, lu, W, piv, k2)
-                for i in range(n):
-                    ytmp[i] = y[i] + _R3_A31 * k1[i]
-                rhs(ytmp, p, f1)
-                for i in range(n):
-                    k3[i] = f1[i] + (_R3_C31 * k1[i] + _R3_C32 * k2[i]) * inv_h
-                _solve(dense, lu, W, piv, k3)
-                for i in range(n):
-                    ytmp[i] = ytmp[i] + k3[i]  # y + 2 K1 + K3 (a41 = 2, a42 = 0, a43 = 1)
-                rhs(ytmp, p, f1)
-                for i in range(n):
-                    k4[i] = f1[i] + (_R3_C41 * k1[i] + _R3_C42 * k2[i] + _R3_C43 * k3[i]) * inv_h
-                _solve(dense, lu, W, piv, k4)
-                err, total = _stiffly_accurate_end(y, ytmp, k4, atol, rtol, ynew)
-            elif rodas4:
-                for i in range(n):
-                    ytmp[i] = y[i] + _r4.A21 * k1[i]
-                rhs(ytmp, p, f1)
-                for i in range(n):
-                    k2[i] = f1[i] + _r4.C21 * inv_h * k1[i]
-                _solve(dense, lu, W, piv, k2)
-                for i in range(n):
-                    ytmp[i] = y[i] + _r4.A31 * k1[i] + _r4.A32 * k2[i]
-                rhs(ytmp, p, f1)
-                for i in range(n):
-                    k3[i] = f1[i] + (_r4.C31 * k1[i] + _r4.C32 * k2[i]) * inv_h
-                _solve(dense, lu, W, piv, k3)
-                for i in range(n):
-                    ytmp[i] = y[i] + _r4.A41 * k1[i] + _r4.A42 * k2[i] + _r4.A43 * k3[i]
-                rhs(ytmp, p, f1)
-                for i in range(n):
-                    k4[i] = f1[i] + (_r4.C41 * k1[i] + _r4.C42 * k2[i] + _r4.C43 * k3[i]) * inv_h
-                _solve(dense, lu, W, piv, k4)
-                for i in range(n):
-                    ytmp[i] = y[i] + _r4.A51 * k1[i] + _r4.A52 * k2[i] + _r4.A53 * k3[i] + _r4.A54 * k4[i]
-                rhs(ytmp, p, f1)
-                for i in range(n):
-                    k5[i] = f1[i] + (_r4.C51 * k1[i] + _r4.C52 * k2[i] + _r4.C53 * k3[i] + _r4.C54 * k4[i]) * inv_h
-                _solve(dense, lu, W, piv, k5)
-                for i in range(n):
-                    ytmp[i] = ytmp[i] + k5[i]  # the embedded solution (row 6 of A)
-                rhs(ytmp, p, f1)
-                for i in range(n):
-                    k6[i] = f1[i] + (_r4.C61 * k1[i] + _r4.C62 * k2[i] + _r4.C63 * k3[i] + _r4.C64 * k4[i]
-                                     + _r4.C65 * k5[i]) * inv_h
-                _solve(dense, lu, W, piv, k6)
-                err, total = _stiffly_accurate_end(y, ytmp, k6, atol, rtol, ynew)
-            else:
-                for i in range(n):
-                    ytmp[i] = y[i] + _A21 * k1[i]
-                rhs(ytmp, p, f1)
-                for i in range(n):
-                    k2[i] = f1[i] + _C21 * inv_h * k1[i]
-                _solve(dense, lu, W, piv, k2)
-                for i in range(n):
-                    k3[i] = f1[i] + (_C31 * k1[i] + _C32 * k2[i]) * inv_h
-                _solve(dense, lu, W, piv, k3)
-                err = 0.0
-                total = 0.0
-                for i in range(n):
-                    v = y[i] + _M1 * k1[i] + _M2 * k2[i] + _M3 * k3[i]
-                    ynew[i] = v
-                    total += v
-                    d = (_E1 * k1[i] + _E2 * k2[i] + _E3 * k3[i]) / (atol[i] + rtol * max(abs(y[i]), abs(v)))
-                    err += d * d
+            # <stages>
             err = math.sqrt(err / n)
             if not (math.isfinite(err) and math.isfinite(total)):
                 h *= 0.25
                 if h < 1e-12:
-                    return _failed(out, k_out, y_end, NOT_FINITE, steps)
+                    return _failed(out, k_out, y_end, Status.NOT_FINITE, steps)
                 continue
             if err <= 1.0:
                 for i in range(n):
@@ -410,12 +267,12 @@ def integrate_one(y0, p0, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out
                 fac = 0.9 * (1.0 / err) ** ctrl
                 h *= max(0.1, fac)
                 if h < 1e-12:
-                    return _failed(out, k_out, y_end, STEP_UNDERFLOW, steps)
+                    return _failed(out, k_out, y_end, Status.STEP_UNDERFLOW, steps)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def integrate_batch(y0, P, t_start, ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, atol, h_max, max_steps, out, record, y_end,
-                    status, nsteps, method=METHOD_RODAS3):
+                    status, nsteps, method):
     """Integrate every patient (rows of ``y0``/``P``) in parallel over patients."""
     for i in prange(y0.shape[0]):
         s, k = integrate_one(y0[i], P[i], t_start[i], ev_t, ev_kind, ev_idx, ev_val, ev_pidx, t_out, rtol, atol, h_max, max_steps, out[i],
@@ -429,17 +286,17 @@ def check_batch(out, status, floor, nonneg):
     """Mark patients whose solve succeeded but whose outputs are not finite (3) or have a
     nonnegative state below ``floor`` (4); one pass over ``out`` (n, T, S), in parallel."""
     for i in prange(out.shape[0]):
-        if status[i] != OK:
+        if status[i] != Status.OK:
             continue
-        code = OK
+        code = Status.OK
         for k in range(out.shape[1]):
             for j in range(out.shape[2]):
                 v = out[i, k, j]
                 if not math.isfinite(v):
-                    code = NOT_FINITE
+                    code = Status.NOT_FINITE
                     break
-                if nonneg[j] and v < floor[j] and code == OK:
-                    code = NEGATIVE_STATE
-            if code == NOT_FINITE:
+                if nonneg[j] and v < floor[j] and code == Status.OK:
+                    code = Status.NEGATIVE_STATE
+            if code == Status.NOT_FINITE:
                 break
         status[i] = code

@@ -11,15 +11,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from remit.engine.codes import Status
+from remit.engine.solvers import SOLVERS, Solver
 from remit.model.codegen import compile_model
 from remit.model.spec import ModelSpec
 from remit.therapies.schedule import Schedule
 
-METHODS = {"ros3p": 0, "rodas3": 1, "rodas4": 2}  # must match METHOD_* in remit.engine._kernel
 BACKENDS = ("numba", "jax")
-STATUS_TEXT = {0: "ok", 1: "maximum number of steps reached", 2: "step size underflow", 3: "non-finite state",
-               4: "negative state (a quantity that must be >= 0 fell below zero)"}
-OK, MAX_STEPS, STEP_UNDERFLOW, NOT_FINITE, NEGATIVE_STATE = 0, 1, 2, 3, 4  # as in remit.engine._kernel
+STATUS_TEXT = {int(s): s.text for s in Status}  # a status code in words (run outputs, provenance)
+OK, MAX_STEPS, STEP_UNDERFLOW, NOT_FINITE, NEGATIVE_STATE = (Status.OK, Status.MAX_STEPS, Status.STEP_UNDERFLOW,
+                                                             Status.NOT_FINITE, Status.NEGATIVE_STATE)
 # A state declared nonnegative may dip below zero by round-off only: at most this much times its
 # scale (max(1, |initial value|)), the same scale as the absolute tolerance.
 NEGATIVE_TOLERANCE = 1e-9
@@ -42,8 +43,8 @@ class SolverOptions:
     atol_scale: float = 1e-9
     h_max: float = 30.0  # days; bounds the span of the cubic interpolation between output times
     max_steps: int = 200_000
-    method: str = "rodas4"  # "rodas4" (default), "rodas3" (the previous default) or "ros3p" (needs rtol ~5e-7)
-    backend: str = "numba"  # "numba" (the compiled kernel) or "jax" (remit.engine.jax_backend; Rodas4 only)
+    method: str = "rodas4"  # an id of remit.engine.solvers.SOLVERS: "rodas4" (default), "rodas3", "ros3p" (needs rtol ~5e-7)
+    backend: str = "numba"  # "numba" (the compiled kernel) or "jax" (remit.engine.jax_backend)
 
     def safer(self) -> "SolverOptions":
         """The settings a failed patient is retried with: the L-stable Rodas3, rtol at most 1e-6,
@@ -99,12 +100,12 @@ def simulate(model: ModelSpec, y0: np.ndarray, params: np.ndarray, schedule: Sch
         raise ValueError(f"shape mismatch: y0 {y0.shape}, params {params.shape} for model {model.name}")
     if np.any(np.diff(t_out) <= 0):
         raise ValueError("output times must be strictly increasing")
-    if options.method not in METHODS:
-        raise ValueError(f"unknown solver method {options.method!r} (known: {', '.join(METHODS)})")
+    try:
+        solver = SOLVERS.get(options.method)
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from None
     if options.backend not in BACKENDS:
         raise ValueError(f"unknown solver backend {options.backend!r} (known: {', '.join(BACKENDS)})")
-    if options.backend == "jax" and options.method != "rodas4":
-        raise ValueError(f"the jax backend implements rodas4 only, not {options.method!r}")
     kernel = compile_model(model)
     names = tuple(model.state_names) if record is None else tuple(record)
     rec = np.array([model.state_index(name) for name in names], dtype=np.int64)
@@ -124,8 +125,8 @@ def simulate(model: ModelSpec, y0: np.ndarray, params: np.ndarray, schedule: Sch
     chunk = max(1, min(16, n // (8 * numba.get_num_threads())))
     previous = numba.set_parallel_chunksize(chunk)
     try:
-        _run(model, kernel, y0, params, t_start, schedule, keep, t_out, options, absolute_tolerance(model, options), out, rec, y_end,
-             status, steps)
+        _run(model, kernel, solver, y0, params, t_start, schedule, keep, t_out, options, absolute_tolerance(model, options), out,
+             rec, y_end, status, steps)
         status = check_states(model, out, status, rec, y_end)
         first = status.copy()
         bad = np.flatnonzero(status != OK) if retry else np.zeros(0, dtype=np.int64)
@@ -136,8 +137,8 @@ def simulate(model: ModelSpec, y0: np.ndarray, params: np.ndarray, schedule: Sch
             st2 = np.zeros(bad.size, dtype=np.int64)
             k2 = np.zeros(bad.size, dtype=np.int64)
             numba.set_parallel_chunksize(1)
-            _run(model, kernel, np.ascontiguousarray(y0[bad]), np.ascontiguousarray(params[bad]), np.ascontiguousarray(t_start[bad]),
-                 schedule, keep, t_out, safe, absolute_tolerance(model, safe), o2, rec, e2, st2, k2)
+            _run(model, kernel, SOLVERS.get(safe.method), np.ascontiguousarray(y0[bad]), np.ascontiguousarray(params[bad]),
+                 np.ascontiguousarray(t_start[bad]), schedule, keep, t_out, safe, absolute_tolerance(model, safe), o2, rec, e2, st2, k2)
             st2 = check_states(model, o2, st2, rec, e2)
             out[bad], y_end[bad], status[bad], steps[bad] = o2, e2, st2, k2
     finally:
@@ -172,14 +173,15 @@ def failure_summary(status: np.ndarray) -> dict[str, int]:
     return {STATUS_TEXT.get(int(v), f"status {int(v)}"): int(c) for v, c in zip(values, counts) if v != OK}
 
 
-def _run(model, kernel, y0, params, t_start, schedule, keep, t_out, options, atol, out, record, y_end, status, steps) -> None:
+def _run(model, kernel, solver: Solver, y0, params, t_start, schedule, keep, t_out, options, atol, out, record, y_end, status,
+         steps) -> None:
     ev = tuple(np.ascontiguousarray(a[keep]) for a in (schedule.t, schedule.kind, schedule.idx, schedule.val, schedule.pidx))
     if options.backend == "jax":
         from remit.engine import jax_backend
 
-        o, e, st, k = jax_backend.integrate(model, y0, params, t_start, ev, t_out, options.rtol, atol, options.h_max,
+        o, e, st, k = jax_backend.integrate(model, solver, y0, params, t_start, ev, t_out, options.rtol, atol, options.h_max,
                                             options.max_steps, record)
         out[...], y_end[...], status[...], steps[...] = o, e, st, k
         return
     kernel.integrate_batch(y0, params, t_start, *ev, t_out, options.rtol, atol, options.h_max, options.max_steps,
-                           out, record, y_end, status, steps, METHODS[options.method])
+                           out, record, y_end, status, steps, kernel.SOLVER_IDS.index(options.method))

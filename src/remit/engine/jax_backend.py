@@ -1,6 +1,7 @@
 """Optional JAX backend of the integrator (``SolverOptions(backend="jax")``, ``remit run --backend jax``).
 
-The same Rodas4 method, step-size control, restart estimate, event rules, cubic Hermite
+The same methods (any solver of :data:`remit.engine.solvers.SOLVERS`, read from its tableau
+and unrolled when traced), step-size control, restart estimate, event rules, cubic Hermite
 outputs and failure codes as the numba kernel (:mod:`remit.engine._kernel`), written as one
 ``jax.lax.while_loop`` per patient and ``jax.vmap``-ed over patients, so that it can run on
 an accelerator. Differences from the kernel: the Jacobian is dense and W is factorised by
@@ -15,19 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from remit.engine import rodas4 as r4
+from remit.engine.codes import Event, Status
+from remit.engine.solvers import Solver
 from remit.model.spec import ModelSpec
 
-# event kinds and status codes, as in remit.engine._kernel
-EV_ADD, EV_SET_PARAM, EV_LOG_KILL = 0, 1, 2
-OK, MAX_STEPS, STEP_UNDERFLOW, NOT_FINITE = 0, 1, 2, 3
 EPS_T = 1e-12  # times within this many days count as equal (as in the kernel)
-
-# Rodas4, in the kernel's form (remit.engine.rodas4): rows of A (stages 2-5) and C (stages 2-6)
-GAMMA = r4.GAMMA
-A = ((r4.A21,), (r4.A31, r4.A32), (r4.A41, r4.A42, r4.A43), (r4.A51, r4.A52, r4.A53, r4.A54))
-C = ((r4.C21,), (r4.C31, r4.C32), (r4.C41, r4.C42, r4.C43), (r4.C51, r4.C52, r4.C53, r4.C54),
-     (r4.C61, r4.C62, r4.C63, r4.C64, r4.C65))
 
 
 class JaxUnavailable(RuntimeError):
@@ -47,18 +40,19 @@ def require_jax():
     return jax
 
 
-_COMPILED: dict[str, object] = {}
+_COMPILED: dict[tuple[str, Solver], object] = {}
 
 
-def _compiled(spec: ModelSpec):
-    """The jitted, patient-vmapped integrator for ``spec``'s equations (values are arguments, as in the kernel)."""
-    key = spec.structure_hash()
+def _compiled(spec: ModelSpec, solver: Solver):
+    """The jitted, patient-vmapped integrator for ``spec``'s equations and ``solver`` (values are
+    arguments, as in the kernel)."""
+    key = (spec.structure_hash(), solver)
     if key not in _COMPILED:
-        _COMPILED[key] = _compile(spec)
+        _COMPILED[key] = _compile(spec, solver)
     return _COMPILED[key]
 
 
-def _compile(spec: ModelSpec):
+def _compile(spec: ModelSpec, solver: Solver):
     import sympy as sp
 
     jax = require_jax()
@@ -74,6 +68,21 @@ def _compile(spec: ModelSpec):
     def rhs(y, p):
         return jnp.stack([jnp.asarray(v, dtype=jnp.float64) * jnp.ones(()) for v in rhs_l(y, p)])
 
+    # the method, as Python numbers: traced into straight-line stages, zero terms left out
+    tab = solver.tableau
+    s, gamma, ctrl = tab.stages, tab.gamma, solver.controller_exponent
+    A, C, weights, err_weights, starts = tab.A.tolist(), tab.C.tolist(), tab.m.tolist(), tab.error.tolist(), tab.starts.tolist()
+
+    def summed(coef, ks, start, stop, base=None):  # [base +] sum of coef[j] K_j, start <= j < stop, from the left
+        terms = [coef[j] * ks[j] for j in range(start, stop) if coef[j] != 0.0]
+        return sum(terms, base) if base is not None else sum(terms[1:], terms[0])
+
+    def stage_rhs(f, coef, ks, stop, inv_h):  # f + sum_j coef[j] K_j / h, as the kernel's stages (remit.engine.stages)
+        nz = [j for j in range(stop) if coef[j] != 0.0]
+        if len(nz) == 1:
+            return f + (coef[nz[0]] * inv_h) * ks[nz[0]]
+        return f + summed(coef, ks, 0, stop) * inv_h if nz else f
+
     def jac(y, p):
         return jnp.asarray(jac_l(y, p), dtype=jnp.float64).reshape(n, n)
 
@@ -82,8 +91,8 @@ def _compile(spec: ModelSpec):
         yi = jnp.minimum(idx, n - 1)
         y_add = y.at[yi].add(val * scale)
         y_kill = y.at[yi].multiply(jnp.exp(-val * scale))
-        y = jnp.where(kind == EV_ADD, y_add, jnp.where(kind == EV_LOG_KILL, y_kill, y))
-        p = jnp.where(kind == EV_SET_PARAM, p.at[idx].set(val), p)
+        y = jnp.where(kind == Event.ADD, y_add, jnp.where(kind == Event.LOG_KILL, y_kill, y))
+        p = jnp.where(kind == Event.SET_PARAM, p.at[idx].set(val), p)
         return y, p
 
     def initial_step(y, p, f0, atol, rtol, h_max):
@@ -105,7 +114,7 @@ def _compile(spec: ModelSpec):
         # before the start: parameter-setting events apply (the protocol in force), outputs hold y0
         early = ev_t < t0 - EPS_T
         p = p0
-        for_set = early & (ev_kind == EV_SET_PARAM)
+        for_set = early & (ev_kind == Event.SET_PARAM)
 
         def set_early(i, p):
             return jnp.where(for_set[i], p.at[ev_idx[i]].set(ev_val[i]), p)
@@ -117,7 +126,7 @@ def _compile(spec: ModelSpec):
         k0 = jnp.sum(before).astype(jnp.int64)
 
         # carry: t, y, p, f0, h, e, k_out, steps, status, fresh (f0 stale), restart, done, out, y_end
-        init = (t0, y0, p, jnp.zeros(n), jnp.asarray(0.0), e0, k0, jnp.asarray(0, jnp.int64), jnp.asarray(OK, jnp.int64),
+        init = (t0, y0, p, jnp.zeros(n), jnp.asarray(0.0), e0, k0, jnp.asarray(0, jnp.int64), jnp.asarray(Status.OK, jnp.int64),
                 jnp.asarray(True), jnp.asarray(True), jnp.asarray(False), out, jnp.full(n, jnp.nan))
 
         def cond(c):
@@ -146,15 +155,17 @@ def _compile(spec: ModelSpec):
                 last = t + hh >= t_stop - EPS_T
                 hh = jnp.where(last, t_stop - t, hh)
                 inv_h = 1.0 / hh
-                lu = lu_factor(jnp.eye(n) / (hh * GAMMA) - jac(y, p))
+                lu = lu_factor(jnp.eye(n) / (hh * gamma) - jac(y, p))
                 ks = [lu_solve(lu, f)]
-                ytmp = y
-                for i in range(5):  # stages 2..6
-                    ytmp = y + sum(A[i][j] * ks[j] for j in range(i + 1)) if i < 4 else ytmp + ks[4]
-                    rhs_i = rhs(ytmp, p) + sum(C[i][j] * ks[j] for j in range(i + 1)) * inv_h
-                    ks.append(lu_solve(lu, rhs_i))
-                ynew = ytmp + ks[5]
-                err = jnp.sqrt(jnp.mean((ks[5] / (atol + rtol * jnp.maximum(jnp.abs(y), jnp.abs(ynew)))) ** 2))
+                ytmp, fs = y, f
+                for i in range(1, s):
+                    if starts[i] < i:  # an argument of its own (else the previous stage's, and its f)
+                        ytmp = summed(A[i], ks, starts[i], i, y if starts[i] == 0 else ytmp)
+                        fs = rhs(ytmp, p)
+                    ks.append(lu_solve(lu, stage_rhs(fs, C[i], ks, i, inv_h)))
+                ynew = summed(weights, ks, starts[s], s, y if starts[s] == 0 else ytmp)
+                est = summed(err_weights, ks, 0, s)
+                err = jnp.sqrt(jnp.mean((est / (atol + rtol * jnp.maximum(jnp.abs(y), jnp.abs(ynew)))) ** 2))
                 finite = jnp.isfinite(err) & jnp.isfinite(jnp.sum(ynew))
                 accept = finite & (err <= 1.0)
                 ynew = jnp.maximum(ynew, 0.0)
@@ -172,17 +183,17 @@ def _compile(spec: ModelSpec):
                     return accept & (k < n_out) & (t_out[jnp.minimum(k, n_out - 1)] < t + hh - EPS_T)
 
                 k_new, o_new = lax.while_loop(more, interp, (k_out, out))
-                fac_acc = jnp.minimum(5.0, jnp.maximum(0.2, 0.9 * (1.0 / jnp.maximum(err, 1e-10)) ** 0.25))
-                fac_rej = jnp.maximum(0.1, 0.9 * (1.0 / jnp.where(finite, err, 1.0)) ** 0.25)
+                fac_acc = jnp.minimum(5.0, jnp.maximum(0.2, 0.9 * (1.0 / jnp.maximum(err, 1e-10)) ** ctrl))
+                fac_rej = jnp.maximum(0.1, 0.9 * (1.0 / jnp.where(finite, err, 1.0)) ** ctrl)
                 h_next = jnp.where(~finite, hh * 0.25, jnp.where(accept, hh * fac_acc, hh * fac_rej))
                 t_next = jnp.where(accept, jnp.where(last, t_stop, t + hh), t)
-                fail = jnp.where(~finite & (h_next < 1e-12), NOT_FINITE,
-                                 jnp.where(finite & ~accept & (h_next < 1e-12), STEP_UNDERFLOW, OK))
+                fail = jnp.where(~finite & (h_next < 1e-12), Status.NOT_FINITE,
+                                 jnp.where(finite & ~accept & (h_next < 1e-12), Status.STEP_UNDERFLOW, Status.OK))
                 return (t_next, jnp.where(accept, ynew, y), jnp.where(accept, fnew, f), h_next, k_new, o_new, fail)
 
             over = steps >= max_steps
             t_s, y_s, f_s, h_s, k_s, o_s, fail = attempt(None)
-            fail = jnp.where(over, MAX_STEPS, fail)
+            fail = jnp.where(over, Status.MAX_STEPS, fail)
             t_s = jnp.where(over, t, t_s)
 
             sel = lambda a, b, cnd: jnp.where(cnd, a, b)  # noqa: E731
@@ -198,7 +209,7 @@ def _compile(spec: ModelSpec):
             status_n = sel(fail, status, step)
             fresh_n = sel(True, sel(False, fresh, step), ev_due)
             restart_n = sel(True, sel(False, restart, step), ev_due)
-            failed = step & (status_n != OK)
+            failed = step & (status_n != Status.OK)
             done_n = finished | failed
             y_end_n = sel(y, y_end, finished)
             return (t_n, y_n, p_n, f_n, h_n, e_n, k_n, steps_n, status_n, fresh_n, restart_n, done_n, out_n, y_end_n)
@@ -210,10 +221,10 @@ def _compile(spec: ModelSpec):
     return jax.jit(batched)
 
 
-def integrate(model: ModelSpec, y0: np.ndarray, params: np.ndarray, t_start: np.ndarray, ev: tuple, t_out: np.ndarray,
-              rtol: float, atol: np.ndarray, h_max: float, max_steps: int, record: np.ndarray):
+def integrate(model: ModelSpec, solver: Solver, y0: np.ndarray, params: np.ndarray, t_start: np.ndarray, ev: tuple,
+              t_out: np.ndarray, rtol: float, atol: np.ndarray, h_max: float, max_steps: int, record: np.ndarray):
     """(out (n, T, R), y_end (n, S), status (n,), steps (n,)) as numpy arrays; ``ev`` = (t, kind, idx, val, pidx)."""
-    fn = _compiled(model)
+    fn = _compiled(model, solver)
     n = y0.shape[0]
     width = max(8, 1 << max(0, n - 1).bit_length())  # batches padded to a power of two: few shapes, few compiles
     if n and width > n:
@@ -222,7 +233,7 @@ def integrate(model: ModelSpec, y0: np.ndarray, params: np.ndarray, t_start: np.
     ev_t, ev_kind, ev_idx, ev_val, ev_pidx = ev
     jnp = require_jax().numpy
     if ev_t.shape[0] == 0:  # one inert event past the end keeps the array shapes non-empty
-        ev_t, ev_kind, ev_idx = np.array([np.inf]), np.array([EV_SET_PARAM]), np.array([0])
+        ev_t, ev_kind, ev_idx = np.array([np.inf]), np.array([Event.SET_PARAM]), np.array([0])
         ev_val, ev_pidx = np.array([params[0, 0] if params.size else 0.0]), np.array([-1])
     out, y_end, status, steps = fn(jnp.asarray(y0), jnp.asarray(params), jnp.asarray(t_start), jnp.asarray(ev_t),
                                    jnp.asarray(ev_kind, dtype=jnp.int64), jnp.asarray(ev_idx, dtype=jnp.int64),

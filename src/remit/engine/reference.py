@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from remit.therapies.schedule import EV_SET_PARAM, Schedule
+from remit.engine.codes import Event
+from remit.therapies.schedule import Schedule
 
 TOL = 1e-12  # time tolerance the kernel uses to decide "an event/output is due now"
 
@@ -50,7 +51,7 @@ def solve_ivp_patient(kernel, y0: np.ndarray, p0: np.ndarray, schedule: Schedule
     t, t_end = float(t_out[0]), float(t_out[-1])
     e = k_out = nfev = njev = 0
     while e < n_ev and ev_t[e] < t - TOL:  # protocol already in force before the start
-        if ev_kind[e] == EV_SET_PARAM:
+        if ev_kind[e] == Event.SET_PARAM:
             p[ev_idx[e]] = ev_val[e]
         e += 1
     while True:

@@ -2,7 +2,8 @@
 
 The right-hand side and its analytic Jacobian are printed from the sympy
 expressions (after common-subexpression elimination) into one Python module
-together with the solver template :mod:`remit.engine._kernel`; numba compiles it
+together with the solver template :mod:`remit.engine._kernel` (with the stages of every
+registered solver, generated from their tableaus by :mod:`remit.engine.stages`); numba compiles it
 and caches the machine code next to the generated file, keyed by the model's structure hash (equations, not values),
 so a second run of the same model starts without compiling.
 
@@ -25,11 +26,13 @@ from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
+from remit.engine.solvers import SOLVERS
+from remit.engine.stages import kernel_source
 from remit.model.spec import ModelSpec
 from remit.store import atomic_write_text
 
 _KERNEL = Path(__file__).resolve().parent.parent / "engine" / "_kernel.py"
-_TABLEAU = _KERNEL.parent / "rodas4.py"  # constants the kernel reads at compile time
+_CODES = _KERNEL.parent / "codes.py"  # the event and status codes the kernel reads at compile time
 GENERATOR_VERSION = "3"  # bump when the shape of the generated code changes
 
 
@@ -205,7 +208,12 @@ def generate_source(spec: ModelSpec) -> str:
         *lu_lines,
         "",
     ]
-    return "\n".join(src) + _KERNEL.read_text()
+    return "\n".join(src) + _solver_source()
+
+
+def _solver_source() -> str:
+    """The kernel template with the registered solvers' stages filled in (remit.engine.stages)."""
+    return kernel_source(_KERNEL.read_text(), {i: SOLVERS.get(i) for i in SOLVERS})
 
 
 def cache_root() -> Path:
@@ -233,8 +241,8 @@ def _generator_digest() -> str:
     """Digest of everything besides the model that shapes the generated source."""
     h = hashlib.sha256(GENERATOR_VERSION.encode())
     h.update(Path(__file__).read_bytes())
-    h.update(_KERNEL.read_bytes())
-    h.update(_TABLEAU.read_bytes())
+    h.update(_CODES.read_bytes())
+    h.update(_solver_source().encode())  # the kernel template with the solvers' stages, as compiled
     return h.hexdigest()[:12]
 
 

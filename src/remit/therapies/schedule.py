@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from remit.engine.codes import Event
 from remit.model.spec import ModelSpec
 
-EV_ADD, EV_SET_PARAM, EV_LOG_KILL = 0, 1, 2  # must match remit.engine._kernel
+EV_ADD, EV_SET_PARAM, EV_LOG_KILL = Event.ADD, Event.SET_PARAM, Event.LOG_KILL  # short names, for readers of schedules
 
 
 @dataclass(frozen=True)
@@ -53,18 +54,18 @@ class ScheduleBuilder:
 
     def dose(self, t: float, state: str, amount: float, per: str | None = None, label: str = "") -> "ScheduleBuilder":
         """Add ``amount`` (times parameter ``per`` of each patient, if given) to ``state`` at day ``t``."""
-        self._events.append((float(t), EV_ADD, self.model.state_index(state), float(amount), self._p(per), label or f"dose {state}"))
+        self._events.append((float(t), Event.ADD, self.model.state_index(state), float(amount), self._p(per), label or f"dose {state}"))
         return self
 
     def set(self, t: float, param: str, value: float, label: str = "") -> "ScheduleBuilder":
         """Set parameter ``param`` to ``value`` from day ``t`` on."""
-        self._events.append((float(t), EV_SET_PARAM, self.model.parameter_index(param), float(value), -1, label or f"set {param}"))
+        self._events.append((float(t), Event.SET_PARAM, self.model.parameter_index(param), float(value), -1, label or f"set {param}"))
         return self
 
     def kill(self, t: float, state: str, logs: float, sensitivity: str | None = None, label: str = "") -> "ScheduleBuilder":
         """Multiply ``state`` by ``exp(-logs * sensitivity)`` at day ``t`` (natural-log kill)."""
         if logs > 0:
-            self._events.append((float(t), EV_LOG_KILL, self.model.state_index(state), float(logs), self._p(sensitivity), label or f"kill {state}"))
+            self._events.append((float(t), Event.LOG_KILL, self.model.state_index(state), float(logs), self._p(sensitivity), label or f"kill {state}"))
         return self
 
     def build(self) -> Schedule:

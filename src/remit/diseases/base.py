@@ -25,6 +25,8 @@ import numpy as np
 from remit.registry import Registry
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
     from remit.engine.integrate import Trajectories
     from remit.model.spec import Module, ModelSpec
     from remit.therapies.drugs import Drug
@@ -195,7 +197,7 @@ class Disease:
     evidence_prefix: str = ""  # evidence ids of the disease's trials start with it (e.g. "ms-mist-2019")
     # a folder of the disease's own evidence (trials.yaml, mappings/, scenarios/) beside remit's own
     # (remit/data/evidence); a package name or a path; None: the disease's evidence is remit's own
-    evidence_dir: object = None
+    evidence_dir: "str | Traversable | None" = None
     drugs: Mapping[str, "Drug"] = {}
     endpoints: tuple[Endpoint, ...] = ()
     baseline: tuple[BaselineVariable, ...] = ()

@@ -8,9 +8,10 @@
 How a prediction is made
 ------------------------
 
-1. **The patient** (:class:`PatientSpec` and one subclass per disease) is validated with the
-   scenario machinery (strict numbers with units and ranges, one-line
-   :class:`~remit.errors.ScenarioError` messages naming the field).
+1. **The patient** (:class:`~remit.diseases.patient.PatientSpec`; each disease's subclass in
+   ``remit/diseases/<id>/patient.py``) is validated with the scenario machinery (strict numbers
+   with units and ranges, one-line :class:`~remit.errors.ScenarioError` messages naming the
+   field); the same class answers the disease's options, twins and history matches.
 
 2. **Parameter uncertainty.** ``n_groups`` (default 10) population-level parameter sets are
    drawn by a :class:`~remit.uncertainty.ParameterSource`. Where the disease has a shipped calibration, the

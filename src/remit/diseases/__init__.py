@@ -1,8 +1,10 @@
-"""The diseases remit simulates, one plug-in each, found by id in :data:`DISEASES`.
+"""The diseases remit simulates, one package each (``remit/diseases/<id>/``), found by id in
+:data:`DISEASES`; :func:`build_model` composes a disease's full model.
 
-Importing this package imports every disease module, and each registers its
-:class:`~remit.diseases.base.Disease` under its id; shared code looks diseases up here and
-never names one.
+Importing this package imports every disease package, and each registers its
+:class:`~remit.diseases.base.Disease` under its id; shared code looks diseases up here and never
+names one. A disease defined elsewhere (a test, a user's module) registers the same way,
+``DISEASES.register("toy", ToyDisease())`` (tests/toy_disease.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ def get_disease(id: str):
 # registration order is the order diseases are listed in
 from remit.diseases import (multiple_sclerosis, systemic_sclerosis, rheumatoid_arthritis, lupus,  # noqa: E402,F401
                             crohns_disease, type1_diabetes)
+
 
 @lru_cache(maxsize=None)
 def build_model(disease: str, calibrated: bool = True) -> ModelSpec:

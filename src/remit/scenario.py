@@ -64,9 +64,10 @@ MAX_SEED = 2**63 - 1
 # the arm schemas of the registered therapies, told apart by ``therapy``; the tagged unions of the
 # schema and their tags (messages leave the tags out of field paths)
 Arm = Annotated[Union[tuple(t.arm_model for _, t in THERAPIES.items())], Field(discriminator="therapy")]
-UNIONS: dict[str, tuple[str, ...]] = {"arms[]": THERAPIES.ids()}
-for _, _therapy in THERAPIES.items():
-    UNIONS.update(_therapy.unions)
+UNIONS: dict[str, tuple[str, ...]] = {"arms[]": THERAPIES.ids(),
+                                      **{f: tags for _, t in THERAPIES.items() for f, tags in t.unions.items()}}
+# units of the arms' fields by name, for messages (a disease's population units take precedence)
+ARM_UNITS: dict[str, str] = {k: u for _, t in THERAPIES.items() for k, u in t.units.items()}
 
 
 class TrialSettings(Model):
@@ -268,8 +269,7 @@ def _validate(data: dict[str, Any], source: str) -> TrialSpec:
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
-        units = {k: v for _, th in THERAPIES.items() for k, v in th.units.items()}
-        units.update(get_disease(disease).units if known else {})
+        units = {**ARM_UNITS, **(get_disease(disease).units if known else {})}
         raise translate(exc, source, UNIONS, units) from exc
     except RecursionError:
         raise ScenarioError(source, "scenario is nested too deeply") from None

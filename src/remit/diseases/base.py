@@ -8,7 +8,12 @@ every disease; what differs is declared by a :class:`Disease`:
 - how a candidate's parameters and onset state depend on covariates (``prepare``),
 - what is observed before enrolment, and who is eligible (``observe_history``, ``eligible``),
 - the clinical scores and events observed during the trial (``observe``),
-- the endpoints computed from them (``endpoints``, a catalog of four generic kinds).
+- the endpoints computed from them (``endpoints``, a catalog of four generic kinds),
+- the patient ``remit predict`` takes (``patient_model``, :mod:`remit.diseases.patient`),
+- where its evidence lies (``evidence_prefix`` of its record ids, optionally ``evidence_dir``),
+- a small example trial (``example``) that the conformance tests run.
+
+A disease registers itself in :data:`DISEASES` (one package per disease, ``remit/diseases/<id>/``).
 
 Scores and events are drawn with the patient's own counter-based streams
 (:mod:`remit.random`). Counter blocks below ``DISEASE_COUNTERS`` belong to the shared

@@ -1,4 +1,4 @@
-"""Synthetic ``patients`` / ``visits`` tables with known generating parameters.
+"""Synthetic ``patients`` / ``outcomes`` / ``visits`` tables with known generating parameters.
 
 Used by the endpoint and report tests in place of the simulation engine.
 Everything is drawn from a seeded numpy Generator, so tables are reproducible.
@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from remit.diseases.base import VisitOutcomes
+from remit.endpoints import Records
 
 EDSS_GRID = np.array([0.0] + [1.0 + 0.5 * i for i in range(18)])  # 0, 1, 1.5, ..., 9.5
 
@@ -49,7 +52,8 @@ def snap_edss(x: np.ndarray) -> np.ndarray:
     return EDSS_GRID[idx]
 
 
-def _arm_patients(rng: np.random.Generator, arm: ArmParams, n: int, fu: float, alpha: float, id0: int) -> pd.DataFrame:
+def _arm_patients(rng: np.random.Generator, arm: ArmParams, n: int, fu: float, alpha: float,
+                  id0: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     k_years = int(np.floor(fu + 1e-9))
     age = np.clip(rng.normal(36, 8, n), 18, 55)
     edss0 = snap_edss(rng.normal(3.5, 1.2, n))
@@ -70,12 +74,12 @@ def _arm_patients(rng: np.random.Generator, arm: ArmParams, n: int, fu: float, a
 
     # Relapses: gamma-Poisson (NB2) per patient, split over years by exposure.
     frailty = rng.gamma(1 / alpha, alpha, n) if alpha > 0 else np.ones(n)
-    cols: dict[str, np.ndarray] = {}
+    out = VisitOutcomes()
     n_relapses = np.zeros(n)
     any_relapse_by = np.zeros(n, dtype=bool)
     any_lesion_by = np.zeros(n, dtype=bool)
     edss = edss0.copy()
-    cols["edss_y0"] = edss0.copy()
+    out.at("edss", 0, edss0.copy())
     for k in range(1, k_years + 1):
         exposure = np.clip(follow_up - (k - 1), 0, 1)
         rel = rng.poisson(arm.relapse_rate * frailty * exposure).astype(float)
@@ -86,24 +90,25 @@ def _arm_patients(rng: np.random.Generator, arm: ArmParams, n: int, fu: float, a
         any_lesion_by |= les > 0
         prog_by = progressed & (time_to_prog <= k)
         edss = snap_edss(edss + np.where(prog_by & (time_to_prog > k - 1), 1.0, 0.0) + rng.normal(0, 0.2, n))
-        cols[f"edss_y{k}"] = np.where(alive_k, edss, np.nan)
-        cols[f"relapses_y{k}"] = np.where(alive_k, rel, np.nan)
-        cols[f"new_lesions_y{k}"] = np.where(alive_k, les, np.nan)
+        out.at("edss", k, np.where(alive_k, edss, np.nan))
+        out.at("relapses", k, np.where(alive_k, rel, np.nan))
+        out.at("new_lesions", k, np.where(alive_k, les, np.nan))
         neda = ~(any_relapse_by | any_lesion_by | prog_by)
-        cols[f"neda3_y{k}"] = np.where(alive_k, neda.astype(float), np.nan)
+        out.at("neda3", k, np.where(alive_k, neda.astype(float), np.nan))
 
     transplant = arm.therapy == "ahsct"
     engraft = np.round(rng.normal(11, 2, n)).clip(7, 25) if transplant else np.full(n, np.nan)
     cd4_m06 = rng.lognormal(np.log(200 if transplant else 750), 0.4, n)
-    cols["cd4_m06"] = cd4_m06
+    out.at("cd4", 0.5, cd4_m06)
     for k in range(1, k_years + 1):
         level = (200 + 100 * k) if transplant else 750
         cd4 = rng.lognormal(np.log(min(level, 750)), 0.4, n)
-        cols[f"cd4_y{k}"] = np.where(~(died & (death_time < k)), cd4, np.nan)
+        out.at("cd4", k, np.where(~(died & (death_time < k)), cd4, np.nan))
 
+    ids = np.arange(id0, id0 + n, dtype=np.int64)
     base = pd.DataFrame(
         {
-            "patient_id": np.arange(id0, id0 + n, dtype=np.int64),
+            "patient_id": ids,
             "arm": arm.name,
             "therapy": arm.therapy,
             "age": age,
@@ -125,25 +130,47 @@ def _arm_patients(rng: np.random.Generator, arm: ArmParams, n: int, fu: float, a
             "solver_status": np.zeros(n, dtype=np.int64),
         }
     )
-    return pd.concat([base, pd.DataFrame(cols)], axis=1)
+    return base, out.table(ids)
+
+
+def _make(params: TrialParams | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    p = params or TrialParams()
+    rng = np.random.default_rng(p.seed)
+    parts = [_arm_patients(rng, arm, p.n_per_arm, p.follow_up_years, p.relapse_dispersion, i * p.n_per_arm)
+             for i, arm in enumerate(p.arms)]
+    return (pd.concat([b for b, _ in parts], ignore_index=True),
+            pd.concat([o for _, o in parts], ignore_index=True))
 
 
 def make_patients(params: TrialParams | None = None) -> pd.DataFrame:
     """One row per virtual patient, columns as produced by the engine."""
+    return _make(params)[0]
+
+
+def make_outcomes(params: TrialParams | None = None) -> pd.DataFrame:
+    """The long outcomes table (patient_id, endpoint, t_years, value) of :func:`make_patients`' patients."""
+    return _make(params)[1]
+
+
+def make_records(params: TrialParams | None = None, patients: pd.DataFrame | None = None,
+                 follow_up_years: float | None = None, control: str | None = None) -> Records:
+    """Records of the synthetic trial (``patients``: a modified copy of its patients table)."""
     p = params or TrialParams()
-    rng = np.random.default_rng(p.seed)
-    frames = []
-    for i, arm in enumerate(p.arms):
-        frames.append(_arm_patients(rng, arm, p.n_per_arm, p.follow_up_years, p.relapse_dispersion, i * p.n_per_arm))
-    return pd.concat(frames, ignore_index=True)
+    pats, outcomes = _make(p)
+    return Records(pats if patients is None else patients, outcomes,
+                   p.follow_up_years if follow_up_years is None else follow_up_years,
+                   p.arms[-1].name if control is None else control)
 
 
-def make_visits(patients: pd.DataFrame, follow_up_years: float, seed: int = 7) -> pd.DataFrame:
-    """Quarterly long table (patient_id, arm, t_years, edss, cd4) consistent with ``patients``."""
+def make_visits(patients: pd.DataFrame, follow_up_years: float, seed: int = 7,
+                outcomes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Quarterly long table (patient_id, arm, t_years, edss, cd4) consistent with ``patients`` (and
+    ``outcomes``, default: those of the default synthetic trial)."""
+    outcomes = make_outcomes() if outcomes is None else outcomes
     rng = np.random.default_rng(seed)
     t = np.arange(0, follow_up_years + 1e-9, 0.25)
     k_years = int(np.floor(follow_up_years + 1e-9))
-    annual = patients[[f"edss_y{k}" for k in range(k_years + 1)]].to_numpy(dtype=float)
+    annual = Records(patients, outcomes).outcome("edss")[[float(k) for k in range(k_years + 1)]].to_numpy(dtype=float)
     # Interpolate annual EDSS to quarters; NaN propagates after death.
     yr = np.minimum(np.floor(t).astype(int), k_years)
     edss = annual[:, yr]

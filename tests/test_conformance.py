@@ -3,10 +3,12 @@ therapy is tested the moment it registers (tests/toy_disease.py is one, register
 
 - a disease builds its model, runs its example trial with finite, non-negative states and finite
   scores, gives identical results under the same seed, and exports to SBML without error;
-- a therapy's example arm validates in every disease and plans sorted events inside follow-up.
+- a therapy's example arm validates in every disease and plans sorted events inside follow-up;
+- an endpoint kind, on the records of the first disease example that declares it, returns rows with
+  the endpoint table's columns under the names it declares, a label for each, a figure, and a power
+  analysis (effect and p).
 
-Solvers are covered by tests/test_solvers.py. Endpoint kinds are not a registry yet (the four
-kinds of remit.diseases.base), so they have no conformance test here.
+Solvers are covered by tests/test_solvers.py.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pytest
 
 import toy_disease
 from remit.diseases import DISEASES, build_model, get_disease
+from remit.endpoints import ENDPOINT_COLUMNS, ENDPOINT_KINDS, FigureView
 from remit.scenario import parse_scenario
 from remit.therapies import THERAPIES, arm_plan
 
@@ -56,7 +59,7 @@ def test_disease_example_runs_and_repeats(disease, tmp_path):
     assert len(pats) == 40
     d = get_disease(disease)
     for score in d.scores:  # every score is measured at baseline, finite
-        assert np.isfinite(pats[f"{score.name}_y0"].to_numpy(float)).all(), score.name
+        assert np.isfinite(a.outcome(score.name)[0.0].to_numpy(float)).all(), score.name
     for e in d.endpoints:  # every time to event is within follow-up (NaN: not in the endpoint's risk set)
         if hasattr(e, "time_col"):
             years = pats[e.time_col].to_numpy(float)
@@ -66,6 +69,7 @@ def test_disease_example_runs_and_repeats(disease, tmp_path):
     assert set(ep["endpoint"]) and np.isfinite(ep["estimate"].dropna()).all()
     # the same scenario and seed, another chunk size: the same numbers
     assert a.patients.equals(b.patients)
+    assert a.outcomes.equals(b.outcomes)
     assert a.endpoints.equals(b.endpoints)
 
 
@@ -115,3 +119,39 @@ def test_therapy_plans_sorted_events_in_every_disease(therapy, disease):
     assert ((t >= 0) & (t <= horizon)).all()
     assert 0.0 <= plan.organ_toxicity_death < 1.0
     assert math.isnan(plan.graft_day) or 0 < plan.graft_day < horizon
+
+
+def _declaring(kind: str):
+    """(disease, endpoint) of the first registered disease whose catalog has an endpoint of ``kind``."""
+    for d in DISEASE_IDS:
+        for e in get_disease(d).endpoints:
+            if e.kind == kind:
+                return d, e
+    return None, None
+
+
+@pytest.mark.parametrize("kind", ENDPOINT_KINDS.ids())
+def test_endpoint_kind_rows_labels_figure_and_power(kind, tmp_path):
+    import plotly.graph_objects as go
+
+    disease, e = _declaring(kind)
+    if disease is None:
+        pytest.skip(f"no registered disease declares a {kind} endpoint")
+    assert isinstance(e, ENDPOINT_KINDS.get(kind))
+    result = _run(disease, tmp_path, chunk_size=40)
+    records = result.records
+    rows = e.rows(records)
+    assert rows and all(list(r) == ENDPOINT_COLUMNS for r in rows)
+    names = {r["endpoint"] for r in rows}
+    assert names <= set(e.names()) and all(e.labels()[n] for n in names)
+    assert set(e.digits()) <= set(e.names()) and set(e.row_types()) <= set(e.names())
+    assert e.title() and e.summary and e.test_name and e.effect_name
+    fig = e.figure(FigureView(records, result.visits, result.endpoints, records.arms))
+    assert isinstance(fig, go.Figure)
+    control, arm = records.control_arm, records.comparisons[0]
+    year = int(result.spec.trial.follow_up_years) if e.timed else None
+    a0 = e.arm_data(records, records.arm(control), year)
+    a1 = e.arm_data(records, records.arm(arm), year)
+    assert all(len(v) == len(records.arm(control)) for v in a0.values())
+    effect, p = e.analyse(a0, a1)
+    assert math.isnan(p) or 0.0 <= p <= 1.0

@@ -18,6 +18,7 @@ from remit.scenario import parse_scenario
 from remit.therapies import arm_plan
 from remit.therapies.drugs import add_drugs
 from remit.therapies.schedule import ScheduleBuilder
+from remit.endpoints import Records
 from remit.trial import Trial, observe_trial, output_grid
 
 MODEL = build_model("crohns_disease")
@@ -159,23 +160,23 @@ def test_ahsct_heals_the_mucosa_but_disease_returns(luminal):
     for arm in spec.arms:
         plan = arm_plan(MODEL, arm, DISEASE.drugs)
         tr = follow(c, plan.schedule, grid)
-        df, _ = observe_trial(MODEL, spec, arm, plan, c, tr, np.arange(len(c)))
-        rows[arm.name] = df
-    h, d = rows["aHSCT"], rows["Deferred"]
+        df, _, outcomes = observe_trial(MODEL, spec, arm, plan, c, tr, np.arange(len(c)))
+        rows[arm.name] = (df, Records(df, outcomes))
+    (h, hr), (_, dr) = rows["aHSCT"], rows["Deferred"]
     alive = ~h["died"].to_numpy()
     # endoscopic activity at 1 year: at least halved relative to mobilisation only
-    assert np.nanmean(h["ses_cd_y1"]) < 0.5 * np.nanmean(d["ses_cd_y1"])
-    assert np.nanmean(h["endoscopic_remission_y1"]) >= 0.3
+    assert np.nanmean(hr.outcome("ses_cd")[1.0]) < 0.5 * np.nanmean(dr.outcome("ses_cd")[1.0])
+    assert np.nanmean(hr.outcome("endoscopic_remission")[1.0]) >= 0.3
     # sustained remission (ASTIC primary) remains a minority outcome
-    assert np.nanmean(h["sustained_remission_y1"]) <= 0.45
-    assert np.nanmean(d["sustained_remission_y1"]) <= 0.1
+    assert np.nanmean(hr.outcome("sustained_remission")[1.0]) <= 0.45
+    assert np.nanmean(dr.outcome("sustained_remission")[1.0]) <= 0.1
     # disease returns: active disease (therapy restart) in a fifth or more by 3 years, more than by 1 year
     t, e = h["time_to_active_disease_years"].to_numpy(), h["active_disease"].to_numpy()
     by1, by3 = np.mean(e[alive] & (t[alive] <= 1.0)), np.mean(e[alive] & (t[alive] <= 3.0))
     assert by1 <= 0.35, by1
     assert by3 >= 0.2 and by3 > by1 + 0.1, (by1, by3)
-    for col in ("cdai_y1", "cdai_y3"):
-        x = h[col].to_numpy()
+    for year in (1.0, 3.0):
+        x = hr.outcome("cdai")[year].to_numpy()
         assert np.all(np.isfinite(x[alive])) and np.all((x[alive] >= 0) & (x[alive] <= 600))
 
 
@@ -240,14 +241,14 @@ def test_small_trial_end_to_end():
               "active_disease_free", "active_disease_hazard_ratio"):
         assert e in names, e
     alive = ~pats["died"].to_numpy()
-    for col, hi in (("cdai_y0", 600), ("cdai_y1", 600), ("ses_cd_y0", 56), ("ses_cd_y1", 56)):
-        x = pats[col].to_numpy()[alive]
-        assert np.all(np.isfinite(x)) and np.all((x >= 0) & (x <= hi)), col
+    for name, year, hi in (("cdai", 0.0, 600), ("cdai", 1.0, 600), ("ses_cd", 0.0, 56), ("ses_cd", 1.0, 56)):
+        x = result.outcome(name)[year].to_numpy()[alive]
+        assert np.all(np.isfinite(x)) and np.all((x >= 0) & (x <= hi)), (name, year)
     w24 = ends[(ends["endpoint"] == "combined_remission") & np.isclose(ends["timepoint_years"], 24 * 7 / 365.25)]
     assert len(w24) == 2, "week-24 combined remission rows for both arms"
-    for col in ("combined_remission_y1", "combined_remission_w24", "sustained_remission_y1"):
-        x = pats[col].to_numpy()[alive]
-        assert np.all(np.isin(x, [0.0, 1.0])), col
+    for name, year in (("combined_remission", 1.0), ("combined_remission", 24 * 7 / 365.25), ("sustained_remission", 1.0)):
+        x = result.outcome(name)[year].to_numpy()[alive]
+        assert np.all(np.isin(x, [0.0, 1.0])), (name, year)
     v = result.visits
     assert {"cdai", "ses_cd", "draining_fistula"} <= set(v.columns)
     dead = pats.loc[pats["died"], "patient_id"]

@@ -9,21 +9,25 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from remit import endpoints as ep
 from remit.diseases import get_disease
 from remit.endpoints import (
     BASELINE_COLUMNS,
     ENDPOINT_COLUMNS,
-    ENDPOINT_NAMES,
+    SHARED,
+    Records,
+    Survival,
     baseline_table,
     compute_endpoints,
     km_fitters,
     median_order_statistic_ci,
 )
-from synthetic import REQUESTED_BASELINE, ArmParams, TrialParams, make_patients
+from remit.endpoints import rate as rate_kind
+from synthetic import REQUESTED_BASELINE, ArmParams, TrialParams, make_outcomes, make_patients, make_records
 
 FU = 5.0
-MS_ENDPOINTS = get_disease("multiple_sclerosis").endpoints
+MS = get_disease("multiple_sclerosis")
+MS_ENDPOINTS = MS.endpoints
+OUTCOMES = make_outcomes()
 TRUE_HR = 0.05 / 0.20  # aHSCT vs DMT progression hazards in TrialParams()
 TRUE_ARR = {"aHSCT": 0.15, "DMT": 0.60}
 
@@ -33,9 +37,18 @@ def patients() -> pd.DataFrame:
     return make_patients()
 
 
+def endpoints_of(patients: pd.DataFrame, control: str = "DMT", fu: float = FU, outcomes=None) -> pd.DataFrame:
+    return compute_endpoints(Records(patients, OUTCOMES if outcomes is None else outcomes, fu, control), MS_ENDPOINTS)
+
+
+def visit_values(patients: pd.DataFrame, name: str, t: float) -> pd.Series:
+    """Outcome ``name`` at ``t`` years of ``patients`` (one value per patient, in their order)."""
+    return Records(patients, OUTCOMES).outcome(name)[float(t)]
+
+
 @pytest.fixture(scope="module")
 def result(patients) -> pd.DataFrame:
-    return compute_endpoints(patients, "DMT", FU, MS_ENDPOINTS)
+    return endpoints_of(patients)
 
 
 def one(df: pd.DataFrame, arm: str, endpoint: str, t: float | None = None) -> pd.Series:
@@ -56,7 +69,7 @@ def test_columns_exact_and_float(result):
     assert list(result.columns) == ["arm", "endpoint", "timepoint_years", "estimate", "ci_low", "ci_high", "n"]
     for c in ENDPOINT_COLUMNS[2:]:
         assert result[c].dtype == np.float64, c
-    assert set(result["endpoint"]) == set(ENDPOINT_NAMES)
+    assert set(result["endpoint"]) == {n for e in (*MS_ENDPOINTS, *SHARED) for n in e.names()}
     assert not result.duplicated(["arm", "endpoint", "timepoint_years"]).any()
 
 
@@ -73,13 +86,13 @@ def test_rows_per_timepoint(result):
 
 
 def test_deterministic(patients, result):
-    again = compute_endpoints(patients, "DMT", FU, MS_ENDPOINTS)
+    again = endpoints_of(patients)
     pd.testing.assert_frame_equal(result, again)
 
 
 def test_unknown_control_raises(patients):
     with pytest.raises(ValueError, match="control arm"):
-        compute_endpoints(patients, "placebo", FU, MS_ENDPOINTS)
+        endpoints_of(patients, "placebo")
 
 
 # --------------------------------------------------------------------------
@@ -124,8 +137,8 @@ def test_arr_close_to_generating_rates(result):
 
 
 def test_poisson_fallback_when_nb_fails(patients, monkeypatch):
-    monkeypatch.setattr(ep, "_fit_nb", lambda *a, **k: None)
-    res = compute_endpoints(patients, "DMT", FU, MS_ENDPOINTS)
+    monkeypatch.setattr(rate_kind, "_fit_nb", lambda *a, **k: None)
+    res = endpoints_of(patients)
     for arm, rate in TRUE_ARR.items():
         row = one(res, arm, "annualized_relapse_rate")
         assert abs(row.estimate / rate - 1) < 0.2
@@ -150,7 +163,7 @@ def test_cis_contain_estimate(result, endpoint):
 
 
 def test_neda3_is_wilson(patients, result):
-    col = patients.loc[patients.arm == "aHSCT", "neda3_y2"].dropna()
+    col = visit_values(patients[patients.arm == "aHSCT"], "neda3", 2).dropna()
     k, n = int(col.sum()), len(col)
     ci = stats.binomtest(k, n).proportion_ci(method="wilson")
     row = one(result, "aHSCT", "neda3", 2)
@@ -183,10 +196,11 @@ def test_median_order_statistic_ci():
 def test_edss_uses_patients_alive(patients, result):
     d = patients[patients.arm == "DMT"]
     row = one(result, "DMT", "mean_edss", 5)
-    assert row.n == d["edss_y5"].notna().sum()
-    assert row.estimate == pytest.approx(d["edss_y5"].mean())
+    y5, y0 = visit_values(d, "edss", 5), visit_values(d, "edss", 0)
+    assert row.n == y5.notna().sum()
+    assert row.estimate == pytest.approx(y5.mean())
     change = one(result, "DMT", "edss_change", 5)
-    assert change.estimate == pytest.approx((d["edss_y5"] - d["edss_y0"]).mean())
+    assert change.estimate == pytest.approx((y5 - y0).mean())
 
 
 def test_engraftment_only_for_transplant_arm(result):
@@ -205,7 +219,7 @@ def test_arm_without_progression_events(patients):
     m = p.arm == "aHSCT"
     p.loc[m, "progressed"] = False
     p.loc[m, "time_to_progression_years"] = p.loc[m, "follow_up_years"]
-    res = compute_endpoints(p, "DMT", FU, MS_ENDPOINTS)
+    res = endpoints_of(p)
     assert math.isnan(one(res, "aHSCT vs DMT", "progression_hazard_ratio").estimate)
     assert one(res, "aHSCT", "progression_free", 3).estimate == 1.0
     assert math.isnan(one(res, "aHSCT", "progression_median_years").estimate)
@@ -216,7 +230,7 @@ def test_no_events_at_all(patients):
     p = patients.copy()
     p["progressed"] = False
     p["n_relapses"] = 0
-    res = compute_endpoints(p, "DMT", FU, MS_ENDPOINTS)
+    res = endpoints_of(p)
     assert math.isnan(one(res, "aHSCT vs DMT", "progression_logrank_p").estimate)
     arr = one(res, "DMT", "annualized_relapse_rate")
     assert arr.estimate == 0.0 and arr.ci_low == 0.0 and arr.ci_high > 0
@@ -226,7 +240,7 @@ def test_no_events_at_all(patients):
 def test_zero_relapses_in_one_arm(patients):
     p = patients.copy()
     p.loc[p.arm == "aHSCT", "n_relapses"] = 0
-    res = compute_endpoints(p, "DMT", FU, MS_ENDPOINTS)
+    res = endpoints_of(p)
     rr = one(res, "aHSCT vs DMT", "relapse_rate_ratio")
     assert rr.estimate == 0.0 and math.isnan(rr.ci_low)
 
@@ -239,7 +253,7 @@ def test_no_transplant_arm():
         ),
         n_per_arm=80,
     )
-    res = compute_endpoints(make_patients(params), "DMT", FU, MS_ENDPOINTS)
+    res = compute_endpoints(make_records(params), MS_ENDPOINTS)
     assert "engraftment_day_median" not in set(res["endpoint"])
     assert list(res.columns) == ENDPOINT_COLUMNS
 
@@ -255,14 +269,14 @@ def test_three_arms_and_tiny_arm():
     )
     p = make_patients(params)
     p = p[(p.arm != "tiny") | (p.patient_id.isin(p.loc[p.arm == "tiny", "patient_id"].head(2)))]
-    res = compute_endpoints(p, "DMT", FU, MS_ENDPOINTS)
+    res = compute_endpoints(make_records(params, p), MS_ENDPOINTS)
     comps = set(res.loc[res.endpoint == "progression_hazard_ratio", "arm"])
     assert comps == {"aHSCT vs DMT", "tiny vs DMT"}
     assert one(res, "tiny", "annualized_relapse_rate").n == 2
 
 
 def test_fractional_follow_up(patients):
-    res = compute_endpoints(patients, "DMT", 3.5, MS_ENDPOINTS)
+    res = endpoints_of(patients, fu=3.5)
     years = sorted(res.loc[(res.arm == "DMT") & (res.endpoint == "neda3"), "timepoint_years"])
     assert years == [1, 2, 3]
     assert np.isclose(one(res, "DMT", "all_cause_mortality").timepoint_years, 3.5)
@@ -274,7 +288,7 @@ def test_fractional_follow_up(patients):
 
 
 def test_baseline_table(patients):
-    b = baseline_table(patients, REQUESTED_BASELINE)
+    b = baseline_table(patients, REQUESTED_BASELINE, MS.baseline)
     assert list(b.columns) == BASELINE_COLUMNS
     assert len(b) == 2 * 5
     age = b[(b.arm == "DMT") & (b.variable == "age")].iloc[0]
@@ -288,13 +302,13 @@ def test_baseline_table(patients):
     assert math.isnan(dur.requested_sd)
     fem = b[(b.arm == "aHSCT") & (b.variable == "female_pct")].iloc[0]
     assert fem.simulated_mean == pytest.approx((patients[patients.arm == "aHSCT"].sex == "F").mean() * 100)
-    assert list(baseline_table(patients, {}).columns) == BASELINE_COLUMNS
+    assert list(baseline_table(patients, {}, MS.baseline).columns) == BASELINE_COLUMNS
 
 
 def test_km_fitters(patients):
-    f = km_fitters(patients)
+    f = km_fitters(patients, MS.endpoint("progression"))
     assert list(f) == ["aHSCT", "DMT"]
     assert f["DMT"].event_observed.sum() == patients.loc[patients.arm == "DMT", "progressed"].sum()
-    assert set(km_fitters(patients, "death")) == {"aHSCT", "DMT"}
-    with pytest.raises(ValueError):
-        km_fitters(patients, "relapse")
+    assert set(km_fitters(patients, Survival("death", "Alive", "follow_up_years", "died"))) == {"aHSCT", "DMT"}
+    with pytest.raises(KeyError):
+        km_fitters(patients, Survival("relapse", "Relapse-free", "time_to_relapse_years", "relapsed"))

@@ -138,7 +138,10 @@ def test_failures_are_kept_counted_reported_and_fail_the_run(tmp_path, monkeypat
     assert failed["solver_message"].str.contains("still failing when retried with rodas3").all()
     # identity and baseline kept, outcomes missing
     assert failed["age"].notna().all() and failed["edss_baseline"].notna().all()
-    assert failed["follow_up_years"].isna().all() and failed["edss_y1"].isna().all()
+    outcomes = pd.read_parquet(out / "outcomes.parquet")
+    lost = outcomes[outcomes["patient_id"].isin(failed["patient_id"])]
+    assert failed["follow_up_years"].isna().all() and lost.loc[lost["t_years"] > 0, "value"].isna().all()
+    assert lost.loc[lost["t_years"] == 0, "value"].notna().any()  # baseline scores kept
     assert not failed["died"].any()
     visits = pd.read_parquet(out / "visits.parquet")
     later = visits[visits["patient_id"].isin(failed["patient_id"]) & (visits["t_years"] > 0)]

@@ -162,12 +162,13 @@ def _check_result(result, spec) -> None:
     # every score at every whole-year visit: finite while alive, within its scale
     for score in disease.scores:
         lo, hi = SCORE_RANGE[score.name]
+        wide = result.outcome(score.name)
         for k in range(0, int(spec.trial.follow_up_years) + 1):
-            col = f"{score.name}_y{k}"
-            if col not in p:
+            col = float(k)
+            if col not in wide.columns:
                 continue
             alive = ~dead | (p["death_time_years"].to_numpy(float) > k)
-            x = p.loc[alive, col].to_numpy(float)
+            x = wide[col].to_numpy(float)[alive]
             assert np.all(np.isfinite(x)), (col, x)
             assert np.all((x >= lo) & (x <= hi)), (col, x.min(), x.max())
         if score.name in v:

@@ -13,24 +13,29 @@ from plotly.offline import get_plotlyjs
 
 from remit.diseases import get_disease
 from remit.diseases.base import BaselineVariable, Disease, Proportion, Rate, Score, Survival
-from remit.endpoints import baseline_table, compute_endpoints, km_fitters
+from remit.endpoints import Records, baseline_table, compute_endpoints, km_fitters
 from remit.report import SECTIONS, plots, render_report, write_report
 from remit.report import html as report_html
-from synthetic import REQUESTED_BASELINE, ArmParams, TrialParams, make_patients, make_spec, make_visits
+from synthetic import (REQUESTED_BASELINE, ArmParams, TrialParams, make_outcomes, make_patients, make_records, make_spec,
+                       make_visits)
 
 PARAMS = TrialParams(n_per_arm=120)
 MS_ENDPOINTS = get_disease("multiple_sclerosis").endpoints
+MS_BASELINE = get_disease("multiple_sclerosis").baseline
+MS_PROGRESSION = get_disease("multiple_sclerosis").endpoint("progression")
 TRIAL_NAME = "MIST-like <synthetic> & co"
 
 
 @pytest.fixture(scope="module")
 def inputs():
-    patients = make_patients(PARAMS)
-    visits = make_visits(patients, PARAMS.follow_up_years)
+    records = make_records(PARAMS)
+    patients = records.patients
+    visits = make_visits(patients, PARAMS.follow_up_years, outcomes=records.outcomes)
     spec = make_spec(PARAMS, name=TRIAL_NAME)
-    endpoints = compute_endpoints(patients, spec.control.name, spec.trial.follow_up_years, MS_ENDPOINTS)
-    baseline = baseline_table(patients, REQUESTED_BASELINE)
-    return dict(spec=spec, patients=patients, visits=visits, endpoints=endpoints, baseline=baseline)
+    endpoints = compute_endpoints(records, MS_ENDPOINTS)
+    baseline = baseline_table(patients, REQUESTED_BASELINE, MS_BASELINE)
+    return dict(spec=spec, patients=patients, visits=visits, endpoints=endpoints, baseline=baseline,
+                outcomes=records.outcomes)
 
 
 def published_table(endpoints: pd.DataFrame) -> pd.DataFrame:
@@ -104,7 +109,7 @@ def test_ms_sections_from_catalog(report):
     text = report[2]
     ms = get_disease("multiple_sclerosis")
     sections = report_html.report_sections(ms)
-    assert [k for k in sections if k not in SECTIONS] == ["km", "edss", "arr", "neda3", "solver"]
+    assert [k for k in sections if k not in SECTIONS] == ["km", "arr", "edss", "neda3", "solver"]
     assert sections["edss"] == "Mean EDSS over time"
     assert sections["arr"] == "Annualised relapse rate"
     assert sections["neda3"] == "NEDA-3"
@@ -120,14 +125,15 @@ def test_without_published_and_without_transplant(tmp_path):
         arms=(ArmParams("DMT-high", "conventional", 0.1, 0.3, 0.5), ArmParams("DMT", "conventional", 0.2, 0.6, 1.5)),
         n_per_arm=40,
     )
-    patients = make_patients(params)
-    visits = make_visits(patients, params.follow_up_years)
+    records = make_records(params)
+    patients = records.patients
+    visits = make_visits(patients, params.follow_up_years, outcomes=records.outcomes)
     spec = make_spec(params, name="No transplant")
     path = tmp_path / "r.html"
     write_report(
         path, title="<script>alert(1)</script>", spec=spec, patients=patients, visits=visits,
-        endpoints=compute_endpoints(patients, "DMT", params.follow_up_years, MS_ENDPOINTS),
-        baseline=baseline_table(patients, {}), provenance={},
+        endpoints=compute_endpoints(records, MS_ENDPOINTS),
+        baseline=baseline_table(patients, {}, MS_BASELINE), provenance={}, outcomes=records.outcomes,
     )
     text = path.read_text(encoding="utf-8")
     assert "<script>alert(1)</script>" not in text
@@ -157,7 +163,7 @@ def test_plot_functions_are_pure(inputs):
     patients, visits, endpoints = inputs["patients"], inputs["visits"], inputs["endpoints"]
     before = patients.copy()
     figs = [
-        plots.km_figure(km_fitters(patients)),
+        plots.km_figure(km_fitters(patients, MS_PROGRESSION)),
         plots.edss_figure(visits),
         plots.arr_figure(endpoints),
         plots.neda3_figure(endpoints),
@@ -197,7 +203,7 @@ def test_generic_plot_functions(inputs):
     assert [t.name for t in r.data] == ["aHSCT", "DMT"]
     pr = plots.proportion_figure(endpoints, "neda3", "NEDA-3", ["DMT", "aHSCT"])
     assert [t.name for t in pr.data] == ["DMT", "aHSCT"]
-    km = plots.km_figure(km_fitters(inputs["patients"]), title="Custom", ylabel="P")
+    km = plots.km_figure(km_fitters(inputs["patients"], MS_PROGRESSION), title="Custom", ylabel="P")
     assert km.layout.title.text == "Custom" and km.layout.yaxis.title.text == "P"
 
 
@@ -231,21 +237,19 @@ MS_WORDS = ("EDSS", "NEDA", "relapse", "Relapse", "sclerosis", "progression", "P
 
 def fibrosis_tables(params: TrialParams):
     """Synthetic MS tables re-labelled as the made-up disease, with MS columns dropped."""
-    ms = make_patients(params)
+    ms, ms_outcomes = make_patients(params), make_outcomes(params)
     fu = params.follow_up_years
-    k = int(np.floor(fu + 1e-9))
     rng = np.random.default_rng(3)
-    p = ms.drop(columns=[c for c in ms.columns if c.startswith(("edss", "neda3", "relapses", "new_lesions"))]
-                + ["n_relapses", "progressed", "time_to_progression_years", "course", "relapses_prior_year"])
+    p = ms.drop(columns=["edss_baseline", "n_relapses", "progressed", "time_to_progression_years", "course",
+                         "relapses_prior_year"])
     p["time_to_event_years"] = ms["time_to_progression_years"]
     p["had_event"] = ms["progressed"] | ms["died"]
     p["time_to_death_years"] = ms["follow_up_years"]
     p["n_flares"] = ms["n_relapses"]
     p["mrss_baseline"] = ms["edss_baseline"] * 4
-    for y in range(k + 1):
-        p[f"mrss_y{y}"] = ms[f"edss_y{y}"] * 4
-    for y in range(1, k + 1):
-        p[f"response_y{y}"] = ms[f"neda3_y{y}"]
+    o = ms_outcomes[ms_outcomes.endpoint.isin(["edss", "neda3", "cd4"])].copy()
+    o["value"] = np.where(o.endpoint == "edss", o["value"] * 4, o["value"])
+    o["endpoint"] = o["endpoint"].astype(str).replace({"edss": "mrss", "neda3": "response"}).astype("category")
     # causes of death and a couple of failed solves
     cause = np.where(ms["treatment_related_death"], "treatment toxicity",
                      rng.choice(["infection", "disease", "background"], len(ms)))
@@ -254,21 +258,22 @@ def fibrosis_tables(params: TrialParams):
     p["solver_message"] = ""
     p.loc[[0, 1], "solver_status"] = -1
     p.loc[[0, 1], "solver_message"] = "Required step size is less than spacing between numbers."
-    visits = make_visits(ms, fu).rename(columns={"edss": "mrss"})
+    visits = make_visits(ms, fu, outcomes=ms_outcomes).rename(columns={"edss": "mrss"})
     visits["mrss"] *= 4
-    return p, visits
+    return p, o.reset_index(drop=True), visits
 
 
 @pytest.fixture(scope="module")
 def fibrosis_report(tmp_path_factory):
     params = TrialParams(n_per_arm=80)
-    patients, visits = fibrosis_tables(params)
+    patients, outcomes, visits = fibrosis_tables(params)
     spec = make_spec(params, name="Fibrosis trial")
-    endpoints = compute_endpoints(patients, spec.control.name, params.follow_up_years, FIBROSIS.endpoints)
+    records = Records(patients, outcomes, params.follow_up_years, spec.control.name)
+    endpoints = compute_endpoints(records, FIBROSIS.endpoints)
     baseline = baseline_table(patients, {"age": {"mean": 45}}, FIBROSIS.baseline)
     path = tmp_path_factory.mktemp("fibrosis") / "report.html"
     write_report(path, title="Fibrosis report", spec=spec, patients=patients, visits=visits, endpoints=endpoints,
-                 baseline=baseline, provenance={"seed": 1}, disease=FIBROSIS)
+                 baseline=baseline, provenance={"seed": 1}, disease=FIBROSIS, outcomes=outcomes)
     return dict(text=path.read_text(encoding="utf-8"), endpoints=endpoints, patients=patients)
 
 
@@ -280,8 +285,8 @@ def test_generic_sections(fibrosis_report):
         "endpoints": "Endpoints",
         "km": "Event-free survival (Kaplan-Meier)",
         "km_death": "Overall survival (Kaplan-Meier)",
-        "score_mrss": "Mean mRSS over time",
         "rate_flare": "Annualised flare rate",
+        "score_mrss": "Mean mRSS over time",
         "prop_response": "Skin response",
         "engraftment": "Neutrophil engraftment",
         "cd4": "CD4 recovery",

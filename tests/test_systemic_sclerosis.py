@@ -205,7 +205,7 @@ def test_small_trial_end_to_end(monkeypatch):
         assert (ep["endpoint"] == name).any(), name
     for k in (0, 1, 2):
         alive = ~(p["died"] & (p["death_time_years"] <= k))
-        m, f = p[f"mrss_y{k}"].to_numpy(), p[f"fvc_y{k}"].to_numpy()
+        m, f = r.outcome("mrss")[float(k)].to_numpy(), r.outcome("fvc")[float(k)].to_numpy()
         assert np.isfinite(m[alive]).all() and np.isfinite(f[alive]).all()
         assert ((m[alive] >= 0) & (m[alive] <= 51) & (m[alive] == np.round(m[alive]))).all()
         assert ((f[alive] >= 15) & (f[alive] <= 150)).all()

@@ -50,7 +50,7 @@ def test_different_seed_changes_results(tmp_path):
 
 def test_outputs_and_columns(runs):
     result, out = runs["a"]
-    for f in ("spec.toml", "patients.parquet", "endpoints.csv", "report.html", "provenance.json"):
+    for f in ("spec.toml", "patients.parquet", "outcomes.parquet", "endpoints.csv", "report.html", "provenance.json"):
         assert (out / f).stat().st_size > 0, f
     ep = pd.read_csv(out / "endpoints.csv")
     assert list(ep.columns) == ["arm", "endpoint", "timepoint_years", "estimate", "ci_low", "ci_high", "n"]
@@ -61,8 +61,11 @@ def test_outputs_and_columns(runs):
     for key in ("remit_version", "model_hash", "seed", "timings"):
         assert key in prov
     assert (pats["solver_status"] == 0).all()
-    edss = pats.filter(like="edss_y").to_numpy()
-    assert np.nanmin(edss) >= 0 and np.nanmax(edss) <= 9.5
+    outcomes = pd.read_parquet(out / "outcomes.parquet")
+    assert list(outcomes.columns) == ["patient_id", "endpoint", "t_years", "value"]
+    assert set(outcomes["patient_id"]) == set(pats["patient_id"])
+    edss = outcomes.loc[outcomes["endpoint"] == "edss", "value"].to_numpy()
+    assert edss.size == 240 * 6 and np.nanmin(edss) >= 0 and np.nanmax(edss) <= 9.5  # years 0..5
 
 
 def test_enrolled_cohort_meets_inclusion_criteria(runs):

@@ -207,12 +207,12 @@ def test_small_trial_end_to_end():
         assert name in set(ep["endpoint"]), name
     alive = ~pats["died"].to_numpy(bool)
     for k in range(0, 3):
-        cp, dose, a1c = (pats[f"{s}_y{k}"].to_numpy(float)[alive] for s in ("c_peptide", "insulin_dose", "hba1c"))
+        cp, dose, a1c = (r.outcome(s)[float(k)].to_numpy(float)[alive] for s in ("c_peptide", "insulin_dose", "hba1c"))
         assert np.isfinite(cp).all() and (cp >= 0).all() and (cp < 5).all()
         assert np.isfinite(dose).all() and (dose >= 0).all() and (dose < 2).all()
         assert np.isfinite(a1c).all() and (a1c >= 4).all() and (a1c <= 20).all()
     dead = pats["died"].to_numpy(bool) & (pats["death_time_years"].to_numpy(float) < 1)
-    assert np.isnan(pats["c_peptide_y1"].to_numpy(float)[dead]).all()
+    assert np.isnan(r.outcome("c_peptide")[1.0].to_numpy(float)[dead]).all()
     ind = ep[(ep.endpoint == "insulin_independent") & (ep.timepoint_years == 1)].set_index("arm")["estimate"]
     assert ind["aHSCT"] > ind["Insulin"] + 0.3
     free_t = pats["insulin_free_years"].to_numpy(float)

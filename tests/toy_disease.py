@@ -17,7 +17,7 @@ import sympy as sp
 from pydantic import Field
 
 from remit.diseases import DISEASES
-from remit.diseases.base import YEAR, BaselineVariable, Disease, History, Observation, Score, Survival, TrialContext
+from remit.diseases.base import YEAR, BaselineVariable, Disease, History, Observation, VisitOutcomes, Score, Survival, TrialContext
 from remit.diseases.patient import Match, Outcomes, PatientSpec, field_info
 from remit.model.spec import Module, Parameter, State
 from remit.random import uniforms
@@ -108,19 +108,20 @@ class ToySynovitis(Disease):
         return History({"score_baseline": _score(drev, params, uniforms(keys, C_SCORE, 1))[:, 0]})
 
     def observe(self, ctx: TrialContext) -> Observation:
+        out = VisitOutcomes()
         v = ctx.visit_days
         alive = ctx.alive_at(v)
         score = np.where(alive, _score(ctx.at_visits("drev"), ctx.params, uniforms(ctx.keys, C_SCORE, len(v))), np.nan)
         score[:, 0] = ctx.covariates["score_baseline"]
         rec = {"score_baseline": ctx.covariates["score_baseline"]}
         for k in range(ctx.whole_years + 1):
-            rec[f"score_y{k}"] = score[:, min(4 * k, len(v) - 1)]
+            out.at("score", k, score[:, min(4 * k, len(v) - 1)])
         above = (score[:, 1:] > FLARE)
         first = np.where(above.any(axis=1), np.argmax(above, axis=1) + 1, -1)
         end = np.minimum(np.where(ctx.died, ctx.death_days, np.inf), ctx.planned_years * YEAR) / YEAR
         rec["flare_event"] = first > 0
         rec["flare_years"] = np.where(first > 0, v[np.maximum(first, 0)] / YEAR, end)
-        return Observation(rec, {"score": score})
+        return Observation(rec, {"score": score}, out)
 
 
 def register() -> ToySynovitis:

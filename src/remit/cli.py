@@ -134,19 +134,10 @@ def run(
 def _print_summary(console, result) -> None:
     from rich.table import Table
 
-    from remit.diseases.base import Proportion, Rate, Score, Survival
-
     ep = result.endpoints
     keep = ["treatment_related_mortality", "all_cause_mortality", "engraftment_day_median"]
     for e in result.disease.endpoints:
-        if isinstance(e, Survival):
-            keep += [f"{e.name}_hazard_ratio", f"{e.name}_free"]
-        elif isinstance(e, Rate):
-            keep += [f"annualized_{e.name}_rate", f"{e.name}_rate_ratio"]
-        elif isinstance(e, Score):
-            keep += [f"mean_{e.name}", f"{e.name}_change"]
-        elif isinstance(e, Proportion):
-            keep.append(e.name)
+        keep += e.headline()
     last = ep.groupby("endpoint")["timepoint_years"].transform("max")
     ep = ep[ep["endpoint"].isin(keep) & ((ep["timepoint_years"] == last) | (ep["timepoint_years"] <= 1.0 + 1e-9))]
     ep = ep.assign(order=ep["endpoint"].map({k: i for i, k in enumerate(keep)})).sort_values(["order", "arm", "timepoint_years"], kind="stable")
@@ -285,7 +276,7 @@ def diseases(
     fields = describe_population(name)
     drugs = [{"name": g.name, "efficacy": g.efficacy, "half_life_days": g.half_life_days, "max_years": g.max_years,
               "source": g.source} for g in d.drugs.values()]
-    endpoints = [{"name": e.name, "kind": type(e).__name__.lower(), "rows": endpoint_names(e), "label": e.label,
+    endpoints = [{"name": e.name, "kind": e.kind, "rows": endpoint_names(e), "label": e.label,
                   "definition": e.definition} for e in d.endpoints]
     doc = {"schema": "remit.disease/1", **_disease_record(d), "population_fields": fields, "drugs": drugs,
            "endpoints": endpoints}

@@ -349,25 +349,22 @@ def outcome_defs(disease_name: str) -> list[OutcomeDef]:
     return out
 
 
-def _estimates(df, o: OutcomeDef, years: np.ndarray) -> np.ndarray:
-    """The outcome at ``years`` for the patients of ``df``."""
-    from remit.diseases import get_disease
-
+def _estimates(records, df, o: OutcomeDef, years: np.ndarray, disease) -> np.ndarray:
+    """The outcome at ``years`` for the patients ``df`` of ``records`` (a :class:`remit.endpoints.Records`)."""
     if o.kind == "survival":
-        d = get_disease(df.attrs["disease"])
-        e = d.endpoint(o.id)
+        e = disease.endpoint(o.id)
         return km_at(df[e.time_col].to_numpy(float), df[e.event_col].to_numpy(bool), years)
     if o.kind == "death":
         trd = df["treatment_related_death"].to_numpy(bool)
         dt = df["death_time_years"].to_numpy(float)
         return np.array([np.mean(trd & (dt <= y + 1e-9)) for y in years])
+    wide = records.outcome(o.id, df)
     out = []
     for y in years:
-        col = f"{o.id}_y{int(round(y))}"
-        if col not in df or abs(y - round(y)) > 1e-9:
+        if float(y) not in wide.columns:
             out.append(np.nan)
             continue
-        v = df[col].to_numpy(float)
+        v = wide[float(y)].to_numpy(float)
         out.append(float(np.mean(v[np.isfinite(v)])) if np.isfinite(v).any() else np.nan)
     return np.array(out)
 
@@ -464,8 +461,10 @@ def predict(patient: PatientSpec | Mapping | str | os.PathLike, options: Sequenc
     ``options``: Option objects or ids of :func:`default_options` (default: all of them; the
     last is the reference for differences). ``n_twins`` twins in ``n_groups`` parameter groups.
     """
-    from remit.guidelines import warnings_for
+    from remit.diseases import get_disease
+    from remit.endpoints import Records
     from remit.engine.integrate import SolverOptions
+    from remit.guidelines import warnings_for
     from remit.trial import simulate_chunk
 
     t0 = time.perf_counter()
@@ -509,6 +508,7 @@ def predict(patient: PatientSpec | Mapping | str | os.PathLike, options: Sequenc
     weights = np.bincount(group, minlength=n_groups).astype(float)  # a group's weight: its number of twins
     ids = np.arange(len(twins.cohort))
     outs = outcome_defs(disease)
+    d = get_disease(disease)
     horizons = [float(y) for y in (1, 2, 5) if y <= follow_up_years + 1e-9] or [float(follow_up_years)]
     grid = np.round(np.arange(0.0, follow_up_years + 1e-9, 0.25), 6)
     years = np.arange(0, int(math.floor(follow_up_years + 1e-9)) + 1, dtype=float)
@@ -519,9 +519,9 @@ def predict(patient: PatientSpec | Mapping | str | os.PathLike, options: Sequenc
         if time.perf_counter() > deadline:
             raise PredictError(f"time budget of {limits.time_budget_s:g} s exceeded while simulating option {opt.id}")
         ts = time.perf_counter()
-        pats, _ = simulate_chunk(spec, a, twins.cohort, ids, solver)
+        pats, _, outcomes = simulate_chunk(spec, a, twins.cohort, ids, solver)
         sim_times[opt.id] = round(time.perf_counter() - ts, 3)
-        pats.attrs["disease"] = disease
+        records = Records(pats, outcomes, spec.trial.follow_up_years)
         pats = pats[pats["solver_status"].to_numpy() == 0]
         g_of = group[pats["patient_id"].to_numpy()]
         est: dict[str, list] = {}
@@ -529,9 +529,9 @@ def predict(patient: PatientSpec | Mapping | str | os.PathLike, options: Sequenc
         per_group[opt.id] = {}
         for o in outs:
             at = grid if o.kind in ("survival", "death") else years
-            pooled = _estimates(pats, o, at)
+            pooled = _estimates(records, pats, o, at, d)
             with np.errstate(all="ignore"):
-                groups = np.array([_estimates(pats[g_of == g], o, at) if weights[g] else np.full(len(at), np.nan)
+                groups = np.array([_estimates(records, pats[g_of == g], o, at, d) if weights[g] else np.full(len(at), np.nan)
                                    for g in range(n_groups)])
             per_group[opt.id][o.id] = (at, groups)
             lo = np.array([weighted_quantile(groups[:, i], weights, 0.05) for i in range(len(at))])

@@ -5,6 +5,7 @@ Layout (besides the final outputs written by :func:`remit.trial.write_outputs`):
     run/manifest.json                       scenario digest, chunk size, remit version
     run/chunks/cohort.npz                   the enrolled cohort (written once enrolment is done)
     run/chunks/<arm>-<start>.visits.parquet
+    run/chunks/<arm>-<start>.outcomes.parquet
     run/chunks/<arm>-<start>.patients.parquet   written last: its presence marks the chunk as whole
 
 Every file is written atomically (temporary name, then rename), so a half-written chunk
@@ -25,7 +26,7 @@ from remit import __version__
 from remit.errors import RemitError
 from remit.store import atomic_path, atomic_write_text
 
-OUTPUTS = ("spec.toml", "patients.parquet", "visits.parquet", "endpoints.csv", "baseline.csv", "provenance.json", "report.html")
+OUTPUTS = ("spec.toml", "patients.parquet", "outcomes.parquet", "visits.parquet", "endpoints.csv", "baseline.csv", "provenance.json", "report.html")
 
 
 class RunDirectoryError(RemitError):
@@ -94,22 +95,22 @@ class RunDirectory:
         return Cohort(d["candidate"], cov, d["params"], d["y"], carry, d["status"]), info
 
     # -- chunks of results ---------------------------------------------------------------
-    def _files(self, key: str) -> tuple[Path, Path]:
-        return self.chunks / f"{key}.patients.parquet", self.chunks / f"{key}.visits.parquet"
+    def _files(self, key: str) -> tuple[Path, Path, Path]:
+        return (self.chunks / f"{key}.patients.parquet", self.chunks / f"{key}.visits.parquet",
+                self.chunks / f"{key}.outcomes.parquet")
 
     def has_chunk(self, key: str) -> bool:
-        p, v = self._files(key)
-        return p.exists() and v.exists()
+        return all(f.exists() for f in self._files(key))
 
-    def write_chunk(self, key: str, patients, visits) -> None:
+    def write_chunk(self, key: str, patients, visits, outcomes) -> None:
         from remit.store import write_parquet
 
-        p, v = self._files(key)
+        p, v, o = self._files(key)
         write_parquet(visits, v)
+        write_parquet(outcomes, o)
         write_parquet(patients, p)  # last: marks the chunk as whole
 
     def read_chunk(self, key: str):
         import pandas as pd
 
-        p, v = self._files(key)
-        return pd.read_parquet(p), pd.read_parquet(v)
+        return tuple(pd.read_parquet(f) for f in self._files(key))

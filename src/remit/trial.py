@@ -4,6 +4,7 @@
     result = trial.run(out="results/mist", chunk_size=1000)
     result.endpoints          # arm, endpoint, timepoint_years, estimate, ci_low, ci_high, n
     result.patients           # one row per virtual patient
+    result.outcomes           # one row per patient, outcome and visit: patient_id, endpoint, t_years, value
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -48,6 +50,7 @@ class TrialResult:
     spec: TrialSpec
     patients: pd.DataFrame
     visit_source: "pd.DataFrame | VisitChunks"  # the visits table, or a run directory's chunk files of it
+    outcomes: pd.DataFrame  # long: patient_id, endpoint, t_years, value (remit.endpoints.Records)
     endpoints: pd.DataFrame
     baseline: pd.DataFrame
     provenance: dict
@@ -69,11 +72,20 @@ class TrialResult:
     def disease(self):
         return get_disease(self.spec.trial.disease)
 
+    @property
+    def records(self):
+        """The patients and outcomes tables as the endpoints read them."""
+        from remit.endpoints import Records
+
+        return Records(self.patients, self.outcomes, self.spec.trial.follow_up_years, self.spec.control.name)
+
+    def outcome(self, name: str) -> pd.DataFrame:
+        """Outcome ``name`` per patient (rows, in ``patients`` order) and visit (columns, years)."""
+        return self.records.outcome(name)
+
     def km(self, endpoint: str | None = None):
         """Kaplan-Meier fitters per arm of a time-to-event endpoint (default: the disease's primary one)."""
-        from remit.endpoints import km_fitters
-
-        return km_fitters(self.patients, self.disease.endpoint(endpoint or self.disease.primary))
+        return self.disease.endpoint(endpoint or self.disease.primary).fitters(self.patients)
 
 
 @dataclass
@@ -168,7 +180,7 @@ class Trial:
         """Enrol, simulate every arm chunk by chunk, compute endpoints; with ``out``, each finished
         chunk is written to the run directory at once (``resume`` skips finished chunks) and,
         if ``write``, the final outputs too. ``workers`` > 1 or ``scheduler`` run chunks on Dask."""
-        from remit.endpoints import baseline_table, compute_endpoints
+        from remit.endpoints import Records, baseline_table, compute_endpoints
         from remit.execute import executor
         from remit.rundir import RunDirectory
 
@@ -207,14 +219,14 @@ class Trial:
                     todo.append((key, a, ids))
             # each chunk's patients are taken from the cohort only when its task is handed out
             tasks = ((spec, a, cohort.take(ids), ids, self.solver) for _, a, ids in todo)
-            for i, (p, v) in pool.map_unordered(simulate_chunk, tasks):
+            for i, chunk_records in pool.map_unordered(simulate_chunk, tasks):
                 key = todo[i][0]
                 if rundir is not None:
-                    rundir.write_chunk(key, p, v)
+                    rundir.write_chunk(key, *chunk_records)
                 else:
-                    results[key] = (p, v)
+                    results[key] = chunk_records
                 if bar:
-                    bar.update(task, advance=len(p))
+                    bar.update(task, advance=len(chunk_records.patients))
             timings["simulation_s"] = time.perf_counter() - t1
             n_workers = pool.workers
             del tasks, cohort  # every chunk is done: the cohort (about 1.4 kB a patient) is not needed again
@@ -222,12 +234,15 @@ class Trial:
         if rundir is not None:  # always read back from disk, so resumed and uninterrupted runs are identical
             keys = sorted(f.name[: -len(".patients.parquet")] for f in rundir.chunks.glob("arm*.patients.parquet"))
             pats = list(sorted_chunk_frames(rundir.chunks, keys, "patients", ["patient_id"]))
+            outcomes = concat_outcomes(list(sorted_chunk_frames(rundir.chunks, keys, "outcomes", ["patient_id"])))
             # visits stay in their chunk files: streamed into visits.parquet by write_outputs, read on demand
             visits: pd.DataFrame | VisitChunks = VisitChunks(rundir.chunks, keys)
         else:
-            pats = [results[k][0] for k in sorted(results)]
-            visits = pd.concat([results[k][1] for k in sorted(results)], ignore_index=True)
+            pats = [results[k].patients for k in sorted(results)]
+            visits = pd.concat([results[k].visits for k in sorted(results)], ignore_index=True)
             visits = visits.sort_values(["patient_id", "t_years"], kind="stable").reset_index(drop=True)
+            outcomes = concat_outcomes([results[k].outcomes for k in sorted(results)])
+            outcomes = outcomes.sort_values("patient_id", kind="stable").reset_index(drop=True)
         del results
         patients = pd.concat(pats, ignore_index=True) if len(pats) > 1 else pats[0]
         del pats
@@ -235,7 +250,8 @@ class Trial:
             patients = patients.sort_values("patient_id", kind="stable").reset_index(drop=True)
         timings["collect_s"] = time.perf_counter() - t2
         t2 = time.perf_counter()
-        endpoints = compute_endpoints(patients, spec.control.name, spec.trial.follow_up_years, disease.endpoints)
+        records = Records(patients, outcomes, spec.trial.follow_up_years, spec.control.name)
+        endpoints = compute_endpoints(records, disease.endpoints)
         baseline = baseline_table(patients, requested_baseline(spec), disease.baseline)
         timings["endpoints_s"] = time.perf_counter() - t2
         py = float(patients["follow_up_years"].sum())
@@ -257,10 +273,23 @@ class Trial:
             "chunks": {"computed": len(todo), "reused": reused},
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
-        result = TrialResult(spec, patients, visits, endpoints, baseline, provenance)
+        result = TrialResult(spec, patients, visits, outcomes, endpoints, baseline, provenance)
         if out is not None and write:
             result.out = write_outputs(result, Path(out))
         return result
+
+
+def concat_outcomes(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The outcomes tables of several chunks as one (outcome names stay one categorical column)."""
+    from remit.endpoints import empty_outcomes
+
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return empty_outcomes()
+    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
+    if not isinstance(out["endpoint"].dtype, pd.CategoricalDtype):  # chunks that recorded other names
+        out["endpoint"] = out["endpoint"].astype("category")
+    return out
 
 
 def parameter_provenance(spec: TrialSpec) -> str:
@@ -286,8 +315,18 @@ def screen_chunk(spec: TrialSpec, index: np.ndarray, solver: SolverOptions) -> C
     return burn_in(model_for(spec), spec, index, solver)
 
 
+class ChunkRecords(NamedTuple):
+    """What one chunk of one arm observed: one row per patient, one per patient and quarterly visit
+    (trajectories of the scores and CD4+), and one per patient, outcome and visit (the long outcomes
+    table the endpoints read, :class:`remit.endpoints.Records`)."""
+
+    patients: pd.DataFrame
+    visits: pd.DataFrame
+    outcomes: pd.DataFrame
+
+
 def simulate_chunk(spec: TrialSpec, arm_index: int, chunk: Cohort, patient_ids: np.ndarray,
-                   solver: SolverOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   solver: SolverOptions) -> ChunkRecords:
     """Simulate and observe one chunk of one arm (a task).
 
     A patient whose solve fails (solver error, non-finite or negative states) is integrated
@@ -303,7 +342,7 @@ def simulate_chunk(spec: TrialSpec, arm_index: int, chunk: Cohort, patient_ids: 
     failed = traj.status != 0
     if failed.any():  # observe a finite stand-in (the enrolment state); its outcomes are masked below
         traj.y[failed] = chunk.y[failed][:, None, :]
-    patients, visits = observe_trial(model, spec, arm, plan, chunk, traj, patient_ids=patient_ids)
+    patients, visits, outcomes = observe_trial(model, spec, arm, plan, chunk, traj, patient_ids=patient_ids)
     retried = np.zeros(len(chunk), dtype=bool) if traj.retried is None else traj.retried
     patients["solver_retried"] = retried
     if retried.any():
@@ -318,19 +357,20 @@ def simulate_chunk(spec: TrialSpec, arm_index: int, chunk: Cohort, patient_ids: 
                       else f"{msg[i]} (first attempt: {before}; still failing when {how})")
         patients["solver_message"] = msg
     if failed.any():
-        patients, visits = _mask_failed(patients, visits, failed, chunk, get_disease(spec.trial.disease))
-    return patients, visits
+        return _mask_failed(ChunkRecords(patients, visits, outcomes), failed, chunk, get_disease(spec.trial.disease))
+    return ChunkRecords(patients, visits, outcomes)
 
 
-def _mask_failed(patients: pd.DataFrame, visits: pd.DataFrame, failed: np.ndarray, chunk: Cohort, disease):
+def _mask_failed(records: ChunkRecords, failed: np.ndarray, chunk: Cohort, disease) -> ChunkRecords:
     """Outcomes of patients whose solve failed, set missing: numbers NaN (counts become float),
     flags False, text empty. Identity, covariates, baseline values and the solver columns stay;
-    visit rows after baseline are NaN."""
+    visit and outcome rows after baseline are NaN."""
+    patients, visits, outcomes = records
     keep = {"patient_id", "candidate_id", "arm", "therapy", "solver_status", "solver_message", "solver_retried",
             *chunk.covariates, *(v.column for v in disease.baseline)}
     patients = patients.copy()
     for col in patients.columns:
-        if col in keep or col.endswith("_baseline") or col.endswith("_y0"):
+        if col in keep or col.endswith("_baseline"):
             continue
         kind = patients[col].dtype.kind
         if kind == "b":
@@ -347,7 +387,10 @@ def _mask_failed(patients: pd.DataFrame, visits: pd.DataFrame, failed: np.ndarra
         if col not in ("patient_id", "arm", "t_years") and visits[col].dtype.kind in "iuf":
             visits[col] = visits[col].astype(float)
             visits.loc[rows, col] = np.nan
-    return patients, visits
+    outcomes = outcomes.copy()
+    after = outcomes["patient_id"].isin(ids).to_numpy() & (outcomes["t_years"].to_numpy() > 0)
+    outcomes.loc[after, "value"] = np.nan
+    return ChunkRecords(patients, visits, outcomes)
 
 
 def requested_baseline(spec: TrialSpec) -> dict:
@@ -361,7 +404,7 @@ def requested_baseline(spec: TrialSpec) -> dict:
     return out
 
 
-def observe_trial(model, spec, arm, plan, cohort: Cohort, traj, patient_ids: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+def observe_trial(model, spec, arm, plan, cohort: Cohort, traj, patient_ids: np.ndarray) -> "ChunkRecords":
     """Deaths, infections, immune recovery (shared) and the disease's scores and events of one chunk of one arm."""
     disease = get_disease(spec.trial.disease)
     n = len(cohort)
@@ -396,9 +439,9 @@ def observe_trial(model, spec, arm, plan, cohort: Cohort, traj, patient_ids: np.
     rec["engraftment_day"] = engraftment_day(t, traj["anc"], plan.graft_day)
     death = np.where(deaths.died, deaths.death_days, np.inf)
     rec["n_severe_infections"] = np.where(t[1:] <= death[:, None], deaths.infections, 0).sum(axis=1).astype(np.int64)
-    rec["cd4_m06"] = np.where(ctx.alive_at(0.5 * YEAR), cd4_all[:, ctx.year_index(0.5)], np.nan)
+    obs.outcomes.at("cd4", 0.5, np.where(ctx.alive_at(0.5 * YEAR), cd4_all[:, ctx.year_index(0.5)], np.nan))
     for k in range(1, K + 1):
-        rec[f"cd4_y{k}"] = cd4_v[:, k * VISITS_PER_YEAR]
+        obs.outcomes.at("cd4", k, cd4_v[:, k * VISITS_PER_YEAR])
     rec["solver_status"] = traj.status
     rec["solver_message"] = np.array([STATUS_TEXT.get(int(s), "unknown") for s in traj.status])
     patients = pd.DataFrame(rec)
@@ -406,7 +449,7 @@ def observe_trial(model, spec, arm, plan, cohort: Cohort, traj, patient_ids: np.
         "patient_id": np.repeat(patient_ids, len(v_days)), "arm": arm.name, "t_years": np.tile(v_days / YEAR, n),
         **{name: np.asarray(v, dtype=float).ravel() for name, v in obs.visits.items()}, "cd4": cd4_v.ravel(),
     })
-    return patients, visits
+    return ChunkRecords(patients, visits, obs.outcomes.table(patient_ids))
 
 
 def engraftment_day(t: np.ndarray, anc: np.ndarray, graft_day: float) -> np.ndarray:
@@ -440,6 +483,7 @@ def write_outputs(result: TrialResult, out: Path, timings: dict | None = None) -
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "spec.toml", result.spec.to_toml())
     write_parquet(result.patients, out / "patients.parquet")
+    write_parquet(result.outcomes, out / "outcomes.parquet")
     if isinstance(result.visit_source, VisitChunks):
         columns = [e.name for e in result.disease.scores] + ["cd4"]
         visits = result.visit_source.write_parquet(out / "visits.parquet", summary_columns=columns)
@@ -452,7 +496,7 @@ def write_outputs(result: TrialResult, out: Path, timings: dict | None = None) -
     t1 = time.perf_counter()
     write_report(out / "report.html", title=result.spec.trial.name, spec=result.spec, patients=result.patients,
                  visits=visits, endpoints=result.endpoints, baseline=result.baseline,
-                 provenance=result.provenance, published=result.published)
+                 provenance=result.provenance, published=result.published, outcomes=result.outcomes)
     if timings is not None:
         timings["write_s"] = t1 - t0
         timings["report_s"] = time.perf_counter() - t1

@@ -26,11 +26,9 @@ def default_endpoint(disease):
     """The endpoint a design study analyses unless told otherwise: the disease's primary (Survival)
     endpoint, or its first Proportion endpoint when it declares none (rheumatoid arthritis: ACR20);
     None if it has neither."""
-    from remit.diseases.base import Proportion
-
     if disease.primary:
         return disease.endpoint(disease.primary)
-    return next((e for e in disease.endpoints if isinstance(e, Proportion)), None)
+    return next((e for e in disease.endpoints if e.kind == "proportion"), None)
 
 
 def enrol(spec, chunk_size: int = 1000, pool=None):
@@ -46,26 +44,29 @@ def arm_rows(spec, cohort_size: int, arm_index: int) -> np.ndarray:
 
 
 def simulate_arm(spec, arm_index: int, cohort: Cohort, rows: np.ndarray, chunk_size: int = 1000,
-                 pool=None, solver=None) -> pd.DataFrame:
-    """Patients table of arm ``arm_index`` of ``spec`` simulated on ``cohort.take(rows)`` (patient ids = rows).
+                 pool=None, solver=None):
+    """Records (:class:`remit.endpoints.Records`: patients and outcomes) of arm ``arm_index`` of ``spec``
+    simulated on ``cohort.take(rows)`` (patient ids = rows).
 
     Every patient's random streams are keyed by (seed, candidate), so the same rows under
     another arm or protocol see the same chance events: common random numbers.
     """
     from remit.engine.integrate import SolverOptions
     from remit.execute import LocalExecutor
-    from remit.trial import simulate_chunk
+    from remit.endpoints import Records
+    from remit.trial import concat_outcomes, simulate_chunk
 
     solver = solver or SolverOptions()
     pool = pool or LocalExecutor()
     args = [(spec, arm_index, cohort.take(rows[s:s + chunk_size]), rows[s:s + chunk_size], solver)
             for s in range(0, len(rows), chunk_size)]
     parts: list = [None] * len(args)
-    for i, (p, _v) in pool.map_unordered(simulate_chunk, args):
-        parts[i] = p
+    for i, chunk_records in pool.map_unordered(simulate_chunk, args):
+        parts[i] = chunk_records
     if not parts:
         raise DesignError("no patients to simulate")
-    return pd.concat(parts, ignore_index=True)
+    return Records(pd.concat([p.patients for p in parts], ignore_index=True),
+                   concat_outcomes([p.outcomes for p in parts]), spec.trial.follow_up_years, spec.control.name)
 
 
 # --------------------------------------------------------------------------
@@ -167,7 +168,6 @@ def summary_columns(disease, follow_up_years: float, benefit: list[str] | None =
     """(column, endpoint, timepoint, role) of the benefit/harm summary; ``benefit`` names catalog
     endpoints (Survival: free at the last whole year; Proportion: at the last whole year) to show
     instead of the default (the primary endpoint and the first Proportion endpoint)."""
-    from remit.diseases.base import Proportion, Survival
     from remit.endpoints import whole_years
 
     K = whole_years(follow_up_years)
@@ -177,20 +177,21 @@ def summary_columns(disease, follow_up_years: float, benefit: list[str] | None =
             e = disease.endpoint(name)
         except KeyError:
             e = None
-        if isinstance(e, Survival):
+        kind = getattr(e, "kind", None)
+        if kind == "survival":
             cols.append((f"{e.name}_free_y{K}", f"{e.name}_free", float(K), "benefit"))
-        elif isinstance(e, Proportion):
+        elif kind == "proportion":
             cols.append((f"{e.name}_y{K}", e.name, float(K), "benefit"))
         else:
-            ok = ", ".join(x.name for x in disease.endpoints if isinstance(x, (Survival, Proportion)))
+            ok = ", ".join(x.name for x in disease.endpoints if x.kind in ("survival", "proportion"))
             raise DesignError(f"--benefit {name!r}: not a survival or proportion endpoint of {disease.name} (choose from: {ok})")
     if not benefit and disease.primary:
         cols.append((f"{disease.primary}_free_y{K}", f"{disease.primary}_free", float(K), "benefit"))
-    props = [e for e in disease.endpoints if isinstance(e, Proportion)]
+    props = [e for e in disease.endpoints if e.kind == "proportion"]
     if props and not benefit:
         cols.append((f"{props[0].name}_y{K}", props[0].name, float(K), "benefit"))
     if not cols:
-        surv = [e for e in disease.endpoints if isinstance(e, Survival)]
+        surv = [e for e in disease.endpoints if e.kind == "survival"]
         if surv:
             cols.append((f"{surv[0].name}_free_y{K}", f"{surv[0].name}_free", float(K), "benefit"))
     cols += [("trm_y1", "treatment_related_mortality", 1.0, "harm"),

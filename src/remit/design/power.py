@@ -11,10 +11,11 @@ kind           test (significant when p < alpha, two-sided)            effect re
 Survival       log-rank test (as ``{name}_logrank_p``)                 Cox HR, Efron ties
 Proportion     two-proportion z test (pooled; = Pearson chi-square)    difference p1 - p0
 Score          Welch t test on the change from baseline at year k      mean difference
-Rate           negative binomial rate ratio (``relapse_rate_ratio``)   rate ratio
+Rate           negative binomial rate ratio (``{name}_rate_ratio``)    rate ratio
 =============  =====================================================  ===================
 
-The survival fast path (:func:`survival_test`) computes the same log-rank statistic as
+Each endpoint kind owns its test (``arm_data`` and ``analyse``, :mod:`remit.endpoints`). The
+survival fast path (:func:`remit.endpoints.survival.survival_test`) computes the same log-rank statistic as
 lifelines' ``logrank_test`` and the same Efron partial-likelihood Cox estimate as lifelines'
 ``CoxPHFitter`` for one binary covariate (tests/test_design.py checks both against lifelines).
 
@@ -36,6 +37,9 @@ import pandas as pd
 from scipy import stats
 
 from remit.design.common import DesignError, default_endpoint
+from remit.endpoints.rate import rate_ratio_test  # noqa: F401 (the tests of each kind, re-exported)
+from remit.endpoints.survival import cox_binary, event_table, logrank_p, survival_test  # noqa: F401
+from remit.endpoints.visits import two_proportion_test  # noqa: F401
 
 ALPHA = 0.05
 NO_POSTERIOR = ("parameter uncertainty: not included (no --posterior given); the power shown reflects "
@@ -49,70 +53,44 @@ NO_POSTERIOR = ("parameter uncertainty: not included (no --posterior given); the
 
 @dataclass(frozen=True)
 class PowerAnalysis:
-    """The endpoint analysed and how: ``kind`` survival, proportion, score or rate."""
+    """The endpoint analysed (an endpoint kind instance, which owns its test) and, for an endpoint
+    observed at visits, the whole year analysed."""
 
-    kind: str
-    endpoint: object  # remit.diseases.base.Survival | Proportion | Score | Rate
-    year: int | None = None  # whole year of a Proportion/Score endpoint
+    endpoint: object  # a remit.endpoints.EndpointKind
+    year: int | None = None
 
     @property
     def name(self) -> str:
         return self.endpoint.name
 
     @property
+    def kind(self) -> str:
+        return self.endpoint.kind
+
+    @property
     def effect_name(self) -> str:
-        return {"survival": "hazard ratio (Cox)", "proportion": "difference in proportions",
-                "score": "difference in mean change from baseline", "rate": "rate ratio (NB)"}[self.kind]
+        return self.endpoint.effect_name
 
     @property
     def test_name(self) -> str:
-        return {"survival": "log-rank test", "proportion": "two-proportion z test (pooled)",
-                "score": "Welch t test", "rate": "Wald test of the NB rate ratio"}[self.kind]
+        return self.endpoint.test_name
 
     def describe(self) -> str:
         at = f" at year {self.year}" if self.year is not None else ""
         return f"{self.endpoint.label} ({self.name}{at}): {self.test_name}; effect: {self.effect_name}"
 
-    # -- per-arm data -----------------------------------------------------------------
-    def arm_data(self, df: pd.DataFrame) -> dict[str, np.ndarray]:
+    def arm_data(self, records, patients: pd.DataFrame) -> dict[str, np.ndarray]:
         """Arrays of one arm's patients (one entry per patient; missing values NaN)."""
-        e = self.endpoint
-        if self.kind == "survival":
-            t = df[e.time_col].to_numpy(dtype=float)
-            ev = df[e.event_col].astype("boolean").fillna(False).to_numpy(dtype=bool)
-            return {"t": t, "e": ev}
-        if self.kind == "proportion":
-            v = df[f"{e.name}_y{self.year}"].to_numpy(dtype=float)
-            return {"v": np.where(np.isfinite(v), (v >= 0.5).astype(float), np.nan)}
-        if self.kind == "score":
-            v = df[f"{e.name}_y{self.year}"].to_numpy(dtype=float) - df[f"{e.name}_y0"].to_numpy(dtype=float)
-            return {"v": v}
-        y = df[e.count_col].to_numpy(dtype=float)
-        py = df["follow_up_years"].to_numpy(dtype=float)
-        return {"y": y, "py": py}
+        return self.endpoint.arm_data(records, patients, self.year)
 
     def analyse(self, a0: dict, a1: dict) -> tuple[float, float]:
         """(effect of arm 1 vs arm 0, two-sided p) of one replicate trial."""
-        if self.kind == "survival":
-            ok0 = np.isfinite(a0["t"]) & (a0["t"] >= 0)
-            ok1 = np.isfinite(a1["t"]) & (a1["t"] >= 0)
-            hr, _lo, _hi, p = survival_test(a0["t"][ok0], a0["e"][ok0], a1["t"][ok1], a1["e"][ok1])
-            return hr, p
-        if self.kind == "proportion":
-            return two_proportion_test(a0["v"], a1["v"])
-        if self.kind == "score":
-            x0, x1 = a0["v"][np.isfinite(a0["v"])], a1["v"][np.isfinite(a1["v"])]
-            if x0.size < 2 or x1.size < 2:
-                return math.nan, math.nan
-            p = stats.ttest_ind(x1, x0, equal_var=False).pvalue
-            return float(x1.mean() - x0.mean()), float(p)
-        return rate_ratio_test(a0["y"], a0["py"], a1["y"], a1["py"])
+        return self.endpoint.analyse(a0, a1)
 
 
 def primary_analysis(disease, follow_up_years: float, endpoint: str | None = None, year: int | None = None) -> PowerAnalysis:
     """The analysis of ``endpoint`` (a catalog name; default: the disease's primary endpoint, or its
     first Proportion endpoint when it declares none) at ``year`` (default: the last whole year)."""
-    from remit.diseases.base import Proportion, Rate, Survival
     from remit.endpoints import whole_years
 
     name = endpoint
@@ -126,126 +104,13 @@ def primary_analysis(disease, follow_up_years: float, endpoint: str | None = Non
     except KeyError:
         known = ", ".join(x.name for x in disease.endpoints)
         raise DesignError(f"unknown endpoint {name!r} for {disease.name} (catalog names: {known})") from None
+    if not e.timed:
+        return PowerAnalysis(e)
     K = whole_years(follow_up_years)
-    if isinstance(e, Survival):
-        return PowerAnalysis("survival", e)
-    if isinstance(e, Rate):
-        return PowerAnalysis("rate", e)
     y = K if year is None else int(year)
     if not 1 <= y <= K:
         raise DesignError(f"--timepoint {y}: outside the trial's whole years 1..{K}")
-    return PowerAnalysis("proportion" if isinstance(e, Proportion) else "score", e, y)
-
-
-# --------------------------------------------------------------------------
-# tests (fast paths with the statistics of remit.endpoints)
-# --------------------------------------------------------------------------
-
-
-def _event_table(t0, e0, t1, e1):
-    """Distinct event times with numbers at risk (R0, R1) and events (d0, d1) per group."""
-    ut = np.unique(np.concatenate([t0[e0], t1[e1]]))
-    R0 = t0.size - np.searchsorted(np.sort(t0), ut, side="left")
-    R1 = t1.size - np.searchsorted(np.sort(t1), ut, side="left")
-    d0 = np.bincount(np.searchsorted(ut, t0[e0]), minlength=ut.size)
-    d1 = np.bincount(np.searchsorted(ut, t1[e1]), minlength=ut.size)
-    return R0.astype(float), R1.astype(float), d0.astype(float), d1.astype(float)
-
-
-def logrank_p(R0, R1, d0, d1) -> float:
-    """Two-sample log-rank p (hypergeometric variance), as lifelines' ``logrank_test``."""
-    R, d = R0 + R1, d0 + d1
-    if d.sum() == 0:
-        return math.nan
-    E1 = d * R1 / R
-    with np.errstate(invalid="ignore", divide="ignore"):
-        V = np.where(R > 1, d * (R1 / R) * (1 - R1 / R) * (R - d) / (R - 1), 0.0)
-    v = V.sum()
-    if v <= 0:
-        return math.nan
-    chi2 = (d1.sum() - E1.sum()) ** 2 / v
-    return float(stats.chi2.sf(chi2, 1))
-
-
-def cox_binary(R0, R1, d0, d1, max_iter: int = 50, tol: float = 1e-9) -> tuple[float, float, float]:
-    """Cox PH hazard ratio of group 1 vs group 0 (Efron ties) with 95% Wald CI, by Newton-Raphson
-    on the partial likelihood; NaN when either group has no event (as remit.endpoints)."""
-    if d0.sum() == 0 or d1.sum() == 0:
-        return math.nan, math.nan, math.nan
-    d = (d0 + d1).astype(int)
-    rep = np.repeat(np.arange(d.size), d)  # one row per event, l = 0..d_j-1 within its time
-    frac = (np.arange(rep.size) - np.repeat(np.cumsum(d) - d, d)) / np.repeat(d, d)
-    r0, r1, e0, e1 = R0[rep], R1[rep], d0[rep], d1[rep]
-
-    def parts(b):
-        w = math.exp(b)
-        phi = r0 + r1 * w - frac * (e0 + e1 * w)
-        psi = (r1 - frac * e1) * w
-        q = psi / phi
-        ll = b * d1.sum() - np.log(phi).sum()
-        return ll, d1.sum() - q.sum(), (q - q * q).sum()
-
-    b = 0.0
-    ll, U, info = parts(b)  # log-likelihood, score, Fisher information
-    for _ in range(max_iter):
-        if not (info > 0 and math.isfinite(info)):
-            return math.nan, math.nan, math.nan
-        step = U / info
-        step = max(min(step, 5.0), -5.0)
-        nb = b + step
-        nll, nU, nI = parts(nb)
-        while nll < ll - 1e-12 and abs(step) > 1e-12:  # step halving
-            step /= 2
-            nb = b + step
-            nll, nU, nI = parts(nb)
-        b, ll, U, info = nb, nll, nU, nI
-        if abs(step) < tol:
-            break
-    else:
-        return math.nan, math.nan, math.nan
-    if not (info > 0) or abs(b) > 30:
-        return math.nan, math.nan, math.nan
-    se = 1.0 / math.sqrt(info)
-    z = stats.norm.ppf(1 - ALPHA / 2)
-    return math.exp(b), math.exp(b - z * se), math.exp(b + z * se)
-
-
-def survival_test(t0, e0, t1, e1) -> tuple[float, float, float, float]:
-    """(Cox HR, CI low, CI high, log-rank p) of group 1 vs group 0."""
-    tab = _event_table(np.asarray(t0, float), np.asarray(e0, bool), np.asarray(t1, float), np.asarray(e1, bool))
-    return (*cox_binary(*tab), logrank_p(*tab))
-
-
-def two_proportion_test(v0: np.ndarray, v1: np.ndarray) -> tuple[float, float]:
-    """(p1 - p0, two-sided p) of the pooled two-proportion z test; NaN entries (dead) are left out,
-    as the endpoint code's denominators."""
-    x0, x1 = v0[np.isfinite(v0)], v1[np.isfinite(v1)]
-    n0, n1 = x0.size, x1.size
-    if n0 == 0 or n1 == 0:
-        return math.nan, math.nan
-    p0, p1 = x0.mean(), x1.mean()
-    pool = (x0.sum() + x1.sum()) / (n0 + n1)
-    if pool <= 0 or pool >= 1:
-        return float(p1 - p0), 1.0
-    z = (p1 - p0) / math.sqrt(pool * (1 - pool) * (1 / n0 + 1 / n1))
-    return float(p1 - p0), float(2 * stats.norm.sf(abs(z)))
-
-
-def rate_ratio_test(y0, py0, y1, py1) -> tuple[float, float]:
-    """(rate ratio, Wald p) from :func:`remit.endpoints.relapse_rate_ratio` (NB, robust Poisson fallback)."""
-    from remit.endpoints import relapse_rate_ratio
-
-    def clean(y, py):
-        ok = np.isfinite(y) & np.isfinite(py) & (py > 0)
-        return y[ok], py[ok]
-
-    y0, py0 = clean(y0, py0)
-    y1, py1 = clean(y1, py1)
-    rr, lo, hi = relapse_rate_ratio(y0, py0, y1, py1)
-    if not (math.isfinite(rr) and math.isfinite(lo) and math.isfinite(hi) and rr > 0 and lo > 0):
-        return rr, math.nan
-    se = (math.log(hi) - math.log(lo)) / (2 * stats.norm.ppf(1 - ALPHA / 2))
-    return rr, float(2 * stats.norm.sf(abs(math.log(rr)) / se)) if se > 0 else math.nan
+    return PowerAnalysis(e, y)
 
 
 # --------------------------------------------------------------------------
@@ -295,13 +160,18 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
-def resample_power(patients: pd.DataFrame, analysis: PowerAnalysis, control: str, arm: str, sizes: list[int],
+def resample_power(records, analysis: PowerAnalysis, control: str, arm: str, sizes: list[int],
                    replicates: int = 1000, seed: int = 0, alpha: float = ALPHA) -> PowerResult:
-    """Power and effect distribution of ``arm`` vs ``control`` at each size, by resampling ``patients``.
+    """Power and effect distribution of ``arm`` vs ``control`` at each size, by resampling the patients of
+    ``records`` (a :class:`remit.endpoints.Records`, or a patients table for endpoints it holds alone).
 
     With a ``posterior_sample`` column, replicate ``r`` resamples within sample ``r mod K``.
     """
-    from remit.endpoints import proportion_ci
+    from remit.endpoints import Records, proportion_ci
+
+    if isinstance(records, pd.DataFrame):
+        records = Records(records)
+    patients = records.patients
 
     if replicates < 1:
         raise DesignError("--replicates must be at least 1")
@@ -313,7 +183,7 @@ def resample_power(patients: pd.DataFrame, analysis: PowerAnalysis, control: str
             df = patients[(patients["arm"] == a).to_numpy() & (groups == k)]
             if len(df) == 0:
                 raise DesignError(f"arm {a!r} has no simulated patients")
-            data[(k, a)] = analysis.arm_data(df)
+            data[(k, a)] = analysis.arm_data(records, df)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x9E3779B9]))
     rows, effects = [], {}
     t0 = time.perf_counter()
@@ -364,9 +234,11 @@ def resample_power(patients: pd.DataFrame, analysis: PowerAnalysis, control: str
 
 
 def simulate_for_power(spec, cohort_per_arm: int, posterior: list[dict] | None = None, chunk_size: int = 1000,
-                       workers: int | None = None) -> tuple[pd.DataFrame, dict]:
-    """Patients of one large cohort per arm (``Trial.run``); with a ``posterior``, the enrolled
-    cohort simulated once per parameter set (column ``posterior_sample``)."""
+                       workers: int | None = None):
+    """Records (:class:`remit.endpoints.Records`) of one large cohort per arm (``Trial.run``); with a
+    ``posterior``, the enrolled cohort simulated once per parameter set (column ``posterior_sample``;
+    set ``k``'s patient ids are offset by ``k`` x the cohort size, so that every row stays its own)."""
+    from remit.endpoints import Records
     from remit.design.common import arm_rows, enrol, population_values, shifted_cohort, simulate_arm
     from remit.execute import executor
     from remit.diseases import model_for
@@ -378,21 +250,26 @@ def simulate_for_power(spec, cohort_per_arm: int, posterior: list[dict] | None =
         res = Trial(big, "<power>").run(chunk_size=chunk_size, workers=workers)
         info = {"simulation_s": round(time.perf_counter() - t0, 2), "enrolment": res.provenance["enrolment"],
                 "solver_failures": res.provenance["solver_failures"]}
-        return res.patients, info
+        return res.records, info
     model = model_for(spec)
     checked = [population_values(model, dict(s)) for s in posterior]
     with executor(workers) as pool:
         cohort, enrol_info = enrol(big, chunk_size, pool)
-        parts = []
+        parts, outcomes = [], []
         for k, (shifts, x) in enumerate(checked):
             c = shifted_cohort(cohort, shifts, x)
             for a in range(len(big.arms)):
-                p = simulate_arm(big, a, c, arm_rows(big, len(c), a), chunk_size, pool)
-                parts.append(p.assign(posterior_sample=k))
-    patients = pd.concat(parts, ignore_index=True)
+                r = simulate_arm(big, a, c, arm_rows(big, len(c), a), chunk_size, pool)
+                offset = k * len(cohort)
+                parts.append(r.patients.assign(posterior_sample=k, patient_id=r.patients["patient_id"] + offset))
+                outcomes.append(r.outcomes.assign(patient_id=r.outcomes["patient_id"] + offset))
+    from remit.trial import concat_outcomes
+
+    records = Records(pd.concat(parts, ignore_index=True), concat_outcomes(outcomes), big.trial.follow_up_years,
+                      big.control.name)
     info = {"simulation_s": round(time.perf_counter() - t0, 2), "enrolment": enrol_info,
-            "solver_failures": int((patients["solver_status"] != 0).sum())}
-    return patients, info
+            "solver_failures": int((records.patients["solver_status"] != 0).sum())}
+    return records, info
 
 
 def run_power(spec, sizes: list[int], replicates: int = 1000, cohort_per_arm: int = 2000, endpoint: str | None = None,
@@ -426,8 +303,8 @@ def run_power(spec, sizes: list[int], replicates: int = 1000, cohort_per_arm: in
         data = spec.model_dump(mode="python")
         data["arms"] = [a for a in data["arms"] if a["name"] in (control, arm)]
         spec = parse_scenario(data, source)
-    patients, info = simulate_for_power(spec, cohort_per_arm, posterior, chunk_size, workers)
-    result = resample_power(patients, analysis, control, arm, sizes, replicates, seed, alpha)
+    records, info = simulate_for_power(spec, cohort_per_arm, posterior, chunk_size, workers)
+    result = resample_power(records, analysis, control, arm, sizes, replicates, seed, alpha)
     result.meta.update({"scenario": source, "trial": spec.trial.name, "disease": spec.trial.disease,
                         "follow_up_years": spec.trial.follow_up_years, "simulation": info,
                         "parameter_uncertainty": (f"included: {len(posterior)} population parameter sets; replicate r "

@@ -103,7 +103,7 @@ def choose_parameters(model, names: list[str] | None, all_varying: bool, range_s
 
 @dataclass
 class Statistic:
-    """How one number is read from a sample's patients table."""
+    """How one number is read from a sample's records (patients and outcomes)."""
 
     endpoint: str
     timepoint: float | None
@@ -121,20 +121,20 @@ class Statistic:
             return f"{self.endpoint}{at} in {self.arm}"
         return f"difference in {self.endpoint}{at} ({self.arm} minus {self.control})"
 
-    def rows(self, patients: pd.DataFrame) -> pd.DataFrame:
+    def rows(self, records) -> pd.DataFrame:
         from remit.endpoints import compute_endpoints
 
-        return compute_endpoints(patients, self.control, self.follow_up_years, self.catalog)
+        return compute_endpoints(records, self.catalog)
 
-    def __call__(self, patients: pd.DataFrame) -> float:
-        from remit.endpoints import km_fitters
-
-        if self.endpoint.endswith("_free") and len(self.catalog) == 1 and self.timepoint is not None:
-            km = km_fitters(patients, self.catalog[0])  # fast path of the Kaplan-Meier rows
+    def __call__(self, records) -> float:
+        """The statistic of one sample's :class:`remit.endpoints.Records`."""
+        if (self.endpoint.endswith("_free") and len(self.catalog) == 1 and self.timepoint is not None
+                and self.catalog[0].kind == "survival"):
+            km = self.catalog[0].fitters(records.patients)  # fast path of the Kaplan-Meier rows
             vals = {a: float(km[a].survival_function_at_times([self.timepoint]).iloc[0]) if a in km else math.nan
                     for a in (self.arm, self.control)}
         else:
-            ep = self.rows(patients)
+            ep = self.rows(records)
             ep = ep[ep["endpoint"] == self.endpoint]
             if self.timepoint is not None:
                 ep = ep[np.abs(ep["timepoint_years"] - self.timepoint) < 1e-6]
@@ -151,8 +151,7 @@ class Statistic:
 def make_statistic(spec, endpoint: str | None, timepoint: float | None, arm: str | None) -> Statistic:
     """Resolve ``--endpoint`` (default: the primary endpoint's ``_free`` at the last whole year)."""
     from remit.diseases import get_disease
-    from remit.diseases.base import Rate, Score, Survival
-    from remit.endpoints import TRM_TIMEPOINTS_YEARS, whole_years
+    from remit.endpoints import SHARED
 
     disease = get_disease(spec.trial.disease)
     control = spec.control.name
@@ -163,30 +162,17 @@ def make_statistic(spec, endpoint: str | None, timepoint: float | None, arm: str
         arm = arms[0]
     elif arm not in arms:
         raise DesignError(f"--arm {arm!r}: not a treatment arm (arms: {', '.join(arms)}; control: {control})")
-    K = whole_years(spec.trial.follow_up_years)
     fu = float(spec.trial.follow_up_years)
     if endpoint is None:
         default = default_endpoint(disease)
         endpoint = ("treatment_related_mortality" if default is None
-                    else f"{default.name}_free" if isinstance(default, Survival) else default.name)
+                    else next(iter(default.timepoints(fu))))
     names: dict[str, tuple] = {}  # endpoint name -> (catalog entry or None, kind, default timepoint)
     for e in disease.endpoints:
-        if isinstance(e, Survival):
-            names[f"{e.name}_free"] = (e, "arm", float(K))
-            names[f"{e.name}_median_years"] = (e, "arm", fu)
-            names[f"{e.name}_hazard_ratio"] = (e, "ratio", fu)
-        elif isinstance(e, Rate):
-            names[f"annualized_{e.name}_rate"] = (e, "arm", fu)
-            names[f"{e.name}_rate_ratio"] = (e, "ratio", fu)
-        elif isinstance(e, Score):
-            names[f"mean_{e.name}"] = (e, "arm", float(K))
-            names[f"{e.name}_change"] = (e, "arm", float(K))
-        else:
-            names[e.name] = (e, "arm", float(K))
-    names["treatment_related_mortality"] = (None, "arm", TRM_TIMEPOINTS_YEARS[1])
-    names["all_cause_mortality"] = (None, "arm", fu)
-    names["engraftment_day_median"] = (None, "arm", fu)
-    names["severe_infections_per_patient"] = (None, "arm", fu)
+        for name, at in e.timepoints(fu).items():
+            names[name] = (e, "arm" if at is not None else "ratio", fu if at is None else at)
+    for e in SHARED:
+        names.update({name: (None, "arm", at) for name, at in e.timepoints(fu).items()})
     if endpoint not in names:
         raise DesignError(f"--endpoint {endpoint!r}: not an endpoint of {disease.name} (choose from: {', '.join(names)})")
     entry, kind, default_t = names[endpoint]
@@ -225,7 +211,8 @@ class TrialEvaluator:
         from remit.design.common import arm_rows, enrol, shifted_cohort
         from remit.execute import executor
         from remit.population import Cohort
-        from remit.trial import simulate_chunk
+        from remit.endpoints import Records
+        from remit.trial import concat_outcomes, simulate_chunk
 
         spec = self.spec
         with executor(self.workers) as pool:
@@ -250,19 +237,21 @@ class TrialEvaluator:
                     tasks.append((spec, a, part, ids, _solver()))
                     owners.append((a, list(block), len(rows[a])))
             done = 0
-            for i, (p, _v) in pool.map_unordered(simulate_chunk, tasks):
+            for i, (p, _v, o) in pool.map_unordered(simulate_chunk, tasks):
                 a, block, m = owners[i]
+                per_patient = len(o) // len(p)  # the outcomes table holds as many rows for every patient
                 for j, s in enumerate(block):
-                    results[s].append(p.iloc[j * m:(j + 1) * m])
+                    results[s].append((p.iloc[j * m:(j + 1) * m], o.iloc[j * m * per_patient:(j + 1) * m * per_patient]))
                 done += 1
                 self.say(f"simulated {done}/{len(tasks)} chunks")
             self.timings["simulation_s"] += time.perf_counter() - t
         t = time.perf_counter()
         Y = np.empty(len(X))
         for s in range(len(X)):
-            pats = pd.concat(results[s], ignore_index=True).sort_values("patient_id", kind="stable")
+            pats = pd.concat([p for p, _ in results[s]], ignore_index=True).sort_values("patient_id", kind="stable")
+            outcomes = concat_outcomes([o for _, o in results[s]])
             self.failures += int((pats["solver_status"] != 0).sum())
-            Y[s] = self.statistic(pats)
+            Y[s] = self.statistic(Records(pats, outcomes, self.statistic.follow_up_years, self.statistic.control))
         self.timings["endpoint_s"] += time.perf_counter() - t
         return Y
 

@@ -305,8 +305,9 @@ def run_sweep(spec, varies: list[Vary], patients_per_arm: int | None = None, chu
     """Run every cell (see the module docstring); ``progress(message)`` is called as work proceeds."""
     from remit.diseases import get_disease
     from remit.design.common import arm_rows, enrol, simulate_arm
-    from remit.endpoints import compute_endpoints
+    from remit.endpoints import Records, compute_endpoints
     from remit.execute import executor
+    from remit.trial import concat_outcomes
 
     say = progress or (lambda msg: None)
     cells = build_cells(spec, varies, source, patients_per_arm)
@@ -314,7 +315,7 @@ def run_sweep(spec, varies: list[Vary], patients_per_arm: int | None = None, chu
     summary_columns(disease, spec.trial.follow_up_years, benefit)  # a bad --benefit fails before any simulation
     t0 = time.perf_counter()
     cohorts: dict[str, tuple] = {}
-    sims: dict[tuple, pd.DataFrame] = {}
+    sims: dict = {}  # (cohort, arm, follow-up, ...) -> remit.endpoints.Records
     timings = {"enrolment_s": 0.0, "simulation_s": 0.0, "endpoints_s": 0.0}
     all_eps, patients = [], {}
     n_sim = 0
@@ -336,13 +337,17 @@ def run_sweep(spec, varies: list[Vary], patients_per_arm: int | None = None, chu
                 if skey not in sims:
                     say(f"cell {cell.index + 1}/{len(cells)} ({cell.label}): simulating {arm.name}")
                     sims[skey] = simulate_arm(cell.spec, a, cohort, arm_rows(cell.spec, len(cohort), a), chunk_size, pool)
-                    n_sim += len(sims[skey])
+                    n_sim += len(sims[skey].patients)
                 parts.append(sims[skey])
             timings["simulation_s"] += time.perf_counter() - t
             t = time.perf_counter()
-            pats = pd.concat(parts, ignore_index=True).sort_values("patient_id", kind="stable").reset_index(drop=True)
+            pats = (pd.concat([r.patients for r in parts], ignore_index=True)
+                    .sort_values("patient_id", kind="stable").reset_index(drop=True))
+            outcomes = (concat_outcomes([r.outcomes for r in parts])
+                        .sort_values("patient_id", kind="stable").reset_index(drop=True))
             patients[cell.index] = pats
-            ep = compute_endpoints(pats, cell.spec.control.name, cell.spec.trial.follow_up_years, disease.endpoints)
+            records = Records(pats, outcomes, cell.spec.trial.follow_up_years, cell.spec.control.name)
+            ep = compute_endpoints(records, disease.endpoints)
             ep.insert(0, "cell", cell.index)
             ep.insert(1, "label", cell.label)
             for i, (p, v) in enumerate(cell.assignment.items()):

@@ -8,7 +8,7 @@ every disease; what differs is declared by a :class:`Disease`:
 - how a candidate's parameters and onset state depend on covariates (``prepare``),
 - what is observed before enrolment, and who is eligible (``observe_history``, ``eligible``),
 - the clinical scores and events observed during the trial (``observe``),
-- the endpoints computed from them (``endpoints``, a catalog of four generic kinds),
+- the endpoints computed from them (``endpoints``, instances of the kinds of :mod:`remit.endpoints`),
 - the patient ``remit predict`` takes (``patient_model``, :mod:`remit.diseases.patient`),
 - where its evidence lies (``evidence_prefix`` of its record ids, optionally ``evidence_dir``),
 - a small example trial (``example``) that the conformance tests run.
@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
+from remit.endpoints import Proportion, Rate, Score, Survival  # noqa: F401 (the kinds a disease declares)
+from remit.endpoints.base import EndpointKind
 from remit.registry import Registry
 
 if TYPE_CHECKING:
@@ -40,69 +42,6 @@ DISEASE_COUNTERS = 20_000_000
 YEAR = 365.25
 VISITS_PER_YEAR = 4
 MIN_ONSET_AGE = 12.0  # years: the model starts disease at this age or later
-
-
-# --------------------------------------------------------------------------
-# endpoint catalog: four generic kinds; names are a stable contract
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Survival:
-    """Time to an event. Patient columns ``time_col`` (years) and ``event_col`` (bool).
-
-    Endpoints: ``{name}_free`` (Kaplan-Meier at each whole year), ``{name}_median_years``,
-    ``{name}_hazard_ratio`` (Cox, vs control) and ``{name}_logrank_p``.
-    """
-
-    name: str
-    label: str  # e.g. "Free of 6-month confirmed EDSS progression"
-    time_col: str
-    event_col: str
-    definition: str = ""
-
-
-@dataclass(frozen=True)
-class Proportion:
-    """A binary outcome at each whole year: patient columns ``{name}_y{k}`` (1, 0 or NaN if dead).
-
-    Endpoint ``{name}`` (proportion with Wilson 95% CI among patients alive at the visit).
-    """
-
-    name: str
-    label: str
-    definition: str = ""
-
-
-@dataclass(frozen=True)
-class Score:
-    """A clinical score measured at visits: patient columns ``{name}_y{k}`` (k = 0 is baseline),
-    visit column ``{name}``.
-
-    Endpoints ``mean_{name}`` and ``{name}_change`` (from baseline), Student-t 95% CIs.
-    """
-
-    name: str
-    label: str
-    unit: str
-    lower_is_better: bool = True
-    definition: str = ""
-
-
-@dataclass(frozen=True)
-class Rate:
-    """Events counted over follow-up: patient column ``count_col``, exposure ``follow_up_years``.
-
-    Endpoints ``annualized_{name}_rate`` (negative binomial) and ``{name}_rate_ratio``.
-    """
-
-    name: str
-    label: str
-    count_col: str
-    definition: str = ""
-
-
-Endpoint = Survival | Proportion | Score | Rate
 
 
 @dataclass(frozen=True)
@@ -177,12 +116,50 @@ class TrialContext:
         return int(np.searchsorted(self.t, k * YEAR - 1e-6))
 
 
+class VisitOutcomes:
+    """The per-visit outcomes a disease observes in one chunk, recorded one visit at a time and
+    handed to the pipeline as the long outcomes table (``patient_id``, ``endpoint``, ``t_years``,
+    ``value``) that the Score and Proportion endpoints read."""
+
+    def __init__(self) -> None:
+        self._names: list[str] = []
+        self._times: list[float] = []
+        self._values: list[np.ndarray] = []
+
+    def at(self, name: str, t_years: float, values) -> None:
+        """Record outcome ``name`` at visit time ``t_years`` (years from randomisation; 0 is baseline),
+        one value per patient (NaN where not assessed, e.g. after death)."""
+        self._names.append(str(name))
+        self._times.append(float(t_years))
+        self._values.append(np.asarray(values, dtype=float))
+
+    def table(self, patient_ids: np.ndarray):
+        """The long table, patient by patient, each patient's rows in recording order."""
+        import pandas as pd
+
+        from remit.endpoints import empty_outcomes
+
+        if not self._names:
+            return empty_outcomes()
+        n, c = len(patient_ids), len(self._names)
+        categories = list(dict.fromkeys(self._names))
+        codes = np.array([categories.index(x) for x in self._names], dtype=np.int8 if len(categories) < 128 else np.int16)
+        values = np.column_stack(self._values) if n else np.zeros((0, c))
+        return pd.DataFrame({
+            "patient_id": np.repeat(np.asarray(patient_ids, dtype=np.int64), c),
+            "endpoint": pd.Categorical.from_codes(np.tile(codes, n), categories=categories),
+            "t_years": np.tile(np.array(self._times), n),
+            "value": values.ravel(),
+        })
+
+
 @dataclass
 class Observation:
-    """Per-patient columns and per-visit columns (shape (n, V)) a disease adds."""
+    """Per-patient columns, per-visit columns (shape (n, V)) and per-visit outcomes a disease adds."""
 
     patients: dict[str, np.ndarray]
     visits: dict[str, np.ndarray]
+    outcomes: VisitOutcomes = field(default_factory=VisitOutcomes)
 
 
 # --------------------------------------------------------------------------
@@ -204,10 +181,11 @@ class Disease:
     # (remit/data/evidence); a package name or a path; None: the disease's evidence is remit's own
     evidence_dir: "str | Traversable | None" = None
     drugs: Mapping[str, "Drug"] = {}
-    endpoints: tuple[Endpoint, ...] = ()
+    endpoints: tuple[EndpointKind, ...] = ()  # instances of the registered endpoint kinds
     baseline: tuple[BaselineVariable, ...] = ()
     selection: str | None = None  # covariate (and population Distribution of the same name) matched by prevalence selection
     primary: str = ""  # the Survival endpoint shown first (KM plot, headline)
+    report_ids: Mapping[str, str] = {}  # endpoint name -> report section id, where not <kind section>_<name>
     # population-level quantities `remit calibrate` fits (remit.calibration.problem.FitParameter)
     calibrated: tuple = ()
     references: tuple[str, ...] = ()
@@ -274,9 +252,9 @@ class Disease:
     # -- derived -----------------------------------------------------------------------
     @property
     def scores(self) -> tuple[Score, ...]:
-        return tuple(e for e in self.endpoints if isinstance(e, Score))
+        return tuple(e for e in self.endpoints if e.kind == "score")
 
-    def endpoint(self, name: str) -> Endpoint:
+    def endpoint(self, name: str) -> EndpointKind:
         for e in self.endpoints:
             if e.name == name:
                 return e

@@ -29,10 +29,6 @@ import pandas as pd
 
 from remit.evidence.schema import EvidenceError, EvidenceRecord, Mapping, MappingEntry, PublishedEndpoint
 
-SHARED_ENDPOINTS = ("treatment_related_mortality", "all_cause_mortality", "engraftment_day_median", "cd4_median",
-                    "severe_infections_per_patient")
-_SHARED_KIND = {"treatment_related_mortality": "proportion", "all_cause_mortality": "proportion"}
-
 VALIDATION_COLUMNS = ["trial_id", "role", "arm", "endpoint", "timepoint_years", "published", "published_ci_low",
                       "published_ci_high", "simulated", "sim_ci_low", "sim_ci_high", "agree"]
 
@@ -41,24 +37,11 @@ VALIDATION_COLUMNS = ["trial_id", "role", "arm", "endpoint", "timepoint_years", 
 def simulated_endpoints(disease: str) -> dict[str, str]:
     """Endpoint row names of a disease's endpoint table -> kind (proportion, mean, other)."""
     from remit.diseases import get_disease
-    from remit.diseases.base import Proportion, Rate, Score, Survival
+    from remit.endpoints import SHARED
 
     out: dict[str, str] = {}
-    for e in get_disease(disease).endpoints:
-        if isinstance(e, Survival):
-            out[f"{e.name}_free"] = "proportion"
-            for suffix in ("median_years", "hazard_ratio", "logrank_p"):
-                out[f"{e.name}_{suffix}"] = "other"
-        elif isinstance(e, Rate):
-            out[f"annualized_{e.name}_rate"] = "other"
-            out[f"{e.name}_rate_ratio"] = "other"
-        elif isinstance(e, Score):
-            out[f"mean_{e.name}"] = "mean"
-            out[f"{e.name}_change"] = "mean"
-        elif isinstance(e, Proportion):
-            out[e.name] = "proportion"
-    for name in SHARED_ENDPOINTS:
-        out[name] = _SHARED_KIND.get(name, "other")
+    for e in (*get_disease(disease).endpoints, *SHARED):
+        out.update(e.row_types())
     return out
 
 

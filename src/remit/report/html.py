@@ -8,10 +8,10 @@ offline).
 
 The report is disease-generic: besides the fixed sections (``SECTIONS``), one
 section is generated per endpoint of the disease's catalog
-(``remit.diseases.base``: Survival -> Kaplan-Meier curve, Score -> mean over
-time, Rate -> annualised rate, Proportion -> proportion by year), and endpoint
-and baseline labels come from the catalog too (``endpoint_labels``,
-``baseline_labels``).
+whose figure, labels and between-arm effects its endpoint kind draws
+(:mod:`remit.endpoints`: Kaplan-Meier curve, annualised rate, mean score over time,
+proportion by visit); the report never special-cases a kind. Endpoint and baseline labels
+come from the catalog too (``endpoint_labels``, ``baseline_labels``).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from remit.diseases.base import Proportion, Rate, Score, Survival
-from remit.endpoints import comparison_label, km_fitters
+from remit.endpoints import SHARED, FigureView, Records, catalog_order, comparison_label, empty_outcomes
+from remit.endpoints.words import cap
 from remit.report import plots
 from remit.report.templating import Table, render_page
 from remit.store import atomic_write_text
@@ -60,31 +60,7 @@ SECTIONS: dict[str, str] = {
 # Shown only when some patient's ODE solve failed (solver_status != 0).
 SOLVER_SECTION = ("solver", "Solver failures")
 
-# Ids kept from the multiple-sclerosis-only report (links and tests use them).
-_LEGACY_IDS: dict[tuple[type, str], str] = {
-    (Score, "edss"): "edss",
-    (Rate, "relapse"): "arr",
-    (Proportion, "neda3"): "neda3",
-}
-_ID_PREFIX: dict[type, str] = {Survival: "km", Score: "score", Rate: "rate", Proportion: "prop"}
-
-# Endpoints every disease has (remit.endpoints).
-SHARED_ENDPOINT_LABELS: dict[str, str] = {
-    "treatment_related_mortality": "Treatment-related mortality",
-    "all_cause_mortality": "All-cause mortality",
-    "engraftment_day_median": "Median neutrophil engraftment day",
-    "cd4_median": "Median CD4+ (cells/uL)",
-    "severe_infections_per_patient": "Severe infections per patient",
-}
-
-# Decimal places per endpoint for display (the CSV keeps full precision).
-_SHARED_DIGITS: dict[str, int] = {
-    "treatment_related_mortality": 4,
-    "all_cause_mortality": 4,
-    "engraftment_day_median": 1,
-    "cd4_median": 0,
-    "severe_infections_per_patient": 2,
-}
+_SHARED_LABELS = {k: v for e in SHARED for k, v in e.labels().items()}
 
 # Order in which death causes are listed (remit's ``death_cause`` vocabulary); others follow.
 DEATH_CAUSES = ("treatment toxicity", "infection", "disease", "background")
@@ -107,15 +83,6 @@ def resolve_disease(spec: Any = None, disease: Any = None) -> Any:
     return get_disease(str(name))
 
 
-def _words(name: str) -> str:
-    """Catalog name as words: ``"flare_free"`` -> ``"flare free"``."""
-    return name.replace("_", " ")
-
-
-def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
 def _endpoints_of(disease: Any) -> tuple:
     return tuple(getattr(disease, "endpoints", ()) or ())
 
@@ -123,39 +90,16 @@ def _endpoints_of(disease: Any) -> tuple:
 def endpoint_labels(disease: Any) -> dict[str, str]:
     """Endpoint name -> display label for the disease's catalog plus the shared endpoints."""
     out: dict[str, str] = {}
-    for e in _endpoints_of(disease):
-        n, w = e.name, _words(e.name)
-        if isinstance(e, Survival):
-            out[f"{n}_free"] = f"{e.label} (KM)"
-            out[f"{n}_median_years"] = f"Median time to {w} (years)"
-            out[f"{n}_hazard_ratio"] = f"{_cap(w)} hazard ratio (Cox)"
-            out[f"{n}_logrank_p"] = f"{_cap(w)} log-rank p"
-        elif isinstance(e, Rate):
-            out[f"annualized_{n}_rate"] = f"{e.label} (per patient-year)"
-            out[f"{n}_rate_ratio"] = f"{_cap(w)} rate ratio"
-        elif isinstance(e, Score):
-            out[f"mean_{n}"] = f"Mean {e.label} ({e.unit})" if e.unit else f"Mean {e.label}"
-            out[f"{n}_change"] = f"Mean {e.label} change from baseline"
-        elif isinstance(e, Proportion):
-            out[n] = f"{e.label} proportion"
-    out.update(SHARED_ENDPOINT_LABELS)
+    for e in (*_endpoints_of(disease), *SHARED):
+        out.update(e.labels())
     return out
 
 
 def endpoint_digits(disease: Any) -> dict[str, int]:
     """Endpoint name -> decimal places shown in the report."""
     out: dict[str, int] = {}
-    for e in _endpoints_of(disease):
-        n = e.name
-        if isinstance(e, Survival):
-            out.update({f"{n}_free": 3, f"{n}_median_years": 2, f"{n}_hazard_ratio": 2})
-        elif isinstance(e, Rate):
-            out.update({f"annualized_{n}_rate": 3, f"{n}_rate_ratio": 2})
-        elif isinstance(e, Score):
-            out.update({f"mean_{n}": 2, f"{n}_change": 2})
-        elif isinstance(e, Proportion):
-            out[n] = 3
-    out.update(_SHARED_DIGITS)
+    for e in (*_endpoints_of(disease), *SHARED):
+        out.update(e.digits())
     return out
 
 
@@ -179,39 +123,28 @@ class ReportSection:
 
 
 def disease_sections(disease: Any) -> list[ReportSection]:
-    """Catalog sections in report order: Survival (primary first), Score, Rate, Proportion.
+    """Catalog sections in report order: the kinds in registration order (primary Survival first).
 
-    The primary Survival endpoint (``disease.primary``; else the first Survival) gets id
-    ``km``, other Survival endpoints ``km_<name>``; Scores ``score_<name>``, Rates
-    ``rate_<name>``, Proportions ``prop_<name>`` -- except the multiple-sclerosis ids
-    kept from the first report (``edss``, ``arr``, ``neda3``).
+    The primary Survival endpoint (``disease.primary``; else the first Survival) gets id ``km``,
+    every other endpoint ``<kind section>_<name>`` (``km_<name>``, ``score_<name>``, ...) unless the
+    disease keeps an id of its own for it (``Disease.report_ids``).
     """
-    cat = _endpoints_of(disease)
-    surv = [e for e in cat if isinstance(e, Survival)]
+    cat = catalog_order(_endpoints_of(disease))
+    surv = [e.name for e in cat if e.kind == "survival"]
     primary = getattr(disease, "primary", "") or ""
-    if primary not in {e.name for e in surv}:
-        primary = surv[0].name if surv else ""
-    surv.sort(key=lambda e: e.name != primary)  # stable: primary first
+    if primary not in surv:
+        primary = surv[0] if surv else ""
+    cat.sort(key=lambda e: not (e.kind == "survival" and e.name == primary))  # stable: primary first
+    own = dict(getattr(disease, "report_ids", {}) or {})
     taken = set(SECTIONS) | {SOLVER_SECTION[0]}
     out: list[ReportSection] = []
-    for kind in (Survival, Score, Rate, Proportion):
-        group = surv if kind is Survival else [e for e in cat if isinstance(e, kind)]
-        for e in group:
-            if kind is Survival and e.name == primary:
-                sid = "km"
-            else:
-                sid = _LEGACY_IDS.get((kind, e.name), f"{_ID_PREFIX[kind]}_{e.name}")
-            base, i = sid, 2
-            while sid in taken:  # never collide with a fixed or earlier id
-                sid, i = f"{base}_{i}", i + 1
-            taken.add(sid)
-            if kind is Survival:
-                title = f"{e.label} (Kaplan-Meier)"
-            elif kind is Score:
-                title = f"Mean {e.label} over time"
-            else:
-                title = e.label
-            out.append(ReportSection(sid, title, e))
+    for e in cat:
+        sid = "km" if e.kind == "survival" and e.name == primary else own.get(e.name, f"{e.section}_{e.name}")
+        base, i = sid, 2
+        while sid in taken:  # never collide with a fixed or earlier id
+            sid, i = f"{base}_{i}", i + 1
+        taken.add(sid)
+        out.append(ReportSection(sid, e.title(), e))
     return out
 
 
@@ -328,7 +261,7 @@ class _Labels:
 
     @classmethod
     def of(cls, disease: Any) -> "_Labels":
-        surv = [e.name for e in _endpoints_of(disease) if isinstance(e, Survival)]
+        surv = [e.name for e in _endpoints_of(disease) if e.kind == "survival"]
         return cls(endpoint_labels(disease), endpoint_digits(disease), baseline_labels(disease),
                    frozenset(f"{n}_logrank_p" for n in surv), frozenset(f"{n}_median_years" for n in surv))
 
@@ -360,7 +293,7 @@ def _trm(endpoints: pd.DataFrame) -> Table | None:
     for r in d.itertuples(index=False):
         deaths = round(r.estimate * r.n) if _finite(r.estimate) and _finite(r.n) else float("nan")
         rows.append([
-            r.arm, SHARED_ENDPOINT_LABELS[r.endpoint], fmt_time(r.timepoint_years), fmt_num(deaths, 0),
+            r.arm, _SHARED_LABELS[r.endpoint], fmt_time(r.timepoint_years), fmt_num(deaths, 0),
             fmt_num(r.n, 0), fmt_num(r.estimate * 100, 2), fmt_ci(r.ci_low * 100, r.ci_high * 100, 2),
         ])
     return Table(headers, rows, [False, False, True, True, True, True, True])
@@ -397,7 +330,7 @@ def _deaths(patients: pd.DataFrame, order: Sequence[str]) -> Table | None:
     rows = []
     counts = pd.crosstab(cause, arms[cause.index])
     for c in causes + ["all causes"]:
-        cells = [_cap(c)]
+        cells = [cap(c)]
         for a in order:
             k = int(counts[a].sum() if c == "all causes" else counts.at[c, a]) if a in counts.columns else 0
             m = int(sizes.get(a, 0))
@@ -444,42 +377,19 @@ def _published(published: pd.DataFrame, lab: _Labels) -> Table:
     return Table(headers, rows, [False, False, True, True, True, True, True, False, False])
 
 
-def _hazard_ratios(endpoints: pd.DataFrame, comparisons: Sequence[str], name: str = "progression") -> list[dict]:
-    """Hazard ratio (95% CI) and log-rank p of Survival endpoint ``name`` per comparison that has one."""
-    out = []
-    for label in comparisons:
-        d = endpoints[endpoints["arm"] == label]
-        hr = d[d["endpoint"] == f"{name}_hazard_ratio"]
-        p = d[d["endpoint"] == f"{name}_logrank_p"]
-        if hr.empty:
-            continue
-        h = hr.iloc[0]
-        out.append({"label": label, "hr": fmt_num(h.estimate, 2), "ci": fmt_ci(h.ci_low, h.ci_high, 2),
-                    "p": fmt_p(p.iloc[0]["estimate"]) if not p.empty else DASH})
-    return out
-
-
 def _arm_order(spec: Any, patients: pd.DataFrame) -> list[str]:
     named = [str(a) for a in (getattr(spec, "arm_names", None) or [])]
     present = [str(a) for a in pd.unique(patients["arm"])]
     return [a for a in named if a in present] + [a for a in present if a not in named]
 
 
-def _catalog_section(sec: ReportSection, *, patients: pd.DataFrame, visits: pd.DataFrame, endpoints: pd.DataFrame,
-                     order: Sequence[str], comparisons: Sequence[str]) -> dict[str, Any]:
-    """One catalog endpoint's section: its figure, hazard ratios (Survival) and definition."""
+def _catalog_section(sec: ReportSection, view: FigureView, comparisons: Sequence[str]) -> dict[str, Any]:
+    """One catalog endpoint's section: its figure, between-arm effects and definition."""
     e = sec.endpoint
-    hazard_ratios: list[dict] = []
-    if isinstance(e, Survival):
-        fig = plots.km_figure(km_fitters(patients, e), order, title=e.label, ylabel="Probability event-free")
-        hazard_ratios = _hazard_ratios(endpoints, comparisons, e.name)
-    elif isinstance(e, Score):
-        fig = plots.score_figure(visits, e.name, e.label, e.unit, order)
-    elif isinstance(e, Rate):
-        fig = plots.rate_figure(endpoints, f"annualized_{e.name}_rate", e.label, order)
-    else:
-        fig = plots.proportion_figure(endpoints, e.name, e.label, order)
-    return {"id": sec.id, "title": sec.title, "figure": fig, "comparisons": hazard_ratios,
+    effects = [{"label": x["label"], "hr": fmt_num(x["hr"], 2), "ci": fmt_ci(x["ci_low"], x["ci_high"], 2),
+                "p": fmt_p(x["p"]) if x["p"] is not None else DASH}
+               for x in (e.effects(view.endpoints, comparisons) if hasattr(e, "effects") else [])]
+    return {"id": sec.id, "title": sec.title, "figure": e.figure(view), "comparisons": effects,
             "definition": getattr(e, "definition", "")}
 
 
@@ -499,6 +409,7 @@ def render_report(
     provenance: Mapping[str, Any],
     published: pd.DataFrame | None = None,
     disease: Any = None,
+    outcomes: pd.DataFrame | None = None,
 ) -> str:
     """The complete report as one HTML string (see ``write_report``)."""
     disease = resolve_disease(spec, disease)
@@ -507,6 +418,9 @@ def render_report(
     control = getattr(getattr(spec, "control", None), "name", None)
     comparisons = [comparison_label(a, control) for a in order if a != control] if control else []
     failed = _failed(patients)
+    view = FigureView(Records(patients, outcomes if outcomes is not None else empty_outcomes(),
+                              getattr(getattr(spec, "trial", None), "follow_up_years", float("nan")), control),
+                      visits, endpoints, order)
     absent = ({SOLVER_SECTION[0]} if not failed.any() else set()) | ({"published"} if published is None else set())
     headings = {k: v for k, v in report_sections(disease).items() if k not in absent}
     label = getattr(disease, "label", "") or getattr(disease, "name", "")
@@ -514,8 +428,7 @@ def render_report(
         "report.html.j2", title=title, headings=headings, trial=_trial_line(spec, patients, label, order),
         provenance=[(k, _fmt_value(v)) for k, v in (provenance or {}).items()], failed=int(failed.sum()),
         baseline=_baseline(baseline, lab.baseline), endpoints=_endpoints(endpoints, lab),
-        catalog=[_catalog_section(sec, patients=patients, visits=visits, endpoints=endpoints, order=order,
-                                  comparisons=comparisons) for sec in disease_sections(disease)],
+        catalog=[_catalog_section(sec, view, comparisons) for sec in disease_sections(disease)],
         engraftment=plots.engraftment_figure(patients, order), cd4=plots.cd4_figure(visits, order),
         trm=_trm(endpoints), deaths=_deaths(patients, order),
         solver=_solver(patients, order) if failed.any() else None,
@@ -535,6 +448,7 @@ def write_report(
     provenance: dict,
     published: pd.DataFrame | None = None,
     disease: Any = None,
+    outcomes: pd.DataFrame | None = None,
 ) -> None:
     """Write one self-contained HTML report (plotly.js inline, no network needed).
 
@@ -545,12 +459,13 @@ def write_report(
     ``remit.diseases.get_disease(spec.trial.disease)``, or multiple sclerosis
     when the spec names none. ``endpoints``/``baseline`` are the outputs of
     ``remit.endpoints.compute_endpoints``/``baseline_table`` for that
-    disease's catalog. ``published`` (optional) adds a comparison table;
+    disease's catalog; ``outcomes`` the long outcomes table (figures that draw
+    from it). ``published`` (optional) adds a comparison table;
     columns ``endpoint, arm, timepoint_years, published, published_ci_low,
     published_ci_high, simulated, sim_ci_low, sim_ci_high, source``.
     """
     text = render_report(
         title=title, spec=spec, patients=patients, visits=visits, endpoints=endpoints,
-        baseline=baseline, provenance=provenance, published=published, disease=disease,
+        baseline=baseline, provenance=provenance, published=published, disease=disease, outcomes=outcomes,
     )
     atomic_write_text(Path(path), text)

@@ -33,7 +33,7 @@ from scipy import special
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.crohns_disease.patient import CrohnsPatient
-from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History, VisitOutcomes,
                                  Observation, Proportion, Score, Survival, TrialContext)
 from remit.diseases.crohns_disease import model as cd
 from remit.random import uniforms
@@ -311,6 +311,7 @@ class CrohnsDisease(Disease):
         return np.exp(0.05 * (cov["age"] - 35.0)) * (1.0 + 0.5 * fist)
 
     def observe(self, ctx: TrialContext) -> Observation:
+        out = VisitOutcomes()
         p, keys, cov = ctx.params, ctx.keys, ctx.covariates
         K = ctx.whole_years
         v_days = ctx.visit_days
@@ -345,8 +346,8 @@ class CrohnsDisease(Disease):
         }
         q = VISITS_PER_YEAR
         for k in range(0, K + 1):
-            rec[f"cdai_y{k}"] = cdai[:, k * q]
-            rec[f"ses_cd_y{k}"] = ses[:, k * q]
+            out.at("cdai", k, cdai[:, k * q])
+            out.at("ses_cd", k, ses[:, k * q])
         for k in range(1, K + 1):
             j, jp = k * q, k * q - 1  # yearly visit and the visit 3 months before
             alive_k = alive[:, j]
@@ -366,9 +367,9 @@ class CrohnsDisease(Disease):
                 "sustained_remission": sustained,
             }
             for name, v in cols.items():
-                rec[f"{name}_y{k}"] = np.where(alive_k, v.astype(float), np.nan)
-            rec[f"fistula_closure_y{k}"] = np.where(alive_k & drain0, closed.astype(float), np.nan)
-            rec[f"combined_remission_y{k}"] = np.where(alive_k & drain0, quiet_peri.astype(float), np.nan)
+                out.at(name, k, np.where(alive_k, v.astype(float), np.nan))
+            out.at("fistula_closure", k, np.where(alive_k & drain0, closed.astype(float), np.nan))
+            out.at("combined_remission", k, np.where(alive_k & drain0, quiet_peri.astype(float), np.nan))
 
         if ctx.planned_years * YEAR >= WEEK24_DAYS and K >= 1:
             f24 = _at_days(ctx, "fistula", WEEK24_DAYS)
@@ -378,11 +379,11 @@ class CrohnsDisease(Disease):
             quiet24 = closed24 & ~collection_on_mri(local24, p, keys, w_ids)[:, 0]
             alive24 = ctx.alive_at(WEEK24_DAYS)
             # week 24 (ADMIRE-CD primary timepoint): listed under the same endpoints at 24 x 7 / 365.25 years
-            rec["fistula_closure_w24"] = np.where(alive24 & drain0, closed24.astype(float), np.nan)
-            rec["combined_remission_w24"] = np.where(alive24 & drain0, quiet24.astype(float), np.nan)
+            out.at("fistula_closure", WEEK24_DAYS / YEAR, np.where(alive24 & drain0, closed24.astype(float), np.nan))
+            out.at("combined_remission", WEEK24_DAYS / YEAR, np.where(alive24 & drain0, quiet24.astype(float), np.nan))
 
         draining_v = np.where(alive, drain.astype(float), np.nan)
-        return Observation(rec, {"cdai": cdai, "ses_cd": ses, "draining_fistula": draining_v})
+        return Observation(rec, {"cdai": cdai, "ses_cd": ses, "draining_fistula": draining_v}, out)
 
     @staticmethod
     def _on_steroids(arm, v_days: np.ndarray) -> np.ndarray:

@@ -48,7 +48,7 @@ from scipy import special
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.lupus.patient import LupusPatient
-from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History, VisitOutcomes,
                                  Observation, Proportion, Rate, Score, Survival, TrialContext)
 from remit.diseases.lupus import model as sle
 from remit.random import poisson, uniforms
@@ -394,6 +394,7 @@ class Lupus(Disease):
         return np.where(hit.any(axis=1), ctx.t[idx], np.inf)
 
     def observe(self, ctx: TrialContext) -> Observation:
+        out = VisitOutcomes()
         p, keys, cov = ctx.params, ctx.keys, ctx.covariates
         n, K = ctx.n, ctx.whole_years
         v_days = ctx.visit_days
@@ -448,18 +449,18 @@ class Lupus(Disease):
         for k in range(0, K + 1):
             vi = k * VISITS_PER_YEAR
             for name in ("sledai", "proteinuria", "anti_dsdna", "c3"):
-                rec[f"{name}_y{k}"] = obs[name][:, vi]
+                out.at(name, k, obs[name][:, vi])
         for k in range(1, K + 1):
             vi = k * VISITS_PER_YEAR
             alive_k = ctx.alive_at(k * YEAR)
             ever_major = major[:, : vi + 1].any(axis=1)
             ever_resp = resp[:, : vi + 1].any(axis=1)
-            rec[f"major_response_y{k}"] = np.where(alive_k, ever_major, np.nan)
-            rec[f"partial_response_y{k}"] = np.where(alive_k, ever_resp & ~ever_major, np.nan)
-            rec[f"remission_y{k}"] = np.where(alive_k, obs["clinical"][:, vi] == 0, np.nan)
-            rec[f"relapse_y{k}"] = np.where(alive_k & ever_resp, relapse_day <= k * YEAR + 1e-6, np.nan)
+            out.at("major_response", k, np.where(alive_k, ever_major, np.nan))
+            out.at("partial_response", k, np.where(alive_k, ever_resp & ~ever_major, np.nan))
+            out.at("remission", k, np.where(alive_k, obs["clinical"][:, vi] == 0, np.nan))
+            out.at("relapse", k, np.where(alive_k & ever_resp, relapse_day <= k * YEAR + 1e-6, np.nan))
         visits = {"sledai": obs["sledai"], "proteinuria": obs["proteinuria"], "anti_dsdna": obs["anti_dsdna"], "c3": obs["c3"]}
-        return Observation(rec, visits)
+        return Observation(rec, visits, out)
 
 
 DISEASE = Lupus()

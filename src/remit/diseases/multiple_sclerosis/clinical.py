@@ -25,7 +25,7 @@ from scipy import special, stats
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.multiple_sclerosis.patient import MsPatient
-from remit.diseases.base import (YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History, Observation, Proportion,
+from remit.diseases.base import (YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History, Observation, VisitOutcomes, Proportion,
                                  Rate, Score, Survival, TrialContext)
 from remit.diseases.multiple_sclerosis import model as ms
 from remit.diseases.multiple_sclerosis.model import EDSS_STEPS, to_edss_scale
@@ -227,6 +227,7 @@ class MultipleSclerosis(Disease):
     )
     selection = ("edss_baseline", "edss")
     primary = "progression"
+    report_ids = {"edss": "edss", "relapse": "arr", "neda3": "neda3"}  # the ids of the first (MS-only) report
     # Not fitted, because MIST alone pulled them to values that contradict other trials: tissue_attack
     # (2.6-fold: untreated relapses 2.8/year, placebo arms 0.4-1.5) and dmt_resp (0.40: natalizumab -35%
     # relapses, AFFIRM -68%); tests/test_stylized.py holds both facts.
@@ -315,23 +316,24 @@ class MultipleSclerosis(Disease):
         }
         d_att = ctx.state("cum_attack")
         mri_u = uniforms(keys, C_MRI, K + 1)
+        out = VisitOutcomes()
         new_les, rel_y = [], []
         for k in range(1, K + 1):
             i0, i1 = ctx.year_index(k - 1), ctx.year_index(k)
             alive_k = ctx.alive_at(k * YEAR)
-            rec[f"edss_y{k - 1}"] = edss[:, (k - 1) * VISITS_PER_YEAR]
+            out.at("edss", k - 1, edss[:, (k - 1) * VISITS_PER_YEAR])
             in_year = (hist.t > (k - 1) * YEAR + 1e-9) & (hist.t <= k * YEAR + 1e-9)
             r = np.where(in_year & counted, hist.count, 0).sum(axis=1)
             les = poisson(mri_u[:, k], np.maximum(d_att[:, i1] - d_att[:, i0], 0.0) * p["mri_detection"])
-            rec[f"relapses_y{k}"] = np.where(alive_k, r, np.nan)
-            rec[f"new_lesions_y{k}"] = np.where(alive_k, les, np.nan)
+            out.at("relapses", k, np.where(alive_k, r, np.nan))
+            out.at("new_lesions", k, np.where(alive_k, les, np.nan))
             new_les.append(les)
             rel_y.append(r)
-        rec[f"edss_y{K}"] = edss[:, K * VISITS_PER_YEAR]
+        out.at("edss", K, edss[:, K * VISITS_PER_YEAR])
         for k in range(1, K + 1):
             quiet = (np.sum(rel_y[:k], axis=0) == 0) & (np.sum(new_les[:k], axis=0) == 0) & ~(progressed & (ttp <= k + 1e-9))
-            rec[f"neda3_y{k}"] = np.where(ctx.alive_at(k * YEAR), quiet.astype(float), np.nan)
-        return Observation(rec, {"edss": edss})
+            out.at("neda3", k, np.where(ctx.alive_at(k * YEAR), quiet.astype(float), np.nan))
+        return Observation(rec, {"edss": edss}, out)
 
 
 DISEASE = MultipleSclerosis()

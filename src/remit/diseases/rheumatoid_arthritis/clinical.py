@@ -33,7 +33,7 @@ from scipy import special, stats
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.rheumatoid_arthritis.patient import RaPatient
-from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History, VisitOutcomes,
                                  Observation, Proportion, Score, TrialContext)
 from remit.diseases.rheumatoid_arthritis import model as ra
 from remit.diseases.rheumatoid_arthritis.model import JOINTS, SHARP_MAX, das28_crp
@@ -298,6 +298,7 @@ class RheumatoidArthritis(Disease):
         return {k: np.where(alive, v, np.nan) for k, v in m.items()}, alive
 
     def observe(self, ctx: TrialContext) -> Observation:
+        out = VisitOutcomes()
         cov, n, K = ctx.covariates, ctx.n, ctx.whole_years
         base = {k: cov[f"{k}_baseline"] for k in BASE_KEYS}
         v_days = ctx.visit_days
@@ -315,17 +316,17 @@ class RheumatoidArthritis(Disease):
             if vi >= len(v_days):
                 break
             for s in ("das28", "sjc", "haq"):
-                rec[f"{s}_y{k}"] = m[s][:, vi]
+                out.at(s, k, m[s][:, vi])
             if k >= 1:
                 for lvl in ACR_LEVELS:
-                    rec[f"acr{lvl}_y{k}"] = resp[lvl][:, vi]
-                rec[f"das28_remission_y{k}"] = remission[:, vi]
+                    out.at(f"acr{lvl}", k, resp[lvl][:, vi])
+                out.at("das28_remission", k, remission[:, vi])
         years = np.arange(1, K + 1)
         sharp = sharp_read(ctx.state("dirr")[:, [ctx.year_index(k) for k in years]], ctx.params, ctx.keys, years) \
             if K else np.zeros((n, 0))
-        rec["sharp_y0"] = cov["sharp_baseline"]
+        out.at("sharp", 0, cov["sharp_baseline"])
         for j, k in enumerate(years):
-            rec[f"sharp_y{k}"] = np.where(ctx.alive_at(k * YEAR), sharp[:, j], np.nan)
+            out.at("sharp", k, np.where(ctx.alive_at(k * YEAR), sharp[:, j], np.nan))
 
         # sub-annual assessments (weeks 4, 12, 24) within follow-up
         follow_days = ctx.planned_years * YEAR
@@ -336,13 +337,13 @@ class RheumatoidArthritis(Disease):
             idx = np.array([int(np.argmin(np.abs(ctx.t - day)))])
             mw, alive_w = self._measure_at(ctx, idx, np.array([day]), np.array([OCC_WEEK + w]))
             for s in ("das28", "sjc", "tjc", "crp", "pga", "haq"):
-                rec[f"{s}_w{w}"] = mw[s][:, 0]
+                out.at(s, w * 7 / YEAR, mw[s][:, 0])
             for lvl in ACR_LEVELS:
-                rec[f"acr{lvl}_w{w}"] = np.where(alive_w[:, 0], acr_response(mw, base, lvl)[:, 0], np.nan)
-            rec[f"das28_remission_w{w}"] = np.where(alive_w[:, 0], mw["das28"][:, 0] < REMISSION, np.nan)
+                out.at(f"acr{lvl}", w * 7 / YEAR, np.where(alive_w[:, 0], acr_response(mw, base, lvl)[:, 0], np.nan))
+            out.at("das28_remission", w * 7 / YEAR, np.where(alive_w[:, 0], mw["das28"][:, 0] < REMISSION, np.nan))
         visits = {"das28": m["das28"], "sjc": m["sjc"], "tjc": m["tjc"], "crp": m["crp"], "haq": m["haq"],
                   "acr20": resp[20]}
-        return Observation(rec, visits)
+        return Observation(rec, visits, out)
 
 
 DISEASE = RheumatoidArthritis()

@@ -28,7 +28,7 @@ from scipy import special
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.systemic_sclerosis.patient import SscPatient
-from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History, VisitOutcomes,
                                  Observation, Proportion, Score, Survival, TrialContext)
 from remit.diseases.systemic_sclerosis import model as ssc
 from remit.random import uniforms
@@ -303,6 +303,7 @@ class SystemicSclerosis(Disease):
         return organ_events(ctx)["death_days"]
 
     def observe(self, ctx: TrialContext) -> Observation:
+        out = VisitOutcomes()
         p, keys, cov = ctx.params, ctx.keys, ctx.covariates
         K = ctx.whole_years
         v_days = ctx.visit_days
@@ -334,12 +335,12 @@ class SystemicSclerosis(Disease):
         }
         base = cov["mrss_baseline"]
         for k in range(0, K + 1):
-            rec[f"mrss_y{k}"] = mrss[:, k * VISITS_PER_YEAR]
-            rec[f"fvc_y{k}"] = fvc[:, k * VISITS_PER_YEAR]
+            out.at("mrss", k, mrss[:, k * VISITS_PER_YEAR])
+            out.at("fvc", k, fvc[:, k * VISITS_PER_YEAR])
         for k in range(1, K + 1):
             m = mrss[:, k * VISITS_PER_YEAR]
-            rec[f"mrss_response_y{k}"] = np.where(np.isnan(m), np.nan, (m < 0.75 * base - 1e-9).astype(float))
-        return Observation(rec, {"mrss": mrss, "fvc": fvc})
+            out.at("mrss_response", k, np.where(np.isnan(m), np.nan, (m < 0.75 * base - 1e-9).astype(float)))
+        return Observation(rec, {"mrss": mrss, "fvc": fvc}, out)
 
 
 DISEASE = SystemicSclerosis()

@@ -33,7 +33,7 @@ from scipy import special
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.type1_diabetes.patient import T1dPatient
-from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History, VisitOutcomes,
                                  Observation, Proportion, Rate, Score, Survival, TrialContext)
 from remit.diseases.type1_diabetes import model as t1d
 from remit.diseases.type1_diabetes.model import beta_function
@@ -295,6 +295,7 @@ class Type1Diabetes(Disease):
         return np.exp(0.05 * (cov["age"] - 35.0)) * np.where(cov["dka_at_diagnosis"], 1.5, 1.0)
 
     def observe(self, ctx: TrialContext) -> Observation:
+        out = VisitOutcomes()
         t, p, keys, cov = ctx.t, ctx.params, ctx.keys, ctx.covariates
         K = ctx.whole_years
         death = np.where(ctx.died, ctx.death_days, np.inf)
@@ -358,13 +359,13 @@ class Type1Diabetes(Disease):
         for k in range(0, K + 1):
             j = k * VISITS_PER_YEAR
             for name in ("c_peptide", "insulin_dose", "hba1c", "gad65"):
-                rec[f"{name}_y{k}"] = visits[name][:, j]
+                out.at(name, k, visits[name][:, j])
             if k >= 1:
                 ik = ctx.year_index(k)
                 alive_k = ctx.alive_at(k * YEAR)
-                rec[f"insulin_independent_y{k}"] = np.where(alive_k, free[:, ik].astype(float), np.nan)
-                rec[f"ever_insulin_independent_y{k}"] = np.where(alive_k, free[:, :ik + 1].any(axis=1).astype(float), np.nan)
-        return Observation(rec, visits)
+                out.at("insulin_independent", k, np.where(alive_k, free[:, ik].astype(float), np.nan))
+                out.at("ever_insulin_independent", k, np.where(alive_k, free[:, :ik + 1].any(axis=1).astype(float), np.nan))
+        return Observation(rec, visits, out)
 
 
 DISEASE = Type1Diabetes()

@@ -1,0 +1,31 @@
+"""Trial endpoints computed from the simulated per-patient records.
+
+An endpoint kind is one class in one module, registered in :data:`ENDPOINT_KINDS`
+(:mod:`remit.endpoints.base` is the contract): :class:`Survival` (time to event),
+:class:`Rate` (events over follow-up), :class:`Score` (a score at visits) and
+:class:`Proportion` (a binary outcome at visits). The mortality and immune endpoints every trial
+reports are :data:`SHARED`. Everything here is deterministic (no resampling) and pure: it reads
+the :class:`Records` (``patients`` and the long ``outcomes`` table) and returns new tables.
+Definitions, statistics, CI methods and units of each endpoint are listed in
+``docs/endpoints.md``; the endpoint names are a stable contract.
+
+Times are in years unless a name says otherwise (``engraftment_day`` is in days, CD4 counts
+are cells per microlitre).
+"""
+
+from remit.endpoints.base import (ALPHA, ENDPOINT_COLUMNS, ENDPOINT_KINDS, OUTCOME_COLUMNS, EndpointKind, FigureView,
+                                  Records, comparison_label, empty_outcomes, whole_years)
+from remit.endpoints.survival import Survival  # registration order: the order of rows and report sections
+from remit.endpoints.rate import Rate
+from remit.endpoints.visits import Proportion, Score
+from remit.endpoints.safety import SHARED, TRM_TIMEPOINTS_YEARS, ImmuneRecovery, Mortality
+from remit.endpoints.baseline import BASELINE_COLUMNS, baseline_table
+from remit.endpoints.intervals import mean_t_interval, median_order_statistic_ci, proportion_ci
+from remit.endpoints.table import catalog_order, compute_endpoints, km_fitters
+
+__all__ = [
+    "ALPHA", "ENDPOINT_COLUMNS", "OUTCOME_COLUMNS", "BASELINE_COLUMNS", "ENDPOINT_KINDS", "SHARED",
+    "TRM_TIMEPOINTS_YEARS", "EndpointKind", "FigureView", "Records", "Survival", "Rate", "Score", "Proportion",
+    "Mortality", "ImmuneRecovery", "baseline_table", "catalog_order", "compute_endpoints", "comparison_label",
+    "empty_outcomes", "km_fitters", "mean_t_interval", "median_order_statistic_ci", "proportion_ci", "whole_years",
+]

@@ -1,0 +1,107 @@
+"""The endpoints every trial reports, whatever its disease: mortality (treatment-related by day
+100 and one year, all-cause over follow-up) and immune recovery (neutrophil engraftment, CD4+
+counts, severe infections)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from remit.endpoints.base import EndpointKind, Records, flags, row
+from remit.endpoints.intervals import mean_t_interval, median_order_statistic_ci, proportion_ci
+
+YEAR = 365.25
+# Treatment-related mortality is reported at day 100 (the usual transplant milestone) and at one year.
+TRM_TIMEPOINTS_YEARS = (100.0 / YEAR, 1.0)
+CD4_TIMEPOINTS_YEARS = (0.5, 1.0)  # median CD4+ count at month 6 and year 1 (outcome rows "cd4")
+
+
+@dataclass(frozen=True)
+class Mortality(EndpointKind):
+    """Deaths: patient columns ``died``, ``death_time_years`` and ``treatment_related_death``.
+
+    Endpoints ``treatment_related_mortality`` (at day 100 and year 1) and ``all_cause_mortality``
+    (over follow-up), each a proportion of the arm with a Clopper-Pearson 95% CI.
+    """
+
+    name: str = "mortality"
+    label: str = "Mortality"
+    definition: str = "Deaths among all randomised patients of the arm (Clopper-Pearson 95% CI)"
+
+    def labels(self) -> dict[str, str]:
+        return {"treatment_related_mortality": "Treatment-related mortality", "all_cause_mortality": "All-cause mortality"}
+
+    def digits(self) -> dict[str, int]:
+        return {"treatment_related_mortality": 4, "all_cause_mortality": 4}
+
+    def row_types(self) -> dict[str, str]:
+        return {n: "proportion" for n in self.names()}
+
+    def timepoints(self, follow_up_years: float) -> dict[str, float | None]:
+        return {"treatment_related_mortality": TRM_TIMEPOINTS_YEARS[1], "all_cause_mortality": float(follow_up_years)}
+
+    def rows(self, records: Records) -> list[dict]:
+        rows = []
+        for arm in records.arms:
+            df = records.arm(arm)
+            n = len(df)
+            death_t = df["death_time_years"].to_numpy(dtype=float)
+            died = flags(df["died"])
+            trd = flags(df["treatment_related_death"]) & died
+            for t in TRM_TIMEPOINTS_YEARS:
+                k = int((trd & (death_t <= t + 1e-12)).sum())
+                rows.append(row(arm, "treatment_related_mortality", t, *proportion_ci(k, n, "exact"), n))
+            # A death flagged without a time still counts: it happened during follow-up.
+            k_all = int((died & ~(death_t > records.follow_up_years + 1e-12)).sum())
+            rows.append(row(arm, "all_cause_mortality", records.follow_up_years, *proportion_ci(k_all, n, "exact"), n))
+        return rows
+
+
+@dataclass(frozen=True)
+class ImmuneRecovery(EndpointKind):
+    """Immune reconstitution and its cost: patient columns ``engraftment_day`` (days from graft),
+    ``n_severe_infections`` (count), and the outcome rows ``cd4`` (cells/uL).
+
+    Endpoints ``engraftment_day_median`` and ``cd4_median`` (order-statistic 95% CIs) and
+    ``severe_infections_per_patient`` (Student-t 95% CI).
+    """
+
+    name: str = "immune_recovery"
+    label: str = "Immune recovery"
+    definition: str = "Neutrophil engraftment, CD4+ recovery and severe infections"
+
+    def labels(self) -> dict[str, str]:
+        return {"engraftment_day_median": "Median neutrophil engraftment day", "cd4_median": "Median CD4+ (cells/uL)",
+                "severe_infections_per_patient": "Severe infections per patient"}
+
+    def digits(self) -> dict[str, int]:
+        return {"engraftment_day_median": 1, "cd4_median": 0, "severe_infections_per_patient": 2}
+
+    def timepoints(self, follow_up_years: float) -> dict[str, float | None]:
+        return {"engraftment_day_median": float(follow_up_years), "severe_infections_per_patient": float(follow_up_years)}
+
+    def rows(self, records: Records) -> list[dict]:
+        rows = []
+        fu = records.follow_up_years
+        cd4 = records.has("cd4")
+        for arm in records.arms:
+            df = records.arm(arm)
+            if "engraftment_day" in df.columns and df["engraftment_day"].notna().any():
+                rows.append(row(arm, "engraftment_day_median", fu, *_median(df["engraftment_day"])))
+            if cd4:
+                wide = records.outcome("cd4", df)
+                for t in CD4_TIMEPOINTS_YEARS:
+                    if t in wide.columns and wide[t].notna().any():
+                        rows.append(row(arm, "cd4_median", t, *_median(wide[t])))
+            if "n_severe_infections" in df.columns:
+                m, lo, hi, n = mean_t_interval(df["n_severe_infections"])
+                rows.append(row(arm, "severe_infections_per_patient", fu, m, lo, hi, n))
+        return rows
+
+
+def _median(values) -> tuple[float, float, float, int]:
+    return median_order_statistic_ci(np.asarray(values, dtype=float))
+
+
+SHARED: tuple[EndpointKind, ...] = (Mortality(), ImmuneRecovery())

@@ -1,0 +1,44 @@
+"""The endpoint table of a trial: every endpoint of the disease's catalog, then the shared ones."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import pandas as pd
+
+from remit.endpoints.base import ENDPOINT_COLUMNS, ENDPOINT_KINDS, EndpointKind, Records
+from remit.endpoints.safety import SHARED
+
+
+def catalog_order(catalog: Iterable[EndpointKind]) -> list[EndpointKind]:
+    """The catalog grouped by kind in registration order (catalog order within a kind): the order of
+    the endpoint table's rows and of the report's sections."""
+    catalog = list(catalog)
+    order = {k: i for i, k in enumerate(ENDPOINT_KINDS.ids())}
+    return sorted(catalog, key=lambda e: order.get(e.kind, len(order)))
+
+
+def compute_endpoints(records: Records, catalog: Iterable[EndpointKind]) -> pd.DataFrame:
+    """All trial endpoints, one row per arm x endpoint x timepoint.
+
+    ``catalog`` is the disease's endpoint list (instances of the :data:`ENDPOINT_KINDS`); the
+    shared mortality and immune endpoints follow it. Columns are exactly ``ENDPOINT_COLUMNS``
+    (all numeric columns float). Between-arm rows (hazard ratio, log-rank p, rate ratio) carry
+    the arm label ``"<arm> vs <control_arm>"``; annual endpoints run to the whole years of
+    ``records.follow_up_years``.
+    """
+    if records.control_arm not in records.arms:
+        raise ValueError(f"control arm {records.control_arm!r} not among arms {records.arms}")
+    rows: list[dict] = []
+    for e in [*catalog_order(catalog), *SHARED]:
+        rows += e.rows(records)
+    out = pd.DataFrame(rows, columns=ENDPOINT_COLUMNS)
+    num = ENDPOINT_COLUMNS[2:]
+    out[num] = out[num].astype(float)
+    return out.reset_index(drop=True)
+
+
+def km_fitters(records_or_patients, endpoint) -> dict:
+    """Fitted Kaplan-Meier estimators per arm of a :class:`~remit.endpoints.survival.Survival` endpoint."""
+    patients = getattr(records_or_patients, "patients", records_or_patients)
+    return endpoint.fitters(patients)

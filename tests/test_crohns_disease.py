@@ -67,7 +67,7 @@ def luminal():
 @pytest.fixture(scope="module")
 def perianal():
     spec = scenario(PERIANAL, [MSC, PLACEBO])
-    return spec, cohort(spec, 300)
+    return spec, cohort(spec, 3000)  # about 2,000 eligible: sampling error (sd about 0.01) small beside the margins
 
 
 # ------------------------------------------------------------------------------------------

@@ -30,7 +30,6 @@ from remit.therapies.schedule import ScheduleBuilder
 MONTH = YEAR / 12.0
 PRIOR_DMT_YEARS = 2.0  # prior therapy started this long before enrolment (or at onset)
 PILOT = 2000  # candidates used to estimate the eligible EDSS distribution
-C_PARAM = 100  # counter offset of the per-parameter draws
 C_ACCEPT = 99
 # disease onset: an autoreactive response already under way, no tissue lesions yet (modelling assumption)
 ONSET = {"teff": 0.5, "bcell": 0.3, "plasma": 0.1, "autoab": 0.1, "infl": 0.45, "drev": 0.0}
@@ -118,7 +117,7 @@ def _moment_matched(mean: float, sd: float, lo: float, hi: float) -> tuple[float
 
 
 def _draw_parameters(model: ModelSpec, u: np.ndarray) -> np.ndarray:
-    """Per-patient parameters from their priors (u: uniforms, one column per parameter)."""
+    """Per-patient parameters from their priors (u: uniforms, one column per parameter, in the model's order)."""
     n = u.shape[0]
     out = np.empty((n, len(model.parameters)))
     for j, par in enumerate(model.parameters):
@@ -167,7 +166,7 @@ def draw_candidates(model: ModelSpec, spec, index: np.ndarray) -> tuple[dict, np
     height = np.where(female, 165.0, 178.0) + 7.0 * special.ndtri(u[:, 4])
     bsa = np.sqrt(height * weight / 3600.0)  # Mosteller 1987 NEJM 317:1098
 
-    P = _draw_parameters(model, uniforms(keys, C_PARAM, len(model.parameters)))
+    P = _draw_parameters(model, uniforms(keys, model.parameter_counters))  # keyed by name, not position
     ix = model.parameter_index
     P[:, ix("bsa_per_kg")] = bsa / weight
     cov = {"age": age, "disease_duration_years": duration, "sex": np.where(female, "F", "M"),

@@ -5,9 +5,26 @@ Each patient's stream is the child ``SeedSequence(seed, spawn_key=(purpose, inde
 Variates are then a counter-based function of (key, counter): the ``j``-th draw of a
 patient is the same whichever chunk, worker or order computes it. The mixing function
 is the SplitMix64 finaliser (Steele, Lea & Flood 2014, OOPSLA), applied twice.
+
+Counter layout. Counters are 64-bit; two disjoint ranges are in use:
+
+- below ``POSITIONAL_LIMIT`` (2**32), blocks at fixed offsets, each owned by one piece of
+  code and indexed by visit, interval or item: in the CANDIDATE stream 0-9 covariates
+  (:mod:`remit.population`), 20-22 lymphocyte set points, 30-39 the disease's onset state,
+  98 a prediction's twin acceptance, 99 prevalence selection; in the HISTORY and TRIAL
+  streams, blocks of 1,000,000 counters from 0 (multiple sclerosis, infections and deaths
+  of :mod:`remit.observe`) and from ``remit.diseases.base.DISEASE_COUNTERS`` (the other
+  diseases);
+- at or above ``NAMED_COUNTERS`` (2**63), one counter per model parameter, derived from
+  its name alone (:func:`parameter_counters`), so that a patient's draw of a parameter does
+  not depend on which other parameters the model has or in which order. Used in the
+  CANDIDATE stream (per-patient parameters) and the GROUP stream (typical values of a
+  prediction's parameter groups).
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 from scipy import special, stats
@@ -16,6 +33,11 @@ from scipy import special, stats
 CANDIDATE = 0  # covariates and biological parameters of a candidate patient
 HISTORY = 1  # clinical events before enrolment
 TRIAL = 2  # clinical events during the trial
+GROUP = 3  # population-level (typical) parameter values of a prediction's parameter group
+
+POSITIONAL_LIMIT = 2**32  # counters of the fixed blocks stay below this
+NAMED_COUNTERS = 2**63  # name-derived counters have this bit set
+_NAME_PERSON = b"remit.parameter"  # BLAKE2b personalisation: these hashes are for nothing else
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -122,6 +144,32 @@ def uniforms_at(keys: np.ndarray, counters: np.ndarray) -> np.ndarray:
         z = keys[:, 0] + (c + np.uint64(1)) * _GOLDEN
         z = _mix(_mix(z) ^ keys[:, 1])
     return ((z >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+
+
+def name_counter(name: str) -> int:
+    """The counter of parameter ``name``: ``NAMED_COUNTERS`` plus the first 63 bits of the
+    64-bit BLAKE2b digest of its UTF-8 bytes (stable across processes and Python versions,
+    unlike the salted built-in ``hash``)."""
+    digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8, person=_NAME_PERSON).digest()
+    return NAMED_COUNTERS | (int.from_bytes(digest, "little") >> 1)
+
+
+def parameter_counters(names) -> np.ndarray:
+    """uint64 counters of ``names`` (:func:`name_counter`), in their order.
+
+    Raises ValueError if two names get the same counter (their draws would be identical).
+    """
+    names = list(names)
+    out = np.empty(len(names), dtype=np.uint64)
+    owner: dict[int, str] = {}
+    for j, name in enumerate(names):
+        c = name_counter(name)
+        first = owner.setdefault(c, name)
+        if first != name:
+            raise ValueError(f"parameters {first!r} and {name!r} derive the same random counter {c:#x}; "
+                             "rename one of them")
+        out[j] = c
+    return out
 
 
 def normals(u: np.ndarray) -> np.ndarray:

@@ -39,6 +39,8 @@ class PriorUncertainty(ParameterSource):
     Each parameter that varies between patients (lognormal or logitnormal prior) has its
     typical value moved by ``scale`` x its between-patient spread (log or logit scale), clipped
     to its plausible range; fixed parameters stay. ``anc0`` (which sets the initial state) stays.
+    Group ``g`` draws from its own stream ``(seed, GROUP, g)`` at each parameter's name-derived
+    counter, so a parameter's draw does not depend on the other parameters or on ``n``.
     """
 
     scale: float = 0.5
@@ -46,16 +48,17 @@ class PriorUncertainty(ParameterSource):
     label: str = "model priors (typical values of the varying parameters drawn with 0.5 x their between-patient spread)"
 
     def typical_values(self, model, n, seed):
-        rng = np.random.default_rng([seed, 0x5EED, n])
+        from remit.random import GROUP, normals, patient_keys, uniforms
+
+        z = normals(uniforms(patient_keys(seed, GROUP, np.arange(n)), model.parameter_counters))
         out = np.tile([p.value for p in model.parameters], (n, 1)).astype(float)
         for j, p in enumerate(model.parameters):
             if p.prior == "fixed" or p.name in self.keep:
                 continue
-            z = rng.standard_normal(n)
             if p.prior == "lognormal":
-                v = p.value * np.exp(self.scale * p.cv * z)
+                v = p.value * np.exp(self.scale * p.cv * z[:, j])
             else:
-                v = special.expit(special.logit(p.value) + self.scale * p.cv * z)
+                v = special.expit(special.logit(p.value) + self.scale * p.cv * z[:, j])
             out[:, j] = np.clip(v, p.low, p.high)
         return out
 

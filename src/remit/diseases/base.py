@@ -17,7 +17,9 @@ A disease registers itself in :data:`DISEASES` (one package per disease, ``remit
 
 Scores and events are drawn with the patient's own counter-based streams
 (:mod:`remit.random`). Counter blocks below ``DISEASE_COUNTERS`` belong to the shared
-pipeline and to multiple sclerosis; every other disease draws from counters at or above it.
+pipeline and to multiple sclerosis; every other disease draws from counters at or above it,
+and every block stays below ``remit.random.POSITIONAL_LIMIT`` (the counters above it are the
+model parameters'; the layout is in :mod:`remit.random`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Literal
 
+import numpy as np
 import sympy as sp
+
+from remit.random import parameter_counters
 
 Prior = Literal["fixed", "lognormal", "logitnormal"]
 
@@ -95,13 +98,23 @@ class Module:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A complete ODE model: ``dy/dt = f(y, p)`` (autonomous; time enters via events)."""
+    """A complete ODE model: ``dy/dt = f(y, p)`` (autonomous; time enters via events).
+
+    ``parameter_counters`` are the counters of each parameter's per-patient draw in a
+    candidate's random stream, derived from the parameter's name alone
+    (:func:`remit.random.parameter_counters`): adding, removing or reordering parameters
+    changes no other parameter's draws. Two names with the same counter are refused here.
+    """
 
     name: str
     states: tuple[State, ...]
     parameters: tuple[Parameter, ...]
     rhs: tuple[sp.Expr, ...]
     observables: tuple[tuple[str, sp.Expr], ...] = ()
+    parameter_counters: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parameter_counters", parameter_counters(self.parameter_names))
 
     @property
     def state_names(self) -> list[str]:

@@ -60,7 +60,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 from pydantic import ValidationError
@@ -455,12 +455,15 @@ def _num(x) -> float | None:
 
 def predict(patient: PatientSpec | Mapping | str | os.PathLike, options: Sequence[Option | str] | None = None,
             n_twins: int = 200, n_groups: int = 10, follow_up_years: float = 5.0, seed: int = 20240601,
-            parameters: ParameterSource | None = None, limits: PredictLimits = LIMITS) -> Prediction:
+            parameters: ParameterSource | None = None, limits: PredictLimits = LIMITS,
+            progress: Callable[[str], None] | None = None) -> Prediction:
     """Predict outcomes of every option for one patient (method: see the module docstring).
 
     ``options``: Option objects or ids of :func:`default_options` (default: all of them; the
     last is the reference for differences). ``n_twins`` twins in ``n_groups`` parameter groups.
+    ``progress`` is called with the stage reached (finding twins, simulating option k of m).
     """
+    say = progress or (lambda stage: None)
     from remit.diseases import get_disease
     from remit.endpoints import Records
     from remit.engine.integrate import SolverOptions
@@ -502,6 +505,7 @@ def predict(patient: PatientSpec | Mapping | str | os.PathLike, options: Sequenc
     }
     spec = parse_scenario(scenario, f"<prediction for {disease}>")
     solver = SolverOptions()
+    say(f"finding {n_twins} virtual twins")
     twins = find_twins(patient, spec, n_twins, n_groups, params, limits, solver, deadline)
     t1 = time.perf_counter()
     group = twins.group
@@ -516,6 +520,7 @@ def predict(patient: PatientSpec | Mapping | str | os.PathLike, options: Sequenc
     results: dict[str, dict] = {}
     sim_times = {}
     for a, opt in enumerate(chosen):
+        say(f"simulating option {a + 1} of {len(chosen)}: {opt.label}")
         if time.perf_counter() > deadline:
             raise PredictError(f"time budget of {limits.time_budget_s:g} s exceeded while simulating option {opt.id}")
         ts = time.perf_counter()
@@ -547,6 +552,7 @@ def predict(patient: PatientSpec | Mapping | str | os.PathLike, options: Sequenc
             est[o.id] = rows
         results[opt.id] = {"estimates": est, "curves": curves, "n_twins": int(len(pats)),
                            "solver_failures": int(len(ids) - len(pats))}
+    say("summarising")
     ref = chosen[-1].id
     for opt in chosen:
         diff = {}

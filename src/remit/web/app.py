@@ -6,13 +6,15 @@ import dataclasses
 import json
 import threading
 from collections import OrderedDict
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from remit.predict import LIMITS, PredictError, default_options, field_errors, parse_patient, patient_models, predict
+from remit.predict import LIMITS, default_options, field_errors, parse_patient, patient_models
 from remit.web.form import form_fields, parse_form
+from remit.web.jobs import DONE, FAILED, PredictionQueue, default_workers
 from remit.web.render import disease_label, env, option_choices, result_context
 
 DEFAULT_HOST = "127.0.0.1"
@@ -43,10 +45,23 @@ class _Cache:
                 self.data.popitem(last=False)
 
 
-def create_app(limits=WEB_LIMITS, n_twins_default: int = DEFAULT_TWINS) -> FastAPI:
-    app = FastAPI(title="remit: one patient, every option", docs_url=None, redoc_url=None)
+BUSY = ("The server is busy: {n} predictions are running or waiting, as many as it takes at once. "
+        "Please retry in a minute.")
+
+
+def create_app(limits=WEB_LIMITS, n_twins_default: int = DEFAULT_TWINS, queue: PredictionQueue | None = None) -> FastAPI:
+    """The app. Predictions run in ``queue``'s worker processes (default: :func:`default_workers`, at most 8
+    running or waiting), never on the event loop, so every other request stays fast."""
+    queue = queue or PredictionQueue(workers=default_workers(), capacity=8)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        queue.close()
+
+    app = FastAPI(title="remit: one patient, every option", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.queue = queue
     cache = _Cache()
-    run_lock = threading.Lock()  # one prediction at a time: the engine already uses every core
 
     def html(body: str, status: int = 200) -> HTMLResponse:
         return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
@@ -102,21 +117,38 @@ def create_app(limits=WEB_LIMITS, n_twins_default: int = DEFAULT_TWINS) -> FastA
             settings["options"] = [o for o in settings["options"] if o in known] or None
         key = json.dumps([patient.model_dump(mode="json"), settings], sort_keys=True)
         pred = cache.get(key)
-        if pred is None:
-            if not run_lock.acquire(timeout=5):
-                return form_page(disease, data, {}, "The server is busy with another prediction; please retry in a "
-                                 "few seconds.", 503, settings)
-            try:
-                pred = predict(patient, options=settings["options"], n_twins=settings["n_twins"],
-                               follow_up_years=settings["follow_up_years"], limits=limits)
-            except PredictError as exc:
-                status = 503 if "time budget" in str(exc) else 422
-                return form_page(disease, data, {}, f"Refused: {exc}", status, settings)
-            finally:
-                run_lock.release()
-            cache.put(key, pred)
-        return html(env().get_template("result.html").render(**result_context(pred), standalone=False,
-                                                              plotly_js=None))
+        if pred is not None:
+            return result_page(pred)
+        kwargs = {"options": settings["options"], "n_twins": settings["n_twins"],
+                  "follow_up_years": settings["follow_up_years"], "limits": limits}
+        job = queue.submit(key, disease, patient.model_dump(mode="json"), kwargs, form=data, settings=settings)
+        if job is None:
+            return form_page(disease, data, {}, BUSY.format(n=queue.capacity), 503, settings)
+        return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+    def result_page(pred) -> HTMLResponse:
+        return html(env().get_template("result.html").render(**result_context(pred), standalone=False, plotly_js=None))
+
+    @app.get("/jobs/{job_id}", response_class=HTMLResponse)
+    def job_page(job_id: str):
+        job = queue.get(job_id)
+        if job is None:
+            return html("unknown or expired prediction; submit the form again", 404)
+        if job.state == DONE:
+            cache.put(job.key, job.result)
+            return result_page(job.result)
+        if job.state == FAILED:
+            return form_page(job.disease, job.form, {}, f"Refused: {job.error}", job.status, job.settings)
+        return html(env().get_template("job.html").render(
+            job=job, ahead=queue.ahead(job), disease_label=disease_label(job.disease),
+            diseases=[(d, disease_label(d)) for d in patient_models()]))
+
+    @app.get("/api/jobs/{job_id}")
+    def job_status(job_id: str):
+        job = queue.get(job_id)
+        if job is None:
+            return JSONResponse({"error": "unknown or expired job"}, status_code=404)
+        return JSONResponse(job.summary(queue.ahead(job)))
 
     @app.post("/api/predict")
     async def api_predict(request: Request):
@@ -131,11 +163,22 @@ def create_app(limits=WEB_LIMITS, n_twins_default: int = DEFAULT_TWINS) -> FastA
         if errors:
             return JSONResponse({"errors": errors}, status_code=422)
         try:
-            pred = predict(patient, options=body.get("options"), n_twins=int(body.get("n_twins", n_twins_default)),
-                           follow_up_years=float(body.get("follow_up_years", 5.0)), limits=limits)
-        except PredictError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=503 if "time budget" in str(exc) else 422)
-        return JSONResponse(pred.to_dict())
+            kwargs = {"options": body.get("options"), "n_twins": int(body.get("n_twins", n_twins_default)),
+                      "follow_up_years": float(body.get("follow_up_years", 5.0)), "limits": limits}
+        except (TypeError, ValueError) as exc:
+            return JSONResponse({"error": f"n_twins and follow_up_years must be numbers ({exc})"}, status_code=422)
+        key = json.dumps(["api", patient, {k: v for k, v in kwargs.items() if k != "limits"}], sort_keys=True, default=str)
+        job = queue.submit(key, str(patient.get("disease", "")), patient, kwargs)
+        if job is None:
+            return JSONResponse({"error": BUSY.format(n=queue.capacity)}, status_code=503,
+                                headers={"Retry-After": "60"})
+        if body.get("wait", True) is False:  # scripts may poll /api/jobs/{id} instead of holding the connection
+            return JSONResponse(job.summary(queue.ahead(job)), status_code=202,
+                                headers={"Location": f"/api/jobs/{job.id}"})
+        job = await queue.wait(job)
+        if job.state == FAILED:
+            return JSONResponse({"error": job.error}, status_code=job.status)
+        return JSONResponse(job.result.to_dict())
 
     return app
 

@@ -312,3 +312,18 @@ def test_km_fitters(patients):
     assert set(km_fitters(patients, Survival("death", "Alive", "follow_up_years", "died"))) == {"aHSCT", "DMT"}
     with pytest.raises(KeyError):
         km_fitters(patients, Survival("relapse", "Relapse-free", "time_to_relapse_years", "relapsed"))
+
+
+def test_outcomes_read_as_patients_by_visits():
+    """Records.outcome: one row per patient in the patients' order (NaN where none), one column per visit;
+    two values for one patient at one visit are refused."""
+    p = pd.DataFrame({"patient_id": [3, 1, 2], "arm": ["A", "A", "B"]})
+    o = pd.DataFrame({"patient_id": [1, 1, 3], "endpoint": pd.Categorical(["s", "s", "s"]),
+                      "t_years": [0.0, 1.0, 1.0], "value": [1.0, 2.0, 3.0]})
+    w = Records(p, o).outcome("s")
+    assert list(w.index) == [3, 1, 2] and list(w.columns) == [0.0, 1.0]
+    np.testing.assert_array_equal(w.to_numpy(), [[np.nan, 3.0], [1.0, 2.0], [np.nan, np.nan]])
+    assert Records(p, o).outcome("s", p[p.arm == "B"]).isna().all().all()
+    assert Records(p, o).outcome("absent").shape == (3, 0) and not Records(p, o).has("absent")
+    with pytest.raises(ValueError, match="more than one value"):
+        Records(p, pd.concat([o, o.iloc[:1]])).outcome("s")

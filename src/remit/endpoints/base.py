@@ -118,20 +118,37 @@ class Records:
             self._arms[arm] = self.patients[self.patients["arm"] == arm]
         return self._arms[arm]
 
+    def _rows_of(self, name: str) -> np.ndarray:
+        """Boolean mask of the outcome rows named ``name`` (on the category codes when the column is categorical)."""
+        col = self.outcomes["endpoint"]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            cats = col.cat.categories
+            if name not in cats:
+                return np.zeros(len(col), dtype=bool)
+            return col.cat.codes.to_numpy() == cats.get_loc(name)
+        return col.to_numpy() == name
+
     def outcome(self, name: str, patients: pd.DataFrame | None = None) -> pd.DataFrame:
         """Outcome ``name`` as a (patients x visit times) frame: one row per patient of ``patients``
         (default: all, in their order; NaN where a patient has no value), columns the visit times in years."""
         if name not in self._wide:
+            rows = self._rows_of(name)
             o = self.outcomes
-            sub = o[(o["endpoint"] == name).to_numpy()]
-            self._wide[name] = sub.pivot(index="patient_id", columns="t_years", values="value")
-        wide = self._wide[name]
-        who = self.patients if patients is None else patients
-        return wide.reindex(who["patient_id"].to_numpy())
+            r, ids = pd.factorize(o["patient_id"].to_numpy()[rows])  # hashing: linear in the rows
+            c, times = pd.factorize(o["t_years"].to_numpy()[rows], sort=True)
+            if r.size and np.bincount(r * len(times) + c).max() > 1:
+                raise ValueError(f"outcome {name!r} has more than one value for a patient at one visit")
+            wide = np.full((len(ids) + 1, len(times)), np.nan)  # the last row: patients without a value
+            wide[r, c] = o["value"].to_numpy()[rows]
+            self._wide[name] = (pd.Index(ids), np.asarray(times, dtype=float), wide)
+        ids, times, wide = self._wide[name]
+        who = (self.patients if patients is None else patients)["patient_id"].to_numpy()
+        pos = ids.get_indexer(who)  # -1 (the NaN row) where a patient has no value
+        return pd.DataFrame(wide[pos], index=pd.Index(who, name="patient_id"), columns=pd.Index(times, name="t_years"))
 
     def has(self, name: str) -> bool:
         """Whether any outcome row is named ``name``."""
-        return bool((self.outcomes["endpoint"] == name).any())
+        return bool(self._rows_of(name).any())
 
     def take(self, patients: pd.DataFrame) -> "Records":
         """The records of a subset of the patients (their outcome rows go with them)."""

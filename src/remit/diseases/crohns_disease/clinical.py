@@ -33,8 +33,8 @@ from scipy import special
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.crohns_disease.patient import CrohnsPatient
-from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History, VisitOutcomes,
-                                 Observation, Proportion, Score, Survival, TrialContext)
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+                                 Observation, Proportion, Score, Survival, TrialContext, VisitOutcomes)
 from remit.diseases.crohns_disease import model as cd
 from remit.random import uniforms
 from remit.schema.types import AgeDistribution, CHOICE, Distribution, Items, Model, PopulationBase, Range, Text, fail

@@ -48,8 +48,8 @@ from scipy import special
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.lupus.patient import LupusPatient
-from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History, VisitOutcomes,
-                                 Observation, Proportion, Rate, Score, Survival, TrialContext)
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+                                 Observation, Proportion, Rate, Score, Survival, TrialContext, VisitOutcomes)
 from remit.diseases.lupus import model as sle
 from remit.random import poisson, uniforms
 from remit.schema.types import Distribution, Items, Model, PopulationBase, Range, Text, fail, fmt

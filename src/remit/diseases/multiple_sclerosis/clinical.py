@@ -25,8 +25,8 @@ from scipy import special, stats
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.multiple_sclerosis.patient import MsPatient
-from remit.diseases.base import (YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History, Observation, VisitOutcomes, Proportion,
-                                 Rate, Score, Survival, TrialContext)
+from remit.diseases.base import (YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History, Observation, Proportion,
+                                 Rate, Score, Survival, TrialContext, VisitOutcomes)
 from remit.diseases.multiple_sclerosis import model as ms
 from remit.diseases.multiple_sclerosis.model import EDSS_STEPS, to_edss_scale
 from remit.random import poisson, uniforms, uniforms_at

@@ -18,9 +18,9 @@ The model's states become the clinical measures of an RA trial at each assessmen
 Entering a trial improves subjective components in every arm (contextual/placebo response,
 ``ra_context``), fading with ``ra_context_days``; the baseline (screening) visit has none.
 
-Endpoints are annual, plus the earlier timepoints RA trials report: patient columns
-``{measure}_w{week}`` for weeks 4, 12 and 24 (e.g. ``acr20_w4``, ``das28_w24``), which the
-endpoint table lists at ``timepoint_years = 7 x week / 365.25``.
+Endpoints are annual, plus the earlier timepoints RA trials report: outcomes recorded at
+weeks 4, 12 and 24 (``timepoint_years = 7 x week / 365.25``), which the endpoint table lists
+beside the annual rows.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from scipy import special, stats
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.rheumatoid_arthritis.patient import RaPatient
-from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History, VisitOutcomes,
-                                 Observation, Proportion, Score, TrialContext)
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+                                 Observation, Proportion, Score, TrialContext, VisitOutcomes)
 from remit.diseases.rheumatoid_arthritis import model as ra
 from remit.diseases.rheumatoid_arthritis.model import JOINTS, SHARP_MAX, das28_crp
 from remit.random import uniforms

@@ -28,8 +28,8 @@ from scipy import special
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.systemic_sclerosis.patient import SscPatient
-from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History, VisitOutcomes,
-                                 Observation, Proportion, Score, Survival, TrialContext)
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+                                 Observation, Proportion, Score, Survival, TrialContext, VisitOutcomes)
 from remit.diseases.systemic_sclerosis import model as ssc
 from remit.random import uniforms
 from remit.schema.types import (AgeDistribution, Distribution, DurationDistribution, Items, Model, PopulationBase,

@@ -33,8 +33,8 @@ from scipy import special
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.type1_diabetes.patient import T1dPatient
-from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History, VisitOutcomes,
-                                 Observation, Proportion, Rate, Score, Survival, TrialContext)
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+                                 Observation, Proportion, Rate, Score, Survival, TrialContext, VisitOutcomes)
 from remit.diseases.type1_diabetes import model as t1d
 from remit.diseases.type1_diabetes.model import beta_function
 from remit.random import poisson, uniforms

@@ -327,3 +327,50 @@ def test_outcomes_read_as_patients_by_visits():
     assert Records(p, o).outcome("absent").shape == (3, 0) and not Records(p, o).has("absent")
     with pytest.raises(ValueError, match="more than one value"):
         Records(p, pd.concat([o, o.iloc[:1]])).outcome("s")
+
+
+def test_proportion_comparisons_against_the_control(patients, result):
+    """neda3 at year 2, aHSCT vs DMT: risk difference, relative risk and odds ratio from the two arms' counts,
+    with the CIs statsmodels gives for them (Newcombe; Miettinen-Nurminen score)."""
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    def counts(arm):
+        v = visit_values(patients[patients.arm == arm], "neda3", 2).dropna()
+        return int(v.sum()), len(v)
+
+    (k1, n1), (k0, n0) = counts("aHSCT"), counts("DMT")
+    p1, p0 = k1 / n1, k0 / n0
+    rd = one(result, "aHSCT vs DMT", "neda3_risk_difference", 2)
+    assert rd.estimate == pytest.approx(p1 - p0) and rd.n == n1 + n0
+    assert (rd.ci_low, rd.ci_high) == pytest.approx(confint_proportions_2indep(k1, n1, k0, n0, method="newcomb"))
+    rr = one(result, "aHSCT vs DMT", "neda3_relative_risk", 2)
+    assert rr.estimate == pytest.approx(p1 / p0) and rr.ci_low < rr.estimate < rr.ci_high
+    odds = one(result, "aHSCT vs DMT", "neda3_odds_ratio", 2)
+    assert odds.estimate == pytest.approx((p1 / (1 - p1)) / (p0 / (1 - p0)))
+    assert (odds.ci_low, odds.ci_high) == pytest.approx(
+        confint_proportions_2indep(k1, n1, k0, n0, method="score", compare="odds-ratio"))
+    assert rd.estimate > 0 and rr.ci_low > 1  # aHSCT keeps more patients free of disease activity
+    assert set(result.loc[result.endpoint == "neda3_risk_difference", "timepoint_years"]) == {1, 2, 3, 4, 5}
+
+
+def test_score_comparisons_against_the_control(patients, result):
+    """Difference in mean EDSS and in its change from baseline at year 5: Welch intervals (scipy)."""
+    a, d = patients[patients.arm == "aHSCT"], patients[patients.arm == "DMT"]
+    x1 = (visit_values(a, "edss", 5) - visit_values(a, "edss", 0)).dropna().to_numpy()
+    x0 = (visit_values(d, "edss", 5) - visit_values(d, "edss", 0)).dropna().to_numpy()
+    row = one(result, "aHSCT vs DMT", "edss_change_difference", 5)
+    ci = stats.ttest_ind(x1, x0, equal_var=False).confidence_interval(0.95)
+    assert row.estimate == pytest.approx(x1.mean() - x0.mean()) and row.n == x1.size + x0.size
+    assert (row.ci_low, row.ci_high) == pytest.approx((ci.low, ci.high))
+    assert row.ci_high < 0  # less worsening after aHSCT (slower progression in the generating parameters)
+    diff = one(result, "aHSCT vs DMT", "edss_difference", 5)
+    assert diff.estimate == pytest.approx(visit_values(a, "edss", 5).mean() - visit_values(d, "edss", 5).mean())
+
+
+def test_ratio_with_a_zero_count_has_no_interval():
+    from remit.endpoints.visits import two_proportion_effect
+
+    assert two_proportion_effect(0, 50, 10, 50, "ratio")[0] == 0.0
+    assert all(math.isnan(x) for x in two_proportion_effect(0, 50, 10, 50, "odds-ratio")[1:])
+    est, lo, hi = two_proportion_effect(0, 50, 0, 50, "diff")
+    assert est == 0.0 and lo < 0 < hi  # Newcombe handles zero counts

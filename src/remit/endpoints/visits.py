@@ -4,13 +4,14 @@ outcome (proportion), each from the outcomes table's rows of that endpoint."""
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from remit.endpoints.base import ENDPOINT_KINDS, EndpointKind, FigureView, Records, row, whole_years
+from remit.endpoints.base import ENDPOINT_KINDS, EndpointKind, FigureView, Records, comparison_label, row, whole_years
 from remit.endpoints.intervals import mean_t_interval, proportion_ci
 
 
@@ -45,21 +46,28 @@ class Score(EndpointKind):
     summary = "score at visits (mean, change from baseline)"
 
     def labels(self) -> dict[str, str]:
-        mean = f"Mean {self.label} ({self.unit})" if self.unit else f"Mean {self.label}"
-        return {f"mean_{self.name}": mean, f"{self.name}_change": f"Mean {self.label} change from baseline"}
+        unit = f" ({self.unit})" if self.unit else ""
+        return {f"mean_{self.name}": f"Mean {self.label}{unit}",
+                f"{self.name}_change": f"Mean {self.label} change from baseline",
+                f"{self.name}_difference": f"Difference in mean {self.label}{unit} (Welch)",
+                f"{self.name}_change_difference": f"Difference in mean {self.label} change from baseline (Welch)"}
 
     def digits(self) -> dict[str, int]:
-        return {f"mean_{self.name}": 2, f"{self.name}_change": 2}
+        return {n: 2 for n in self.labels()}
 
     def title(self) -> str:
         return f"Mean {self.label} over time"
 
     def row_types(self) -> dict[str, str]:
-        return {n: "mean" for n in self.names()}
+        return {n: "other" if n.endswith("difference") else "mean" for n in self.names()}
 
     def timepoints(self, follow_up_years: float) -> dict[str, float | None]:
+        # the between-arm rows are not design statistics: a sensitivity analysis takes arm minus control itself
         k = float(whole_years(follow_up_years))
         return {f"mean_{self.name}": k, f"{self.name}_change": k}
+
+    def headline(self) -> list[str]:
+        return [f"mean_{self.name}", f"{self.name}_change", f"{self.name}_change_difference"]
 
     def rows(self, records: Records) -> list[dict]:
         rows = []
@@ -75,6 +83,23 @@ class Score(EndpointKind):
                 if t > 0:
                     m, lo, hi, n = mean_t_interval(v - base)
                     rows.append(row(arm, f"{self.name}_change", t, m, lo, hi, n))
+        return rows + self._comparisons(records)
+
+    def _comparisons(self, records: Records) -> list[dict]:
+        """Each arm against the control at each visit after baseline: the difference in means of the score
+        and of its change from baseline, with Welch 95% CIs."""
+        rows = []
+        control = dict(_visits(records, self.name, records.arm(records.control_arm), baseline=True))
+        for arm in records.comparisons:
+            visits = dict(_visits(records, self.name, records.arm(arm), baseline=True))
+            label = comparison_label(arm, records.control_arm)
+            for t in sorted(set(visits) & set(control)):
+                if t == 0:
+                    continue
+                rows.append(row(label, f"{self.name}_difference", t, *welch_difference(visits[t], control[t])))
+                if 0.0 in visits and 0.0 in control:
+                    rows.append(row(label, f"{self.name}_change_difference", t,
+                                    *welch_difference(visits[t] - visits[0.0], control[t] - control[0.0])))
         return rows
 
     def figure(self, view: FigureView):
@@ -115,13 +140,23 @@ class Proportion(EndpointKind):
     summary = "proportion at visits (Wilson)"
 
     def labels(self) -> dict[str, str]:
-        return {self.name: f"{self.label} proportion"}
+        return {self.name: f"{self.label} proportion",
+                f"{self.name}_risk_difference": f"{self.label}: risk difference (Newcombe)",
+                f"{self.name}_relative_risk": f"{self.label}: relative risk (score CI)",
+                f"{self.name}_odds_ratio": f"{self.label}: odds ratio (score CI)"}
+
+    def digits(self) -> dict[str, int]:
+        return {self.name: 3, f"{self.name}_risk_difference": 3, f"{self.name}_relative_risk": 2,
+                f"{self.name}_odds_ratio": 2}
 
     def row_types(self) -> dict[str, str]:
-        return {self.name: "proportion"}
+        return {n: "proportion" if n == self.name else "other" for n in self.names()}
 
     def timepoints(self, follow_up_years: float) -> dict[str, float | None]:
         return {self.name: float(whole_years(follow_up_years))}
+
+    def headline(self) -> list[str]:
+        return [self.name, f"{self.name}_risk_difference"]
 
     def rows(self, records: Records) -> list[dict]:
         rows = []
@@ -130,6 +165,26 @@ class Proportion(EndpointKind):
                 v = v[np.isfinite(v)]
                 est, lo, hi = proportion_ci(int((v >= 0.5).sum()), int(v.size), "wilson")
                 rows.append(row(arm, self.name, t, est, lo, hi, v.size))
+        return rows + self._comparisons(records)
+
+    def _comparisons(self, records: Records) -> list[dict]:
+        """Each arm against the control at each visit: risk difference, relative risk and odds ratio."""
+        def counts(v):
+            v = v[np.isfinite(v)]
+            return int((v >= 0.5).sum()), int(v.size)
+
+        rows = []
+        control = {t: counts(v) for t, v in _visits(records, self.name, records.arm(records.control_arm), False)}
+        for arm in records.comparisons:
+            label = comparison_label(arm, records.control_arm)
+            for t, v in _visits(records, self.name, records.arm(arm), baseline=False):
+                if t not in control:
+                    continue
+                (k1, n1), (k0, n0) = counts(v), control[t]
+                for suffix, effect in (("risk_difference", "diff"), ("relative_risk", "ratio"),
+                                       ("odds_ratio", "odds-ratio")):
+                    rows.append(row(label, f"{self.name}_{suffix}", t, *two_proportion_effect(k1, n1, k0, n0, effect),
+                                    n1 + n0))
         return rows
 
     def figure(self, view: FigureView):
@@ -143,6 +198,48 @@ class Proportion(EndpointKind):
 
     def analyse(self, a0: dict, a1: dict) -> tuple[float, float]:
         return two_proportion_test(a0["v"], a1["v"])
+
+
+def welch_difference(x1: np.ndarray, x0: np.ndarray) -> tuple[float, float, float, int]:
+    """Mean of ``x1`` minus mean of ``x0`` (NaN left out) with the Welch 95% CI (scipy); NaN CI with fewer
+    than 2 values in a group. Returns (difference, ci_low, ci_high, n of both groups)."""
+    x1, x0 = x1[np.isfinite(x1)], x0[np.isfinite(x0)]
+    n = x1.size + x0.size
+    if x1.size == 0 or x0.size == 0:
+        return math.nan, math.nan, math.nan, n
+    diff = float(x1.mean() - x0.mean())
+    if x1.size < 2 or x0.size < 2:
+        return diff, math.nan, math.nan, n
+    with warnings.catch_warnings():  # identical values (no spread): scipy warns and returns a degenerate CI
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ci = stats.ttest_ind(x1, x0, equal_var=False).confidence_interval(0.95)
+    return diff, float(ci.low), float(ci.high), n
+
+
+def two_proportion_effect(k1: int, n1: int, k0: int, n0: int, effect: str) -> tuple[float, float, float]:
+    """Group 1 against group 0: ``effect`` ``"diff"`` (risk difference, Newcombe hybrid score CI),
+    ``"ratio"`` (relative risk) or ``"odds-ratio"``, the last two with score CIs (statsmodels
+    ``confint_proportions_2indep``, Miettinen-Nurminen). A ratio with a zero cell has no score CI: its
+    estimate (0, or NaN where it is unbounded or undefined) comes without one."""
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    if n1 == 0 or n0 == 0:
+        return math.nan, math.nan, math.nan
+    p1, p0 = k1 / n1, k0 / n0
+    if effect == "diff":
+        est, method = p1 - p0, "newcomb"
+    elif effect == "ratio":
+        est, method = (p1 / p0 if p0 > 0 else math.nan), "score"
+        if min(k1, k0) == 0:
+            return (0.0 if k1 == 0 and k0 > 0 else math.nan), math.nan, math.nan
+    else:
+        odds0 = k0 / (n0 - k0) if k0 < n0 else math.nan
+        est = (k1 / (n1 - k1)) / odds0 if k1 < n1 and odds0 and math.isfinite(odds0) else math.nan
+        method = "score"
+        if min(k1, k0, n1 - k1, n0 - k0) == 0:
+            return (0.0 if k1 == 0 and 0 < k0 < n0 else math.nan), math.nan, math.nan
+    lo, hi = confint_proportions_2indep(k1, n1, k0, n0, method=method, compare=effect)
+    return float(est), float(lo), float(hi)
 
 
 def two_proportion_test(v0: np.ndarray, v1: np.ndarray) -> tuple[float, float]:

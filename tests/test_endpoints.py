@@ -374,3 +374,19 @@ def test_ratio_with_a_zero_count_has_no_interval():
     assert all(math.isnan(x) for x in two_proportion_effect(0, 50, 10, 50, "odds-ratio")[1:])
     est, lo, hi = two_proportion_effect(0, 50, 0, 50, "diff")
     assert est == 0.0 and lo < 0 < hi  # Newcombe handles zero counts
+
+
+def test_comparison_intervals_contain_their_estimates_in_every_small_table():
+    """Every 2x2 table with up to 8 patients per arm: each risk difference, relative risk and odds ratio that
+    has a CI lies inside it (statsmodels' score interval of a relative risk misses it when a proportion is 1)."""
+    from remit.endpoints.visits import two_proportion_effect
+
+    for n1 in range(1, 9):
+        for n0 in range(1, 9):
+            for k1 in range(n1 + 1):
+                for k0 in range(n0 + 1):
+                    for effect in ("diff", "ratio", "odds-ratio"):
+                        est, lo, hi = two_proportion_effect(k1, n1, k0, n0, effect)
+                        if math.isfinite(lo) and math.isfinite(hi):
+                            tol = 1e-9 * max(1.0, abs(est))
+                            assert lo - tol <= est <= hi + tol, (k1, n1, k0, n0, effect, est, lo, hi)

@@ -219,7 +219,8 @@ def welch_difference(x1: np.ndarray, x0: np.ndarray) -> tuple[float, float, floa
 def two_proportion_effect(k1: int, n1: int, k0: int, n0: int, effect: str) -> tuple[float, float, float]:
     """Group 1 against group 0: ``effect`` ``"diff"`` (risk difference, Newcombe hybrid score CI),
     ``"ratio"`` (relative risk) or ``"odds-ratio"``, the last two with score CIs (statsmodels
-    ``confint_proportions_2indep``, Miettinen-Nurminen). A ratio with a zero cell has no score CI: its
+    ``confint_proportions_2indep``, Miettinen-Nurminen; a relative risk with a proportion of 1 gets the
+    log (Katz) interval, where the score inversion fails). A ratio with a zero cell has no CI: its
     estimate (0, or NaN where it is unbounded or undefined) comes without one."""
     from statsmodels.stats.proportion import confint_proportions_2indep
 
@@ -229,7 +230,8 @@ def two_proportion_effect(k1: int, n1: int, k0: int, n0: int, effect: str) -> tu
     if effect == "diff":
         est, method = p1 - p0, "newcomb"
     elif effect == "ratio":
-        est, method = (p1 / p0 if p0 > 0 else math.nan), "score"
+        # statsmodels' score inversion misses the estimate when a proportion is 1: the log (Katz) interval there
+        est, method = (p1 / p0 if p0 > 0 else math.nan), "score" if k1 < n1 and k0 < n0 else "log"
         if min(k1, k0) == 0:
             return (0.0 if k1 == 0 and k0 > 0 else math.nan), math.nan, math.nan
     else:

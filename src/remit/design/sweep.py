@@ -7,7 +7,7 @@
 A ``--vary`` path addresses the scenario as its TOML does, with an arm addressed by its
 NAME (``arms.<name>.<field>...``); values are TOML literals (``2e6``, ``true``) or bare
 words. Changing ``conditioning.regimen`` replaces the conditioning block by the regimen's
-standard doses (:data:`STANDARD_CONDITIONING`; the base arm's ATG dose is kept so that only
+standard doses (:data:`remit.therapies.ahsct.schema.STANDARD_CONDITIONING`; the base arm's ATG dose is kept so that only
 the chemotherapy changes); a further ``--vary`` of a dose field of the new regimen applies
 after it. An MSC ``schedule.doses`` of 1 drops ``interval_days``; more than 1 dose without
 an interval gets weekly doses (7 days) unless ``schedule.interval_days`` is varied too.
@@ -34,30 +34,13 @@ import numpy as np
 import pandas as pd
 
 from remit.design.common import DesignError, summary_columns
+from remit.therapies.ahsct.schema import CONDITIONING_SOURCES, STANDARD_CONDITIONING
 
-# Standard doses used when a sweep changes the conditioning regimen. ATG is not listed: the
-# base arm's ATG dose is kept (6 mg/kg when the base has none), so only the chemotherapy differs.
-STANDARD_CONDITIONING: dict[str, dict] = {
-    "cy_atg": {"regimen": "cy_atg", "cyclophosphamide_mg_per_kg": 200.0},
-    "beam_atg": {"regimen": "beam_atg", "carmustine_mg_per_m2": 300.0, "etoposide_mg_per_m2": 800.0,
-                 "cytarabine_mg_per_m2": 1600.0, "melphalan_mg_per_m2": 140.0},
-    "bu_cy_atg": {"regimen": "bu_cy_atg", "busulfan_mg_per_kg": 16.0, "cyclophosphamide_mg_per_kg": 120.0},
-    "tbi_cy_atg": {"regimen": "tbi_cy_atg", "tbi_gy": 12.0, "cyclophosphamide_mg_per_kg": 120.0},
-}
-CONDITIONING_SOURCES: dict[str, str] = {
-    "cy_atg": "Cy 200 mg/kg (+ rabbit ATG): MIST, Burt et al. 2019 JAMA 321:165",
-    "beam_atg": "BEAM: carmustine 300 mg/m2, etoposide 800 mg/m2, cytarabine 1600 mg/m2, melphalan 140 mg/m2 "
-                "(Mills et al. 1995 J Clin Oncol 13:588; with ATG as in European MS practice, Mancardi et al. 2015 "
-                "Neurology 84:981)",
-    "bu_cy_atg": "BuCy2: busulfan 16 mg/kg (oral) + Cy 120 mg/kg (Tutschka et al. 1987 Blood 70:1382), with ATG",
-    "tbi_cy_atg": "Cy/TBI: TBI 12 Gy + Cy 120 mg/kg (the conventional myeloablative doses), with ATG",
-}
 # Typical CD34+ doses per graft source, set when a sweep changes the source (unless
 # graft.cd34_per_kg is varied too): a mobilised apheresis product (MIST target, Burt et al.
 # 2019), a marrow harvest, and cord blood (adult double-unit grafts, median 3.5e7 nucleated
 # cells/kg, Barker et al. 2005 Blood 105:1343). The same doses as tests/test_stylized.py.
 TYPICAL_CD34_PER_KG: dict[str, float] = {"peripheral_blood": 5.0e6, "bone_marrow": 2.5e6, "cord_blood": 2.5e5}
-DEFAULT_ATG_MG_PER_KG = 6.0
 DEFAULT_MSC_INTERVAL_DAYS = 7.0
 COHORT_FIELDS = ("population.", "trial.seed")
 FORBIDDEN_FIELDS = {"trial.patients_per_arm": "use --patients-per-arm", "trial.disease": "a sweep stays within one disease",
@@ -154,8 +137,9 @@ def _set(data: dict, path: str, value) -> None:
 def _conditioning(base: dict, regimen, path: str = "conditioning.regimen") -> dict:
     if regimen not in STANDARD_CONDITIONING:
         raise DesignError(f"--vary {path}: {regimen!r} must be one of {', '.join(STANDARD_CONDITIONING)}")
-    atg = base.get("atg_mg_per_kg", DEFAULT_ATG_MG_PER_KG) if isinstance(base, dict) else DEFAULT_ATG_MG_PER_KG
-    return {**STANDARD_CONDITIONING[regimen], "atg_mg_per_kg": float(atg)}
+    standard = STANDARD_CONDITIONING[regimen]
+    atg = base.get("atg_mg_per_kg", standard["atg_mg_per_kg"]) if isinstance(base, dict) else standard["atg_mg_per_kg"]
+    return {"regimen": regimen, **standard, "atg_mg_per_kg": float(atg)}
 
 
 def cell_data(base: dict, assignment: dict) -> tuple[dict, list[str]]:

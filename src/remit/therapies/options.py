@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from remit.therapies.ahsct.schema import STANDARD_CONDITIONING
+
 __all__ = ["Option", "ahsct", "conventional", "msc"]
 
 @dataclass(frozen=True)
@@ -30,11 +32,12 @@ MOB_CY2 = {"cyclophosphamide_g_per_m2": 2.0, "g_csf": True}
 MOB_CY4 = {"cyclophosphamide_g_per_m2": 4.0, "g_csf": True}
 PBSC = {"source": "peripheral_blood", "cd34_per_kg": 5.0e6, "cd34_selection": False}
 PBSC_SEL = {"source": "peripheral_blood", "cd34_per_kg": 4.0e6, "cd34_selection": True}
-CY_ATG = {"regimen": "cy_atg", "cyclophosphamide_mg_per_kg": 200, "atg_mg_per_kg": 6.0}
-CY_ATG_75 = {"regimen": "cy_atg", "cyclophosphamide_mg_per_kg": 200, "atg_mg_per_kg": 7.5}
-BEAM_ATG = {"regimen": "beam_atg", "carmustine_mg_per_m2": 300, "etoposide_mg_per_m2": 800,
-            "cytarabine_mg_per_m2": 1600, "melphalan_mg_per_m2": 140, "atg_mg_per_kg": 5.0}
-TBI_CY_ATG = {"regimen": "tbi_cy_atg", "tbi_gy": 8.0, "cyclophosphamide_mg_per_kg": 120, "atg_mg_per_kg": 6.0}
+# conditioning: the standard protocols of the scenario schema (one table, with its sources), where an
+# option differs from one, the dose that differs
+CY_ATG = {"regimen": "cy_atg", **STANDARD_CONDITIONING["cy_atg"]}
+CY_ATG_75 = {**CY_ATG, "atg_mg_per_kg": 7.5}
+BEAM_ATG = {"regimen": "beam_atg", **STANDARD_CONDITIONING["beam_atg"]}
+TBI_CY_ATG = {"regimen": "tbi_cy_atg", **STANDARD_CONDITIONING["tbi_cy_atg"], "tbi_gy": 8.0}  # reduced-dose TBI
 
 
 def ahsct(id_: str, label: str, mob: Mapping, graft: Mapping, cond: Mapping, note: str = "") -> Option:

@@ -10,12 +10,33 @@ from pydantic import Field, model_validator
 from remit.schema.types import CHOICE, Model, Range, fail
 from remit.therapies.base import ArmBase
 
-__all__ = ["GRAFT_SOURCES", "REGIMENS", "AhsctArm", "BeamAtg", "BuCyAtg", "Conditioning", "ConditioningRegimen",
-           "CyAtg", "Graft", "Mobilization", "TbiCyAtg"]
+__all__ = ["CONDITIONING_SOURCES", "GRAFT_SOURCES", "REGIMENS", "STANDARD_CONDITIONING", "AhsctArm", "BeamAtg",
+           "BuCyAtg", "Conditioning", "ConditioningRegimen", "CyAtg", "Graft", "Mobilization", "TbiCyAtg"]
 
 GraftSource = Literal["bone_marrow", "peripheral_blood", "cord_blood"]
 GRAFT_SOURCES: tuple[str, ...] = get_args(GraftSource)
 REGIMENS: tuple[str, ...] = ("cy_atg", "beam_atg", "bu_cy_atg", "tbi_cy_atg")
+
+# The standard protocol of each named regimen: what `conditioning = { regimen = "..." }` means without doses
+# (a dose given in the scenario overrides its entry). One table for `remit run`, `remit sweep` (which keeps the
+# base arm's ATG dose when it changes the regimen) and the options of `remit predict`.
+STANDARD_CONDITIONING: dict[str, dict[str, float]] = {
+    "cy_atg": {"cyclophosphamide_mg_per_kg": 200.0, "atg_mg_per_kg": 6.0},
+    "beam_atg": {"carmustine_mg_per_m2": 300.0, "etoposide_mg_per_m2": 800.0, "cytarabine_mg_per_m2": 1600.0,
+                 "melphalan_mg_per_m2": 140.0, "atg_mg_per_kg": 5.0},
+    "bu_cy_atg": {"busulfan_mg_per_kg": 16.0, "cyclophosphamide_mg_per_kg": 120.0, "atg_mg_per_kg": 6.0},
+    "tbi_cy_atg": {"tbi_gy": 12.0, "cyclophosphamide_mg_per_kg": 120.0, "atg_mg_per_kg": 6.0},
+}
+CONDITIONING_SOURCES: dict[str, str] = {
+    "cy_atg": "Cy 200 mg/kg + rabbit ATG 6 mg/kg: MIST, Burt et al. 2019 JAMA 321:165",
+    "beam_atg": "BEAM: carmustine 300 mg/m2, etoposide 800 mg/m2, cytarabine 1600 mg/m2, melphalan 140 mg/m2 "
+                "(Mills et al. 1995 J Clin Oncol 13:588; with ATG as in European MS practice, Mancardi et al. 2015 "
+                "Neurology 84:981); rabbit ATG 5 mg/kg (assumption: the dose of remit predict's BEAM-ATG option)",
+    "bu_cy_atg": "BuCy2: busulfan 16 mg/kg (oral) + Cy 120 mg/kg (Tutschka et al. 1987 Blood 70:1382), with rabbit "
+                 "ATG 6 mg/kg (assumption: the cy_atg dose)",
+    "tbi_cy_atg": "Cy/TBI: TBI 12 Gy + Cy 120 mg/kg (the conventional myeloablative doses), with rabbit ATG 6 mg/kg "
+                  "(assumption: the cy_atg dose)",
+}
 
 
 class Mobilization(Model):
@@ -46,7 +67,13 @@ _CyMgPerKg = Annotated[float, Range(0, 260)]
 
 
 class ConditioningRegimen(Model):
-    """Base of the conditioning regimens; all doses are required, no silent defaults."""
+    """Base of the conditioning regimens: a dose left out takes the regimen's standard protocol
+    (``STANDARD_CONDITIONING``, with its sources); the resolved scenario (``spec.toml``) lists every dose."""
+
+    @classmethod
+    def _prepare(cls, data: dict) -> dict:
+        regimen = data.get("regimen", cls.model_fields["regimen"].default)
+        return {**STANDARD_CONDITIONING.get(regimen, {}), **data}
 
     def doses(self) -> dict[str, float]:
         """Drug doses keyed by field name (units in the name: mg/kg, mg/m2, Gy)."""

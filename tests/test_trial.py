@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from remit.endpoints import OUTCOME_COLUMNS
 from remit.scenario import load_scenario
 from remit.trial import Trial, write_outputs
 
@@ -62,7 +63,7 @@ def test_outputs_and_columns(runs):
         assert key in prov
     assert (pats["solver_status"] == 0).all()
     outcomes = pd.read_parquet(out / "outcomes.parquet")
-    assert list(outcomes.columns) == ["patient_id", "endpoint", "t_years", "value"]
+    assert list(outcomes.columns) == OUTCOME_COLUMNS == ["patient_id", "endpoint", "t_years", "value"]
     assert set(outcomes["patient_id"]) == set(pats["patient_id"])
     edss = outcomes.loc[outcomes["endpoint"] == "edss", "value"].to_numpy()
     assert edss.size == 240 * 6 and np.nanmin(edss) >= 0 and np.nanmax(edss) <= 9.5  # years 0..5

@@ -150,11 +150,6 @@ class Records:
         """Whether any outcome row is named ``name``."""
         return bool(self._rows_of(name).any())
 
-    def take(self, patients: pd.DataFrame) -> "Records":
-        """The records of a subset of the patients (their outcome rows go with them)."""
-        keep = self.outcomes["patient_id"].isin(patients["patient_id"]).to_numpy()
-        return Records(patients, self.outcomes[keep], self.follow_up_years, self.control_arm)
-
 
 @dataclass
 class FigureView:

@@ -101,11 +101,14 @@ class Records:
     control_arm: str | None = None
     _wide: dict = field(default_factory=dict, init=False, repr=False)
     _arms: dict = field(default_factory=dict, init=False, repr=False)
+    _arm_names: list | None = field(default=None, init=False, repr=False)
 
     @property
     def arms(self) -> list[str]:
-        """Arm names in order of first appearance."""
-        return [str(a) for a in pd.unique(self.patients["arm"])]
+        """Arm names in order of first appearance (found once: every kind asks)."""
+        if self._arm_names is None:
+            self._arm_names = [str(a) for a in pd.unique(self.patients["arm"])]
+        return self._arm_names
 
     @property
     def comparisons(self) -> list[str]:
@@ -208,6 +211,11 @@ class EndpointKind:
     def title(self) -> str:
         """The heading of its report section."""
         return self.label
+
+    def effects(self, endpoints: pd.DataFrame, comparisons: Sequence[str]) -> list[dict]:
+        """The between-arm effects its report section lists under the figure (label, hr, ci_low, ci_high, p);
+        none by default."""
+        return []
 
     def timepoints(self, follow_up_years: float) -> dict[str, float | None]:
         """Row name -> the timepoint (years) a design study reads it at by default; None for a

@@ -70,36 +70,35 @@ class Score(EndpointKind):
         return [f"mean_{self.name}", f"{self.name}_change", f"{self.name}_change_difference"]
 
     def rows(self, records: Records) -> list[dict]:
+        visits = {arm: dict(_visits(records, self.name, records.arm(arm), baseline=True)) for arm in records.arms}
         rows = []
-        for arm in records.arms:
-            visits = _visits(records, self.name, records.arm(arm), baseline=True)
-            for t, v in visits:
+        for arm, at in visits.items():
+            for t, v in at.items():
                 m, lo, hi, n = mean_t_interval(v)
                 rows.append(row(arm, f"mean_{self.name}", t, m, lo, hi, n))
-            base = next((v for t, v in visits if t == 0.0), None)
-            if base is None:
+            if 0.0 not in at:
                 continue
-            for t, v in visits:
+            for t, v in at.items():
                 if t > 0:
-                    m, lo, hi, n = mean_t_interval(v - base)
+                    m, lo, hi, n = mean_t_interval(v - at[0.0])
                     rows.append(row(arm, f"{self.name}_change", t, m, lo, hi, n))
-        return rows + self._comparisons(records)
+        return rows + self._comparisons(records, visits)
 
-    def _comparisons(self, records: Records) -> list[dict]:
+    def _comparisons(self, records: Records, visits: dict[str, dict[float, np.ndarray]]) -> list[dict]:
         """Each arm against the control at each visit after baseline: the difference in means of the score
-        and of its change from baseline, with Welch 95% CIs."""
+        and of its change from baseline, with Welch 95% CIs (``visits``: arm -> visit time -> values)."""
         rows = []
-        control = dict(_visits(records, self.name, records.arm(records.control_arm), baseline=True))
+        control = visits[records.control_arm]
         for arm in records.comparisons:
-            visits = dict(_visits(records, self.name, records.arm(arm), baseline=True))
+            at = visits[arm]
             label = comparison_label(arm, records.control_arm)
-            for t in sorted(set(visits) & set(control)):
+            for t in sorted(set(at) & set(control)):
                 if t == 0:
                     continue
-                rows.append(row(label, f"{self.name}_difference", t, *welch_difference(visits[t], control[t])))
-                if 0.0 in visits and 0.0 in control:
+                rows.append(row(label, f"{self.name}_difference", t, *welch_difference(at[t], control[t])))
+                if 0.0 in at and 0.0 in control:
                     rows.append(row(label, f"{self.name}_change_difference", t,
-                                    *welch_difference(visits[t] - visits[0.0], control[t] - control[0.0])))
+                                    *welch_difference(at[t] - at[0.0], control[t] - control[0.0])))
         return rows
 
     def figure(self, view: FigureView):
@@ -159,28 +158,25 @@ class Proportion(EndpointKind):
         return [self.name, f"{self.name}_risk_difference"]
 
     def rows(self, records: Records) -> list[dict]:
+        # arm -> visit time -> (responders, patients assessed)
+        counts = {arm: {t: _responders(v) for t, v in _visits(records, self.name, records.arm(arm), baseline=False)}
+                  for arm in records.arms}
         rows = []
-        for arm in records.arms:
-            for t, v in _visits(records, self.name, records.arm(arm), baseline=False):
-                v = v[np.isfinite(v)]
-                est, lo, hi = proportion_ci(int((v >= 0.5).sum()), int(v.size), "wilson")
-                rows.append(row(arm, self.name, t, est, lo, hi, v.size))
-        return rows + self._comparisons(records)
+        for arm, at in counts.items():
+            for t, (k, n) in at.items():
+                rows.append(row(arm, self.name, t, *proportion_ci(k, n, "wilson"), n))
+        return rows + self._comparisons(records, counts)
 
-    def _comparisons(self, records: Records) -> list[dict]:
+    def _comparisons(self, records: Records, counts: dict[str, dict[float, tuple[int, int]]]) -> list[dict]:
         """Each arm against the control at each visit: risk difference, relative risk and odds ratio."""
-        def counts(v):
-            v = v[np.isfinite(v)]
-            return int((v >= 0.5).sum()), int(v.size)
-
         rows = []
-        control = {t: counts(v) for t, v in _visits(records, self.name, records.arm(records.control_arm), False)}
+        control = counts[records.control_arm]
         for arm in records.comparisons:
             label = comparison_label(arm, records.control_arm)
-            for t, v in _visits(records, self.name, records.arm(arm), baseline=False):
+            for t, (k1, n1) in counts[arm].items():
                 if t not in control:
                     continue
-                (k1, n1), (k0, n0) = counts(v), control[t]
+                k0, n0 = control[t]
                 for suffix, effect in (("risk_difference", "diff"), ("relative_risk", "ratio"),
                                        ("odds_ratio", "odds-ratio")):
                     rows.append(row(label, f"{self.name}_{suffix}", t, *two_proportion_effect(k1, n1, k0, n0, effect),
@@ -198,6 +194,12 @@ class Proportion(EndpointKind):
 
     def analyse(self, a0: dict, a1: dict) -> tuple[float, float]:
         return two_proportion_test(a0["v"], a1["v"])
+
+
+def _responders(v: np.ndarray) -> tuple[int, int]:
+    """(patients with the outcome, patients assessed) among values 1/0/NaN."""
+    v = v[np.isfinite(v)]
+    return int((v >= 0.5).sum()), int(v.size)
 
 
 def welch_difference(x1: np.ndarray, x0: np.ndarray) -> tuple[float, float, float, int]:

@@ -388,7 +388,7 @@ def _catalog_section(sec: ReportSection, view: FigureView, comparisons: Sequence
     e = sec.endpoint
     effects = [{"label": x["label"], "hr": fmt_num(x["hr"], 2), "ci": fmt_ci(x["ci_low"], x["ci_high"], 2),
                 "p": fmt_p(x["p"]) if x["p"] is not None else DASH}
-               for x in (e.effects(view.endpoints, comparisons) if hasattr(e, "effects") else [])]
+               for x in e.effects(view.endpoints, comparisons)]
     return {"id": sec.id, "title": sec.title, "figure": e.figure(view), "comparisons": effects,
             "definition": getattr(e, "definition", "")}
 

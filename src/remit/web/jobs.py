@@ -137,23 +137,19 @@ class PredictionQueue:
         self._reader = threading.Thread(target=self._read_progress, name="remit-progress", daemon=True)
         self._reader.start()
 
-    def _discard_pool(self) -> None:
+    def _discard_pool(self, wait: bool = False) -> None:
+        """Stop the workers (waiting jobs are cancelled) and the progress reader."""
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
-        if self._progress is not None:
-            self._progress.put(None)
-            self._progress = None
-
-    def close(self) -> None:
-        """Stop the workers (waiting jobs are cancelled)."""
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=wait, cancel_futures=True)
         if self._progress is not None:
             self._progress.put(None)  # ends the reader
             self._progress = None
+
+    def close(self) -> None:
+        """Stop the workers, waiting for a running prediction to end (waiting jobs are cancelled). Not under the
+        lock: the finishing jobs' callbacks take it."""
+        self._discard_pool(wait=True)
 
     def _read_progress(self) -> None:
         queue = self._progress

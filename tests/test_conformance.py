@@ -34,11 +34,18 @@ def _toy_registered():
     toy_disease.unregister()
 
 
-def _run(disease: str, tmp_path, chunk_size: int):
+def _run(disease: str, tmp_path, chunk_size: int, visits: list[str] | None = None):
     from remit.trial import Trial
 
-    spec = parse_scenario(get_disease(disease).example(), f"{disease} example")
+    scenario = get_disease(disease).example()
+    if visits is not None:
+        scenario["trial"]["visits"] = visits
+    spec = parse_scenario(scenario, f"{disease} example")
     return Trial(spec).run(out=tmp_path, chunk_size=chunk_size)
+
+
+# visits between those of an example's default schedule (sub-annual ones, 1 and 2 years)
+EXTRA_VISITS = ["9w", "100d", "18m"]
 
 
 @pytest.mark.parametrize("disease", DISEASE_IDS)
@@ -71,6 +78,41 @@ def test_disease_example_runs_and_repeats(disease, tmp_path):
     assert a.patients.equals(b.patients)
     assert a.outcomes.equals(b.outcomes)
     assert a.endpoints.equals(b.endpoints)
+
+
+@pytest.mark.parametrize("disease", DISEASE_IDS)
+def test_disease_reports_at_every_visit(disease, tmp_path):
+    """Every score, proportion, time-to-event and mortality endpoint has a row at each visit of
+    ``[trial] visits``; visits added between the default ones (and another chunk size) change no
+    number at the visits both schedules have."""
+    a = _run(disease, tmp_path / "a", chunk_size=20)
+    b = _run(disease, tmp_path / "b", chunk_size=7, visits=[*get_disease(disease).visits, "1y", "2y", *EXTRA_VISITS])
+    visits = sorted(b.spec.visit_years)
+    assert set(a.spec.visit_years) < set(visits) and len(visits) == len(a.spec.visit_years) + len(EXTRA_VISITS)
+    ep = b.endpoints
+
+    def at_every_visit(endpoint: str, expected: list[float]) -> None:
+        """In every arm with rows of ``endpoint`` (an arm may have none: nobody at risk), one per visit."""
+        rows = ep[ep["endpoint"] == endpoint]
+        assert len(rows), endpoint
+        for arm, d in rows.groupby("arm"):
+            assert np.allclose(sorted(d["timepoint_years"]), expected), (endpoint, arm)
+
+    for e in get_disease(disease).endpoints:
+        if e.kind == "score":
+            at_every_visit(f"mean_{e.name}", [0.0, *visits])
+        elif e.kind == "proportion":
+            at_every_visit(e.name, visits)
+        elif e.kind == "survival":
+            at_every_visit(f"{e.name}_free", visits)
+    at_every_visit("all_cause_mortality", visits)
+    at_every_visit("treatment_related_mortality", visits)  # day 100 is one of them
+    assert a.patients.equals(b.patients)
+    key = ["arm", "endpoint", "timepoint_years"]
+    both = a.endpoints.merge(b.endpoints, on=key, suffixes=("", "_more"))
+    assert len(both) == len(a.endpoints)
+    for col in ("estimate", "ci_low", "ci_high", "n"):
+        assert np.array_equal(both[col], both[f"{col}_more"], equal_nan=True), col
 
 
 @pytest.mark.parametrize("disease", DISEASE_IDS)

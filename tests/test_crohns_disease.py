@@ -8,7 +8,7 @@ control of the same patients.
 import numpy as np
 import pytest
 
-from remit.diseases.crohns_disease.clinical import DISEASE, WEEK24_DAYS, draining
+from remit.diseases.crohns_disease.clinical import DISEASE, draining
 from remit.engine.integrate import SolverOptions, simulate
 from remit.errors import ScenarioError
 from remit.diseases import build_model
@@ -21,6 +21,7 @@ from remit.therapies.schedule import ScheduleBuilder
 from remit.endpoints import Records
 from remit.trial import Trial, observe_trial, output_grid
 
+WEEK24_DAYS = 24 * 7.0  # the ADMIRE-CD primary timepoint
 MODEL = build_model("crohns_disease")
 
 LUMINAL = {"age": {"mean": 32, "sd": 8, "min": 18, "max": 50}, "disease_duration_years": {"mean": 5, "sd": 2, "min": 2, "max": 8},

@@ -79,10 +79,14 @@ def test_rows_per_timepoint(result):
     assert sorted(result.loc[(result.arm == "DMT") & (result.endpoint == "mean_edss"), "timepoint_years"]) == [
         0, 1, 2, 3, 4, 5,
     ]
+    # mortality at day 100 (treatment-related) and at every visit (here the whole years: no visits given)
     trm = result.loc[(result.arm == "aHSCT") & (result.endpoint == "treatment_related_mortality"), "timepoint_years"]
-    assert np.allclose(sorted(trm), [100 / 365.25, 1.0])
+    assert np.allclose(sorted(trm), [100 / 365.25, 1, 2, 3, 4, 5])
+    acm = result.loc[(result.arm == "aHSCT") & (result.endpoint == "all_cause_mortality"), "timepoint_years"]
+    assert np.allclose(sorted(acm), [1, 2, 3, 4, 5])
+    # CD4+ at every visit of its outcome rows
     cd4 = result.loc[(result.arm == "aHSCT") & (result.endpoint == "cd4_median"), "timepoint_years"]
-    assert np.allclose(sorted(cd4), [0.5, 1.0])
+    assert np.allclose(sorted(cd4), sorted(OUTCOMES.loc[OUTCOMES.endpoint == "cd4", "t_years"].unique()))
 
 
 def test_deterministic(patients, result):
@@ -279,7 +283,8 @@ def test_fractional_follow_up(patients):
     res = endpoints_of(patients, fu=3.5)
     years = sorted(res.loc[(res.arm == "DMT") & (res.endpoint == "neda3"), "timepoint_years"])
     assert years == [1, 2, 3]
-    assert np.isclose(one(res, "DMT", "all_cause_mortality").timepoint_years, 3.5)
+    acm = res.loc[(res.arm == "DMT") & (res.endpoint == "all_cause_mortality"), "timepoint_years"]
+    assert np.allclose(sorted(acm), [1, 2, 3, 3.5])  # at the whole years and at the end of follow-up
 
 
 # --------------------------------------------------------------------------

@@ -211,6 +211,6 @@ def test_small_trial_end_to_end():
     assert np.all(d["das28_baseline"] >= 3.2)
     acr = ep[(ep["endpoint"] == "acr20") & np.isclose(ep["timepoint_years"], 24 * 7 / 365.25)].set_index("arm")["estimate"]
     assert 0.45 <= acr["ADA+MTX"] <= 0.95 and 0.02 <= acr["placebo"] <= 0.35, acr.to_dict()
-    sharp = ep[(ep["endpoint"] == "sharp_change")].set_index("arm")["estimate"]
+    sharp = ep[(ep["endpoint"] == "sharp_change") & np.isclose(ep["timepoint_years"], 1.0)].set_index("arm")["estimate"]
     assert sharp["ADA+MTX"] < sharp["placebo"], sharp.to_dict()
     assert r.visits["das28"].notna().any()

@@ -66,7 +66,7 @@ def test_outputs_and_columns(runs):
     assert list(outcomes.columns) == OUTCOME_COLUMNS == ["patient_id", "endpoint", "t_years", "value"]
     assert set(outcomes["patient_id"]) == set(pats["patient_id"])
     edss = outcomes.loc[outcomes["endpoint"] == "edss", "value"].to_numpy()
-    assert edss.size == 240 * 6 and np.nanmin(edss) >= 0 and np.nanmax(edss) <= 9.5  # years 0..5
+    assert edss.size == 240 * 7 and np.nanmin(edss) >= 0 and np.nanmax(edss) <= 9.5  # baseline, 6 months, years 1..5
 
 
 def test_enrolled_cohort_meets_inclusion_criteria(runs):

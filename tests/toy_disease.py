@@ -21,6 +21,7 @@ from remit.diseases.base import YEAR, BaselineVariable, Disease, History, Observ
 from remit.diseases.patient import Match, Outcomes, PatientSpec, field_info
 from remit.model.spec import Module, Parameter, State
 from remit.random import uniforms
+from remit.schedule import VisitGrid
 from remit.schema.types import CHOICE, Distribution, PopulationBase, Range
 from remit.therapies import options as opt
 from remit.therapies.drugs import Drug
@@ -107,15 +108,22 @@ class ToySynovitis(Disease):
         drev = traj.y_end[:, model.state_index("drev")][:, None]
         return History({"score_baseline": _score(drev, params, uniforms(keys, C_SCORE, 1))[:, 0]})
 
+    def _scores(self, ctx: TrialContext, grid: VisitGrid) -> np.ndarray:
+        """The score (n, V) at the visits of ``grid``: baseline the screening value, NaN after death."""
+        u = uniforms(ctx.keys, C_SCORE + grid.ids.astype(np.uint64))
+        score = np.where(ctx.alive_at(grid.days), _score(ctx.at("drev", grid), ctx.params, u), np.nan)
+        score[:, grid.days == 0] = ctx.covariates["score_baseline"][:, None]
+        return score
+
     def observe(self, ctx: TrialContext) -> Observation:
         out = VisitOutcomes()
         v = ctx.visit_days
-        alive = ctx.alive_at(v)
-        score = np.where(alive, _score(ctx.at_visits("drev"), ctx.params, uniforms(ctx.keys, C_SCORE, len(v))), np.nan)
-        score[:, 0] = ctx.covariates["score_baseline"]
+        score = self._scores(ctx, ctx.assessments)  # quarterly: where flares are ascertained
+        rep = ctx.report  # the trial's report visits
+        at_visits = self._scores(ctx, rep)
+        for j, day in enumerate(rep.days):
+            out.at("score", day / YEAR, at_visits[:, j])
         rec = {"score_baseline": ctx.covariates["score_baseline"]}
-        for k in range(ctx.whole_years + 1):
-            out.at("score", k, score[:, min(4 * k, len(v) - 1)])
         above = (score[:, 1:] > FLARE)
         first = np.where(above.any(axis=1), np.argmax(above, axis=1) + 1, -1)
         end = np.minimum(np.where(ctx.died, ctx.death_days, np.inf), ctx.planned_years * YEAR) / YEAR

@@ -526,7 +526,7 @@ def predict(patient: PatientSpec | Mapping | str | os.PathLike, options: Sequenc
         ts = time.perf_counter()
         pats, _, outcomes = simulate_chunk(spec, a, twins.cohort, ids, solver)
         sim_times[opt.id] = round(time.perf_counter() - ts, 3)
-        records = Records(pats, outcomes, spec.trial.follow_up_years)
+        records = Records(pats, outcomes, spec.trial.follow_up_years, visits=spec.visit_years)
         pats = pats[pats["solver_status"].to_numpy() == 0]
         g_of = group[pats["patient_id"].to_numpy()]
         est: dict[str, list] = {}

@@ -49,6 +49,7 @@ from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from remit.diseases import DISEASES, build_model, get_disease
 from remit.errors import ScenarioError
+from remit.schedule import MAX_VISITS, check_visits, default_visits, schedule_years, visit_days
 from remit.therapies import THERAPIES, ArmBase
 from remit.therapies.base import unique_names
 from remit.schema.errors import translate, type_name
@@ -74,7 +75,9 @@ class TrialSettings(Model):
     """The ``[trial]`` table: identity, seed, follow-up (years) and size (patients per arm).
 
     ``control_arm`` names the reference arm for hazard ratios; when omitted
-    it resolves to the last conventional arm, else the last arm.
+    it resolves to the last conventional arm, else the last arm. ``visits`` lists the times after
+    randomisation at which the endpoints are reported (:mod:`remit.schedule`), e.g.
+    ``["4w", "12w", "6m", "1y"]``; when omitted, the disease's default schedule.
     """
 
     name: Annotated[str, Text(1, 200)]
@@ -83,6 +86,8 @@ class TrialSettings(Model):
     follow_up_years: Annotated[float, Range(0, 30, lo_open=True)]
     patients_per_arm: Annotated[int, Range(1, 10_000_000)]
     control_arm: Annotated[str, Text(1, 60)] | None = None
+    # report visits after randomisation ("4w", "6m", "1y", ...; remit.schedule); None: the disease's default
+    visits: Annotated[tuple[str, ...], Items(1, MAX_VISITS, "visits")] | None = None
 
 
 ModelDefaults = Literal["calibrated", "prior"]
@@ -143,6 +148,10 @@ class TrialSpec(Model):
     def _cross_check(self) -> "TrialSpec":
         _check_drugs(self)
         _check_model(self)
+        if self.trial.visits is not None:
+            problem = check_visits(self.trial.visits, self.trial.follow_up_years)
+            if problem is not None:
+                raise fail(problem[1], at=("trial", "visits", problem[0]), value=self.trial.visits[problem[0]])
         for i, arm in enumerate(self.arms):
             problem = arm.check(self.trial)
             if problem is not None:
@@ -164,6 +173,14 @@ class TrialSpec(Model):
             trial = self.trial.model_copy(update={"control_arm": resolved})
             object.__setattr__(self, "trial", trial)
         return self
+
+    @property
+    def visit_years(self) -> tuple[float, ...]:
+        """The report visits in years after randomisation, sorted (``trial.visits``, else the
+        disease's default schedule: :func:`remit.schedule.default_visits`)."""
+        if self.trial.visits is None:
+            return default_visits(self.trial.follow_up_years, get_disease(self.trial.disease).visits)
+        return schedule_years(visit_days(v) for v in self.trial.visits)
 
     @property
     def arm_names(self) -> tuple[str, ...]:

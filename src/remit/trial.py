@@ -29,6 +29,7 @@ from remit.observe import draw_deaths
 from remit.population import PILOT, YEAR, Cohort, accept, burn_in, eligible, score_acceptance, selection
 from remit.random import TRIAL, patient_keys
 from remit.scenario import TrialSpec, load_scenario
+from remit.schedule import VisitGrid
 from remit.stream import VisitChunks, sorted_chunk_frames
 from remit.therapies import arm_plan
 MAX_CANDIDATES_PER_PATIENT = 400  # give up (clear error) if inclusion criteria are this hard to meet
@@ -39,7 +40,8 @@ class EnrolmentError(RuntimeError):
 
 
 def output_grid(follow_up_days: float) -> np.ndarray:
-    """Daily for the first 150 days (aplasia, engraftment), weekly after, plus every visit and the end."""
+    """Daily for the first 150 days (aplasia, engraftment), weekly after, plus every quarterly
+    assessment and the end (report visits between them are interpolated: remit.schedule.VisitGrid)."""
     visits = np.arange(0, follow_up_days + 1e-9, YEAR / VISITS_PER_YEAR)
     grid = np.concatenate([np.arange(0, min(150, follow_up_days), 1.0), np.arange(150, follow_up_days, 7.0), visits, [follow_up_days]])
     return np.unique(np.round(grid, 9))
@@ -77,7 +79,8 @@ class TrialResult:
         """The patients and outcomes tables as the endpoints read them."""
         from remit.endpoints import Records
 
-        return Records(self.patients, self.outcomes, self.spec.trial.follow_up_years, self.spec.control.name)
+        return Records(self.patients, self.outcomes, self.spec.trial.follow_up_years, self.spec.control.name,
+                       self.spec.visit_years)
 
     def outcome(self, name: str) -> pd.DataFrame:
         """Outcome ``name`` per patient (rows, in ``patients`` order) and visit (columns, years)."""
@@ -250,7 +253,7 @@ class Trial:
             patients = patients.sort_values("patient_id", kind="stable").reset_index(drop=True)
         timings["collect_s"] = time.perf_counter() - t2
         t2 = time.perf_counter()
-        records = Records(patients, outcomes, spec.trial.follow_up_years, spec.control.name)
+        records = Records(patients, outcomes, spec.trial.follow_up_years, spec.control.name, spec.visit_years)
         endpoints = compute_endpoints(records, disease.endpoints)
         baseline = baseline_table(patients, requested_baseline(spec), disease.baseline)
         timings["endpoints_s"] = time.perf_counter() - t2
@@ -412,11 +415,11 @@ def observe_trial(model, spec, arm, plan, cohort: Cohort, traj, patient_ids: np.
     keys = patient_keys(spec.trial.seed, TRIAL, cohort.candidate)
     t = traj.t
     fu = spec.trial.follow_up_years
-    K = int(np.floor(fu + 1e-9))  # whole years of annual endpoints
     cov = cohort.covariates
     v_days = np.arange(0, int(np.floor(fu * VISITS_PER_YEAR + 1e-9)) + 1) * (YEAR / VISITS_PER_YEAR)  # quarterly visits
     ctx = TrialContext(model, spec, arm, plan, cov, cohort.carry, params, keys, t, traj.y, v_days,
-                       np.searchsorted(t, v_days - 1e-6), np.zeros(n, bool), np.full(n, np.nan), np.full(n, fu), fu)
+                       np.searchsorted(t, v_days - 1e-6), np.zeros(n, bool), np.full(n, np.nan), np.full(n, fu), fu,
+                       VisitGrid.on(t, np.concatenate([[0.0], np.asarray(spec.visit_years) * YEAR])))
     deaths = draw_deaths(t, traj["cum_inf"], keys, cov["age"], disease.frailty(cov), plan.organ_toxicity_death,
                          plan.graft_day, disease.disease_death_days(ctx), fu * YEAR, disease.infection_frailty(cov))
     ctx.died, ctx.death_days = deaths.died, deaths.death_days
@@ -439,9 +442,10 @@ def observe_trial(model, spec, arm, plan, cohort: Cohort, traj, patient_ids: np.
     rec["engraftment_day"] = engraftment_day(t, traj["anc"], plan.graft_day)
     death = np.where(deaths.died, deaths.death_days, np.inf)
     rec["n_severe_infections"] = np.where(t[1:] <= death[:, None], deaths.infections, 0).sum(axis=1).astype(np.int64)
-    obs.outcomes.at("cd4", 0.5, np.where(ctx.alive_at(0.5 * YEAR), cd4_all[:, ctx.year_index(0.5)], np.nan))
-    for k in range(1, K + 1):
-        obs.outcomes.at("cd4", k, cd4_v[:, k * VISITS_PER_YEAR])
+    rep = ctx.report
+    cd4_r = rep.take(cd4_all)
+    for j in range(1, len(rep)):
+        obs.outcomes.at("cd4", rep.days[j] / YEAR, np.where(ctx.alive_at(rep.days[j]), cd4_r[:, j], np.nan))
     rec["solver_status"] = traj.status
     rec["solver_message"] = np.array([STATUS_TEXT.get(int(s), "unknown") for s in traj.status])
     patients = pd.DataFrame(rec)

@@ -66,7 +66,8 @@ def simulate_arm(spec, arm_index: int, cohort: Cohort, rows: np.ndarray, chunk_s
     if not parts:
         raise DesignError("no patients to simulate")
     return Records(pd.concat([p.patients for p in parts], ignore_index=True),
-                   concat_outcomes([p.outcomes for p in parts]), spec.trial.follow_up_years, spec.control.name)
+                   concat_outcomes([p.outcomes for p in parts]), spec.trial.follow_up_years, spec.control.name,
+                   spec.visit_years)
 
 
 # --------------------------------------------------------------------------

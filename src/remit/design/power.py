@@ -266,7 +266,7 @@ def simulate_for_power(spec, cohort_per_arm: int, posterior: list[dict] | None =
     from remit.trial import concat_outcomes
 
     records = Records(pd.concat(parts, ignore_index=True), concat_outcomes(outcomes), big.trial.follow_up_years,
-                      big.control.name)
+                      big.control.name, big.visit_years)
     info = {"simulation_s": round(time.perf_counter() - t0, 2), "enrolment": enrol_info,
             "solver_failures": int((records.patients["solver_status"] != 0).sum())}
     return records, info

@@ -330,7 +330,8 @@ def run_sweep(spec, varies: list[Vary], patients_per_arm: int | None = None, chu
             outcomes = (concat_outcomes([r.outcomes for r in parts])
                         .sort_values("patient_id", kind="stable").reset_index(drop=True))
             patients[cell.index] = pats
-            records = Records(pats, outcomes, cell.spec.trial.follow_up_years, cell.spec.control.name)
+            records = Records(pats, outcomes, cell.spec.trial.follow_up_years, cell.spec.control.name,
+                              cell.spec.visit_years)
             ep = compute_endpoints(records, disease.endpoints)
             ep.insert(0, "cell", cell.index)
             ep.insert(1, "label", cell.label)

@@ -32,6 +32,7 @@ import numpy as np
 from remit.endpoints import Proportion, Rate, Score, Survival  # noqa: F401 (the kinds a disease declares)
 from remit.endpoints.base import EndpointKind
 from remit.registry import Registry
+from remit.schedule import VisitGrid
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -73,8 +74,10 @@ class History:
 class TrialContext:
     """One chunk of one arm after integration, with deaths already drawn.
 
-    Times are days from randomisation; ``visit_days`` are the quarterly visits within follow-up
-    and ``visit_index`` their positions in ``t``.
+    Times are days from randomisation; ``visit_days`` are the disease's quarterly assessments
+    within follow-up (where it ascertains its events) and ``visit_index`` their positions in
+    ``t``; ``reports`` are the trial's report visits (baseline first, :mod:`remit.schedule`),
+    at which the disease records its outcomes.
     """
 
     model: "ModelSpec"
@@ -93,6 +96,23 @@ class TrialContext:
     death_days: np.ndarray  # NaN if alive at the end
     follow_up_years: np.ndarray  # per patient: to death or end of trial
     planned_years: float
+    reports: VisitGrid | None = None  # None: baseline and every whole year (see `report`)
+
+    @property
+    def report(self) -> VisitGrid:
+        """The report visits: ``reports``, else baseline and every whole year of follow-up."""
+        if self.reports is None:
+            self.reports = VisitGrid.on(self.t, np.arange(self.whole_years + 1) * YEAR)
+        return self.reports
+
+    @property
+    def assessments(self) -> VisitGrid:
+        """The quarterly assessments (``visit_days``) as a :class:`~remit.schedule.VisitGrid`."""
+        return VisitGrid.on(self.t, self.visit_days)
+
+    def at(self, name: str, grid: VisitGrid) -> np.ndarray:
+        """State ``name`` at the visits of ``grid`` (n, V), interpolated between output times."""
+        return grid.take(self.state(name))
 
     def state(self, name: str) -> np.ndarray:
         return self.y[:, :, self.model.state_index(name)]
@@ -187,6 +207,9 @@ class Disease:
     baseline: tuple[BaselineVariable, ...] = ()
     selection: str | None = None  # covariate (and population Distribution of the same name) matched by prevalence selection
     primary: str = ""  # the Survival endpoint shown first (KM plot, headline)
+    # sub-annual report visits of the default schedule (remit.schedule; whole years and the end of
+    # follow-up are always in it): the 6-month visit most trials of every disease report
+    visits: tuple[str, ...] = ("6m",)
     report_ids: Mapping[str, str] = {}  # endpoint name -> report section id, where not <kind section>_<name>
     # population-level quantities `remit calibrate` fits (remit.calibration.problem.FitParameter)
     calibrated: tuple = ()

@@ -18,14 +18,14 @@ from remit.endpoints.base import (ALPHA, ENDPOINT_COLUMNS, ENDPOINT_KINDS, OUTCO
 from remit.endpoints.survival import Survival  # registration order: the order of rows and report sections
 from remit.endpoints.rate import Rate
 from remit.endpoints.visits import Proportion, Score
-from remit.endpoints.safety import SHARED, TRM_TIMEPOINTS_YEARS, ImmuneRecovery, Mortality
+from remit.endpoints.safety import SHARED, DAY_100_YEARS, ImmuneRecovery, Mortality
 from remit.endpoints.baseline import BASELINE_COLUMNS, baseline_table
 from remit.endpoints.intervals import mean_t_interval, median_order_statistic_ci, proportion_ci
 from remit.endpoints.table import catalog_order, compute_endpoints, km_fitters
 
 __all__ = [
     "ALPHA", "ENDPOINT_COLUMNS", "OUTCOME_COLUMNS", "BASELINE_COLUMNS", "ENDPOINT_KINDS", "SHARED",
-    "TRM_TIMEPOINTS_YEARS", "EndpointKind", "FigureView", "Records", "Survival", "Rate", "Score", "Proportion",
+    "DAY_100_YEARS", "EndpointKind", "FigureView", "Records", "Survival", "Rate", "Score", "Proportion",
     "Mortality", "ImmuneRecovery", "baseline_table", "catalog_order", "compute_endpoints", "comparison_label",
     "empty_outcomes", "km_fitters", "mean_t_interval", "median_order_statistic_ci", "proportion_ci", "whole_years",
 ]

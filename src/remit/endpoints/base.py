@@ -91,14 +91,17 @@ class Records:
     """The per-patient tables of a trial: ``patients`` (one row per patient, with ``patient_id`` and
     ``arm``) and ``outcomes`` (long: ``patient_id``, ``endpoint``, ``t_years``, ``value``).
 
-    ``follow_up_years`` is the planned follow-up (annual endpoints run to its whole years);
-    ``control_arm`` the arm the between-arm effects compare against.
+    ``follow_up_years`` is the planned follow-up; ``control_arm`` the arm the between-arm effects
+    compare against; ``visits`` the report visits in years after randomisation at which the
+    time-to-event and mortality endpoints are read (the scores and proportions are read at the
+    visits of their outcome rows); None: every whole year of follow-up.
     """
 
     patients: pd.DataFrame
     outcomes: pd.DataFrame = field(default_factory=empty_outcomes)
     follow_up_years: float = NAN
     control_arm: str | None = None
+    visits: tuple[float, ...] | None = None
     _wide: dict = field(default_factory=dict, init=False, repr=False)
     _arms: dict = field(default_factory=dict, init=False, repr=False)
     _arm_names: list | None = field(default=None, init=False, repr=False)
@@ -109,6 +112,13 @@ class Records:
         if self._arm_names is None:
             self._arm_names = [str(a) for a in pd.unique(self.patients["arm"])]
         return self._arm_names
+
+    @property
+    def report_visits(self) -> tuple[float, ...]:
+        """``visits`` within follow-up, else every whole year of it."""
+        if self.visits is None:
+            return tuple(float(k) for k in range(1, whole_years(self.follow_up_years) + 1))
+        return tuple(float(t) for t in self.visits if t <= self.follow_up_years + 1e-9)
 
     @property
     def comparisons(self) -> list[str]:

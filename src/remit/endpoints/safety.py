@@ -1,6 +1,6 @@
 """The endpoints every trial reports, whatever its disease: mortality (treatment-related by day
-100 and one year, all-cause over follow-up) and immune recovery (neutrophil engraftment, CD4+
-counts, severe infections)."""
+100 and at each report visit, all-cause at each visit and over follow-up) and immune recovery
+(neutrophil engraftment, CD4+ counts at the visits, severe infections)."""
 
 from __future__ import annotations
 
@@ -12,17 +12,17 @@ from remit.endpoints.base import EndpointKind, Records, flags, row
 from remit.endpoints.intervals import mean_t_interval, median_order_statistic_ci, proportion_ci
 
 YEAR = 365.25
-# Treatment-related mortality is reported at day 100 (the usual transplant milestone) and at one year.
-TRM_TIMEPOINTS_YEARS = (100.0 / YEAR, 1.0)
-CD4_TIMEPOINTS_YEARS = (0.5, 1.0)  # median CD4+ count at month 6 and year 1 (outcome rows "cd4")
+# Treatment-related mortality is reported at day 100 (the usual transplant milestone) and at every visit.
+DAY_100_YEARS = 100.0 / YEAR
 
 
 @dataclass(frozen=True)
 class Mortality(EndpointKind):
     """Deaths: patient columns ``died``, ``death_time_years`` and ``treatment_related_death``.
 
-    Endpoints ``treatment_related_mortality`` (at day 100 and year 1) and ``all_cause_mortality``
-    (over follow-up), each a proportion of the arm with a Clopper-Pearson 95% CI.
+    Endpoints ``treatment_related_mortality`` (at day 100 and each report visit) and
+    ``all_cause_mortality`` (at each visit and at the end of follow-up), each a cumulative
+    proportion of the arm with a Clopper-Pearson 95% CI.
     """
 
     name: str = "mortality"
@@ -39,22 +39,30 @@ class Mortality(EndpointKind):
         return {n: "proportion" for n in self.names()}
 
     def timepoints(self, follow_up_years: float) -> dict[str, float | None]:
-        return {"treatment_related_mortality": TRM_TIMEPOINTS_YEARS[1], "all_cause_mortality": float(follow_up_years)}
+        return {"treatment_related_mortality": min(1.0, float(follow_up_years)),
+                "all_cause_mortality": float(follow_up_years)}
 
     def rows(self, records: Records) -> list[dict]:
         rows = []
+        fu = records.follow_up_years
+        visits = records.report_visits
+        trm_at = sorted([DAY_100_YEARS, *(t for t in visits if abs(t - DAY_100_YEARS) > 1e-9)])
         for arm in records.arms:
             df = records.arm(arm)
             n = len(df)
             death_t = df["death_time_years"].to_numpy(dtype=float)
             died = flags(df["died"])
             trd = flags(df["treatment_related_death"]) & died
-            for t in TRM_TIMEPOINTS_YEARS:
+            for t in (t for t in trm_at if t <= fu + 1e-9):
                 k = int((trd & (death_t <= t + 1e-12)).sum())
                 rows.append(row(arm, "treatment_related_mortality", t, *proportion_ci(k, n, "exact"), n))
+            for t in visits:
+                if abs(t - fu) > 1e-9:
+                    k = int((died & (death_t <= t + 1e-12)).sum())
+                    rows.append(row(arm, "all_cause_mortality", t, *proportion_ci(k, n, "exact"), n))
             # A death flagged without a time still counts: it happened during follow-up.
-            k_all = int((died & ~(death_t > records.follow_up_years + 1e-12)).sum())
-            rows.append(row(arm, "all_cause_mortality", records.follow_up_years, *proportion_ci(k_all, n, "exact"), n))
+            k_all = int((died & ~(death_t > fu + 1e-12)).sum())
+            rows.append(row(arm, "all_cause_mortality", fu, *proportion_ci(k_all, n, "exact"), n))
         return rows
 
 
@@ -63,7 +71,8 @@ class ImmuneRecovery(EndpointKind):
     """Immune reconstitution and its cost: patient columns ``engraftment_day`` (days from graft),
     ``n_severe_infections`` (count), and the outcome rows ``cd4`` (cells/uL).
 
-    Endpoints ``engraftment_day_median`` and ``cd4_median`` (order-statistic 95% CIs) and
+    Endpoints ``engraftment_day_median`` and ``cd4_median`` (at each report visit; order-statistic
+    95% CIs) and
     ``severe_infections_per_patient`` (Student-t 95% CI).
     """
 
@@ -91,8 +100,8 @@ class ImmuneRecovery(EndpointKind):
                 rows.append(row(arm, "engraftment_day_median", fu, *_median(df["engraftment_day"])))
             if cd4:
                 wide = records.outcome("cd4", df)
-                for t in CD4_TIMEPOINTS_YEARS:
-                    if t in wide.columns and wide[t].notna().any():
+                for t in wide.columns:
+                    if t > 0 and wide[t].notna().any():
                         rows.append(row(arm, "cd4_median", t, *_median(wide[t])))
             if "n_severe_infections" in df.columns:
                 m, lo, hi, n = mean_t_interval(df["n_severe_infections"])

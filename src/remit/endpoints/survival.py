@@ -1,4 +1,4 @@
-"""Time to an event: Kaplan-Meier by whole year, median, Cox hazard ratio and log-rank test.
+"""Time to an event: Kaplan-Meier at each report visit, median, Cox hazard ratio and log-rank test.
 
 The Kaplan-Meier, Cox and log-rank statistics of the endpoint rows are lifelines'; the power
 analysis uses a fast path (:func:`survival_test`) with the same log-rank statistic and the same
@@ -31,7 +31,7 @@ COX_BATCH_ROWS = 50_000  # from this many patients on, the Cox fit always uses l
 class Survival(EndpointKind):
     """Time to an event. Patient columns ``time_col`` (years) and ``event_col`` (bool).
 
-    Endpoints: ``{name}_free`` (Kaplan-Meier at each whole year), ``{name}_median_years``,
+    Endpoints: ``{name}_free`` (Kaplan-Meier at each report visit), ``{name}_median_years``,
     ``{name}_hazard_ratio`` (Cox, vs control) and ``{name}_logrank_p``.
     """
 
@@ -94,7 +94,7 @@ class Survival(EndpointKind):
         fitters = self.fitters(records.patients)
         for arm in records.arms:
             if arm in fitters:
-                rows += _km_rows(arm, fitters[arm], len(records.arm(arm)), fu, self.name)
+                rows += _km_rows(arm, fitters[arm], len(records.arm(arm)), fu, records.report_visits, self.name)
         t0, e0 = self.durations(records.arm(records.control_arm))
         for arm in records.comparisons:
             t1, e1 = self.durations(records.arm(arm))
@@ -143,11 +143,13 @@ def _step_value_at(frame: pd.DataFrame, t: float) -> pd.Series:
     return frame.iloc[max(pos, 0)]
 
 
-def _km_rows(arm: str, kmf: KaplanMeierFitter, n: int, follow_up_years: float, name: str) -> list[dict]:
+def _km_rows(arm: str, kmf: KaplanMeierFitter, n: int, follow_up_years: float, visits: tuple[float, ...],
+             name: str) -> list[dict]:
+    """Kaplan-Meier estimate (95% CI) at each visit (years) and the median time of one arm."""
     rows = []
     last_time = float(kmf.timeline.max()) if len(kmf.timeline) else 0.0
     ci = kmf.confidence_interval_survival_function_
-    for year in range(1, whole_years(follow_up_years) + 1):
+    for year in visits:
         if year > last_time + 1e-6:
             # Beyond the last observed time the KM curve is undefined, unless it has already reached 0.
             at_zero = len(kmf.survival_function_) and float(kmf.survival_function_.iloc[-1, 0]) == 0.0

@@ -419,7 +419,8 @@ def render_report(
     comparisons = [comparison_label(a, control) for a in order if a != control] if control else []
     failed = _failed(patients)
     view = FigureView(Records(patients, outcomes if outcomes is not None else empty_outcomes(),
-                              getattr(getattr(spec, "trial", None), "follow_up_years", float("nan")), control),
+                              getattr(getattr(spec, "trial", None), "follow_up_years", float("nan")), control,
+                              getattr(spec, "visit_years", None)),
                       visits, endpoints, order)
     absent = ({SOLVER_SECTION[0]} if not failed.any() else set()) | ({"published"} if published is None else set())
     headings = {k: v for k, v in report_sections(disease).items() if k not in absent}

@@ -33,9 +33,10 @@ from scipy import special
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.crohns_disease.patient import CrohnsPatient
-from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Score, Survival, TrialContext, VisitOutcomes)
 from remit.diseases.crohns_disease import model as cd
+from remit.schedule import VisitGrid
 from remit.random import uniforms
 from remit.schema.types import AgeDistribution, CHOICE, Distribution, Items, Model, PopulationBase, Range, Text, fail
 from remit.therapies.drugs import Drug
@@ -45,13 +46,11 @@ C_CDAI = DISEASE_COUNTERS
 C_SES = DISEASE_COUNTERS + 1_000_000
 C_EXAM = DISEASE_COUNTERS + 2_000_000
 C_MRI = DISEASE_COUNTERS + 3_000_000
-W24_ID = 900_000  # index of the week-24 assessment within each block
 
 REMISSION_CDAI = 150.0  # Best et al. 1976
 ACTIVE_CDAI = 220.0  # moderate-severe activity (Best et al. 1976; Sandborn et al. 2002 Gastroenterology 122:512)
 RESPONSE_DROP = 100.0  # CR-100
 ENDOSCOPIC_REMISSION_SES = 2.0
-WEEK24_DAYS = 24 * 7.0
 OFF_THERAPY_DMT = 0.05  # maintenance potency below which a patient counts as off therapy
 FLARE_FROM_DAYS = 80.0  # therapy restarts are counted from the month-3 visit on
 STEROIDS = ("prednisolone", "budesonide")
@@ -196,15 +195,6 @@ def ses_cd_of(drev, dirr, p, keys, ids) -> np.ndarray:
     return cd.ses_cd_scale(drev + dirr + p["ses_noise"][:, None] * _z(keys, C_SES, ids))
 
 
-def _at_days(ctx: TrialContext, name: str, day: float) -> np.ndarray:
-    """State ``name`` at ``day`` (linear interpolation on the output grid), shape (n, 1)."""
-    t = ctx.t
-    i = int(np.clip(np.searchsorted(t, day), 1, len(t) - 1))
-    w = (day - t[i - 1]) / (t[i] - t[i - 1])
-    x = ctx.state(name)
-    return ((1 - w) * x[:, i - 1] + w * x[:, i])[:, None]
-
-
 # --------------------------------------------------------------------------
 # the disease
 # --------------------------------------------------------------------------
@@ -257,6 +247,7 @@ class CrohnsDisease(Disease):
     )
     selection = ("cdai_baseline", "cdai")
     primary = "active_disease"
+    visits = ("24w", "6m")  # week 24: the primary timepoint of ADMIRE-CD (Panes et al. 2016 Lancet 388:1281)
     calibrated = (
         FitParameter("fist_msc_gain", 0.3, 20.0, "log", why="healing of perianal fistulas by local MSC (ADMIRE, Barnhoorn)"),
         FitParameter("k_fist_heal", 0.005, 0.1, "log", why="fistula healing without MSC (control arms)"),
@@ -310,25 +301,31 @@ class CrohnsDisease(Disease):
         fist = np.asarray(cov.get("fistula_baseline", np.zeros(len(cov["age"]), bool)), dtype=float)
         return np.exp(0.05 * (cov["age"] - 35.0)) * (1.0 + 0.5 * fist)
 
+    def _examine(self, ctx: TrialContext, grid: VisitGrid) -> dict[str, np.ndarray]:
+        """CDAI, SES-CD (NaN after death), a draining fistula, a collection on MRI and the maintenance
+        therapy level (n, V) at the visits of ``grid``; baseline: the screening values."""
+        p, keys, cov = ctx.params, ctx.keys, ctx.covariates
+        ids = grid.ids
+        alive = ctx.alive_at(grid.days)
+        infl, drev, dirr, dmt, fist = (ctx.at(s, grid) for s in ("infl", "drev", "dirr", "dmt", "fistula"))
+        drain = draining(fist, p, keys, ids)
+        coll = collection_on_mri(local_inflammation(infl, dmt, p), p, keys, ids)
+        cdai = cdai_of(infl, drev, dmt, drain, p, keys, ids)
+        ses = ses_cd_of(drev, dirr, p, keys, ids)
+        at = grid.days == 0
+        cdai[:, at] = cov["cdai_baseline"][:, None]
+        ses[:, at] = cov["ses_cd_baseline"][:, None]
+        drain[:, at] = cov["fistula_baseline"].astype(bool)[:, None]
+        return {"cdai": np.where(alive, cdai, np.nan), "ses": np.where(alive, ses, np.nan), "drain": drain,
+                "coll": coll, "dmt": dmt, "alive": alive}
+
     def observe(self, ctx: TrialContext) -> Observation:
         out = VisitOutcomes()
-        p, keys, cov = ctx.params, ctx.keys, ctx.covariates
-        K = ctx.whole_years
+        cov = ctx.covariates
         v_days = ctx.visit_days
-        V = len(v_days)
-        ids = np.arange(V)
-        alive = ctx.alive_at(v_days)
-
-        fist = ctx.at_visits("fistula")
-        drain = draining(fist, p, keys, ids)
-        dmt = ctx.at_visits("dmt")
-        coll = collection_on_mri(local_inflammation(ctx.at_visits("infl"), dmt, p), p, keys, ids)
-        cdai = cdai_of(ctx.at_visits("infl"), ctx.at_visits("drev"), dmt, drain, p, keys, ids)
-        ses = ses_cd_of(ctx.at_visits("drev"), ctx.at_visits("dirr"), p, keys, ids)
+        q = self._examine(ctx, ctx.assessments)
+        cdai, ses, drain, alive = q["cdai"], q["ses"], q["drain"], q["alive"]
         cdai0, ses0, drain0 = cov["cdai_baseline"], cov["ses_cd_baseline"], cov["fistula_baseline"].astype(bool)
-        cdai[:, 0], ses[:, 0], drain[:, 0] = cdai0, ses0, drain0
-        cdai = np.where(alive, cdai, np.nan)
-        ses = np.where(alive, ses, np.nan)
 
         # therapy restarted: first visit from month 3 with active disease
         flare = (cdai >= ACTIVE_CDAI) & (v_days >= FLARE_FROM_DAYS)[None, :]
@@ -337,50 +334,47 @@ class CrohnsDisease(Disease):
         restarted_by = np.cumsum(flare, axis=1) > 0  # (n, V)
 
         steroid = self._on_steroids(ctx.arm, v_days)  # (V,)
-        off_therapy = dmt < OFF_THERAPY_DMT
+        off_therapy = q["dmt"] < OFF_THERAPY_DMT
 
         rec: dict[str, np.ndarray] = {
             "cdai_baseline": cdai0, "ses_cd_baseline": ses0, "fistula_baseline": drain0,
             "perianal_disease": cov["perianal_disease"],
             "active_disease": has_flare, "time_to_active_disease_years": t_flare,
         }
-        q = VISITS_PER_YEAR
-        for k in range(0, K + 1):
-            out.at("cdai", k, cdai[:, k * q])
-            out.at("ses_cd", k, ses[:, k * q])
-        for k in range(1, K + 1):
-            j, jp = k * q, k * q - 1  # yearly visit and the visit 3 months before
-            alive_k = alive[:, j]
-            rem = cdai[:, j] < REMISSION_CDAI
+        rep = ctx.report
+        r = self._examine(ctx, rep)
+        before = rep.last_quarter_before(v_days)  # the assessment about 3 months before each visit
+        upto = rep.quarters_up_to(v_days) - 1  # the last assessment at or before it
+        steroid_r = self._on_steroids(ctx.arm, rep.days)
+        for j, t in enumerate(rep.years):
+            out.at("cdai", t, r["cdai"][:, j])
+            out.at("ses_cd", t, r["ses"][:, j])
+        for j, t in enumerate(rep.years):
+            if t == 0:
+                continue
+            jp = before[j]
+            alive_k = r["alive"][:, j]
+            c = r["cdai"][:, j]
+            rem = c < REMISSION_CDAI
             rem3 = rem & (cdai[:, jp] < REMISSION_CDAI)
-            endo = ses[:, j] <= ENDOSCOPIC_REMISSION_SES
-            closed = ~drain[:, j]
-            quiet_peri = closed & ~coll[:, j]
-            sustained = (rem3 & off_therapy[:, j] & off_therapy[:, jp] & ~steroid[jp] & ~steroid[j]
-                         & ~restarted_by[:, j] & endo & quiet_peri)
+            endo = r["ses"][:, j] <= ENDOSCOPIC_REMISSION_SES
+            closed = ~r["drain"][:, j]
+            quiet_peri = closed & ~r["coll"][:, j]
+            off = r["dmt"][:, j] < OFF_THERAPY_DMT
+            sustained = (rem3 & off & off_therapy[:, jp] & ~steroid[jp] & ~steroid_r[j]
+                         & ~restarted_by[:, upto[j]] & endo & quiet_peri)
             cols = {
                 "clinical_remission": rem,
-                "clinical_response": (cdai0 - cdai[:, j]) >= RESPONSE_DROP,
+                "clinical_response": (cdai0 - c) >= RESPONSE_DROP,
                 "endoscopic_remission": endo,
                 "endoscopic_radiologic_remission": endo & quiet_peri,
-                "steroid_free_remission": rem3 & ~steroid[jp] & ~steroid[j],
+                "steroid_free_remission": rem3 & ~steroid[jp] & ~steroid_r[j],
                 "sustained_remission": sustained,
             }
             for name, v in cols.items():
-                out.at(name, k, np.where(alive_k, v.astype(float), np.nan))
-            out.at("fistula_closure", k, np.where(alive_k & drain0, closed.astype(float), np.nan))
-            out.at("combined_remission", k, np.where(alive_k & drain0, quiet_peri.astype(float), np.nan))
-
-        if ctx.planned_years * YEAR >= WEEK24_DAYS and K >= 1:
-            f24 = _at_days(ctx, "fistula", WEEK24_DAYS)
-            w_ids = np.array([W24_ID])
-            closed24 = ~draining(f24, p, keys, w_ids)[:, 0]
-            local24 = local_inflammation(_at_days(ctx, "infl", WEEK24_DAYS), _at_days(ctx, "dmt", WEEK24_DAYS), p)
-            quiet24 = closed24 & ~collection_on_mri(local24, p, keys, w_ids)[:, 0]
-            alive24 = ctx.alive_at(WEEK24_DAYS)
-            # week 24 (ADMIRE-CD primary timepoint): listed under the same endpoints at 24 x 7 / 365.25 years
-            out.at("fistula_closure", WEEK24_DAYS / YEAR, np.where(alive24 & drain0, closed24.astype(float), np.nan))
-            out.at("combined_remission", WEEK24_DAYS / YEAR, np.where(alive24 & drain0, quiet24.astype(float), np.nan))
+                out.at(name, t, np.where(alive_k, v.astype(float), np.nan))
+            out.at("fistula_closure", t, np.where(alive_k & drain0, closed.astype(float), np.nan))
+            out.at("combined_remission", t, np.where(alive_k & drain0, quiet_peri.astype(float), np.nan))
 
         draining_v = np.where(alive, drain.astype(float), np.nan)
         return Observation(rec, {"cdai": cdai, "ses_cd": ses, "draining_fistula": draining_v}, out)

@@ -48,9 +48,10 @@ from scipy import special
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.lupus.patient import LupusPatient
-from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Rate, Score, Survival, TrialContext, VisitOutcomes)
 from remit.diseases.lupus import model as sle
+from remit.schedule import VisitGrid
 from remit.random import poisson, uniforms
 from remit.schema.types import Distribution, Items, Model, PopulationBase, Range, Text, fail, fmt
 from remit.therapies.drugs import Drug
@@ -393,22 +394,27 @@ class Lupus(Disease):
         idx = np.argmax(hit, axis=1)
         return np.where(hit.any(axis=1), ctx.t[idx], np.inf)
 
-    def observe(self, ctx: TrialContext) -> Observation:
-        out = VisitOutcomes()
-        p, keys, cov = ctx.params, ctx.keys, ctx.covariates
-        n, K = ctx.n, ctx.whole_years
-        v_days = ctx.visit_days
-        V = len(v_days)
-        alive_v = ctx.alive_at(v_days)
-        obs = observe_visits(ctx.at_visits("sys"), ctx.at_visits("drev"), ctx.at_visits("dirr"), ctx.at_visits("autoab"),
-                             p, ctx.carry["item_propensity"], keys, np.arange(V))
+    def _scores(self, ctx: TrialContext, grid: VisitGrid) -> dict[str, np.ndarray]:
+        """Every score (n, V) at the visits of ``grid``; baseline: the screening values; NaN after death."""
+        obs = observe_visits(*(ctx.at(s, grid) for s in ("sys", "drev", "dirr", "autoab")), ctx.params,
+                             ctx.carry["item_propensity"], ctx.keys, grid.ids)
+        cov, at = ctx.covariates, grid.days == 0
         base = {"sledai": cov["sledai_baseline"], "proteinuria": cov["proteinuria_baseline"],
                 "anti_dsdna": cov["anti_dsdna_baseline"], "c3": cov["c3_baseline"],
                 "renal": ctx.carry["renal_baseline"], "clinical": ctx.carry["clinical_baseline"],
                 "major_organ": ctx.carry["major_organ_baseline"]}
         for k, v in base.items():
-            obs[k][:, 0] = v
-        obs = {k: np.where(alive_v, v, np.nan) for k, v in obs.items()}
+            obs[k][:, at] = np.asarray(v)[:, None]
+        alive = ctx.alive_at(grid.days)
+        return {k: np.where(alive, v, np.nan) for k, v in obs.items()}
+
+    def observe(self, ctx: TrialContext) -> Observation:
+        out = VisitOutcomes()
+        p, keys, cov = ctx.params, ctx.keys, ctx.covariates
+        n = ctx.n
+        v_days = ctx.visit_days
+        V = len(v_days)
+        obs = self._scores(ctx, ctx.assessments)
 
         death = np.where(ctx.died, ctx.death_days, np.inf)
         flares = draw_renal_flares(ctx.t, ctx.state("cum_attack"), p, keys)
@@ -446,19 +452,24 @@ class Lupus(Disease):
             "time_to_disease_activity_years": np.where(event, event_day, ctx.follow_up_years * YEAR) / YEAR,
             "first_response_years": first_day / YEAR, "relapse_years": relapse_day / YEAR,
         }
-        for k in range(0, K + 1):
-            vi = k * VISITS_PER_YEAR
+        rep = ctx.report
+        obs_r = self._scores(ctx, rep)
+        for j, day in enumerate(rep.days):
             for name in ("sledai", "proteinuria", "anti_dsdna", "c3"):
-                out.at(name, k, obs[name][:, vi])
-        for k in range(1, K + 1):
-            vi = k * VISITS_PER_YEAR
-            alive_k = ctx.alive_at(k * YEAR)
-            ever_major = major[:, : vi + 1].any(axis=1)
-            ever_resp = resp[:, : vi + 1].any(axis=1)
-            out.at("major_response", k, np.where(alive_k, ever_major, np.nan))
-            out.at("partial_response", k, np.where(alive_k, ever_resp & ~ever_major, np.nan))
-            out.at("remission", k, np.where(alive_k, obs["clinical"][:, vi] == 0, np.nan))
-            out.at("relapse", k, np.where(alive_k & ever_resp, relapse_day <= k * YEAR + 1e-6, np.nan))
+                out.at(name, day / YEAR, obs_r[name][:, j])
+        major_r, partial_r = responses(obs_r["sledai"], obs_r["major_organ"], obs_r["renal"], obs_r["sledai"][:, 0])
+        upto = rep.quarters_up_to(v_days)  # quarterly assessments at or before each visit
+        for j, day in enumerate(rep.days):
+            if day == 0:
+                continue
+            alive_k = ctx.alive_at(day)
+            ever_major = major[:, : upto[j]].any(axis=1) | major_r[:, j]
+            ever_resp = resp[:, : upto[j]].any(axis=1) | major_r[:, j] | partial_r[:, j]
+            y = day / YEAR
+            out.at("major_response", y, np.where(alive_k, ever_major, np.nan))
+            out.at("partial_response", y, np.where(alive_k, ever_resp & ~ever_major, np.nan))
+            out.at("remission", y, np.where(alive_k, obs_r["clinical"][:, j] == 0, np.nan))
+            out.at("relapse", y, np.where(alive_k & ever_resp, relapse_day <= day + 1e-6, np.nan))
         visits = {"sledai": obs["sledai"], "proteinuria": obs["proteinuria"], "anti_dsdna": obs["anti_dsdna"], "c3": obs["c3"]}
         return Observation(rec, visits, out)
 

@@ -25,10 +25,11 @@ from scipy import special, stats
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.multiple_sclerosis.patient import MsPatient
-from remit.diseases.base import (YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History, Observation, Proportion,
+from remit.diseases.base import (YEAR, BaselineVariable, Disease, History, Observation, Proportion,
                                  Rate, Score, Survival, TrialContext, VisitOutcomes)
 from remit.diseases.multiple_sclerosis import model as ms
 from remit.diseases.multiple_sclerosis.model import EDSS_STEPS, to_edss_scale
+from remit.schedule import VisitGrid
 from remit.random import poisson, uniforms, uniforms_at
 from remit.schema.types import CHOICE, Choice, Distribution, Items, Model, PopulationBase, Range, fail
 from remit.therapies.drugs import Drug
@@ -37,6 +38,7 @@ from remit.therapies.drugs import Drug
 C_RELAPSE = 0
 C_RATER = 7_000_000
 C_MRI = 8_000_000
+C_MRI_WITHIN = 8_500_000  # + visit id: lesions of a report visit's MRI year seen by that visit
 
 
 # --------------------------------------------------------------------------
@@ -286,21 +288,27 @@ class MultipleSclerosis(Disease):
         edss = np.nan_to_num(cov["edss_baseline"], nan=3.0)
         return np.exp(0.05 * (cov["age"] - 35.0) + 0.25 * (edss - 3.0))
 
+    def _edss(self, ctx: TrialContext, grid: VisitGrid, relapses: list[RelapseHistory]) -> np.ndarray:
+        """EDSS (n, V) at the visits of ``grid`` with rater error; baseline: the screening EDSS; NaN after death."""
+        p = ctx.params
+        at = np.broadcast_to(grid.days, (ctx.n, len(grid)))
+        edss = edss_at(at, ctx.at("dirr", grid), ctx.at("drev", grid), relapses, p)
+        edss = rater_error(edss, ctx.keys, grid.ids, p["edss_rater_error"], C_RATER)
+        edss[:, grid.days == 0] = ctx.covariates["edss_baseline"][:, None]
+        return np.where(ctx.alive_at(grid.days), edss, np.nan)
+
     def observe(self, ctx: TrialContext) -> Observation:
         t, p, keys, cov = ctx.t, ctx.params, ctx.keys, ctx.covariates
-        n, K = ctx.n, ctx.whole_years
+        K = ctx.whole_years
         edss0 = cov["edss_baseline"]
         death = np.where(ctx.died, ctx.death_days, np.inf)
 
         hist = draw_relapses(t, ctx.state("cum_attack"), p, keys)
         counted = hist.t <= death[:, None]
-        earlier = [RelapseHistory.from_carry(ctx.carry, "relapse"), RelapseHistory.settled(ctx.carry["residual_before"])]
+        relapses = [RelapseHistory.from_carry(ctx.carry, "relapse"), RelapseHistory.settled(ctx.carry["residual_before"]),
+                    hist]
         v_days = ctx.visit_days
-        at = np.broadcast_to(v_days, (n, len(v_days)))
-        edss = edss_at(at, ctx.at_visits("dirr"), ctx.at_visits("drev"), [*earlier, hist], p)
-        edss = rater_error(edss, keys, np.arange(len(v_days)), p["edss_rater_error"], C_RATER)
-        edss[:, 0] = edss0
-        edss = np.where(ctx.alive_at(v_days), edss, np.nan)
+        edss = self._edss(ctx, ctx.assessments, relapses)
 
         # confirmed progression: threshold reached at a visit and still at the visit 6 months later
         thr = ms.progression_threshold(edss0)[:, None]
@@ -314,26 +322,53 @@ class MultipleSclerosis(Disease):
             "n_relapses": np.where(counted, hist.count, 0).sum(axis=1).astype(np.int64),
             "progressed": progressed, "time_to_progression_years": ttp,
         }
+        # annual MRI: new lesions of year k drawn from the year's new-lesion load; a year cut short
+        # by the end of follow-up is drawn over its part within follow-up
         d_att = ctx.state("cum_attack")
-        mri_u = uniforms(keys, C_MRI, K + 1)
+        M = int(np.ceil(ctx.planned_years - 1e-9))
+        mri_u = uniforms(keys, C_MRI, M + 1)
+        ends = [ctx.year_index(k) if k <= K else len(t) - 1 for k in range(M + 1)]
+        load = [np.maximum(d_att[:, ends[k]] - d_att[:, ends[k - 1]], 0.0) for k in range(1, M + 1)]
+        lesions = [poisson(mri_u[:, k], load[k - 1] * p["mri_detection"]) for k in range(1, M + 1)]
         out = VisitOutcomes()
-        new_les, rel_y = [], []
         for k in range(1, K + 1):
-            i0, i1 = ctx.year_index(k - 1), ctx.year_index(k)
             alive_k = ctx.alive_at(k * YEAR)
-            out.at("edss", k - 1, edss[:, (k - 1) * VISITS_PER_YEAR])
             in_year = (hist.t > (k - 1) * YEAR + 1e-9) & (hist.t <= k * YEAR + 1e-9)
             r = np.where(in_year & counted, hist.count, 0).sum(axis=1)
-            les = poisson(mri_u[:, k], np.maximum(d_att[:, i1] - d_att[:, i0], 0.0) * p["mri_detection"])
             out.at("relapses", k, np.where(alive_k, r, np.nan))
-            out.at("new_lesions", k, np.where(alive_k, les, np.nan))
-            new_les.append(les)
-            rel_y.append(r)
-        out.at("edss", K, edss[:, K * VISITS_PER_YEAR])
-        for k in range(1, K + 1):
-            quiet = (np.sum(rel_y[:k], axis=0) == 0) & (np.sum(new_les[:k], axis=0) == 0) & ~(progressed & (ttp <= k + 1e-9))
-            out.at("neda3", k, np.where(ctx.alive_at(k * YEAR), quiet.astype(float), np.nan))
+            out.at("new_lesions", k, np.where(alive_k, lesions[k - 1], np.nan))
+
+        rep = ctx.report
+        edss_r = self._edss(ctx, rep, relapses)
+        att_r = ctx.at("cum_attack", rep)
+        for j, day in enumerate(rep.days):
+            out.at("edss", day / YEAR, edss_r[:, j])
+        for j, day in enumerate(rep.days):
+            if day == 0:
+                continue
+            y = day / YEAR
+            rel = np.where(counted & (hist.t <= day + 1e-9), hist.count, 0).sum(axis=1)
+            les = self._lesions_by(ctx, j, rep, lesions, att_r[:, j], ends)
+            quiet = (rel == 0) & (les == 0) & ~(progressed & (ttp <= y + 1e-9))
+            out.at("neda3", y, np.where(ctx.alive_at(day), quiet.astype(float), np.nan))
         return Observation(rec, {"edss": edss}, out)
+
+    @staticmethod
+    def _lesions_by(ctx: TrialContext, j: int, rep: VisitGrid, lesions: list[np.ndarray], att: np.ndarray,
+                    ends: list[int]) -> np.ndarray:
+        """New MRI lesions from randomisation to report visit ``j``: the annual counts of the years before
+        it and, within its year, each lesion of that year's count seen by then with probability equal
+        to the share of the year's new-lesion load accrued by then (a Poisson process thinned)."""
+        day = rep.days[j]
+        m = int(np.ceil(day / YEAR - 1e-9))  # the MRI year the visit falls in
+        before = np.sum(lesions[:m - 1], axis=0) if m > 1 else np.zeros(ctx.n)
+        if abs(day - m * YEAR) < 1e-6:
+            return before + lesions[m - 1]
+        d_att = ctx.state("cum_attack")
+        a0, a1 = d_att[:, ends[m - 1]], d_att[:, ends[m]]
+        share = np.clip((att - a0) / np.where(a1 > a0, a1 - a0, 1.0), 0.0, 1.0)
+        u = uniforms(ctx.keys, C_MRI_WITHIN + np.uint64(rep.ids[j]), 1)[:, 0]
+        return before + stats.binom.ppf(u, lesions[m - 1], share)
 
 
 DISEASE = MultipleSclerosis()

@@ -33,10 +33,11 @@ from scipy import special, stats
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.rheumatoid_arthritis.patient import RaPatient
-from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Score, TrialContext, VisitOutcomes)
 from remit.diseases.rheumatoid_arthritis import model as ra
 from remit.diseases.rheumatoid_arthritis.model import JOINTS, SHARP_MAX, das28_crp
+from remit.schedule import OFF_GRID_ID, VisitGrid
 from remit.random import uniforms
 from remit.schema.types import (AgeDistribution, Distribution, DurationDistribution, Items, Model, PopulationBase,
                                 Range, Text, fail)
@@ -44,14 +45,13 @@ from remit.therapies.drugs import Drug
 
 # --------------------------------------------------------------------------
 # random-counter blocks (HISTORY and TRIAL streams): one block per kind of draw,
-# indexed by assessment occasion (0 = baseline, 1 + v = quarterly visit v, 1000 + week)
+# indexed by assessment occasion (0 = baseline, 1 + the visit's id: remit.schedule.OFF_GRID_ID)
 # --------------------------------------------------------------------------
 MEASURES = ("sjc", "tjc", "crp", "pga", "pain", "phys", "haq", "flux")
 C_MEASURE = {m: DISEASE_COUNTERS + 1_000_000 * j for j, m in enumerate(MEASURES)}
-C_SHARP = DISEASE_COUNTERS + 1_000_000 * len(MEASURES)  # + year index (0 = baseline)
+C_SHARP = DISEASE_COUNTERS + 1_000_000 * len(MEASURES)  # + whole year of the reading (0 = baseline), else OFF_GRID_ID + day
 OCC_VISIT = 1
-OCC_WEEK = 1000
-WEEKS = (4, 12, 24)  # sub-annual assessments reported as patient columns
+MEASURES_REPORTED = ("das28", "sjc", "tjc", "crp", "pga", "haq")  # the scores recorded at each report visit
 ACR_LEVELS = (20, 50, 70)
 REMISSION = 2.6  # DAS28 remission threshold (Fransen et al. 2004 Ann Rheum Dis 63:1295; Prevoo et al. 1995)
 HAQ_STEP = 0.125
@@ -252,6 +252,9 @@ class RheumatoidArthritis(Disease):
     )
     selection = ("das28_baseline", "das28")
     primary = ""
+    # weeks 4, 12 and 24: the early assessments RA trials report (e.g. ACR20 at week 24, Weinblatt et al.
+    # 2003 Arthritis Rheum 48:35, ARMADA)
+    visits = ("4w", "12w", "24w", "6m")
     # tjc_pain is not fitted: Cx611 alone drove it to its floor, which made adalimumab's ACR20 in an
     # ARMADA-like trial 99% (published 67%; tests/test_rheumatoid_arthritis.py)
     calibrated = (
@@ -291,56 +294,43 @@ class RheumatoidArthritis(Disease):
         d = np.maximum(np.asarray(days, dtype=float), 0.0)
         return np.asarray(p["ra_context"])[:, None] * np.exp(-d[None, :] / np.asarray(p["ra_context_days"])[:, None])
 
-    def _measure_at(self, ctx: TrialContext, idx: np.ndarray, days: np.ndarray, occasions: np.ndarray):
-        syn, dirr, infl = (ctx.state(s)[:, idx] for s in ("drev", "dirr", "infl"))
-        m = observe_measures(syn, dirr, infl, ctx.params, ctx.keys, occasions, self._context(ctx, days))
-        alive = ctx.alive_at(days)
-        return {k: np.where(alive, v, np.nan) for k, v in m.items()}, alive
+    def _measure(self, ctx: TrialContext, grid: VisitGrid):
+        """Every measure (n, V) at the visits of ``grid`` (NaN after death; baseline: the screening
+        visit observed before enrolment) and who is alive at each."""
+        syn, dirr, infl = (ctx.at(s, grid) for s in ("drev", "dirr", "infl"))
+        m = observe_measures(syn, dirr, infl, ctx.params, ctx.keys, OCC_VISIT + grid.ids, self._context(ctx, grid.days))
+        alive = ctx.alive_at(grid.days)
+        m = {k: np.where(alive, v, np.nan) for k, v in m.items()}
+        at = grid.days == 0
+        for k in BASE_KEYS:
+            m[k][:, at] = ctx.covariates[f"{k}_baseline"][:, None]
+        return m, alive
 
     def observe(self, ctx: TrialContext) -> Observation:
         out = VisitOutcomes()
-        cov, n, K = ctx.covariates, ctx.n, ctx.whole_years
+        cov = ctx.covariates
         base = {k: cov[f"{k}_baseline"] for k in BASE_KEYS}
-        v_days = ctx.visit_days
-        m, alive_v = self._measure_at(ctx, ctx.visit_index, v_days, OCC_VISIT + np.arange(len(v_days)))
-        for k in BASE_KEYS:  # the baseline visit is the screening visit observed before enrolment
-            m[k][:, 0] = base[k]
+        m, alive_v = self._measure(ctx, ctx.assessments)
         resp = {lvl: np.where(alive_v, acr_response(m, base, lvl), np.nan) for lvl in ACR_LEVELS}
-        remission = np.where(alive_v, m["das28"] < REMISSION, np.nan)
 
         rec: dict[str, np.ndarray] = {f"{k}_baseline": base[k] for k in BASE_KEYS}
         rec["sharp_baseline"] = cov["sharp_baseline"]
-        # annual scores and responses
-        for k in range(0, K + 1):
-            vi = k * VISITS_PER_YEAR
-            if vi >= len(v_days):
-                break
-            for s in ("das28", "sjc", "haq"):
-                out.at(s, k, m[s][:, vi])
-            if k >= 1:
+        rep = ctx.report
+        mr, alive_r = self._measure(ctx, rep)
+        # radiographs: a reading of the damage at each visit (a whole year keeps its own reading error)
+        whole = np.abs(rep.years - np.round(rep.years)) < 1e-9
+        sharp = sharp_read(ctx.at("dirr", rep), ctx.params, ctx.keys,
+                           np.where(whole, np.round(rep.years), OFF_GRID_ID + np.round(rep.days)))
+        sharp[:, 0] = cov["sharp_baseline"]
+        for j, day in enumerate(rep.days):
+            y = day / YEAR
+            for s in MEASURES_REPORTED:
+                out.at(s, y, mr[s][:, j])
+            out.at("sharp", y, np.where(alive_r[:, j], sharp[:, j], np.nan))
+            if day > 0:
                 for lvl in ACR_LEVELS:
-                    out.at(f"acr{lvl}", k, resp[lvl][:, vi])
-                out.at("das28_remission", k, remission[:, vi])
-        years = np.arange(1, K + 1)
-        sharp = sharp_read(ctx.state("dirr")[:, [ctx.year_index(k) for k in years]], ctx.params, ctx.keys, years) \
-            if K else np.zeros((n, 0))
-        out.at("sharp", 0, cov["sharp_baseline"])
-        for j, k in enumerate(years):
-            out.at("sharp", k, np.where(ctx.alive_at(k * YEAR), sharp[:, j], np.nan))
-
-        # sub-annual assessments (weeks 4, 12, 24) within follow-up
-        follow_days = ctx.planned_years * YEAR
-        for w in WEEKS:
-            day = 7.0 * w
-            if day > follow_days + 1e-6:
-                continue
-            idx = np.array([int(np.argmin(np.abs(ctx.t - day)))])
-            mw, alive_w = self._measure_at(ctx, idx, np.array([day]), np.array([OCC_WEEK + w]))
-            for s in ("das28", "sjc", "tjc", "crp", "pga", "haq"):
-                out.at(s, w * 7 / YEAR, mw[s][:, 0])
-            for lvl in ACR_LEVELS:
-                out.at(f"acr{lvl}", w * 7 / YEAR, np.where(alive_w[:, 0], acr_response(mw, base, lvl)[:, 0], np.nan))
-            out.at("das28_remission", w * 7 / YEAR, np.where(alive_w[:, 0], mw["das28"][:, 0] < REMISSION, np.nan))
+                    out.at(f"acr{lvl}", y, np.where(alive_r[:, j], acr_response(mr, base, lvl)[:, j], np.nan))
+                out.at("das28_remission", y, np.where(alive_r[:, j], mr["das28"][:, j] < REMISSION, np.nan))
         visits = {"das28": m["das28"], "sjc": m["sjc"], "tjc": m["tjc"], "crp": m["crp"], "haq": m["haq"],
                   "acr20": resp[20]}
         return Observation(rec, visits, out)

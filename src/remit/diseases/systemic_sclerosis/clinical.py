@@ -28,9 +28,10 @@ from scipy import special
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.systemic_sclerosis.patient import SscPatient
-from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Score, Survival, TrialContext, VisitOutcomes)
 from remit.diseases.systemic_sclerosis import model as ssc
+from remit.schedule import VisitGrid
 from remit.random import uniforms
 from remit.schema.types import (AgeDistribution, Distribution, DurationDistribution, Items, Model, PopulationBase,
                                 Range, Text, fail)
@@ -302,22 +303,24 @@ class SystemicSclerosis(Disease):
     def disease_death_days(self, ctx):
         return organ_events(ctx)["death_days"]
 
+    def _scores(self, ctx: TrialContext, grid: VisitGrid) -> tuple[np.ndarray, np.ndarray]:
+        """mRSS and FVC % predicted (n, V) at the visits of ``grid`` (baseline: the screening values; NaN after death)."""
+        p, keys, cov = ctx.params, ctx.keys, ctx.covariates
+        alive = ctx.alive_at(grid.days)
+        vid = grid.ids.astype(np.uint64)
+        at = grid.days == 0
+        skin, lung, dirr = (ctx.at(s, grid) for s in ("skin", "lung", "dirr"))
+        mrss = mrss_scale(skin + p["mrss_rater_sd"][:, None] * special.ndtri(uniforms(keys, C_MRSS + vid)))
+        mrss[:, at] = cov["mrss_baseline"][:, None]
+        fvc_true = fvc_of(p, lung, dirr)
+        fvc = np.clip(fvc_true + p["fvc_test_sd"][:, None] * special.ndtri(uniforms(keys, C_FVC + vid)), *FVC_LIMITS)
+        fvc[:, at] = cov["fvc_baseline"][:, None]
+        return np.where(alive, mrss, np.nan), np.where(alive, fvc, np.nan)
+
     def observe(self, ctx: TrialContext) -> Observation:
         out = VisitOutcomes()
-        p, keys, cov = ctx.params, ctx.keys, ctx.covariates
-        K = ctx.whole_years
-        v_days = ctx.visit_days
-        alive_v = ctx.alive_at(v_days)
-        vid = np.arange(len(v_days), dtype=np.uint64)
-
-        skin = ctx.at_visits("skin")
-        mrss = mrss_scale(skin + p["mrss_rater_sd"][:, None] * special.ndtri(uniforms(keys, C_MRSS + vid)))
-        mrss[:, 0] = cov["mrss_baseline"]
-        mrss = np.where(alive_v, mrss, np.nan)
-        fvc_true = fvc_of(p, ctx.at_visits("lung"), ctx.at_visits("dirr"))
-        fvc = np.clip(fvc_true + p["fvc_test_sd"][:, None] * special.ndtri(uniforms(keys, C_FVC + vid)), *FVC_LIMITS)
-        fvc[:, 0] = cov["fvc_baseline"]
-        fvc = np.where(alive_v, fvc, np.nan)
+        cov = ctx.covariates
+        mrss, fvc = self._scores(ctx, ctx.assessments)
 
         ev = organ_events(ctx)
         death = np.where(ctx.died, ctx.death_days, np.inf)
@@ -334,12 +337,15 @@ class SystemicSclerosis(Disease):
             "event": event, "time_to_event_years": np.where(event, t_event / YEAR, ctx.planned_years),
         }
         base = cov["mrss_baseline"]
-        for k in range(0, K + 1):
-            out.at("mrss", k, mrss[:, k * VISITS_PER_YEAR])
-            out.at("fvc", k, fvc[:, k * VISITS_PER_YEAR])
-        for k in range(1, K + 1):
-            m = mrss[:, k * VISITS_PER_YEAR]
-            out.at("mrss_response", k, np.where(np.isnan(m), np.nan, (m < 0.75 * base - 1e-9).astype(float)))
+        rep = ctx.report
+        mrss_r, fvc_r = self._scores(ctx, rep)
+        for j, t in enumerate(rep.years):
+            out.at("mrss", t, mrss_r[:, j])
+            out.at("fvc", t, fvc_r[:, j])
+        for j, t in enumerate(rep.years):
+            if t > 0:
+                m = mrss_r[:, j]
+                out.at("mrss_response", t, np.where(np.isnan(m), np.nan, (m < 0.75 * base - 1e-9).astype(float)))
         return Observation(rec, {"mrss": mrss, "fvc": fvc}, out)
 
 

@@ -33,10 +33,11 @@ from scipy import special
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.type1_diabetes.patient import T1dPatient
-from remit.diseases.base import (DISEASE_COUNTERS, YEAR, VISITS_PER_YEAR, BaselineVariable, Disease, History,
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Rate, Score, Survival, TrialContext, VisitOutcomes)
 from remit.diseases.type1_diabetes import model as t1d
 from remit.diseases.type1_diabetes.model import beta_function
+from remit.schedule import VisitGrid
 from remit.random import poisson, uniforms
 from remit.schema.types import AgeDistribution, Distribution, DurationDistribution, Items, PopulationBase, Range, Text
 from remit.therapies.drugs import Drug
@@ -294,10 +295,32 @@ class Type1Diabetes(Disease):
         is a marker of more severe illness (modelling assumption: x1.5)."""
         return np.exp(0.05 * (cov["age"] - 35.0)) * np.where(cov["dka_at_diagnosis"], 1.5, 1.0)
 
+    def _measure(self, ctx: TrialContext, grid: VisitGrid, f: np.ndarray, free: np.ndarray,
+                 h: np.ndarray) -> dict[str, np.ndarray]:
+        """Stimulated C-peptide, insulin dose, HbA1c, GAD65 and insulin-free status (n, V) at the visits of
+        ``grid`` from beta-cell function ``f``, the insulin-free track ``free`` and the HbA1c lag ``h`` on
+        the output times; baseline: the screening values; NaN after death."""
+        p, keys, cov = ctx.params, ctx.keys, ctx.covariates
+        ids = grid.ids.astype(np.uint64)
+        f_v, free_v = grid.take(f), grid.take_last(free)
+        cpep = c_peptide(f_v, p, uniforms(keys, C_CPEP + ids))
+        dose = insulin_dose(f_v, free_v, p, uniforms(keys, C_DOSE + ids))
+        hba1c = grid.take(h) + ctx.at("hba1c_dx", grid) + HBA1C_ASSAY_SD * special.ndtri(uniforms(keys, C_HBA1C + ids))
+        gad = ctx.at("autoab", grid) * p["gad_index"][:, None]
+        at = grid.days == 0
+        cpep[:, at] = cov["c_peptide_baseline"][:, None]
+        dose[:, at] = cov["insulin_dose_baseline"][:, None]
+        hba1c[:, at] = cov["hba1c_baseline"][:, None]
+        gad[:, at] = cov["gad65_baseline"][:, None]
+        alive = ctx.alive_at(grid.days)
+        out = {"c_peptide": cpep, "insulin_dose": dose, "hba1c": np.clip(hba1c, 4.0, 20.0), "gad65": gad}
+        out = {k: np.where(alive, x, np.nan) for k, x in out.items()}
+        out["insulin_free"] = np.where(alive, free_v.astype(float), np.nan)
+        return out
+
     def observe(self, ctx: TrialContext) -> Observation:
         out = VisitOutcomes()
         t, p, keys, cov = ctx.t, ctx.params, ctx.keys, ctx.covariates
-        K = ctx.whole_years
         death = np.where(ctx.died, ctx.death_days, np.inf)
         alive_t = t[None, :] < death[:, None]
         f = function_of(ctx.state("beta"), ctx.state("drev"), p)  # (n, T)
@@ -317,29 +340,14 @@ class Type1Diabetes(Disease):
         total_free = (free[:, :-1] * dt[None, :]).sum(axis=1) / YEAR
 
         # visits
-        v, vi = ctx.visit_days, ctx.visit_index
-        alive_v = ctx.alive_at(v)
-        nv = len(v)
-        f_v, free_v = f[:, vi], free[:, vi]
-        cpep = c_peptide(f_v, p, uniforms(keys, C_CPEP, nv))
-        dose = insulin_dose(f_v, free_v, p, uniforms(keys, C_DOSE, nv))
         # HbA1c: first-order lag of the glycaemia-determined target along the grid, from the enrolment value
         target = hba1c_target(f, free, p)
-        excess = ctx.state("hba1c_dx")
         h = np.empty_like(f)
         h[:, 0] = ctx.carry["hba1c_lag0"]
         decay = np.exp(-dt[None, :] / p["hba1c_tau"][:, None])
         for j in range(1, len(t)):
             h[:, j] = target[:, j] + (h[:, j - 1] - target[:, j]) * decay[:, j - 1]
-        hba1c = h[:, vi] + excess[:, vi] + HBA1C_ASSAY_SD * special.ndtri(uniforms(keys, C_HBA1C, nv))
-        gad = ctx.at_visits("autoab") * p["gad_index"][:, None]
-        cpep[:, 0] = cov["c_peptide_baseline"]
-        dose[:, 0] = cov["insulin_dose_baseline"]
-        hba1c[:, 0] = cov["hba1c_baseline"]
-        gad[:, 0] = cov["gad65_baseline"]
-        visits = {"c_peptide": cpep, "insulin_dose": dose, "hba1c": np.clip(hba1c, 4.0, 20.0), "gad65": gad}
-        visits = {k: np.where(alive_v, x, np.nan) for k, x in visits.items()}
-        visits["insulin_free"] = np.where(alive_v, free_v.astype(float), np.nan)
+        visits = self._measure(ctx, ctx.assessments, f, free, h)
 
         # severe hypoglycaemia: Poisson per output interval, rate x fraction of full replacement
         dose_frac = np.where(free, 0.0, np.clip(1.0 - f / p["indep_function"][:, None], MIN_BASAL_FRACTION, 1.0))
@@ -356,15 +364,17 @@ class Type1Diabetes(Disease):
             "insulin_resumed": resumed, "insulin_free_total_years": total_free,
             "n_severe_hypoglycaemia": n_hypo.astype(np.int64),
         }
-        for k in range(0, K + 1):
-            j = k * VISITS_PER_YEAR
+        rep = ctx.report
+        at_r = self._measure(ctx, rep, f, free, h)
+        last = rep.last_index
+        for j, day in enumerate(rep.days):
             for name in ("c_peptide", "insulin_dose", "hba1c", "gad65"):
-                out.at(name, k, visits[name][:, j])
-            if k >= 1:
-                ik = ctx.year_index(k)
-                alive_k = ctx.alive_at(k * YEAR)
-                out.at("insulin_independent", k, np.where(alive_k, free[:, ik].astype(float), np.nan))
-                out.at("ever_insulin_independent", k, np.where(alive_k, free[:, :ik + 1].any(axis=1).astype(float), np.nan))
+                out.at(name, day / YEAR, at_r[name][:, j])
+            if day > 0:
+                alive_k = ctx.alive_at(day)
+                out.at("insulin_independent", day / YEAR, np.where(alive_k, free[:, last[j]].astype(float), np.nan))
+                out.at("ever_insulin_independent", day / YEAR,
+                       np.where(alive_k, free[:, :last[j] + 1].any(axis=1).astype(float), np.nan))
         return Observation(rec, visits, out)
 
 

@@ -136,7 +136,27 @@ def valid_scenario(draw, disease: str) -> dict:
              "follow_up_years": 1, "patients_per_arm": PATIENTS_PER_ARM}
     if draw(st.booleans()):
         trial["control_arm"] = draw(st.sampled_from([a["name"] for a in arms])).upper()
+    if draw(st.booleans()):
+        trial["visits"] = draw(valid_visits(trial["follow_up_years"]))
     return {"trial": trial, "population": population, "arms": arms}
+
+
+VISIT_UNITS = {"d": 1.0, "w": 7.0, "m": 365.25 / 12, "y": 365.25}
+
+
+@st.composite
+def valid_visits(draw, follow_up_years: float) -> list[str]:
+    """1 to 6 report visits within follow-up, no two on the same day, in any order and unit."""
+    out, days = [], set()
+    for _ in range(draw(st.integers(1, 6))):
+        unit = draw(st.sampled_from(sorted(VISIT_UNITS)))
+        top = follow_up_years * 365.25 / VISIT_UNITS[unit]
+        k = draw(st.integers(1, max(int(top), 1)) if unit != "y" else st.just(1))
+        day = round(k * VISIT_UNITS[unit])
+        if k * VISIT_UNITS[unit] <= follow_up_years * 365.25 and day not in days:
+            out.append(f"{k}{unit}")
+            days.add(day)
+    return out or ["6m"]
 
 
 # Plausible ranges of every clinical score (the scales' own limits, or generous physiological ones).
@@ -159,15 +179,14 @@ def _check_result(result, spec) -> None:
     assert np.all((fu > 0) & (fu <= spec.trial.follow_up_years + 1e-9))
     dead = p["died"].to_numpy(bool)
     assert np.all(np.isfinite(p.loc[dead, "death_time_years"]))
-    # every score at every whole-year visit: finite while alive, within its scale
+    # every score at baseline and every report visit: finite while alive, within its scale
+    visits = [0.0, *spec.visit_years]
     for score in disease.scores:
         lo, hi = SCORE_RANGE[score.name]
         wide = result.outcome(score.name)
-        for k in range(0, int(spec.trial.follow_up_years) + 1):
-            col = float(k)
-            if col not in wide.columns:
-                continue
-            alive = ~dead | (p["death_time_years"].to_numpy(float) > k)
+        assert np.allclose(sorted(wide.columns), visits), (score.name, list(wide.columns), visits)
+        for col in wide.columns:
+            alive = ~dead | (p["death_time_years"].to_numpy(float) > col)
             x = wide[col].to_numpy(float)[alive]
             assert np.all(np.isfinite(x)), (col, x)
             assert np.all((x >= lo) & (x <= hi)), (col, x.min(), x.max())
@@ -176,11 +195,12 @@ def _check_result(result, spec) -> None:
             assert not np.isinf(x).any()
             x = x[np.isfinite(x)]
             assert np.all((x >= lo) & (x <= hi)), (score.name, x.min(), x.max())
-    for e in disease.endpoints:
-        if type(e).__name__ == "Proportion":
-            for col in [c for c in p if re.fullmatch(rf"{e.name}_y\d+", c)]:
-                x = p[col].to_numpy(float)
-                assert np.all(np.isnan(x) | ((x >= 0) & (x <= 1))), col
+    for e in disease.endpoints:  # a binary outcome at every report visit: 1, 0 or not assessed
+        if e.kind == "proportion":
+            wide = result.outcome(e.name)
+            assert np.allclose(sorted(wide.columns), visits[1:]), (e.name, list(wide.columns))
+            x = wide.to_numpy(float)
+            assert np.all(np.isnan(x) | (x == 0) | (x == 1)), e.name
     assert np.all(p["n_severe_infections"] >= 0)
     eng = p["engraftment_day"].to_numpy(float)
     assert np.all(np.isnan(eng) | ((eng >= 0) & (eng <= 120)))
@@ -319,7 +339,17 @@ def bad_field(draw):
     """(scenario, field path text): one field of a valid scenario given a value it must reject."""
     disease = draw(st.sampled_from(DISEASES.ids()))
     data = _base(disease)
-    kind = draw(st.sampled_from(["number", "number", "number", "type", "choice", "choice", "bool"]))
+    kind = draw(st.sampled_from(["number", "number", "number", "type", "choice", "choice", "bool", "visit"]))
+    if kind == "visit":  # one visit of a valid list: not a time, not after randomisation, beyond follow-up, or twice
+        visits = draw(valid_visits(data["trial"]["follow_up_years"]))
+        i = draw(st.integers(0, len(visits)))
+        value = draw(st.sampled_from(["0w", "0d", "13m", "2y", "400d", "53w", "6", "m", "6 months", "-1w", "1e2d", ""])
+                     | st.text(max_size=6).filter(lambda t: not re.fullmatch(r"\s*\d+(\.\d+)?\s*[dwmy]\s*", t))
+                     | st.integers() | st.floats() | st.booleans() | (st.sampled_from(visits) if visits else st.nothing()))
+        visits.insert(i, value)
+        data["trial"]["visits"] = visits
+        twice = isinstance(value, str) and visits.count(value) > 1  # the later of the two is refused
+        return data, "trial.visits[" if twice else f"trial.visits[{i}]"
     if kind in ("number", "type"):
         path, lo, hi, lo_open, hi_open, integer = draw(st.sampled_from(NUMBERS))
         value = draw(_outside(lo, hi, lo_open, hi_open, integer)) if kind == "number" else draw(_WRONG_TYPE)

@@ -78,6 +78,9 @@ def _arm_patients(rng: np.random.Generator, arm: ArmParams, n: int, fu: float, a
     n_relapses = np.zeros(n)
     any_relapse_by = np.zeros(n, dtype=bool)
     any_lesion_by = np.zeros(n, dtype=bool)
+    first_relapse = np.full(n, np.inf)  # years; in the middle of the first year with a relapse
+    first_lesion = np.full(n, np.inf)  # the first annual MRI with a new lesion
+    n_lesions = np.zeros(n)
     edss = edss0.copy()
     out.at("edss", 0, edss0.copy())
     for k in range(1, k_years + 1):
@@ -86,6 +89,9 @@ def _arm_patients(rng: np.random.Generator, arm: ArmParams, n: int, fu: float, a
         les = rng.poisson(arm.lesion_rate * exposure).astype(float)
         n_relapses += rel
         alive_k = ~(died & (death_time < k))
+        first_relapse = np.where(np.isinf(first_relapse) & (rel > 0), np.minimum(k - 0.5, follow_up), first_relapse)
+        first_lesion = np.where(np.isinf(first_lesion) & (les > 0) & alive_k, float(k), first_lesion)
+        n_lesions += np.where(alive_k, les, 0)
         any_relapse_by |= rel > 0
         any_lesion_by |= les > 0
         prog_by = progressed & (time_to_prog <= k)
@@ -105,6 +111,7 @@ def _arm_patients(rng: np.random.Generator, arm: ArmParams, n: int, fu: float, a
         cd4 = rng.lognormal(np.log(min(level, 750)), 0.4, n)
         out.at("cd4", k, np.where(~(died & (death_time < k)), cd4, np.nan))
 
+    activity = np.minimum.reduce([first_relapse, first_lesion, np.where(progressed, time_to_prog, np.inf)])
     ids = np.arange(id0, id0 + n, dtype=np.int64)
     base = pd.DataFrame(
         {
@@ -125,6 +132,11 @@ def _arm_patients(rng: np.random.Generator, arm: ArmParams, n: int, fu: float, a
             "n_relapses": n_relapses.astype(np.int64),
             "progressed": progressed,
             "time_to_progression_years": time_to_prog,
+            "relapsed": np.isfinite(first_relapse),
+            "time_to_first_relapse_years": np.where(np.isfinite(first_relapse), first_relapse, follow_up),
+            "n_new_lesions": n_lesions.astype(np.int64),
+            "disease_activity": np.isfinite(activity),
+            "time_to_disease_activity_years": np.where(np.isfinite(activity), activity, follow_up),
             "engraftment_day": engraft,
             "n_severe_infections": rng.poisson(0.3 if transplant else 0.05, n).astype(np.int64),
             "solver_status": np.zeros(n, dtype=np.int64),

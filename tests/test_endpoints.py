@@ -395,3 +395,40 @@ def test_comparison_intervals_contain_their_estimates_in_every_small_table():
                         if math.isfinite(lo) and math.isfinite(hi):
                             tol = 1e-9 * max(1.0, abs(est))
                             assert lo - tol <= est <= hi + tol, (k1, n1, k0, n0, effect, est, lo, hi)
+
+
+# --------------------------------------------------------------------------
+# slopes
+# --------------------------------------------------------------------------
+
+
+def test_patient_slopes_are_least_squares_over_the_visits_with_a_value():
+    from remit.endpoints.slope import patient_slopes
+
+    rng = np.random.default_rng(3)
+    t = np.array([0.0, 0.25, 0.5, 1.0, 2.0])
+    y = rng.normal(size=(50, t.size)) + 0.7 * t
+    y[rng.random(y.shape) < 0.25] = np.nan
+    y[0, 1:] = np.nan  # baseline only: no slope
+    got = patient_slopes(pd.DataFrame(y, columns=t))
+    for i in range(len(y)):
+        ok = np.isfinite(y[i])
+        want = np.polyfit(t[ok], y[i, ok], 1)[0] if ok.sum() >= 2 else np.nan
+        assert got[i] == pytest.approx(want, abs=1e-12, nan_ok=True), i
+
+
+def test_slope_rows_recover_each_arms_slope_and_their_difference():
+    from remit.endpoints import Slope
+
+    rng = np.random.default_rng(4)
+    n, t = 400, (0.0, 0.5, 1.0, 2.0)
+    pats = pd.DataFrame({"patient_id": np.arange(2 * n), "arm": ["A"] * n + ["B"] * n})
+    slope = np.where(pats["arm"] == "A", -1.0, -0.25)
+    rows = [pd.DataFrame({"patient_id": pats["patient_id"], "endpoint": "fvc", "t_years": tk,
+                          "value": 80 + slope * tk + rng.normal(0, 1, 2 * n)}) for tk in t]
+    records = Records(pats, pd.concat(rows, ignore_index=True), 2.0, "B")
+    ep = pd.DataFrame(Slope("fvc_slope", "FVC slope", "fvc", "% per year", False).rows(records))
+    est = ep.set_index("arm")["estimate"]
+    assert est["A"] == pytest.approx(-1.0, abs=0.05) and est["B"] == pytest.approx(-0.25, abs=0.05)
+    diff = ep[ep["endpoint"] == "fvc_slope_difference"].iloc[0]
+    assert diff["arm"] == "A vs B" and diff["ci_low"] < -0.75 < diff["ci_high"] and diff["n"] == 2 * n

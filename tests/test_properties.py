@@ -215,7 +215,7 @@ def _check_result(result, spec) -> None:
     assert (ep.loc[~between, "n"] <= n_arm).all() and (ep.loc[between, "n"] <= 2 * n_arm).all()
     est = ep["estimate"].to_numpy(float)
     unit = ep["endpoint"].apply(lambda name: name.endswith(UNIT_INTERVAL) or name in UNIT_INTERVAL
-                                or name in {e.name for e in disease.endpoints})
+                                or name in {e.name for e in disease.endpoints if e.kind == "proportion"})
     ok = np.isnan(est) | ((est >= -1e-12) & (est <= 1 + 1e-12))
     assert ok[unit.to_numpy()].all(), ep[unit & ~ok]
     ratio = ep["endpoint"].str.endswith(("_ratio", "_rate", "_median", "_per_patient", "_median_years"))

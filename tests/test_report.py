@@ -109,7 +109,8 @@ def test_ms_sections_from_catalog(report):
     text = report[2]
     ms = get_disease("multiple_sclerosis")
     sections = report_html.report_sections(ms)
-    assert [k for k in sections if k not in SECTIONS] == ["km", "arr", "edss", "neda3", "solver"]
+    assert [k for k in sections if k not in SECTIONS] == ["km", "km_first_relapse", "km_disease_activity", "arr",
+                                                          "rate_new_lesion", "edss", "neda3", "slope_edss_slope", "solver"]
     assert sections["edss"] == "Mean EDSS over time"
     assert sections["arr"] == "Annualised relapse rate"
     assert sections["neda3"] == "NEDA-3"

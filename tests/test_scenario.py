@@ -220,7 +220,7 @@ def test_stop_year_before_follow_up_end_is_fine() -> None:
 # (id, scenario text, substrings the one-line message must contain)
 MALFORMED: list[tuple[str, str, list[str]]] = [
     ("unknown top-level key", "colour = 1\n" + EXAMPLE,
-     [": colour: unknown key (allowed: trial, population, arms, model)"]),
+     [": colour: unknown key (allowed: trial, population, arms, model, composites)"]),
     ("unknown nested key", edit("female_fraction = 0.7", 'female_fraction = 0.7\ncolour = "red"'),
      [": population.colour: unknown key (allowed: age, disease_duration_years, female_fraction, edss, relapses_prior_year"]),
     ("unknown key in arm", edit('drugs = ["natalizumab"]', 'drugs = ["natalizumab"]\ndrug = "x"'),
@@ -243,7 +243,7 @@ MALFORMED: list[tuple[str, str, list[str]]] = [
     ("missing graft source", edit('source = "peripheral_blood", ', ""),
      [": arms[0].graft.source: missing required field"]),
     ("missing trial table", MINIMAL.replace("[trial]", "[trail]"),
-     [": trail: unknown key (allowed: trial, population, arms, model); did you mean 'trial'?"]),
+     [": trail: unknown key (allowed: trial, population, arms, model, composites); did you mean 'trial'?"]),
     ("atg 40", edit("atg_mg_per_kg = 6.0", "atg_mg_per_kg = 40.0"),
      [": arms[0].conditioning.atg_mg_per_kg = 40.0: must be between 0 and 15 mg/kg"]),
     ("negative cd34", edit("cd34_per_kg = 5.0e6", "cd34_per_kg = -5.0e6"),

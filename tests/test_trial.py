@@ -85,3 +85,24 @@ def test_mist_like_direction(runs):
     assert hr < 0.3
     ch = ep[(ep.endpoint == "edss_change") & (ep.timepoint_years == 1.0)].set_index("arm")["estimate"]
     assert ch["aHSCT"] < 0 < ch["DMT"]
+
+
+def test_ms_relapse_lesion_and_activity_columns_agree(runs):
+    """Relapse-free survival, the MRI lesion count and time to loss of NEDA-3 are read from the
+    same relapses, MRIs and progression as n_relapses, the annual new_lesions rows and NEDA-3."""
+    result, _ = runs["a"]
+    p = result.patients
+    assert (p["relapsed"] == (p["n_relapses"] > 0)).all()
+    annual = result.outcome("new_lesions").sum(axis=1, min_count=1).fillna(0).to_numpy()
+    assert np.array_equal(p["n_new_lesions"].to_numpy(), annual.astype(np.int64))  # 5 whole years: every MRI
+    t_act = p["time_to_disease_activity_years"].to_numpy()
+    for flag, col in (("relapsed", "time_to_first_relapse_years"), ("progressed", "time_to_progression_years")):
+        hit = p[flag].to_numpy(bool)
+        assert (t_act[hit] <= p[col].to_numpy()[hit] + 1e-9).all() and p["disease_activity"].to_numpy(bool)[hit].all()
+    # NEDA-3 kept at a whole year <=> no disease activity by then (among those alive and assessed)
+    neda = result.outcome("neda3")
+    for k in (1.0, 3.0):
+        v = neda[k].to_numpy()
+        ok = np.isfinite(v)
+        active_by = p["disease_activity"].to_numpy(bool) & (t_act <= k + 1e-9)
+        assert np.array_equal(v[ok] == 0, active_by[ok]), k

@@ -226,6 +226,10 @@ def scenario_markdown() -> str:
     for _, heading, model, units in therapy_tables():
         out += [f"{heading}", "", _doc(model), "", *field_table(model, units), ""]
     out += conditioning_standards()
+    out += ["## `[[composites]]` (optional, 0 to 8)", "", _doc(sc.CompositeSettings), "",
+            *field_table(sc.CompositeSettings), "", "#### A level given as a table", "", _doc(sc.CompositeLevel), "",
+            *field_table(sc.CompositeLevel), "", "    [[composites]]", "    name = \"global_rank\"",
+            "    hierarchy = [\"death\", \"organ_failure\", { endpoint = \"fvc\", margin = 10 }, \"mrss\"]", ""]
     out += ["## `[model]` (optional)", "", _doc(sc.ModelSettings), "", *field_table(sc.ModelSettings), "",
             "#### `[model.parameters.NAME]`", "", _doc(sc.ParameterValue), "", *field_table(sc.ParameterValue), "",
             "A name must be a parameter of the disease's model, a value inside its range and a `cv` only for a",

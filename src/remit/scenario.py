@@ -56,7 +56,7 @@ from remit.schema.errors import translate, type_name
 from remit.schema.toml import check_depth, read_toml
 from remit.schema.types import CHOICE, Choice, Items, Model, PopulationBase, Range, Text, fail, fmt
 
-__all__ = ["DISEASES", "MAX_SEED", "ScenarioError", "ModelSettings", "ParameterValue", "TrialSettings", "TrialSpec", "load_scenario",
+__all__ = ["DISEASES", "MAX_SEED", "ScenarioError", "CompositeLevel", "CompositeSettings", "ModelSettings", "ParameterValue", "TrialSettings", "TrialSpec", "load_scenario",
            "parse_scenario", "spec_class"]
 
 MAX_SEED = 2**63 - 1
@@ -88,6 +88,28 @@ class TrialSettings(Model):
     control_arm: Annotated[str, Text(1, 60)] | None = None
     # report visits after randomisation ("4w", "6m", "1y", ...; remit.schedule); None: the disease's default
     visits: Annotated[tuple[str, ...], Items(1, MAX_VISITS, "visits")] | None = None
+
+
+class CompositeLevel(Model):
+    """One level of a composite's hierarchy given as a table: ``endpoint`` (``death``, a
+    time-to-event or a score endpoint of the disease) and, for a score, the ``margin`` (in the
+    score's units) by which one patient's change from baseline must beat the other's."""
+
+    endpoint: Annotated[str, Text(1, 60)]
+    margin: Annotated[float, Range(0, 1000)] = 0.0
+
+
+class CompositeSettings(Model):
+    """A ``[[composites]]`` table: a hierarchical composite endpoint (:mod:`remit.endpoints.composite`),
+    analysed by the win ratio, net benefit and Finkelstein-Schoenfeld test against the control arm.
+    ``hierarchy`` lists its levels, most important first: ``"death"``, the name of a time-to-event
+    endpoint of the disease (e.g. ``"organ_failure"``), or of a score (e.g. ``"fvc"``, compared on the
+    change from baseline at the last visit both patients have); a table ``{ endpoint = "fvc", margin = 10 }``
+    sets a score's margin."""
+
+    name: Annotated[str, Text(1, 40, pattern=r"^[a-z][a-z0-9_]*$", hint="lowercase letters, digits and _")]
+    label: Annotated[str, Text(1, 120)] | None = None
+    hierarchy: Annotated[tuple[Union[Annotated[str, Text(1, 60)], CompositeLevel], ...], Items(1, 8, "levels")]
 
 
 ModelDefaults = Literal["calibrated", "prior"]
@@ -143,11 +165,13 @@ class TrialSpec(Model):
     population: PopulationBase = Field(default_factory=PopulationBase)
     arms: Annotated[tuple[Arm, ...], Items(1, 12, "arms"), AfterValidator(unique_names)]
     model: ModelSettings = Field(default_factory=ModelSettings)
+    composites: Annotated[tuple[CompositeSettings, ...], Items(0, 8, "composites")] = ()
 
     @model_validator(mode="after")
     def _cross_check(self) -> "TrialSpec":
         _check_drugs(self)
         _check_model(self)
+        _check_composites(self)
         if self.trial.visits is not None:
             problem = check_visits(self.trial.visits, self.trial.follow_up_years)
             if problem is not None:
@@ -181,6 +205,14 @@ class TrialSpec(Model):
         if self.trial.visits is None:
             return default_visits(self.trial.follow_up_years, get_disease(self.trial.disease).visits)
         return schedule_years(visit_days(v) for v in self.trial.visits)
+
+    @property
+    def catalog(self) -> tuple:
+        """The endpoints this trial reports: its disease's catalog, then the scenario's composites."""
+        from remit.endpoints.composite import Composite
+
+        disease = get_disease(self.trial.disease)
+        return (*disease.endpoints, *(Composite.declared(c.name, c.label, _levels(c), disease) for c in self.composites))
 
     @property
     def arm_names(self) -> tuple[str, ...]:
@@ -241,6 +273,38 @@ def parse_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Trial
         raise ScenarioError(source, f"expected a table at top level, got {type_name(data)}")
     check_depth(data, source)
     return _validate(dict(data), source)
+
+
+def _levels(c: CompositeSettings) -> tuple[tuple[str, float], ...]:
+    return tuple((x, 0.0) if isinstance(x, str) else (x.endpoint, x.margin) for x in c.hierarchy)
+
+
+def _check_composites(spec: "TrialSpec") -> None:
+    """Each level names death, a time-to-event or a score endpoint of the disease, once; a margin only
+    for a score; composite names are distinct and clash with no endpoint of the disease."""
+    from remit.endpoints.composite import level_choices
+
+    disease = get_disease(spec.trial.disease)
+    choices = level_choices(disease)
+    taken = {n for e in disease.endpoints for n in [e.name, *e.names()]}
+    seen_names: set[str] = set()
+    for i, c in enumerate(spec.composites):
+        if c.name in taken or c.name in seen_names:
+            raise fail("is already the name of an endpoint or composite of this trial", at=("composites", i, "name"),
+                       value=c.name)
+        seen_names.add(c.name)
+        seen: set[str] = set()
+        for j, (name, margin) in enumerate(_levels(c)):
+            at = ("composites", i, "hierarchy", j) + (() if isinstance(c.hierarchy[j], str) else ("endpoint",))
+            if name not in choices:
+                raise fail(f"must be one of {', '.join(choices)} (death, the time-to-event and score endpoints of "
+                           f"{spec.trial.disease})", at=at, value=name)
+            if name in seen:
+                raise fail("is listed twice in the hierarchy", at=at, value=name)
+            seen.add(name)
+            if margin and choices[name] != "score":
+                raise fail(f"sets a margin, which only a score level has ({name} is a time to event)",
+                           at=("composites", i, "hierarchy", j, "margin"), value=margin)
 
 
 def _check_drugs(spec: "TrialSpec") -> None:

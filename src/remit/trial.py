@@ -254,7 +254,7 @@ class Trial:
         timings["collect_s"] = time.perf_counter() - t2
         t2 = time.perf_counter()
         records = Records(patients, outcomes, spec.trial.follow_up_years, spec.control.name, spec.visit_years)
-        endpoints = compute_endpoints(records, disease.endpoints)
+        endpoints = compute_endpoints(records, spec.catalog)
         baseline = baseline_table(patients, requested_baseline(spec), disease.baseline)
         timings["endpoints_s"] = time.perf_counter() - t2
         py = float(patients["follow_up_years"].sum())

@@ -332,7 +332,7 @@ def run_sweep(spec, varies: list[Vary], patients_per_arm: int | None = None, chu
             patients[cell.index] = pats
             records = Records(pats, outcomes, cell.spec.trial.follow_up_years, cell.spec.control.name,
                               cell.spec.visit_years)
-            ep = compute_endpoints(records, disease.endpoints)
+            ep = compute_endpoints(records, cell.spec.catalog)
             ep.insert(0, "cell", cell.index)
             ep.insert(1, "label", cell.label)
             for i, (p, v) in enumerate(cell.assignment.items()):

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
-from remit.endpoints import Proportion, Rate, Score, Survival  # noqa: F401 (the kinds a disease declares)
+from remit.endpoints import Proportion, Rate, Score, Slope, Survival  # noqa: F401 (the kinds a disease declares)
 from remit.endpoints.base import EndpointKind
 from remit.registry import Registry
 from remit.schedule import VisitGrid

@@ -111,11 +111,7 @@ class Score(EndpointKind):
         return {"v": wide[float(year)].to_numpy(dtype=float) - wide[0.0].to_numpy(dtype=float)}
 
     def analyse(self, a0: dict, a1: dict) -> tuple[float, float]:
-        x0, x1 = a0["v"][np.isfinite(a0["v"])], a1["v"][np.isfinite(a1["v"])]
-        if x0.size < 2 or x1.size < 2:
-            return math.nan, math.nan
-        p = stats.ttest_ind(x1, x0, equal_var=False).pvalue
-        return float(x1.mean() - x0.mean()), float(p)
+        return welch_test(a0["v"], a1["v"])
 
 
 @ENDPOINT_KINDS.register("proportion")
@@ -200,6 +196,14 @@ def _responders(v: np.ndarray) -> tuple[int, int]:
     """(patients with the outcome, patients assessed) among values 1/0/NaN."""
     v = v[np.isfinite(v)]
     return int((v >= 0.5).sum()), int(v.size)
+
+
+def welch_test(v0: np.ndarray, v1: np.ndarray) -> tuple[float, float]:
+    """(mean of ``v1`` minus mean of ``v0``, two-sided Welch p), NaN left out; NaN with fewer than 2 values in a group."""
+    x0, x1 = v0[np.isfinite(v0)], v1[np.isfinite(v1)]
+    if x0.size < 2 or x1.size < 2:
+        return math.nan, math.nan
+    return float(x1.mean() - x0.mean()), float(stats.ttest_ind(x1, x0, equal_var=False).pvalue)
 
 
 def welch_difference(x1: np.ndarray, x0: np.ndarray) -> tuple[float, float, float, int]:

@@ -122,14 +122,14 @@ class ReportSection:
     endpoint: Any
 
 
-def disease_sections(disease: Any) -> list[ReportSection]:
+def disease_sections(disease: Any, catalog: Sequence | None = None) -> list[ReportSection]:
     """Catalog sections in report order: the kinds in registration order (primary Survival first).
 
     The primary Survival endpoint (``disease.primary``; else the first Survival) gets id ``km``,
     every other endpoint ``<kind section>_<name>`` (``km_<name>``, ``score_<name>``, ...) unless the
     disease keeps an id of its own for it (``Disease.report_ids``).
     """
-    cat = catalog_order(_endpoints_of(disease))
+    cat = catalog_order(_endpoints_of(disease) if catalog is None else catalog)
     surv = [e.name for e in cat if e.kind == "survival"]
     primary = getattr(disease, "primary", "") or ""
     if primary not in surv:
@@ -148,10 +148,11 @@ def disease_sections(disease: Any) -> list[ReportSection]:
     return out
 
 
-def report_sections(disease: Any) -> dict[str, str]:
-    """Every section id -> heading a report of this disease can have, in document order."""
+def report_sections(disease: Any, catalog: Sequence | None = None) -> dict[str, str]:
+    """Every section id -> heading a report of this disease (or of a trial's ``catalog``) can have,
+    in document order."""
     fixed = list(SECTIONS.items())
-    gen = [(s.id, s.title) for s in disease_sections(disease)]
+    gen = [(s.id, s.title) for s in disease_sections(disease, catalog)]
     return dict(fixed[:3] + gen + fixed[3:7] + [SOLVER_SECTION] + fixed[7:])
 
 
@@ -423,13 +424,14 @@ def render_report(
                               getattr(spec, "visit_years", None)),
                       visits, endpoints, order)
     absent = ({SOLVER_SECTION[0]} if not failed.any() else set()) | ({"published"} if published is None else set())
-    headings = {k: v for k, v in report_sections(disease).items() if k not in absent}
+    catalog = getattr(spec, "catalog", None)  # the disease's endpoints and the scenario's composites
+    headings = {k: v for k, v in report_sections(disease, catalog).items() if k not in absent}
     label = getattr(disease, "label", "") or getattr(disease, "name", "")
     return render_page(
         "report.html.j2", title=title, headings=headings, trial=_trial_line(spec, patients, label, order),
         provenance=[(k, _fmt_value(v)) for k, v in (provenance or {}).items()], failed=int(failed.sum()),
         baseline=_baseline(baseline, lab.baseline), endpoints=_endpoints(endpoints, lab),
-        catalog=[_catalog_section(sec, view, comparisons) for sec in disease_sections(disease)],
+        catalog=[_catalog_section(sec, view, comparisons) for sec in disease_sections(disease, catalog)],
         engraftment=plots.engraftment_figure(patients, order), cd4=plots.cd4_figure(visits, order),
         trm=_trm(endpoints), deaths=_deaths(patients, order),
         solver=_solver(patients, order) if failed.any() else None,

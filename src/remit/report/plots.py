@@ -278,8 +278,9 @@ def rate_figure(
     arm_order: Sequence[str] | None = None,
     *,
     ylabel: str = "Events per patient-year",
+    per: str = "per patient-year",
 ) -> go.Figure:
-    """Annualised event rate per arm with 95 % CI (bars).
+    """Annualised event rate (or another per-arm estimate, in units ``per``) per arm with 95 % CI (bars).
 
     ``endpoint_name`` is the endpoints-table name (``annualized_<rate>_rate``)
     or the catalog name of the Rate (``<rate>``).
@@ -296,7 +297,7 @@ def rate_figure(
         fig.add_trace(
             go.Bar(
                 x=[arm], y=_none_if_nan(g["estimate"]), name=arm, marker_color=colors[arm],
-                error_y=_error_y(g), hovertemplate="%{y:.3f} per patient-year<extra>" + arm + "</extra>",
+                error_y=_error_y(g), hovertemplate="%{y:.3f} " + per + "<extra>" + arm + "</extra>",
             )
         )
     fig.update_layout(title=f"{title} (95% CI)", showlegend=False, **_LAYOUT)

@@ -25,7 +25,7 @@ from scipy import special, stats
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.multiple_sclerosis.patient import MsPatient
-from remit.diseases.base import (YEAR, BaselineVariable, Disease, History, Observation, Proportion,
+from remit.diseases.base import (YEAR, BaselineVariable, Disease, History, Observation, Proportion, Slope,
                                  Rate, Score, Survival, TrialContext, VisitOutcomes)
 from remit.diseases.multiple_sclerosis import model as ms
 from remit.diseases.multiple_sclerosis.model import EDSS_STEPS, to_edss_scale
@@ -220,6 +220,16 @@ class MultipleSclerosis(Disease):
         Rate("relapse", "Annualised relapse rate", "n_relapses", "clinical relapses per patient-year"),
         Score("edss", "EDSS", "EDSS points", True, "Expanded Disability Status Scale 0-10 in 0.5 steps, with rater error"),
         Proportion("neda3", "NEDA-3", "no relapse, no new MRI lesion and no confirmed progression since baseline"),
+        Survival("first_relapse", "Relapse-free survival", "time_to_first_relapse_years", "relapsed",
+                 "time to the first clinical relapse after randomisation; censored at death or end of follow-up"),
+        Survival("disease_activity", "Free of disease activity (NEDA-3 kept)", "time_to_disease_activity_years",
+                 "disease_activity", "time to the first relapse, the first annual MRI with a new lesion or confirmed "
+                 "progression, whichever comes first (loss of NEDA-3); censored at death or end of follow-up"),
+        Rate("new_lesion", "New MRI lesions", "n_new_lesions",
+             "new or enlarging T2 / gadolinium-enhancing lesions on the annual MRIs (the last at the end of follow-up) "
+             "per patient-year of follow-up"),
+        Slope("edss_slope", "EDSS slope", "edss", "EDSS points per year", True,
+              "least-squares slope of each patient's EDSS over baseline and the report visits"),
     )
     baseline = (
         BaselineVariable("age", "Age", "years", "age"),
@@ -330,6 +340,19 @@ class MultipleSclerosis(Disease):
         ends = [ctx.year_index(k) if k <= K else len(t) - 1 for k in range(M + 1)]
         load = [np.maximum(d_att[:, ends[k]] - d_att[:, ends[k - 1]], 0.0) for k in range(1, M + 1)]
         lesions = [poisson(mri_u[:, k], load[k - 1] * p["mri_detection"]) for k in range(1, M + 1)]
+        # MRI k is at year k (the last, of a year cut short, at the end of follow-up); counted while alive
+        mri_days = np.array([k * YEAR if k <= K else ctx.planned_years * YEAR for k in range(1, M + 1)])
+        seen = np.column_stack(lesions) * ctx.alive_at(mri_days) if M else np.zeros((ctx.n, 0))
+        first_relapse = np.where((hist.count > 0) & counted, hist.t, np.inf).min(axis=1)
+        first_lesion = np.where(seen > 0, mri_days[None, :], np.inf).min(axis=1) if M else np.full(ctx.n, np.inf)
+        activity = np.minimum.reduce([first_relapse, first_lesion, np.where(progressed, ttp * YEAR, np.inf)])
+        rec.update({
+            "relapsed": np.isfinite(first_relapse),
+            "time_to_first_relapse_years": np.where(np.isfinite(first_relapse), first_relapse / YEAR, ctx.follow_up_years),
+            "n_new_lesions": seen.sum(axis=1).astype(np.int64),
+            "disease_activity": np.isfinite(activity),
+            "time_to_disease_activity_years": np.where(np.isfinite(activity), activity / YEAR, ctx.follow_up_years),
+        })
         out = VisitOutcomes()
         for k in range(1, K + 1):
             alive_k = ctx.alive_at(k * YEAR)

@@ -28,7 +28,7 @@ from scipy import special
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.systemic_sclerosis.patient import SscPatient
-from remit.diseases.base import (DISEASE_COUNTERS, YEAR, BaselineVariable, Disease, History,
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, BaselineVariable, Disease, History, Slope,
                                  Observation, Proportion, Score, Survival, TrialContext, VisitOutcomes)
 from remit.diseases.systemic_sclerosis import model as ssc
 from remit.schedule import VisitGrid
@@ -233,12 +233,18 @@ class SystemicSclerosis(Disease):
                  "lung (FVC < 50% predicted or pulmonary hypertension), kidney (renal crisis / dialysis); ASTIS "
                  "primary endpoint (van Laar et al. 2014 JAMA 311:2490)"),
         Survival("death", "Overall survival", "follow_up_years", "died", "death from any cause"),
+        Survival("organ_failure", "Free of persistent major organ failure", "time_to_organ_failure_years",
+                 "organ_failure", "the first persistent failure of heart, lung or kidney (as in event-free survival); "
+                 "censored at death or end of follow-up"),
         Score("mrss", "Modified Rodnan skin score", "mRSS points", True,
               "17 body areas scored 0-3 (0-51), with assessor error (Clements et al. 1995 J Rheumatol 22:1281)"),
         Score("fvc", "Forced vital capacity", "% predicted", False, "FVC % predicted, with spirometry error"),
         Proportion("mrss_response", "Skin response (mRSS improved > 25%)",
                    "mRSS at least 25% below baseline at the annual visit (ASSIST response criterion, Burt et al. 2011 "
                    "Lancet 378:498)"),
+        Slope("fvc_slope", "FVC slope", "fvc", "% predicted per year", False,
+              "least-squares slope of each patient's FVC % predicted over baseline and the report visits (annual rate "
+              "of FVC decline, the primary endpoint of SSc lung-disease trials, e.g. Distler et al. 2019 NEJM 380:2518)"),
     )
     baseline = (
         BaselineVariable("age", "Age", "years", "age"),

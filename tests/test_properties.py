@@ -138,10 +138,31 @@ def valid_scenario(draw, disease: str) -> dict:
         trial["control_arm"] = draw(st.sampled_from([a["name"] for a in arms])).upper()
     if draw(st.booleans()):
         trial["visits"] = draw(valid_visits(trial["follow_up_years"]))
-    return {"trial": trial, "population": population, "arms": arms}
+    scenario = {"trial": trial, "population": population, "arms": arms}
+    if draw(st.booleans()):
+        scenario["composites"] = [draw(valid_composite(disease))]
+    return scenario
+
+
+@st.composite
+def valid_composite(draw, disease: str) -> dict:
+    """A composite of 1 to 4 distinct levels of the disease, scores with or without a margin."""
+    from remit.endpoints.composite import level_choices
+
+    choices = level_choices(get_disease(disease))
+    names = draw(st.lists(st.sampled_from(sorted(choices)), min_size=1, max_size=4, unique=True))
+    hierarchy = [{"endpoint": n, "margin": draw(_between(0, 5))} if choices[n] == "score" and draw(st.booleans()) else n
+                 for n in names]
+    return {"name": "composite", "hierarchy": hierarchy}
 
 
 VISIT_UNITS = {"d": 1.0, "w": 7.0, "m": 365.25 / 12, "y": 365.25}
+
+
+def level_names(disease: str) -> set[str]:
+    from remit.endpoints.composite import level_choices
+
+    return set(level_choices(get_disease(disease)))
 
 
 @st.composite
@@ -161,7 +182,8 @@ def valid_visits(draw, follow_up_years: float) -> list[str]:
 
 # Plausible ranges of every clinical score (the scales' own limits, or generous physiological ones).
 SCORE_RANGE = {
-    "edss": (0, 10), "mrss": (0, 51), "fvc": (0, 200), "das28": (0, 10), "sjc": (0, 28), "haq": (0, 3),
+    "edss": (0, 10), "mrss": (0, 51), "fvc": (0, 200), "das28": (0, 10), "sjc": (0, 28), "tjc": (0, 28),
+    "crp": (0, 300), "haq": (0, 3),
     "sharp": (0, 448), "sledai": (0, 105), "proteinuria": (0, 50), "anti_dsdna": (0, 1e5), "c3": (0, 5),
     "cdai": (-100, 1100), "ses_cd": (0, 56), "c_peptide": (0, 10), "insulin_dose": (0, 5), "hba1c": (3, 20),
     "gad65": (0, 1e4),
@@ -339,7 +361,18 @@ def bad_field(draw):
     """(scenario, field path text): one field of a valid scenario given a value it must reject."""
     disease = draw(st.sampled_from(DISEASES.ids()))
     data = _base(disease)
-    kind = draw(st.sampled_from(["number", "number", "number", "type", "choice", "choice", "bool", "visit"]))
+    kind = draw(st.sampled_from(["number", "number", "number", "type", "choice", "choice", "bool", "visit",
+                                 "composite"]))
+    if kind == "composite":  # a level that is no endpoint of the disease, or the first level again at the end
+        hierarchy = draw(valid_composite(disease))["hierarchy"]
+        if draw(st.booleans()):
+            i = draw(st.integers(0, len(hierarchy)))
+            hierarchy.insert(i, draw(st.text(max_size=12).filter(lambda v: v not in level_names(disease))))
+        else:
+            i = len(hierarchy)
+            hierarchy.append(hierarchy[0] if isinstance(hierarchy[0], str) else hierarchy[0]["endpoint"])
+        data["composites"] = [{"name": "composite", "hierarchy": hierarchy}]
+        return data, f"composites[0].hierarchy[{i}]"
     if kind == "visit":  # one visit of a valid list: not a time, not after randomisation, beyond follow-up, or twice
         visits = draw(valid_visits(data["trial"]["follow_up_years"]))
         i = draw(st.integers(0, len(visits)))

@@ -232,6 +232,8 @@ class RheumatoidArthritis(Disease):
               "0.56 sqrt(TJC28) + 0.28 sqrt(SJC28) + 0.36 ln(CRP mg/L + 1) + 0.014 PGA mm + 0.96 (Wells et al. 2009 "
               "Ann Rheum Dis 68:954)"),
         Score("sjc", "Swollen joint count (28)", "joints", True, "swollen joints of 28"),
+        Score("tjc", "Tender joint count (28)", "joints", True, "tender joints of 28"),
+        Score("crp", "C-reactive protein", "mg/L", True, "serum CRP, with assay and day-to-day variability (0.1-300)"),
         Score("haq", "HAQ-DI", "points", True, "Health Assessment Questionnaire disability index 0-3"),
         Score("sharp", "Modified Sharp/van der Heijde score", "units", True,
               "mTSS 0-448 read on yearly radiographs; change from baseline = radiographic progression"),

@@ -296,7 +296,7 @@ NUMBERS = [
     (("population", "female_fraction"), 0, 1, False, False, False),
     (("population", "age", "mean"), 0, 100, False, False, False),
     (("population", "age", "sd"), 0, 100, True, False, False),
-    (("arms", 0, "mobilization", "cyclophosphamide_g_per_m2"), 0, 4, False, False, False),
+    (("arms", 0, "mobilization", "cyclophosphamide_g_per_m2"), 0, 7, False, False, False),
     (("arms", 0, "graft", "cd34_per_kg"), 1e4, 1e8, False, False, False),
     (("arms", 0, "conditioning", "cyclophosphamide_mg_per_kg"), 0, 260, False, False, False),
     (("arms", 0, "conditioning", "atg_mg_per_kg"), 0, 15, False, False, False),

@@ -99,7 +99,7 @@ def test_mobilization_only_arm(tmp_path):
     spec = load_scenario(_write(tmp_path, base_text("crohns_disease", MOBILIZATION)))
     assert spec.arms[0].mobilization.cyclophosphamide_g_per_m2 == 4.0
     msg = error(tmp_path, base_text("crohns_disease", MOBILIZATION.replace("4.0", "9.0")))
-    assert "arms[0].mobilization.cyclophosphamide_g_per_m2 = 9.0: must be between 0 and 4 g/m2" in msg
+    assert "arms[0].mobilization.cyclophosphamide_g_per_m2 = 9.0: must be between 0 and 7 g/m2" in msg
     msg = error(tmp_path, base_text("crohns_disease", MOBILIZATION + "\ngraft = {{ source = \"bone_marrow\", cd34_per_kg = 2e6 }}"))
     assert "arms[0].graft: unknown key (allowed: name, therapy, mobilization)" in msg
 

@@ -42,7 +42,9 @@ CONDITIONING_SOURCES: dict[str, str] = {
 class Mobilization(Model):
     """Stem cell mobilisation: cyclophosphamide in g/m2 (0 = G-CSF-only) plus G-CSF."""
 
-    cyclophosphamide_g_per_m2: Annotated[float, Range(0, 4)]
+    # up to 7 g/m2: the high-dose mobilisation compared with 4 g/m2 in myeloma (Bone Marrow Transplant
+    # 2001 27:837); autoimmune aHSCT protocols use 2-4.5 g/m2
+    cyclophosphamide_g_per_m2: Annotated[float, Range(0, 7)]
     g_csf: bool
 
     @model_validator(mode="after")

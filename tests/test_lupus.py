@@ -206,3 +206,21 @@ def test_small_trial_runs_and_scores_stay_in_range():
     early = (pts["died"] & (pts["death_time_years"] < 1)).to_numpy()
     assert np.all(np.isnan(res.outcome("sledai")[1.0].to_numpy(float)[early]))
     assert (pts["solver_status"] == 0).all()
+
+
+def test_renal_responses_are_read_from_proteinuria_at_each_visit():
+    """Complete renal response: proteinuria < 0.5 g/day; partial: at least halved and < 3.5 g/day without a
+    complete one; both only for patients with proteinuria >= 0.5 g/day at baseline (Fanouriakis et al. 2020)."""
+    spec = parse_scenario(data(arms=[MSC, PLACEBO], follow_up=1, n=60))
+    res = Trial(spec).run(chunk_size=120)
+    prot, crr, prr = (res.outcome(n) for n in ("proteinuria", "complete_renal_response", "partial_renal_response"))
+    base = prot[0.0].to_numpy()
+    assert list(crr.columns) == list(prr.columns) == [t for t in prot.columns if t > 0]
+    for t in crr.columns:
+        p, c, q = prot[t].to_numpy(), crr[t].to_numpy(), prr[t].to_numpy()
+        assessed = np.isfinite(p) & (base >= 0.5)
+        assert np.array_equal(np.isfinite(c), assessed) and np.array_equal(np.isfinite(q), assessed)
+        assert np.array_equal(c[assessed] == 1, p[assessed] < 0.5)
+        assert np.array_equal(q[assessed] == 1, (p[assessed] >= 0.5) & (p[assessed] <= 0.5 * base[assessed])
+                              & (p[assessed] < 3.5))
+    assert assessed.sum() > 30

@@ -57,6 +57,13 @@ from remit.schema.types import Distribution, Items, Model, PopulationBase, Range
 from remit.therapies.drugs import Drug
 
 # counter blocks (HISTORY stream for baseline, TRIAL stream during the trial)
+# renal response (EULAR/ERA-EDTA 2019 lupus nephritis recommendations, Fanouriakis et al. 2020 Ann Rheum Dis
+# 79:713): complete below 0.5 g/day, partial a fall of >= 50% to subnephrotic levels; assessable where
+# baseline proteinuria shows active nephritis
+CRR_PROTEINURIA = 0.5  # g/day
+NEPHROTIC_PROTEINURIA = 3.5  # g/day
+NEPHRITIS_PROTEINURIA = 0.5  # g/day at baseline
+
 C_PERSIST = DISEASE_COUNTERS  # + item: persistent item propensities (HISTORY)
 C_ITEMS = DISEASE_COUNTERS + 1_000_000  # + 64 * visit + item
 C_PROT = DISEASE_COUNTERS + 2_000_000  # + visit
@@ -308,13 +315,20 @@ class Lupus(Disease):
         Score("anti_dsdna", "Anti-dsDNA", "IU/mL", True, "anti-double-stranded DNA antibody titre"),
         Score("c3", "Complement C3", "g/L", False, "serum C3 (normal 0.9-1.8 g/L)"),
         Proportion("major_response", "Major clinical response",
-                   "SLEDAI-2K <= 4 with no renal, neuropsychiatric or vasculitis descriptor at any visit up to year k"),
+                   "SLEDAI-2K <= 4 with no renal, neuropsychiatric or vasculitis descriptor at any visit up to this one"),
         Proportion("partial_response", "Partial clinical response",
-                   "SLEDAI-2K >= 4 below baseline at a visit up to year k, without a major response"),
-        Proportion("remission", "Clinical remission (DORIS)", "clinical SLEDAI-2K (serology excluded) = 0 at the year-k visit"),
+                   "SLEDAI-2K >= 4 below baseline at a visit up to this one, without a major response"),
+        Proportion("remission", "Clinical remission (DORIS)", "clinical SLEDAI-2K (serology excluded) = 0 at the visit"),
         Proportion("relapse", "Relapse after response",
-                   "among patients who responded by year k: SLEDAI-2K >= 4 above its nadir since response and back to "
-                   "baseline, or a renal flare, by year k"),
+                   "among patients who responded by the visit: SLEDAI-2K >= 4 above its nadir since response and back to "
+                   "baseline, or a renal flare, by the visit"),
+        Proportion("complete_renal_response", "Complete renal response",
+                   f"proteinuria < {CRR_PROTEINURIA:g} g/day at the visit, among patients with proteinuria >= "
+                   f"{NEPHRITIS_PROTEINURIA:g} g/day at baseline (Fanouriakis et al. 2020 Ann Rheum Dis 79:713; the "
+                   "renal-function condition of the definition is not modelled)"),
+        Proportion("partial_renal_response", "Partial renal response",
+                   f"proteinuria at least 50% below baseline and < {NEPHROTIC_PROTEINURIA:g} g/day at the visit, without "
+                   "a complete renal response, among the same patients (Fanouriakis et al. 2020)"),
     )
     baseline = (
         BaselineVariable("age", "Age", "years", "age"),
@@ -470,6 +484,12 @@ class Lupus(Disease):
             out.at("partial_response", y, np.where(alive_k, ever_resp & ~ever_major, np.nan))
             out.at("remission", y, np.where(alive_k, obs_r["clinical"][:, j] == 0, np.nan))
             out.at("relapse", y, np.where(alive_k & ever_resp, relapse_day <= day + 1e-6, np.nan))
+            prot, prot0 = obs_r["proteinuria"][:, j], cov["proteinuria_baseline"]
+            renal = alive_k & (prot0 >= NEPHRITIS_PROTEINURIA)
+            complete = prot < CRR_PROTEINURIA
+            partial = ~complete & (prot <= 0.5 * prot0) & (prot < NEPHROTIC_PROTEINURIA)
+            out.at("complete_renal_response", y, np.where(renal, complete, np.nan))
+            out.at("partial_renal_response", y, np.where(renal, partial, np.nan))
         visits = {"sledai": obs["sledai"], "proteinuria": obs["proteinuria"], "anti_dsdna": obs["anti_dsdna"], "c3": obs["c3"]}
         return Observation(rec, visits, out)
 

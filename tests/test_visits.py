@@ -11,7 +11,7 @@ import pytest
 
 from remit.diseases import get_disease
 from remit.scenario import ScenarioError, parse_scenario
-from remit.schedule import OFF_GRID_ID, YEAR, VisitGrid, visit_days, visit_label
+from remit.schedule import OFF_GRID_ID, YEAR, VisitGrid, visit_days
 
 
 def scenario(visits=None, follow_up_years=2.0, disease="multiple_sclerosis") -> dict:
@@ -26,11 +26,6 @@ def scenario(visits=None, follow_up_years=2.0, disease="multiple_sclerosis") -> 
                                         ("54m", 4.5 * YEAR), ("100d", 100.0), ("1.5y", 1.5 * YEAR), (" 2 w ", 14.0)])
 def test_notation(text, days):
     assert visit_days(text) == pytest.approx(days, abs=1e-9)
-
-
-@pytest.mark.parametrize("years, label", [(0.5, "6m"), (2.0, "2y"), (84 / YEAR, "12w"), (100 / YEAR, "100d")])
-def test_labels(years, label):
-    assert visit_label(years) == label
 
 
 def test_given_visits_are_the_schedule_sorted():

@@ -42,16 +42,6 @@ def visit_days(text: str) -> float:
     return float(m.group(1)) * UNIT_DAYS[m.group(2)]
 
 
-def visit_label(t_years: float) -> str:
-    """A short label for a visit time in years: "4w", "6m", "1y", "54m", "100d"."""
-    days = t_years * YEAR
-    for unit in ("y", "m", "w", "d"):
-        k = days / UNIT_DAYS[unit]
-        if abs(k - round(k)) < 1e-6 and round(k) > 0:
-            return f"{int(round(k))}{unit}"
-    return f"{days:.1f}d"
-
-
 def check_visits(visits: tuple[str, ...], follow_up_years: float) -> tuple[int, str] | None:
     """The first problem of a ``visits`` list as (index, reason), or None: each within follow-up,
     no two on the same day."""
@@ -74,7 +64,7 @@ def check_visits(visits: tuple[str, ...], follow_up_years: float) -> tuple[int, 
 def default_visits(follow_up_years: float, sub_annual: tuple[str, ...]) -> tuple[float, ...]:
     """The default schedule (years): the disease's sub-annual visits, every whole year, the end of follow-up."""
     end = follow_up_years * YEAR
-    days = [visit_days(v) for v in sub_annual if visit_days(v) <= end + 1e-6]
+    days = [d for d in map(visit_days, sub_annual) if d <= end + 1e-6]
     days += [k * YEAR for k in range(1, int(math.floor(follow_up_years + 1e-9)) + 1)]
     days.append(end)
     return schedule_years(days)
@@ -92,8 +82,8 @@ def schedule_years(days) -> tuple[float, ...]:
 @dataclass(frozen=True)
 class VisitGrid:
     """Assessment visits of one trial on its output times ``t``: ``days`` (V,) from randomisation,
-    0 first; ``ids`` their measurement-noise ids (:data:`OFF_GRID_ID`); ``quarter`` the quarterly
-    assessment each is (-1 if it is not one).
+    0 first; ``ids`` their measurement-noise ids (:data:`OFF_GRID_ID`: a quarterly assessment's
+    is its number).
 
     A visit on an output time reads the states there; one between two output times (the grid is
     daily for 150 days, weekly after) reads them linearly interpolated, so that asking for a visit
@@ -104,7 +94,6 @@ class VisitGrid:
     index: np.ndarray  # first output time at or after each visit
     weight: np.ndarray  # interpolation weight of t[index] (1: the visit is on it)
     ids: np.ndarray
-    quarter: np.ndarray
 
     @classmethod
     def on(cls, t: np.ndarray, days) -> "VisitGrid":
@@ -113,13 +102,17 @@ class VisitGrid:
             raise ValueError(f"visits must lie within the output times {t[0]:g} to {t[-1]:g} days")
         k = np.round(days / QUARTER_DAYS)
         on_grid = np.abs(days - k * QUARTER_DAYS) < 1e-6
-        quarter = np.where(on_grid, k, -1).astype(np.int64)
         ids = np.where(on_grid, k, OFF_GRID_ID + np.round(days)).astype(np.int64)
         index = np.minimum(np.searchsorted(t, days - 1e-6), len(t) - 1)
         exact = np.abs(t[index] - days) < 1e-6
         prev = t[np.maximum(index - 1, 0)]
         weight = np.where(exact, 1.0, (days - prev) / np.where(exact, 1.0, t[index] - prev))
-        return cls(days, index, weight, ids, quarter)
+        return cls(days, index, weight, ids)
+
+    @property
+    def quarter(self) -> np.ndarray:
+        """The quarterly assessment each visit is (-1 if it is not one), read from its id."""
+        return np.where(self.ids < OFF_GRID_ID, self.ids, -1)
 
     def take(self, x: np.ndarray) -> np.ndarray:
         """Values (n, V) at the visits of a trajectory ``x`` (n, T) on the output times."""

@@ -116,37 +116,36 @@ def level_choices(disease) -> dict[str, str]:
     return out
 
 
-def win_ratio(data: _Data, treated: np.ndarray, control: np.ndarray) -> dict[str, float]:
-    """Wins, losses, win ratio and net benefit of ``treated`` over ``control`` (index arrays into the
-    data), with the U-statistic (co)variances of the win and loss proportions."""
-    n1, n0 = len(treated), len(control)
-    w_i, l_i = np.zeros(n1), np.zeros(n1)
-    w_j, l_j = np.zeros(n0), np.zeros(n0)
-    for s in range(0, n1, BLOCK):
-        c = data.compare(treated[s:s + BLOCK], control)
-        w_i[s:s + BLOCK], l_i[s:s + BLOCK] = (c == 1).sum(axis=1), (c == -1).sum(axis=1)
-        w_j += (c == 1).sum(axis=0)
-        l_j += (c == -1).sum(axis=0)
-    pw, pl = w_i.sum() / (n1 * n0), l_i.sum() / (n1 * n0)
-    # Hoeffding decomposition: the variance of a two-sample U-statistic from each sample's projections
-    cov = (np.cov(np.vstack([w_i / n0, l_i / n0])) / n1 + np.cov(np.vstack([w_j / n1, l_j / n1])) / n0)
-    return {"wins": float(w_i.sum()), "losses": float(l_i.sum()), "pw": float(pw), "pl": float(pl),
-            "var_w": float(cov[0, 0]), "var_l": float(cov[1, 1]), "cov": float(cov[0, 1])}
+def compare_groups(data: _Data, treated: np.ndarray, control: np.ndarray) -> dict[str, float]:
+    """Every pair of both groups (index arrays into the data) compared once.
 
-
-def finkelstein_schoenfeld(data: _Data, treated: np.ndarray, control: np.ndarray) -> float:
-    """Two-sided p of the Finkelstein-Schoenfeld test: U_i = wins - losses of patient i against every
-    other patient of both groups; T = sum of U over the treated, Var T = n1 n0 / (N (N - 1)) sum U^2."""
+    From the treated-control pairs: wins and losses of ``treated`` over ``control``, their
+    proportions ``pw``, ``pl`` and U-statistic (co)variances. From all pairs: ``fs_p``, the
+    two-sided p of the Finkelstein-Schoenfeld test (U_i = wins - losses of patient i against every
+    other patient of both groups; T = sum of U over the treated, Var T = n1 n0 / (N (N - 1)) sum U^2).
+    """
     everyone = np.concatenate([treated, control])
     n1, n0 = len(treated), len(control)
     N = n1 + n0
     u = np.zeros(N)
+    w_i, l_i = np.zeros(n1), np.zeros(n1)
+    w_j, l_j = np.zeros(n0), np.zeros(n0)
     for s in range(0, N, BLOCK):
-        u[s:s + BLOCK] = data.compare(everyone[s:s + BLOCK], everyone).sum(axis=1, dtype=np.int64)
-    var = n1 * n0 / (N * (N - 1)) * float((u ** 2).sum())
-    if var <= 0:
-        return math.nan
-    return float(2 * stats.norm.sf(abs(u[:n1].sum()) / math.sqrt(var)))
+        c = data.compare(everyone[s:s + BLOCK], everyone)
+        u[s:s + BLOCK] = c.sum(axis=1, dtype=np.int64)
+        k = min(max(n1 - s, 0), len(c))  # rows of treated patients in this block
+        if k:
+            tc = c[:k, n1:]
+            w_i[s:s + k], l_i[s:s + k] = (tc == 1).sum(axis=1), (tc == -1).sum(axis=1)
+            w_j += (tc == 1).sum(axis=0)
+            l_j += (tc == -1).sum(axis=0)
+    pw, pl = w_i.sum() / (n1 * n0), l_i.sum() / (n1 * n0)
+    # Hoeffding decomposition: the variance of a two-sample U-statistic from each sample's projections
+    cov = (np.cov(np.vstack([w_i / n0, l_i / n0])) / n1 + np.cov(np.vstack([w_j / n1, l_j / n1])) / n0)
+    var_t = n1 * n0 / (N * (N - 1)) * float((u ** 2).sum())
+    fs_p = float(2 * stats.norm.sf(abs(u[:n1].sum()) / math.sqrt(var_t))) if var_t > 0 else math.nan
+    return {"wins": float(w_i.sum()), "losses": float(l_i.sum()), "pw": float(pw), "pl": float(pl),
+            "var_w": float(cov[0, 0]), "var_l": float(cov[1, 1]), "cov": float(cov[0, 1]), "fs_p": fs_p}
 
 
 @ENDPOINT_KINDS.register("composite")
@@ -210,12 +209,12 @@ class Composite(EndpointKind):
             data, i1, i0 = _pooled(self.levels, a1, a0)
             label = comparison_label(arm, records.control_arm)
             n = len(i1) + len(i0)
-            r = win_ratio(data, i1, i0)
+            r = compare_groups(data, i1, i0)
             rows.append(row(label, f"{self.name}_win_ratio", fu, *_log_ratio_ci(r), n))
             nb = r["pw"] - r["pl"]
             se = math.sqrt(max(r["var_w"] + r["var_l"] - 2 * r["cov"], 0.0))
             rows.append(row(label, f"{self.name}_net_benefit", fu, nb, nb - Z * se, nb + Z * se, n))
-            rows.append(row(label, f"{self.name}_fs_p", fu, finkelstein_schoenfeld(data, i1, i0), n=n))
+            rows.append(row(label, f"{self.name}_fs_p", fu, r["fs_p"], n=n))
         return rows
 
     def figure(self, view: FigureView):
@@ -229,8 +228,8 @@ class Composite(EndpointKind):
 
     def analyse(self, a0: dict, a1: dict) -> tuple[float, float]:
         data, i1, i0 = _pooled(self.levels, a1, a0)
-        r = win_ratio(data, i1, i0)
-        return (r["wins"] / r["losses"] if r["losses"] else math.nan), finkelstein_schoenfeld(data, i1, i0)
+        r = compare_groups(data, i1, i0)
+        return (r["wins"] / r["losses"] if r["losses"] else math.nan), r["fs_p"]
 
 
 def _pooled(levels, a1: dict, a0: dict) -> tuple[_Data, np.ndarray, np.ndarray]:

@@ -109,13 +109,13 @@ def test_ms_sections_from_catalog(report):
     text = report[2]
     ms = get_disease("multiple_sclerosis")
     sections = report_html.report_sections(ms)
-    assert [k for k in sections if k not in SECTIONS] == ["km", "km_first_relapse", "km_disease_activity", "arr",
+    assert [k for k in sections if k not in SECTIONS] == ["subgroups", "km", "km_first_relapse", "km_disease_activity", "arr",
                                                           "rate_new_lesion", "edss", "neda3", "slope_edss_slope", "solver"]
     assert sections["edss"] == "Mean EDSS over time"
     assert sections["arr"] == "Annualised relapse rate"
     assert sections["neda3"] == "NEDA-3"
     ids = re.findall(r'<section id="([^"]+)">', text)
-    assert ids == [k for k in sections if k != "solver"]  # document order; no solver failures here
+    assert ids == [k for k in sections if k not in ("solver", "subgroups")]  # document order; no failures, not mixed
     assert "Disease: Multiple sclerosis" in text
     assert "Mean EDSS (EDSS points)" in text  # endpoint label from the catalog
     assert "EDSS at baseline (EDSS points)" in text  # baseline label from the catalog
@@ -298,7 +298,9 @@ def test_generic_sections(fibrosis_report):
     found = re.findall(r'<section id="([^"]+)"><h2>([^<]+)</h2>', text)
     assert dict(found) == {k: html.escape(v) for k, v in expected.items()}
     assert [k for k, _ in found] == list(expected)
-    assert {**expected, "published": SECTIONS["published"]} == report_html.report_sections(FIBROSIS)
+    sections = report_html.report_sections(FIBROSIS)
+    assert sections.pop("subgroups") == "Subgroups"  # only for a mixed cohort
+    assert {**expected, "published": SECTIONS["published"]} == sections
     for key in ("km", "km_death", "score_mrss", "rate_flare", "prop_response", "engraftment", "cd4"):
         assert f'id="fig-{key}"' in text, key
         assert f'href="#{key}"' in text, key

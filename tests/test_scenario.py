@@ -298,7 +298,7 @@ MALFORMED: list[tuple[str, str, list[str]]] = [
     ("duplicate arm names", edit('name = "DMT"', 'name = "ahsct"'),
      [": arms[1].name = 'ahsct': must be unique ignoring case; arms[0] is already named 'aHSCT'"]),
     ("bad arm name", edit('name = "DMT"', 'name = "-DMT"'),
-     [": arms[1].name: must start with a letter or digit"]),
+     [": arms[1].name = '-DMT': must start with a letter or digit"]),
     ("age min > max", edit("min = 18, max = 55", "min = 60, max = 40"),
      [": population.age.min = 60.0: must not exceed max (40 years)"]),
     ("mean outside [min, max]", edit("mean = 3.3", "mean = 7.0"),

@@ -135,6 +135,13 @@ def field_table(model: type, units: dict[str, str] | None = None) -> list[str]:
     return rows
 
 
+def field_table_of(model: type, names: tuple[str, ...]) -> list[str]:
+    """The rows of ``field_table`` for some of ``model``'s fields only."""
+    rows = field_table(model)
+    keep = {f"| `{n}` |" for n in names}
+    return rows[:2] + [r for r in rows[2:] if any(r.startswith(k) for k in keep)]
+
+
 def _doc(cls) -> str:
     return " ".join((cls.__doc__ or "").split())
 
@@ -235,6 +242,17 @@ def scenario_markdown() -> str:
             "A name must be a parameter of the disease's model, a value inside its range and a `cv` only for a",
             "parameter that varies between patients; otherwise the scenario is refused with the allowed range.", "",
             "    [model.parameters.dmt_resp]", "    value = 0.8", ""]
+    out += ["## `[[population.groups]]` (optional, 0 to 8): a mixed cohort", "", _doc(sc.group_class("multiple_sclerosis")),
+            "", "Besides the `[population]` fields of the trial's disease (listed below), a group has:", "",
+            *field_table_of(sc.group_class("multiple_sclerosis"), ("name", "fraction")), "",
+            "The whole cohort's endpoints are in `endpoints.csv`; each group's, computed on its patients alone, in",
+            "`subgroups.csv` (the same columns after a first column `group`), and the report adds a table of the",
+            "between-arm comparisons per group. A published number of a subgroup is mapped with",
+            "`simulated: {..., group: NAME}`. For example, a cohort of relapsing and secondary progressive MS:", "",
+            "    [[population.groups]]", "    name = \"relapsing\"", "    fraction = 0.4",
+            "    course = \"relapsing_remitting\"", "    relapses_prior_year = { min = 1 }", "",
+            "    [[population.groups]]", "    name = \"progressive\"", "    fraction = 0.6",
+            "    course = \"secondary_progressive\"", "    edss = { mean = 5.5, sd = 0.8, min = 3.0, max = 6.5 }", ""]
     out += ["## `[population]` by disease", ""]
     for name in DISEASES:
         d = get_disease(name)

@@ -39,10 +39,11 @@ is accepted wherever a float is.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, NamedTuple, Union
 
 import tomli_w
 from pydantic import AfterValidator, Field, ValidationError, model_validator
@@ -60,6 +61,7 @@ __all__ = ["DISEASES", "MAX_SEED", "ScenarioError", "CompositeLevel", "Composite
            "parse_scenario", "spec_class"]
 
 MAX_SEED = 2**63 - 1
+MAX_GROUPS = 8  # sub-populations of a mixed cohort ([[population.groups]])
 
 
 # the arm schemas of the registered therapies, told apart by ``therapy``; the tagged unions of the
@@ -107,7 +109,7 @@ class CompositeSettings(Model):
     change from baseline at the last visit both patients have); a table ``{ endpoint = "fvc", margin = 10 }``
     sets a score's margin."""
 
-    name: Annotated[str, Text(1, 40, pattern=r"^[a-z][a-z0-9_]*$", hint="lowercase letters, digits and _")]
+    name: Annotated[str, Text(1, 40, pattern=r"^[a-z][a-z0-9_]*$", hint="be lowercase letters, digits and _, starting with a letter")]
     label: Annotated[str, Text(1, 120)] | None = None
     hierarchy: Annotated[tuple[Union[Annotated[str, Text(1, 60)], CompositeLevel], ...], Items(1, 8, "levels")]
 
@@ -158,6 +160,14 @@ def _check_model(spec: "TrialSpec") -> None:
                 raise fail(why, at=(*at, field), value=x)
 
 
+class Subpopulation(NamedTuple):
+    """One group of a mixed cohort: its name, its fraction of every arm, and the scenario of its patients."""
+
+    name: str
+    fraction: float
+    spec: "TrialSpec"
+
+
 class TrialSpec(Model):
     """A fully validated scenario; ``trial.control_arm`` is always resolved."""
 
@@ -169,6 +179,7 @@ class TrialSpec(Model):
 
     @model_validator(mode="after")
     def _cross_check(self) -> "TrialSpec":
+        _check_groups(self)
         _check_drugs(self)
         _check_model(self)
         _check_composites(self)
@@ -205,6 +216,16 @@ class TrialSpec(Model):
         if self.trial.visits is None:
             return default_visits(self.trial.follow_up_years, get_disease(self.trial.disease).visits)
         return schedule_years(visit_days(v) for v in self.trial.visits)
+
+    @property
+    def subpopulations(self) -> tuple["Subpopulation", ...]:
+        """The groups of a mixed cohort (``[[population.groups]]``), each with its fraction of every arm and
+        a scenario whose ``[population]`` is the group's; empty when the cohort is not mixed."""
+        out = []
+        for g in getattr(self.population, "groups", ()):
+            pop = self.population.model_copy(update={**_group_fields(self.population, g), "groups": ()})
+            out.append(Subpopulation(g.name, g.fraction, self.model_copy(update={"population": pop})))
+        return tuple(out)
 
     @property
     def catalog(self) -> tuple:
@@ -307,6 +328,45 @@ def _check_composites(spec: "TrialSpec") -> None:
                            at=("composites", i, "hierarchy", j, "margin"), value=margin)
 
 
+def _check_groups(spec: "TrialSpec") -> None:
+    """Groups have distinct names and fractions that add up to 1, and each group's population (the
+    trial-wide one with the group's fields in place) passes the disease's own checks."""
+    groups = getattr(spec.population, "groups", ())
+    if not groups:
+        return
+    names = [g.name.casefold() for g in groups]
+    for i, g in enumerate(groups):
+        if names.index(g.name.casefold()) != i:
+            raise fail("is the name of an earlier group", at=("population", "groups", i, "name"), value=g.name)
+    total = math.fsum(g.fraction for g in groups)
+    if abs(total - 1.0) > 1e-6:
+        shares = " + ".join(f"{g.fraction:g}" for g in groups)
+        raise fail(f"must add up to 1 over the groups ({shares} = {total:g})",
+                   at=("population", "groups", len(groups) - 1, "fraction"), value=groups[-1].fraction)
+    pop = get_disease(spec.trial.disease).population_model
+    resolved = []
+    for i, g in enumerate(groups):
+        fields = _group_fields(spec.population, g)
+        try:
+            pop.model_validate(fields)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            ctx = err.get("ctx") or {}
+            where = (*err["loc"], *ctx.get("at", ()))
+            raise fail(ctx.get("detail", err["msg"]), at=("population", "groups", i, *where),
+                       value=ctx.get("value", err.get("input"))) from None
+        resolved.append(type(g).model_validate({**fields, "name": g.name, "fraction": g.fraction}))
+    # every field of a group filled in (its own or the trial-wide value), so that to_toml() round-trips;
+    # self is still under construction, hence the frozen-bypass
+    object.__setattr__(spec, "population", spec.population.model_copy(update={"groups": tuple(resolved)}))
+
+
+def _group_fields(population, group) -> dict[str, Any]:
+    """The ``[population]`` fields of a group's patients: the trial-wide ones, replaced by the group's own."""
+    given = group.model_fields_set - {"name", "fraction"}
+    return {f: getattr(group if f in given else population, f) for f in type(population).model_fields if f != "groups"}
+
+
 def _check_drugs(spec: "TrialSpec") -> None:
     """Conventional drugs must be ones the trial's disease knows (``Disease.drugs``)."""
     known = get_disease(spec.trial.disease).drugs
@@ -318,6 +378,9 @@ def _check_drugs(spec: "TrialSpec") -> None:
     for f in ("prior_therapy",):
         if hasattr(spec.population, f):
             where.append((("population", f), getattr(spec.population, f)))
+            for i, g in enumerate(getattr(spec.population, "groups", ())):
+                if f in g.model_fields_set:
+                    where.append((("population", "groups", i, f), getattr(g, f)))
     for at, drugs in where:
         for j, d in enumerate(drugs):
             if d not in known:
@@ -325,20 +388,60 @@ def _check_drugs(spec: "TrialSpec") -> None:
 
 
 @lru_cache(maxsize=None)
-def spec_class(disease: str) -> type["TrialSpec"]:
-    """The TrialSpec whose ``population`` is the disease's own schema."""
+def group_class(disease: str) -> type:
+    """The schema of one ``[[population.groups]]`` table: the disease's ``[population]`` fields, each
+    optional and replacing the trial-wide value where given, plus the group's ``name`` and ``fraction``."""
     from pydantic import create_model
 
     pop = get_disease(disease).population_model
+    name = f"Group_{disease}"
+    cls = create_model(name, __base__=pop, __module__=__name__, __doc__=_GROUP_DOC,
+                       name=(Annotated[str, Text(1, 40, pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+                                                 hint="be letters, digits and _, starting with a letter")], ...),
+                       fraction=(Annotated[float, Range(0, 1, lo_open=True)], ...))
+    globals()[name] = cls  # so that specs pickle by reference
+    return cls
+
+
+@lru_cache(maxsize=None)
+def population_class(disease: str) -> type:
+    """The ``[population]`` schema of a trial of ``disease``: the disease's own fields and ``groups``."""
+    from pydantic import create_model
+
+    pop = get_disease(disease).population_model
+    name = f"Population_{disease}"
+    cls = create_model(name, __base__=pop, __module__=__name__,
+                       groups=(Annotated[tuple[group_class(disease), ...], Items(0, MAX_GROUPS, "groups")], ()))
+    globals()[name] = cls
+    return cls
+
+
+_GROUP_DOC = """A ``[[population.groups]]`` table: one sub-population of a mixed cohort, enrolling ``fraction`` (0..1)
+of every arm (the fractions of all groups add up to 1; each arm gets the same share of each group, as a
+randomisation stratified by group would give). Any ``[population]`` field given here replaces the trial-wide
+value for this group's patients (a distribution or range is replaced as a whole); the others are the
+trial-wide ones. ``name`` appears in the patients table's ``group`` column."""
+
+
+@lru_cache(maxsize=None)
+def spec_class(disease: str) -> type["TrialSpec"]:
+    """The TrialSpec whose ``population`` is the disease's own schema (with its ``groups``)."""
+    from pydantic import create_model
+
+    pop = population_class(disease)
     name = f"TrialSpec_{disease}"
     cls = create_model(name, __base__=TrialSpec, __module__=__name__, population=(pop, Field(default_factory=pop)))
     globals()[name] = cls  # so that specs pickle by reference
     return cls
 
 
+_CLASSES = {"TrialSpec_": spec_class, "Population_": population_class, "Group_": group_class}
+
+
 def __getattr__(name: str) -> Any:
-    if name.startswith("TrialSpec_") and name[len("TrialSpec_"):] in DISEASES:
-        return spec_class(name[len("TrialSpec_"):])
+    for prefix, make in _CLASSES.items():
+        if name.startswith(prefix) and name[len(prefix):] in DISEASES:
+            return make(name[len(prefix):])
     raise AttributeError(name)
 
 

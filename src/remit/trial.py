@@ -33,6 +33,9 @@ from remit.schedule import VisitGrid
 from remit.stream import VisitChunks, sorted_chunk_frames
 from remit.therapies import arm_plan
 MAX_CANDIDATES_PER_PATIENT = 400  # give up (clear error) if inclusion criteria are this hard to meet
+# candidate indices of group g of a mixed cohort start at g x GROUP_STRIDE (the fast path of
+# remit.random.patient_keys covers indices below 2**32, so 8 groups of 2**28 candidates each)
+GROUP_STRIDE = 2**28
 
 
 class EnrolmentError(RuntimeError):
@@ -58,6 +61,15 @@ class TrialResult:
     provenance: dict
     out: Path | None = None
     published: pd.DataFrame | None = None  # published-vs-simulated table when a trial is compared
+    # a mixed cohort's endpoint table per group (remit.endpoints.subgroup_endpoints); None: not mixed
+    subgroups: pd.DataFrame | None = None
+
+    @property
+    def all_endpoints(self) -> pd.DataFrame:
+        """The endpoint table with a ``group`` column: the whole cohort's rows (group ``""``), then each
+        group's (what a published number of a whole cohort or of a subgroup is looked up in)."""
+        whole = self.endpoints.assign(group="")
+        return whole if self.subgroups is None else pd.concat([whole, self.subgroups], ignore_index=True)
 
     @property
     def visits(self) -> pd.DataFrame:
@@ -110,21 +122,44 @@ class Trial:
         """Screen candidates in index order until every arm is full.
 
         The cohort is the first ``patients_per_arm x arms`` accepted candidates in index
-        order, so it does not depend on ``chunk_size`` or on how many workers screen.
+        order, so it does not depend on ``chunk_size`` or on how many workers screen. A mixed
+        cohort (``[[population.groups]]``) enrols each group on its own, from its own range of
+        candidate indices, ``group_sizes`` patients per arm; its patients follow one another group by
+        group, so that the alternating allocation to arms gives every arm the same share of each group.
         """
         from remit.execute import LocalExecutor
 
         spec = self.spec
         pool = pool or LocalExecutor()
-        n_total = spec.trial.patients_per_arm * len(spec.arms)
+        groups = spec.subpopulations
+        if not groups:
+            return self._enrol(spec, spec.trial.patients_per_arm * len(spec.arms), 0, "", chunk_size, progress, pool)
+        parts, infos = [], {}
+        for g, (group, n) in enumerate(zip(groups, group_sizes(spec))):
+            if n == 0:
+                continue
+            cohort, info = self._enrol(group.spec, n * len(spec.arms), g * GROUP_STRIDE, f" of group {group.name}",
+                                       chunk_size, progress, pool)
+            cohort.covariates["group"] = np.full(len(cohort), group.name)
+            parts.append(cohort)
+            infos[group.name] = {"patients_per_arm": int(n), **info}
+        info = {"candidates_screened": sum(i["candidates_screened"] for i in infos.values()), "groups": infos}
+        return Cohort.concatenate(parts, consume=True), info
+
+    def _enrol(self, spec: TrialSpec, n_total: int, first: int, group: str, chunk_size: int, progress,
+               pool) -> tuple[Cohort, dict]:
+        """The first ``n_total`` accepted candidates of ``spec``'s population, from candidate index ``first``
+        on (``group``: " of group NAME" in messages, or empty)."""
         screened: list[Cohort] = []
         n_screened = 0
-        task = progress.add_task("screening candidates (burn-in from onset)", total=None) if progress else None
+        task = progress.add_task(f"screening candidates{group} (burn-in from onset)", total=None) if progress else None
 
         def screen(n: int) -> Cohort:
             nonlocal n_screened
+            if n_screened + n > GROUP_STRIDE:
+                raise EnrolmentError(f"{self.source}: more than {GROUP_STRIDE} candidates{group} would have to be screened")
             starts = range(n_screened, n_screened + n, chunk_size)
-            args = [(spec, np.arange(s, min(s + chunk_size, n_screened + n)), self.solver) for s in starts]
+            args = [(spec, first + np.arange(s, min(s + chunk_size, n_screened + n)), self.solver) for s in starts]
             parts: list = [None] * len(args)
             for i, c in pool.map_unordered(screen_chunk, args):
                 parts[i] = c
@@ -140,15 +175,16 @@ class Trial:
         pilot_all = Cohort.concatenate(screened)
         pilot_ok = eligible(pilot_all, spec)
         if pilot_ok.sum() == 0:
-            raise EnrolmentError(f"{self.source}: no virtual candidate met the inclusion criteria in {n_screened} screened "
-                                 "(check the [population] limits)")
+            table = "[[population.groups]]" if group else "[population]"
+            raise EnrolmentError(f"{self.source}: no virtual candidate{group} met the inclusion criteria in {n_screened} "
+                                 f"screened (check the {table} limits)")
         sel = selection(spec)
         acceptance = score_acceptance(pilot_all.covariates[sel[0]][pilot_ok], spec) if sel else None
         accepted = [c.take(np.flatnonzero(accept(c, spec, acceptance))) for c in screened]
         n_acc = sum(len(c) for c in accepted)
         while n_acc < n_total:
             if n_screened > MAX_CANDIDATES_PER_PATIENT * n_total + 10 * PILOT:
-                raise EnrolmentError(f"{self.source}: only {n_acc} of {n_total} patients met the inclusion criteria "
+                raise EnrolmentError(f"{self.source}: only {n_acc} of {n_total} patients{group} met the inclusion criteria "
                                      f"after screening {n_screened} candidates")
             need = n_total - n_acc
             rate = max(n_acc / max(n_screened, 1), 1e-3)
@@ -183,7 +219,7 @@ class Trial:
         """Enrol, simulate every arm chunk by chunk, compute endpoints; with ``out``, each finished
         chunk is written to the run directory at once (``resume`` skips finished chunks) and,
         if ``write``, the final outputs too. ``workers`` > 1 or ``scheduler`` run chunks on Dask."""
-        from remit.endpoints import Records, baseline_table, compute_endpoints
+        from remit.endpoints import Records, baseline_table, compute_endpoints, subgroup_endpoints
         from remit.execute import executor
         from remit.rundir import RunDirectory
 
@@ -255,6 +291,8 @@ class Trial:
         t2 = time.perf_counter()
         records = Records(patients, outcomes, spec.trial.follow_up_years, spec.control.name, spec.visit_years)
         endpoints = compute_endpoints(records, spec.catalog)
+        groups = [g.name for g in spec.subpopulations]
+        subgroups = subgroup_endpoints(records, spec.catalog, groups) if groups else None
         baseline = baseline_table(patients, requested_baseline(spec), disease.baseline)
         timings["endpoints_s"] = time.perf_counter() - t2
         py = float(patients["follow_up_years"].sum())
@@ -276,10 +314,21 @@ class Trial:
             "chunks": {"computed": len(todo), "reused": reused},
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
-        result = TrialResult(spec, patients, visits, outcomes, endpoints, baseline, provenance)
+        result = TrialResult(spec, patients, visits, outcomes, endpoints, baseline, provenance, subgroups=subgroups)
         if out is not None and write:
             result.out = write_outputs(result, Path(out))
         return result
+
+
+def group_sizes(spec: TrialSpec) -> tuple[int, ...]:
+    """Patients per arm of each group of a mixed cohort: the fractions of ``patients_per_arm``, rounded by
+    largest remainder (Hamilton) so that they add up to it exactly; ties go to the earlier group."""
+    n = spec.trial.patients_per_arm
+    quota = np.array([g.fraction for g in spec.subpopulations]) * n
+    size = np.floor(quota + 1e-9).astype(int)
+    order = np.argsort(-(quota - size), kind="stable")
+    size[order[: n - size.sum()]] += 1
+    return tuple(int(x) for x in size)
 
 
 def concat_outcomes(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -397,13 +446,38 @@ def _mask_failed(records: ChunkRecords, failed: np.ndarray, chunk: Cohort, disea
 
 
 def requested_baseline(spec: TrialSpec) -> dict:
-    """Requested mean, sd, min, max of each baseline variable with a population Distribution (or count range)."""
+    """Requested mean, sd, min, max of each baseline variable with a population Distribution (or count range).
+
+    For a mixed cohort, those of the mixture of its groups: the mean and sd of the groups' distributions
+    weighted by their fractions, the smallest min and the largest max (a field a group does not set is
+    the trial-wide one)."""
+    groups = spec.subpopulations
+    parts = [(g.fraction, g.spec.population) for g in groups] or [(1.0, spec.population)]
     out = {}
     for var in get_disease(spec.trial.disease).baseline:
         if var.field is None:
             continue
-        x = getattr(spec.population, var.field)
-        out[var.column] = {k: getattr(x, k, None) for k in ("mean", "sd", "min", "max")}
+        req = [(w, {k: getattr(getattr(p, var.field), k, None) for k in ("mean", "sd", "min", "max")}) for w, p in parts]
+        out[var.column] = _mixture(req)
+    return out
+
+
+def _mixture(parts: list[tuple[float, dict]]) -> dict:
+    """Mean, sd, min and max of a mixture of distributions given with weights (None where any part lacks one)."""
+    if len(parts) == 1:
+        return parts[0][1]
+
+    def every(k):
+        return None if any(r.get(k) is None for _, r in parts) else [r[k] for _, r in parts]
+
+    w = np.array([w for w, _ in parts])
+    mean, sd, lo, hi = every("mean"), every("sd"), every("min"), every("max")
+    out = {"mean": None, "sd": None, "min": None if lo is None else min(lo), "max": None if hi is None else max(hi)}
+    if mean is not None:
+        m = float(w @ np.array(mean))
+        out["mean"] = m
+        if sd is not None:  # law of total variance
+            out["sd"] = float(np.sqrt(w @ (np.array(sd) ** 2 + (np.array(mean) - m) ** 2)))
     return out
 
 
@@ -430,7 +504,7 @@ def observe_trial(model, spec, arm, plan, cohort: Cohort, traj, patient_ids: np.
         "patient_id": patient_ids.astype(np.int64), "candidate_id": cohort.candidate.astype(np.int64),
         "arm": np.full(n, arm.name), "therapy": np.full(n, arm.therapy),
         "age": cov["age"], "sex": cov["sex"], "weight_kg": cov["weight_kg"],
-        "disease_duration_years": cov["disease_duration_years"],
+        "disease_duration_years": cov["disease_duration_years"], **({"group": cov["group"]} if "group" in cov else {}),
         **{k: v for k, v in obs.patients.items() if k.endswith("_baseline") or k in {c.column for c in disease.baseline}},
         "follow_up_years": ctx.follow_up_years, "died": deaths.died, "death_time_years": deaths.death_days / YEAR,
         "treatment_related_death": deaths.treatment_related, "death_cause": deaths.cause,
@@ -495,12 +569,15 @@ def write_outputs(result: TrialResult, out: Path, timings: dict | None = None) -
         visits = result.visits
         write_parquet(visits, out / "visits.parquet")
     atomic_write_bytes(out / "endpoints.csv", result.endpoints.to_csv(index=False, float_format="%.6g").encode())
+    if result.subgroups is not None:
+        atomic_write_bytes(out / "subgroups.csv", result.subgroups.to_csv(index=False, float_format="%.6g").encode())
     atomic_write_bytes(out / "baseline.csv", result.baseline.to_csv(index=False, float_format="%.6g").encode())
     atomic_write_text(out / "provenance.json", json.dumps(result.provenance, indent=2, default=str))
     t1 = time.perf_counter()
     write_report(out / "report.html", title=result.spec.trial.name, spec=result.spec, patients=result.patients,
                  visits=visits, endpoints=result.endpoints, baseline=result.baseline,
-                 provenance=result.provenance, published=result.published, outcomes=result.outcomes)
+                 provenance=result.provenance, published=result.published, outcomes=result.outcomes,
+                 subgroups=result.subgroups)
     if timings is not None:
         timings["write_s"] = t1 - t0
         timings["report_s"] = time.perf_counter() - t1

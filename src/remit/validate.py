@@ -124,7 +124,7 @@ def run_validation(out: str | Path | None = None, disease: str | None = None, tr
         t1 = time.perf_counter()
         res = Trial(spec, f"scenarios/{name}.toml").run(out=None, chunk_size=chunk_size, progress=False)
         timings[name] = time.perf_counter() - t1
-        runs[name] = (spec, res.endpoints)
+        runs[name] = (spec, res.all_endpoints)
     parts = []
     for j in jobs:
         rec = record(j.trial_id)

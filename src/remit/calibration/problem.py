@@ -104,7 +104,7 @@ class CalibrationProblem:
                 # its inclusion criteria): every target of the scenario is missed
                 endpoints[name], specs[name] = _NO_ENDPOINTS, spec
                 continue
-            endpoints[name], specs[name] = res.endpoints, spec
+            endpoints[name], specs[name] = res.all_endpoints, spec
         parts = []
         for rec, mapping, names in self.jobs:
             rows = compare_rows(rec, mapping, {k: endpoints[n] for k, n in names.items()},

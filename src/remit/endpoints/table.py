@@ -38,6 +38,30 @@ def compute_endpoints(records: Records, catalog: Iterable[EndpointKind]) -> pd.D
     return out.reset_index(drop=True)
 
 
+SUBGROUP_COLUMNS = ["group", *ENDPOINT_COLUMNS]
+
+
+def subgroup_endpoints(records: Records, catalog: Iterable[EndpointKind], groups: Iterable[str]) -> pd.DataFrame:
+    """The endpoint table of each group of a mixed cohort (the patients' ``group`` column), one after
+    another, with the group's name in a first column ``group``: every endpoint and between-arm
+    comparison computed on that group's patients alone, as a subgroup analysis reports it."""
+    catalog = list(catalog)
+    parts = []
+    patients, outcomes = records.patients, records.outcomes
+    for name in groups:
+        mask = (patients["group"] == name).to_numpy()
+        if not mask.any():
+            continue
+        ids = patients["patient_id"].to_numpy()[mask]
+        sub = Records(patients[mask].reset_index(drop=True),
+                      outcomes[outcomes["patient_id"].isin(ids).to_numpy()].reset_index(drop=True),
+                      records.follow_up_years, records.control_arm, records.visits)
+        parts.append(compute_endpoints(sub, catalog).assign(group=name))
+    if not parts:
+        return pd.DataFrame(columns=SUBGROUP_COLUMNS)
+    return pd.concat(parts, ignore_index=True)[SUBGROUP_COLUMNS]
+
+
 def km_fitters(records_or_patients, endpoint) -> dict:
     """Fitted Kaplan-Meier estimators per arm of a :class:`~remit.endpoints.survival.Survival` endpoint."""
     patients = getattr(records_or_patients, "patients", records_or_patients)

@@ -166,6 +166,10 @@ def simulated_value(entry: MappingEntry, endpoints: pd.DataFrame, spec) -> tuple
     sim = entry.simulated
     arm = resolve_arm(sim.arm, spec)
     sel = endpoints[(endpoints["endpoint"] == sim.endpoint) & (endpoints["arm"] == arm)]
+    if "group" in sel.columns:  # a table with subgroup rows (TrialResult.all_endpoints)
+        sel = sel[sel["group"] == (sim.group or "")]
+    elif sim.group is not None:
+        return None
     if sim.timepoint_years is not None:
         sel = sel[np.isclose(sel["timepoint_years"].astype(float), sim.timepoint_years)]
     if sel.empty:

@@ -170,6 +170,7 @@ class SimulatedSelector(_Strict):
     arm: str  # "treatment", "control", "comparison" or a scenario arm name
     timepoint_years: float | None = None  # absent: the only (or first) row of the endpoint
     complement: bool = False  # compare with 1 - simulated
+    group: str | None = None  # a group of a mixed cohort ([[population.groups]]); absent: the whole cohort
 
 
 class MappingEntry(_Strict):

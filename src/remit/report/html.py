@@ -59,6 +59,8 @@ SECTIONS: dict[str, str] = {
 
 # Shown only when some patient's ODE solve failed (solver_status != 0).
 SOLVER_SECTION = ("solver", "Solver failures")
+# Shown only for a mixed cohort ([[population.groups]]): the between-arm comparisons within each group.
+SUBGROUP_SECTION = ("subgroups", "Subgroups")
 
 _SHARED_LABELS = {k: v for e in SHARED for k, v in e.labels().items()}
 
@@ -153,7 +155,7 @@ def report_sections(disease: Any, catalog: Sequence | None = None) -> dict[str, 
     in document order."""
     fixed = list(SECTIONS.items())
     gen = [(s.id, s.title) for s in disease_sections(disease, catalog)]
-    return dict(fixed[:3] + gen + fixed[3:7] + [SOLVER_SECTION] + fixed[7:])
+    return dict(fixed[:3] + [SUBGROUP_SECTION] + gen + fixed[3:7] + [SOLVER_SECTION] + fixed[7:])
 
 
 DASH = "\u2014"
@@ -285,6 +287,19 @@ def _endpoints(endpoints: pd.DataFrame, lab: _Labels) -> Table:
     return Table(headers, rows, [False, False, False, True, True, True, True])
 
 
+def _subgroups(subgroups: pd.DataFrame, lab: _Labels) -> Table:
+    """Each between-arm comparison within each group, at its last timepoint (a subgroup table)."""
+    d = subgroups[subgroups["arm"].astype(str).str.contains(" vs ", regex=False)]
+    last = d.groupby(["group", "arm", "endpoint"], sort=False)["timepoint_years"].transform("max")
+    d = d[d["timepoint_years"] == last]
+    order = {g: i for i, g in enumerate(pd.unique(subgroups["group"]))}
+    d = d.assign(_e=pd.Categorical(d["endpoint"], pd.unique(d["endpoint"])), _g=d["group"].map(order))
+    d = d.sort_values(["_e", "arm", "_g"], kind="stable")
+    rows = [[r.group, *_endpoint_cells(r, lab)] for r in d.itertuples(index=False)]
+    return Table(["Group", "Arm", "Endpoint", "Name", "Time", "Estimate", "95% CI", "n"], rows,
+                 [False, False, False, False, True, True, True, True])
+
+
 def _trm(endpoints: pd.DataFrame) -> Table | None:
     d = endpoints[endpoints["endpoint"].isin(["treatment_related_mortality", "all_cause_mortality"])]
     if d.empty:
@@ -411,6 +426,7 @@ def render_report(
     published: pd.DataFrame | None = None,
     disease: Any = None,
     outcomes: pd.DataFrame | None = None,
+    subgroups: pd.DataFrame | None = None,
 ) -> str:
     """The complete report as one HTML string (see ``write_report``)."""
     disease = resolve_disease(spec, disease)
@@ -424,6 +440,7 @@ def render_report(
                               getattr(spec, "visit_years", None)),
                       visits, endpoints, order)
     absent = ({SOLVER_SECTION[0]} if not failed.any() else set()) | ({"published"} if published is None else set())
+    absent |= {SUBGROUP_SECTION[0]} if subgroups is None else set()
     catalog = getattr(spec, "catalog", None)  # the disease's endpoints and the scenario's composites
     headings = {k: v for k, v in report_sections(disease, catalog).items() if k not in absent}
     label = getattr(disease, "label", "") or getattr(disease, "name", "")
@@ -436,6 +453,7 @@ def render_report(
         trm=_trm(endpoints), deaths=_deaths(patients, order),
         solver=_solver(patients, order) if failed.any() else None,
         published=_published(published, lab) if published is not None else None,
+        subgroups=_subgroups(subgroups, lab) if subgroups is not None else None,
     )
 
 
@@ -452,6 +470,7 @@ def write_report(
     published: pd.DataFrame | None = None,
     disease: Any = None,
     outcomes: pd.DataFrame | None = None,
+    subgroups: pd.DataFrame | None = None,
 ) -> None:
     """Write one self-contained HTML report (plotly.js inline, no network needed).
 
@@ -465,10 +484,12 @@ def write_report(
     disease's catalog; ``outcomes`` the long outcomes table (figures that draw
     from it). ``published`` (optional) adds a comparison table;
     columns ``endpoint, arm, timepoint_years, published, published_ci_low,
-    published_ci_high, simulated, sim_ci_low, sim_ci_high, source``.
+    published_ci_high, simulated, sim_ci_low, sim_ci_high, source``. ``subgroups`` (a mixed cohort's
+    ``remit.endpoints.subgroup_endpoints``) adds a table of the between-arm comparisons per group.
     """
     text = render_report(
         title=title, spec=spec, patients=patients, visits=visits, endpoints=endpoints,
         baseline=baseline, provenance=provenance, published=published, disease=disease, outcomes=outcomes,
+        subgroups=subgroups,
     )
     atomic_write_text(Path(path), text)

@@ -164,7 +164,7 @@ class Text:
             if not self.lo <= len(value) <= self.hi:
                 raise fail(f"must be {self.lo} to {self.hi} characters long, got {len(value)}")
             if self.pattern and not re.fullmatch(self.pattern, value):
-                raise fail(f"must {self.hint or 'match ' + self.pattern}")
+                raise fail(f"must {self.hint or 'match ' + self.pattern}", value=value)
             return value
 
         return core_schema.no_info_before_validator_function(check, handler(source))

@@ -139,6 +139,9 @@ def test_mapping_references_published_and_simulated_endpoints(trial_id):
             assert spec.trial.disease == disease
             if entry.simulated.arm not in ("treatment", "control", "comparison"):
                 assert entry.simulated.arm in spec.arm_names, f"{trial_id}: no arm {entry.simulated.arm!r} in {scen}"
+            if entry.simulated.group is not None:
+                groups = [g.name for g in spec.subpopulations]
+                assert entry.simulated.group in groups, f"{trial_id}: no group {entry.simulated.group!r} in {scen}"
 
 
 def test_every_scenario_parses_and_belongs_to_a_mapped_trial():

@@ -189,3 +189,15 @@ def test_one_group_of_the_whole_cohort_changes_nothing():
     pd.testing.assert_frame_equal(a.patients, b.patients)
     pd.testing.assert_frame_equal(a.endpoints, b.endpoints)
     pd.testing.assert_frame_equal(b.subgroups.drop(columns="group"), b.endpoints)
+
+
+def test_the_mixed_course_example_runs_small(tmp_path):
+    from remit.scenario import load_scenario
+
+    spec = load_scenario("examples/ms_mixed_course.toml")
+    assert [g.spec.population.course for g in spec.subpopulations] == ["relapsing_remitting", "secondary_progressive"]
+    res = Trial(spec.with_overrides(patients_per_arm=10), "examples/ms_mixed_course.toml").run(chunk_size=1000)
+    rows = res.subgroups[res.subgroups["arm"] == "aHSCT vs ocrelizumab"]
+    for name in ("first_relapse_hazard_ratio", "new_lesion_rate_ratio"):
+        assert set(rows.loc[rows["endpoint"] == name, "group"]) == {"relapsing", "secondary_progressive"}
+    assert set(res.patients.groupby("group").size()) == {12, 8}

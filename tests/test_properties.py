@@ -138,10 +138,28 @@ def valid_scenario(draw, disease: str) -> dict:
         trial["control_arm"] = draw(st.sampled_from([a["name"] for a in arms])).upper()
     if draw(st.booleans()):
         trial["visits"] = draw(valid_visits(trial["follow_up_years"]))
+    if draw(st.booleans()):
+        population["groups"] = draw(valid_groups())
     scenario = {"trial": trial, "population": population, "arms": arms}
     if draw(st.booleans()):
         scenario["composites"] = [draw(valid_composite(disease))]
     return scenario
+
+
+@st.composite
+def valid_groups(draw) -> list[dict]:
+    """1 to 3 groups of a mixed cohort with fractions adding up to 1, each setting its own age and/or
+    female fraction (the fields every disease has) or nothing."""
+    weights = draw(st.lists(st.integers(1, 5), min_size=1, max_size=3))
+    groups = []
+    for i, w in enumerate(weights):
+        g = {"name": f"group_{i}", "fraction": w / sum(weights)}
+        if draw(st.booleans()):
+            g["age"] = {"mean": draw(_between(30, 50)), "sd": draw(_between(5, 15)), "min": 18, "max": 65}
+        if draw(st.booleans()):
+            g["female_fraction"] = draw(_between(0, 1))
+        groups.append(g)
+    return groups
 
 
 @st.composite
@@ -266,6 +284,13 @@ def test_valid_scenarios_run(disease, data):
         m.setattr(remit.population, "PILOT", 100)
         result = remit.trial.Trial(spec, "<generated>").run()
     _check_result(result, spec)
+    if spec.subpopulations:  # every arm holds each group's share; each group analysed alone
+        sizes = dict(zip([g.name for g in spec.subpopulations], remit.trial.group_sizes(spec)))
+        for arm, rows in result.patients.groupby("arm"):
+            assert rows["group"].value_counts().to_dict() == {g: n for g, n in sizes.items() if n}, arm
+        assert set(result.subgroups["group"]) == {g for g, n in sizes.items() if n}
+    else:
+        assert result.subgroups is None and "group" not in result.patients
 
 
 # ================================================================== invalid scenarios
@@ -362,7 +387,18 @@ def bad_field(draw):
     disease = draw(st.sampled_from(DISEASES.ids()))
     data = _base(disease)
     kind = draw(st.sampled_from(["number", "number", "number", "type", "choice", "choice", "bool", "visit",
-                                 "composite"]))
+                                 "composite", "groups"]))
+    if kind == "groups":  # fractions that do not add up to 1, or a group named like an earlier one
+        groups = draw(valid_groups())
+        if len(groups) > 1 and draw(st.booleans()):
+            i = draw(st.integers(1, len(groups) - 1))
+            groups[i]["name"] = groups[draw(st.integers(0, i - 1))]["name"].upper()
+            data["population"]["groups"] = groups
+            return data, f"population.groups[{i}].name"
+        groups[-1]["fraction"] = draw(_between(0.001, 1).filter(
+            lambda f: abs(math.fsum(g["fraction"] for g in groups[:-1]) + f - 1) > 1e-5))
+        data["population"]["groups"] = groups
+        return data, f"population.groups[{len(groups) - 1}].fraction"
     if kind == "composite":  # a level that is no endpoint of the disease, or the first level again at the end
         hierarchy = draw(valid_composite(disease))["hierarchy"]
         if draw(st.booleans()):

@@ -116,7 +116,9 @@ def run(
     if screened:  # enrolment cost grows with how far the requested population is from the model's candidates
         n = int(result.provenance["patients"])
         console.print(f"[dim]enrolled {n} patients from {screened} candidates screened ({screened / max(n, 1):.1f} per patient)[/]")
-    console.print(f"[bold]wrote[/] {out_dir}/ (report.html, patients.parquet, outcomes.parquet, endpoints.csv, provenance.json)")
+    sub = ", subgroups.csv" if result.subgroups is not None else ""
+    console.print(f"[bold]wrote[/] {out_dir}/ (report.html, patients.parquet, outcomes.parquet, endpoints.csv{sub}, "
+                  "provenance.json)")
     failures = result.provenance["solver_failures"]
     if failures:
         console.print(f"[yellow]warning:[/] {failures} patients had solver failures (see patients.parquet solver_message)")

@@ -200,7 +200,7 @@ def valid_visits(draw, follow_up_years: float) -> list[str]:
 
 # Plausible ranges of every clinical score (the scales' own limits, or generous physiological ones).
 SCORE_RANGE = {
-    "edss": (0, 10), "mrss": (0, 51), "fvc": (0, 200), "das28": (0, 10), "sjc": (0, 28), "tjc": (0, 28),
+    "edss": (0, 10), "mrss": (0, 51), "fvc": (0, 200), "dlco": (0, 200), "das28": (0, 10), "sjc": (0, 28), "tjc": (0, 28),
     "crp": (0, 300), "haq": (0, 3),
     "sharp": (0, 448), "sledai": (0, 105), "proteinuria": (0, 50), "anti_dsdna": (0, 1e5), "c3": (0, 5),
     "cdai": (-100, 1100), "ses_cd": (0, 56), "c_peptide": (0, 10), "insulin_dose": (0, 5), "hba1c": (3, 20),

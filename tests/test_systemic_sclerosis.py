@@ -57,6 +57,10 @@ def scenario(population=None, arms=None, follow_up=FOLLOW_YEARS, n=10):
     ({"cardiac_involvement_fraction": "high"}, "ssc.toml: population.cardiac_involvement_fraction: expected a number, got string 'high'"),
     ({"prior_therapy": ["rituximab"]}, "ssc.toml: population.prior_therapy[0] = 'rituximab': must be one of cyclophosphamide_iv"),
     ({"mrss_baseline": 3}, "ssc.toml: population.mrss_baseline: unknown key"),
+    ({"dlco": {"min": 160}}, "ssc.toml: population.dlco.min = 160: must be between 0 and 150 % predicted"),
+    ({"dlco": {"min": 70, "max": 40}}, "ssc.toml: population.dlco.min = 70.0: must not exceed max (40 % predicted)"),
+    ({"interstitial_lung_disease": "maybe"},
+     "ssc.toml: population.interstitial_lung_disease = 'maybe': must be one of any, required, excluded"),
 ])
 def test_population_fields_are_validated(population, expected):
     with pytest.raises(ScenarioError) as err:
@@ -179,6 +183,32 @@ def test_survival_curves_cross_early_harm_later_benefit(followed):
     assert 0.03 <= trm <= 0.18, trm
 
 
+@pytest.mark.parametrize("criteria, check", [
+    ({"interstitial_lung_disease": "required"}, lambda c: (c["interstitial_lung_disease"] == 1).all()),
+    ({"interstitial_lung_disease": "excluded"}, lambda c: (c["interstitial_lung_disease"] == 0).all()),
+    ({"dlco": {"min": 60, "max": 90}}, lambda c: ((c["dlco_baseline"] >= 60) & (c["dlco_baseline"] <= 90)).all()),
+])
+def test_lung_inclusion_criteria_select_on_the_baseline_history(criteria, check):
+    spec = scenario(criteria)
+    c = burn_in(MODEL, spec, np.arange(200), SolverOptions())
+    ok, without = eligible(c, spec), eligible(c, scenario())
+    assert 0 < ok.sum() < without.sum() and not (ok & ~without).any()  # the criterion bites, only narrows
+    assert check({k: v[ok] for k, v in c.covariates.items()})
+
+
+def test_haq_and_dlco_follow_the_skin_and_the_lung(followed):
+    """HAQ-DI rises with skin thickening (ESOS: rho 0.34 cross-sectionally, 0.40 for 12-month changes; Herrick
+    et al. 2018 Rheumatology 57:370) and DLCO falls with lung involvement, on their own scales."""
+    spec, c, t, plans, out = followed
+    cov = c.covariates
+    haq, mrss = cov["haq_baseline"], cov["mrss_baseline"]
+    assert np.allclose(haq / 0.125, np.round(haq / 0.125)) and haq.min() >= 0 and haq.max() <= 3
+    assert 0.2 < np.corrcoef(haq, mrss)[0, 1] < 0.7
+    ild = cov["interstitial_lung_disease"] > 0.5
+    assert cov["dlco_baseline"][ild].mean() < cov["dlco_baseline"][~ild].mean() - 5
+    assert np.corrcoef(cov["dlco_baseline"], cov["fvc_baseline"])[0, 1] > 0.2
+
+
 def test_cardiac_involvement_raises_transplant_risk():
     """Cardiac involvement dominates transplant-related death in SSc (Burt et al. 2013 Lancet 381:1116):
     the frailty hook must rank a patient with cardiac involvement and low FVC above one without."""
@@ -201,7 +231,8 @@ def test_small_trial_end_to_end(monkeypatch):
     assert len(p) == 120 and (p["solver_status"] == 0).all()
     assert p["mrss_baseline"].between(15, 51).all()
     for name in ("event_free", "death_free", "event_hazard_ratio", "mean_mrss", "mrss_change", "mean_fvc",
-                 "fvc_change", "mrss_response", "treatment_related_mortality"):
+                 "fvc_change", "mean_dlco", "dlco_change", "mean_haq", "haq_change", "haq_change_difference",
+                 "mrss_response", "treatment_related_mortality"):
         assert (ep["endpoint"] == name).any(), name
     for k in (0, 1, 2):
         alive = ~(p["died"] & (p["death_time_years"] <= k))
@@ -210,5 +241,13 @@ def test_small_trial_end_to_end(monkeypatch):
         assert ((m[alive] >= 0) & (m[alive] <= 51) & (m[alive] == np.round(m[alive]))).all()
         assert ((f[alive] >= 15) & (f[alive] <= 150)).all()
         assert np.isnan(m[~alive]).all()
+        h, d = r.outcome("haq")[float(k)].to_numpy(), r.outcome("dlco")[float(k)].to_numpy()
+        assert ((h[alive] >= 0) & (h[alive] <= 3) & (h[alive] * 8 == np.round(h[alive] * 8))).all()
+        assert ((d[alive] >= 10) & (d[alive] <= 150)).all() and np.isnan(h[~alive]).all()
+    # a patient whose skin improves most reports the largest fall in disability (ESOS: rho 0.40)
+    dm = r.outcome("mrss")[2.0] - r.outcome("mrss")[0.0]
+    dh = r.outcome("haq")[2.0] - r.outcome("haq")[0.0]
+    both = dm.notna() & dh.notna()
+    assert np.corrcoef(dm[both], dh[both])[0, 1] > 0.2
     assert (p["time_to_event_years"] <= 2.0 + 1e-9).all()
     assert set(p["organ_failure_organ"]) <= {"", "heart", "lung", "kidney"}

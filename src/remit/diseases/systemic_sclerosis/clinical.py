@@ -20,7 +20,7 @@ Every draw uses the patient's own counter-based stream at counters >= ``DISEASE_
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Mapping
+from typing import Annotated, ClassVar, Literal, Mapping
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -33,7 +33,7 @@ from remit.diseases.base import (DISEASE_COUNTERS, YEAR, BaselineVariable, Disea
 from remit.diseases.systemic_sclerosis import model as ssc
 from remit.schedule import VisitGrid
 from remit.random import uniforms
-from remit.schema.types import (AgeDistribution, Distribution, DurationDistribution, Items, Model, PopulationBase,
+from remit.schema.types import (CHOICE, AgeDistribution, Distribution, DurationDistribution, Items, Model, PopulationBase,
                                 Range, Text, fail)
 from remit.therapies.drugs import Drug
 
@@ -41,9 +41,17 @@ from remit.therapies.drugs import Drug
 C_MRSS = DISEASE_COUNTERS + 1_000_000
 C_FVC = DISEASE_COUNTERS + 2_000_000
 C_ORGAN = DISEASE_COUNTERS + 3_000_000  # + 0 heart, 1 lung, 2 kidney, 3 cardiac death, 4 death after failure
+C_HAQ = DISEASE_COUNTERS + 4_000_000
+C_DLCO = DISEASE_COUNTERS + 5_000_000
 
 ORGANS = ("heart", "lung", "kidney")
 FVC_LIMITS = (15.0, 150.0)  # clip of observed FVC % predicted
+DLCO_LIMITS = (10.0, 150.0)  # clip of observed DLCO % predicted
+HAQ_STEP = 0.125  # HAQ-DI: mean of 8 category scores 0-3 (Fries et al. 1980 Arthritis Rheum 23:137)
+# Interstitial lung disease "present" (as on HRCT) once lung involvement has cost this many FVC % predicted
+# points: a modelling assumption that puts about half of early diffuse SSc above it (ILD on HRCT in about
+# half to two thirds of diffuse SSc: Steen & Medsger 2000 Arthritis Rheum 43:2437).
+ILD_FVC_LOSS = 5.0
 
 # --------------------------------------------------------------------------
 # conventional drugs (effect only while given, through the core's dmt state)
@@ -110,6 +118,23 @@ class FvcRange(Model):
         return self
 
 
+class DlcoRange(Model):
+    """Inclusion range of DLCO (diffusing capacity for carbon monoxide) at baseline in % predicted, 0..150
+    (default 0..150: no limit; SLS I excluded DLCO < 30%, Tashkin et al. 2006 NEJM 354:2655)."""
+
+    min: _Pct = 0.0
+    max: _Pct = 150.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DlcoRange":
+        if self.min > self.max:
+            raise fail(f"must not exceed max ({self.max:g} % predicted)", at=("min",), value=self.min)
+        return self
+
+
+IldCriterion = Literal["any", "required", "excluded"]
+
+
 class LvefRange(Model):
     """Inclusion range of left-ventricular ejection fraction at baseline in %, 0..100 (default 45..100;
     ASTIS excluded LVEF < 45%)."""
@@ -131,7 +156,9 @@ def _early_duration() -> DurationDistribution:
 class SscPopulation(PopulationBase):
     """Diffuse cutaneous systemic sclerosis: inclusion criteria and baseline targets.
 
-    ``mrss`` is matched by prevalence selection; ``fvc`` and ``lvef`` are inclusion ranges;
+    ``mrss`` is matched by prevalence selection; ``fvc``, ``dlco`` and ``lvef`` are inclusion ranges;
+    ``interstitial_lung_disease`` at baseline (lung involvement that has cost at least ``ILD_FVC_LOSS`` FVC
+    points, as HRCT would show it) is ``required``, ``excluded`` or either (``any``);
     ``cardiac_involvement_fraction`` (0..1) is the share of patients with primary heart
     involvement (it raises cardiac events and transplant-related death); ``prior_therapy``
     lists the drugs patients were on before enrolment (empty: none).
@@ -142,6 +169,8 @@ class SscPopulation(PopulationBase):
     female_fraction: Annotated[float, Range(0, 1)] = 0.6
     mrss: MrssDistribution = Field(default_factory=MrssDistribution)
     fvc: FvcRange = Field(default_factory=FvcRange)
+    dlco: DlcoRange = Field(default_factory=DlcoRange)
+    interstitial_lung_disease: Annotated[IldCriterion, CHOICE] = "any"
     lvef: LvefRange = Field(default_factory=LvefRange)
     cardiac_involvement_fraction: Annotated[float, Range(0, 1)] = 0.25
     prior_therapy: Annotated[tuple[_DrugName, ...], Items(0, len(SSC_DRUG_TABLE), "drugs", distinct=True)] = ()
@@ -171,6 +200,27 @@ def fvc_of(p: Mapping[str, np.ndarray], lung: np.ndarray, dirr: np.ndarray) -> n
     """Model FVC % predicted (no measurement error); arrays (n,) or (n, T)."""
     fvc0 = p["fvc_normal"] if lung.ndim == 1 else p["fvc_normal"][:, None]
     return fvc0 - lung - dirr
+
+
+def col(p: Mapping[str, np.ndarray], name: str, like: np.ndarray) -> np.ndarray:
+    """Parameter ``name`` shaped to broadcast against ``like`` ((n,) or (n, T))."""
+    return p[name] if like.ndim == 1 else p[name][:, None]
+
+
+def haq_of(p: Mapping[str, np.ndarray], skin: np.ndarray, fvc: np.ndarray) -> np.ndarray:
+    """Model HAQ-DI (no measurement error, not rounded) from the skin state and FVC % predicted."""
+    return (col(p, "haq_base", skin) + col(p, "haq_per_mrss", skin) * skin
+            + col(p, "haq_per_fvc", skin) * np.maximum(80.0 - fvc, 0.0))
+
+
+def dlco_of(p: Mapping[str, np.ndarray], lung: np.ndarray, dirr: np.ndarray) -> np.ndarray:
+    """Model DLCO % predicted (no measurement error): premorbid DLCO minus the ILD and vascular losses."""
+    return col(p, "dlco_normal", lung) - col(p, "dlco_per_fvc", lung) * (lung + dirr) - col(p, "dlco_vascular", lung)
+
+
+def haq_scale(x: np.ndarray) -> np.ndarray:
+    """HAQ-DI on its scale: steps of 0.125 within 0..3 (NaN stays NaN)."""
+    return np.where(np.isnan(x), np.nan, np.clip(np.round(np.nan_to_num(x) / HAQ_STEP) * HAQ_STEP, 0.0, 3.0))
 
 
 def lvef_of(p: Mapping[str, np.ndarray], heart: np.ndarray) -> np.ndarray:
@@ -224,7 +274,8 @@ class SystemicSclerosis(Disease):
     population_model = SscPopulation
     patient_model = SscPatient
     evidence_prefix = "ssc"
-    units = {"mrss": "mRSS points", "fvc": "% predicted", "lvef": "%", "cardiac_involvement_fraction": ""}
+    units = {"mrss": "mRSS points", "fvc": "% predicted", "dlco": "% predicted", "lvef": "%",
+             "cardiac_involvement_fraction": ""}
     drugs = SSC_DRUG_TABLE
     endpoints = (
         Survival("event", "Event-free survival (alive without persistent major organ failure)", "time_to_event_years",
@@ -239,6 +290,12 @@ class SystemicSclerosis(Disease):
         Score("mrss", "Modified Rodnan skin score", "mRSS points", True,
               "17 body areas scored 0-3 (0-51), with assessor error (Clements et al. 1995 J Rheumatol 22:1281)"),
         Score("fvc", "Forced vital capacity", "% predicted", False, "FVC % predicted, with spirometry error"),
+        Score("dlco", "Diffusing capacity (DLCO)", "% predicted", False,
+              "DLCO % predicted: premorbid DLCO minus the interstitial (reversible and fibrotic) and pulmonary-vascular "
+              "losses, with test error"),
+        Score("haq", "HAQ-DI", "points", True,
+              "Health Assessment Questionnaire disability index 0-3 in steps of 0.125: the patient's own disability plus "
+              "terms in skin thickening and lung restriction, with visit-to-visit variation"),
         Proportion("mrss_response", "Skin response (mRSS improved > 25%)",
                    "mRSS at least 25% below baseline at the annual visit (ASSIST response criterion, Burt et al. 2011 "
                    "Lancet 378:498)"),
@@ -251,6 +308,9 @@ class SystemicSclerosis(Disease):
         BaselineVariable("mrss_baseline", "mRSS at baseline", "mRSS points", "mrss"),
         BaselineVariable("disease_duration_years", "Disease duration", "years", "disease_duration_years"),
         BaselineVariable("fvc_baseline", "FVC at baseline", "% predicted", "fvc"),
+        BaselineVariable("dlco_baseline", "DLCO at baseline", "% predicted", "dlco"),
+        BaselineVariable("haq_baseline", "HAQ-DI at baseline", "points"),
+        BaselineVariable("interstitial_lung_disease", "Interstitial lung disease", "fraction"),
         BaselineVariable("lvef_baseline", "LVEF at baseline", "%", "lvef"),
         BaselineVariable("cardiac_involvement", "Cardiac involvement", "fraction"),
     )
@@ -289,12 +349,25 @@ class SystemicSclerosis(Disease):
         zf = special.ndtri(uniforms(keys, C_FVC, 1)[:, 0])
         fvc = np.clip(fvc_of(params, end[:, si("lung")], end[:, si("dirr")]) + params["fvc_test_sd"] * zf, *FVC_LIMITS)
         lvef = lvef_of(params, end[:, si("heart")])
-        return History({"mrss_baseline": mrss, "fvc_baseline": fvc, "lvef_baseline": lvef})
+        lung, dirr = end[:, si("lung")], end[:, si("dirr")]
+        zd = special.ndtri(uniforms(keys, C_DLCO, 1)[:, 0])
+        dlco = np.clip(dlco_of(params, lung, dirr) + params["dlco_test_sd"] * zd, *DLCO_LIMITS)
+        zh = special.ndtri(uniforms(keys, C_HAQ, 1)[:, 0])
+        haq = haq_scale(haq_of(params, end[:, si("skin")], fvc_of(params, lung, dirr)) + params["haq_test_sd"] * zh)
+        ild = (lung + dirr >= ILD_FVC_LOSS).astype(float)
+        return History({"mrss_baseline": mrss, "fvc_baseline": fvc, "lvef_baseline": lvef, "dlco_baseline": dlco,
+                        "haq_baseline": haq, "interstitial_lung_disease": ild})
 
     def eligible(self, cov, population):
-        f, e = population.fvc, population.lvef
-        fvc, lvef = cov["fvc_baseline"], cov["lvef_baseline"]
-        return (fvc >= f.min) & (fvc <= f.max) & (lvef >= e.min) & (lvef <= e.max)
+        f, d, e = population.fvc, population.dlco, population.lvef
+        fvc, dlco, lvef = cov["fvc_baseline"], cov["dlco_baseline"], cov["lvef_baseline"]
+        ok = (fvc >= f.min) & (fvc <= f.max) & (dlco >= d.min) & (dlco <= d.max) & (lvef >= e.min) & (lvef <= e.max)
+        ild = cov["interstitial_lung_disease"] > 0.5
+        if population.interstitial_lung_disease == "required":
+            ok &= ild
+        elif population.interstitial_lung_disease == "excluded":
+            ok &= ~ild
+        return ok
 
     def frailty(self, cov):
         """Relative risk of dying of a treatment complication (reference: a 35-year-old MS patient).
@@ -309,24 +382,32 @@ class SystemicSclerosis(Disease):
     def disease_death_days(self, ctx):
         return organ_events(ctx)["death_days"]
 
-    def _scores(self, ctx: TrialContext, grid: VisitGrid) -> tuple[np.ndarray, np.ndarray]:
-        """mRSS and FVC % predicted (n, V) at the visits of ``grid`` (baseline: the screening values; NaN after death)."""
+    def _scores(self, ctx: TrialContext, grid: VisitGrid) -> dict[str, np.ndarray]:
+        """mRSS, FVC and DLCO % predicted and HAQ-DI (n, V) at the visits of ``grid`` (baseline: the screening
+        values; NaN after death)."""
         p, keys, cov = ctx.params, ctx.keys, ctx.covariates
         alive = ctx.alive_at(grid.days)
         vid = grid.ids.astype(np.uint64)
         at = grid.days == 0
         skin, lung, dirr = (ctx.at(s, grid) for s in ("skin", "lung", "dirr"))
-        mrss = mrss_scale(skin + p["mrss_rater_sd"][:, None] * special.ndtri(uniforms(keys, C_MRSS + vid)))
-        mrss[:, at] = cov["mrss_baseline"][:, None]
+
+        def noise(block: int, sd: str) -> np.ndarray:
+            return p[sd][:, None] * special.ndtri(uniforms(keys, block + vid))
+
         fvc_true = fvc_of(p, lung, dirr)
-        fvc = np.clip(fvc_true + p["fvc_test_sd"][:, None] * special.ndtri(uniforms(keys, C_FVC + vid)), *FVC_LIMITS)
-        fvc[:, at] = cov["fvc_baseline"][:, None]
-        return np.where(alive, mrss, np.nan), np.where(alive, fvc, np.nan)
+        out = {"mrss": mrss_scale(skin + noise(C_MRSS, "mrss_rater_sd")),
+               "fvc": np.clip(fvc_true + noise(C_FVC, "fvc_test_sd"), *FVC_LIMITS),
+               "dlco": np.clip(dlco_of(p, lung, dirr) + noise(C_DLCO, "dlco_test_sd"), *DLCO_LIMITS),
+               "haq": haq_scale(haq_of(p, skin, fvc_true) + noise(C_HAQ, "haq_test_sd"))}
+        for name, x in out.items():
+            x[:, at] = cov[f"{name}_baseline"][:, None]
+            out[name] = np.where(alive, x, np.nan)
+        return out
 
     def observe(self, ctx: TrialContext) -> Observation:
         out = VisitOutcomes()
         cov = ctx.covariates
-        mrss, fvc = self._scores(ctx, ctx.assessments)
+        scores = self._scores(ctx, ctx.assessments)
 
         ev = organ_events(ctx)
         death = np.where(ctx.died, ctx.death_days, np.inf)
@@ -338,21 +419,23 @@ class SystemicSclerosis(Disease):
         rec: dict[str, np.ndarray] = {
             "mrss_baseline": cov["mrss_baseline"], "fvc_baseline": cov["fvc_baseline"],
             "lvef_baseline": cov["lvef_baseline"], "cardiac_involvement": cov["cardiac_involvement"],
+            "dlco_baseline": cov["dlco_baseline"], "haq_baseline": cov["haq_baseline"],
+            "interstitial_lung_disease": cov["interstitial_lung_disease"],
             "organ_failure": failed, "organ_failure_organ": np.where(failed, ev["organ"], ""),
             "time_to_organ_failure_years": np.where(failed, fail / YEAR, ctx.follow_up_years),
             "event": event, "time_to_event_years": np.where(event, t_event / YEAR, ctx.planned_years),
         }
         base = cov["mrss_baseline"]
         rep = ctx.report
-        mrss_r, fvc_r = self._scores(ctx, rep)
+        at_visits = self._scores(ctx, rep)
         for j, t in enumerate(rep.years):
-            out.at("mrss", t, mrss_r[:, j])
-            out.at("fvc", t, fvc_r[:, j])
+            for name in ("mrss", "fvc", "dlco", "haq"):
+                out.at(name, t, at_visits[name][:, j])
         for j, t in enumerate(rep.years):
             if t > 0:
-                m = mrss_r[:, j]
+                m = at_visits["mrss"][:, j]
                 out.at("mrss_response", t, np.where(np.isnan(m), np.nan, (m < 0.75 * base - 1e-9).astype(float)))
-        return Observation(rec, {"mrss": mrss, "fvc": fvc}, out)
+        return Observation(rec, scores, out)
 
 
 DISEASE = SystemicSclerosis()

@@ -114,6 +114,42 @@ PARAMETERS = [
     P("fvc_test_sd", 3.0, "% predicted", 0.0, 6.0,
       "spirometry repeatability about 3-5% of FVC (Miller et al. 2005 Eur Respir J 26:319, ATS/ERS)",
       "measurement error of FVC % predicted at a visit"),
+    # --- function (HAQ-DI) and gas transfer (DLCO): read from the states, no dynamics of their own -----
+    P("haq_base", 0.2, "HAQ points", 0.0, 3.0,
+      "disability not explained by skin or lung (pain, hand function, fatigue, muscle): early diffuse SSc has mean "
+      "HAQ-DI 1.1 (SD 0.83) and a correlation with mRSS of only 0.34 (ESOS, Herrick et al. 2018 Rheumatology 57:370); "
+      "median 0.2 and log-sd 1.2 (modelling assumption) give, with the skin and lung terms, an ASTIS-like cohort a mean "
+      "of 1.28, an SD of 0.56 and a correlation with mRSS of 0.44 (measured): the mean as published, the spread narrower",
+      "patient's HAQ-DI without skin thickening or lung restriction", "lognormal", 1.2),
+    P("haq_per_mrss", 0.035, "HAQ points/mRSS point", 0.0, 0.1,
+      "slope = correlation x SD(HAQ-DI) / SD(mRSS) = 0.34 x 0.83 / 8 (ESOS, Herrick et al. 2018 Rheumatology 57:370; "
+      "worsening HAQ-DI over 12 months went with rising mRSS, rho 0.40)",
+      "HAQ-DI per mRSS point (true skin state)"),
+    P("haq_per_fvc", 0.01, "HAQ points/% predicted", 0.0, 0.05,
+      "HAQ-DI is higher with pulmonary fibrosis (ESOS, Herrick et al. 2018 Rheumatology 57:370); 0.1 per 10 FVC points "
+      "below 80% predicted is a modelling assumption",
+      "HAQ-DI per FVC % predicted point below 80"),
+    P("haq_test_sd", 0.2, "HAQ points", 0.0, 0.5,
+      "visit-to-visit variation of a self-reported score (modelling assumption; HAQ-DI has 20 items in 8 categories "
+      "scored 0-3, so it moves in steps of 0.125: Fries et al. 1980 Arthritis Rheum 23:137)",
+      "measurement error of HAQ-DI at a visit"),
+    P("dlco_normal", 100.0, "% predicted", 60.0, 140.0,
+      "healthy DLCO % predicted, lower limit of normal about 75-80% (GLI reference values, Stanojevic et al. 2017 Eur "
+      "Respir J 50:1700010); log-sd 0.15",
+      "premorbid DLCO", "lognormal", 0.15),
+    P("dlco_per_fvc", 1.2, "% predicted/% predicted", 0.5, 2.5,
+      "modelling assumption: interstitial lung disease lowers gas transfer somewhat more than volume (in SSc-ILD DLCO "
+      "is usually further below normal than FVC; SLS I enrolled FVC 45-85% and excluded DLCO < 30%, Tashkin et al. "
+      "2006 NEJM 354:2655)",
+      "DLCO points lost per FVC point of lung involvement (reversible and irreversible)"),
+    P("dlco_vascular", 8.0, "% predicted", 0.0, 60.0,
+      "pulmonary vasculopathy lowers DLCO independently of ILD; a DLCO below 60% predicted without restriction prompts "
+      "screening for pulmonary arterial hypertension (DETECT, Coghlan et al. 2014 Ann Rheum Dis 73:1340); median 8 "
+      "points and log-sd 0.8: modelling assumption",
+      "patient's DLCO loss from pulmonary vasculopathy (constant over the trial)", "lognormal", 0.8),
+    P("dlco_test_sd", 5.0, "% predicted", 0.0, 10.0,
+      "DLCO repeatability about 5-10% of the value (ERS/ATS standard, Graham et al. 2017 Eur Respir J 49:1600016)",
+      "measurement error of DLCO % predicted at a visit"),
     P("lvef_normal", 63.0, "%", 55.0, 70.0, "normal LVEF about 55-70% (ASE reference)", "LVEF without heart fibrosis"),
     P("lvef_per_heart", 45.0, "%", 20.0, 60.0,
       "modelling assumption: LVEF falls below 30% (ASTIS heart-failure definition) when about 3/4 of the myocardium "

@@ -140,6 +140,10 @@ def valid_scenario(draw, disease: str) -> dict:
         trial["visits"] = draw(valid_visits(trial["follow_up_years"]))
     if draw(st.booleans()):
         population["groups"] = draw(valid_groups())
+    if draw(st.booleans()):
+        names = [e.name for e in get_disease(disease).endpoints] + ["mortality", "immune_recovery"]
+        trial["per_protocol"] = draw(st.booleans() | st.lists(st.sampled_from(names), min_size=1, max_size=4,
+                                                              unique=True))
     scenario = {"trial": trial, "population": population, "arms": arms}
     if draw(st.booleans()):
         scenario["composites"] = [draw(valid_composite(disease))]

@@ -87,6 +87,12 @@ def describe_field(name: str, field, units: dict[str, str] | None = None) -> dic
         tag = next(k for k in union[0].model_fields if get_origin(union[0].model_fields[k].annotation) is typing.Literal)
         kinds = ", ".join(str(u.model_fields[tag].default) for u in union)
         return {"type": f"table, chosen by `{tag}`", "allowed": kinds, "default": _default(field), "unit": ""}
+    parts = [_strip(a)[0] for a in get_args(ann)] if get_origin(ann) is typing.Union else []
+    if bool in parts and any(get_origin(a) is tuple for a in parts):  # true/false or a list of names
+        items = next((m for a in get_args(ann) for m in _strip(a)[1] if isinstance(m, Items)), None)
+        n = f"{items.lo} to {items.hi} " if items else ""
+        return {"type": "boolean or list", "allowed": f"true, false, or {n}names, distinct",
+                "default": _default(field), "unit": ""}
     choices = _choices(ann, meta)
     if choices is not None:
         return {"type": "choice", "allowed": ", ".join(choices), "default": _default(field), "unit": ""}

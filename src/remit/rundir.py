@@ -26,7 +26,7 @@ from remit import __version__
 from remit.errors import RemitError
 from remit.store import atomic_path, atomic_write_text
 
-OUTPUTS = ("spec.toml", "patients.parquet", "outcomes.parquet", "visits.parquet", "endpoints.csv", "subgroups.csv", "baseline.csv", "provenance.json", "report.html")
+OUTPUTS = ("spec.toml", "patients.parquet", "outcomes.parquet", "visits.parquet", "endpoints.csv", "per_protocol.csv", "subgroups.csv", "baseline.csv", "provenance.json", "report.html")
 
 
 class RunDirectoryError(RemitError):

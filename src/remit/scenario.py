@@ -46,7 +46,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal, NamedTuple, Union
 
 import tomli_w
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, Discriminator, Field, Tag, ValidationError, model_validator
 
 from remit.diseases import DISEASES, build_model, get_disease
 from remit.errors import ScenarioError
@@ -73,13 +73,25 @@ UNIONS: dict[str, tuple[str, ...]] = {"arms[]": THERAPIES.ids(),
 ARM_UNITS: dict[str, str] = {k: u for _, t in THERAPIES.items() for k, u in t.units.items()}
 
 
+# ``per_protocol``: true/false (every endpoint or none) or a list of endpoint names, told apart by type so
+# that an error speaks of the one the user wrote
+PerProtocol = Annotated[
+    Union[Annotated[bool, Tag("all")],
+          Annotated[tuple[Annotated[str, Text(1, 60)], ...], Items(1, 64, "endpoints", distinct=True), Tag("endpoints")]],
+    Discriminator(lambda v: "all" if isinstance(v, bool) else "endpoints")]
+UNIONS["per_protocol"] = ("all", "endpoints")
+
+
 class TrialSettings(Model):
     """The ``[trial]`` table: identity, seed, follow-up (years) and size (patients per arm).
 
     ``control_arm`` names the reference arm for hazard ratios; when omitted
     it resolves to the last conventional arm, else the last arm. ``visits`` lists the times after
     randomisation at which the endpoints are reported (:mod:`remit.schedule`), e.g.
-    ``["4w", "12w", "6m", "1y"]``; when omitted, the disease's default schedule.
+    ``["4w", "12w", "6m", "1y"]``; when omitted, the disease's default schedule. ``per_protocol``
+    names the endpoints (of the disease's catalog or the scenario's composites) analysed in the
+    per-protocol set, the patients alive when their arm's protocol is complete (transplanted, at least 9
+    of 12 pulses, every MSC dose; docs/endpoints.md), instead of intention to treat; ``true``: all of them.
     """
 
     name: Annotated[str, Text(1, 200)]
@@ -90,6 +102,8 @@ class TrialSettings(Model):
     control_arm: Annotated[str, Text(1, 60)] | None = None
     # report visits after randomisation ("4w", "6m", "1y", ...; remit.schedule); None: the disease's default
     visits: Annotated[tuple[str, ...], Items(1, MAX_VISITS, "visits")] | None = None
+    # endpoints analysed in the per-protocol set instead of intention to treat (true: every endpoint)
+    per_protocol: PerProtocol = False
 
 
 class CompositeLevel(Model):
@@ -183,6 +197,7 @@ class TrialSpec(Model):
         _check_drugs(self)
         _check_model(self)
         _check_composites(self)
+        _check_per_protocol(self)
         if self.trial.visits is not None:
             problem = check_visits(self.trial.visits, self.trial.follow_up_years)
             if problem is not None:
@@ -234,6 +249,17 @@ class TrialSpec(Model):
 
         disease = get_disease(self.trial.disease)
         return (*disease.endpoints, *(Composite.declared(c.name, c.label, _levels(c), disease) for c in self.composites))
+
+    @property
+    def per_protocol_endpoints(self) -> tuple:
+        """The endpoints (of ``catalog`` and the shared ones) analysed in the per-protocol set."""
+        from remit.endpoints import SHARED
+
+        chosen = self.trial.per_protocol
+        every = (*self.catalog, *SHARED)
+        if isinstance(chosen, bool):
+            return every if chosen else ()
+        return tuple(e for e in every if e.name in chosen)
 
     @property
     def arm_names(self) -> tuple[str, ...]:
@@ -365,6 +391,22 @@ def _group_fields(population, group) -> dict[str, Any]:
     """The ``[population]`` fields of a group's patients: the trial-wide ones, replaced by the group's own."""
     given = group.model_fields_set - {"name", "fraction"}
     return {f: getattr(group if f in given else population, f) for f in type(population).model_fields if f != "groups"}
+
+
+def _check_per_protocol(spec: "TrialSpec") -> None:
+    """``trial.per_protocol`` lists endpoints the trial reports (by their catalog name)."""
+    chosen = spec.trial.per_protocol
+    if isinstance(chosen, bool):
+        return
+    from remit.endpoints import SHARED
+
+    names = [e.name for e in (*spec.catalog, *SHARED)]
+    for i, name in enumerate(chosen):
+        if name not in names:
+            near = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            raise fail(f"must be one of {', '.join(names)} (the endpoints of this trial){hint}",
+                       at=("trial", "per_protocol", i), value=name)
 
 
 def _check_drugs(spec: "TrialSpec") -> None:

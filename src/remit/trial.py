@@ -63,6 +63,8 @@ class TrialResult:
     published: pd.DataFrame | None = None  # published-vs-simulated table when a trial is compared
     # a mixed cohort's endpoint table per group (remit.endpoints.subgroup_endpoints); None: not mixed
     subgroups: pd.DataFrame | None = None
+    # every endpoint in the per-protocol set when trial.per_protocol asks for any (remit.endpoints.per_protocol)
+    per_protocol: pd.DataFrame | None = None
 
     @property
     def all_endpoints(self) -> pd.DataFrame:
@@ -219,7 +221,7 @@ class Trial:
         """Enrol, simulate every arm chunk by chunk, compute endpoints; with ``out``, each finished
         chunk is written to the run directory at once (``resume`` skips finished chunks) and,
         if ``write``, the final outputs too. ``workers`` > 1 or ``scheduler`` run chunks on Dask."""
-        from remit.endpoints import Records, baseline_table, compute_endpoints, subgroup_endpoints
+        from remit.endpoints import Records, baseline_table, compute_endpoints, per_protocol, subgroup_endpoints
         from remit.execute import executor
         from remit.rundir import RunDirectory
 
@@ -291,6 +293,9 @@ class Trial:
         t2 = time.perf_counter()
         records = Records(patients, outcomes, spec.trial.follow_up_years, spec.control.name, spec.visit_years)
         endpoints = compute_endpoints(records, spec.catalog)
+        pp_table = None
+        if spec.per_protocol_endpoints:
+            pp_table, endpoints = per_protocol(records, spec.catalog, spec.per_protocol_endpoints, endpoints)
         groups = [g.name for g in spec.subpopulations]
         subgroups = subgroup_endpoints(records, spec.catalog, groups) if groups else None
         baseline = baseline_table(patients, requested_baseline(spec), disease.baseline)
@@ -314,10 +319,25 @@ class Trial:
             "chunks": {"computed": len(todo), "reused": reused},
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
-        result = TrialResult(spec, patients, visits, outcomes, endpoints, baseline, provenance, subgroups=subgroups)
+        provenance["analysis_sets"] = analysis_sets(spec, model, patients)
+        result = TrialResult(spec, patients, visits, outcomes, endpoints, baseline, provenance, subgroups=subgroups,
+                             per_protocol=pp_table)
         if out is not None and write:
             result.out = write_outputs(result, Path(out))
         return result
+
+
+def analysis_sets(spec: TrialSpec, model, patients: pd.DataFrame) -> dict:
+    """Which endpoints were analysed in the per-protocol set, and that set: per arm its definition and size."""
+    disease = get_disease(spec.trial.disease)
+    out = {"per_protocol_endpoints": [e.name for e in spec.per_protocol_endpoints], "per_protocol": {}}
+    counts = patients.groupby("arm", sort=False)["per_protocol"].agg(["sum", "size"])
+    for arm in spec.arms:
+        plan = arm_plan(model, arm, disease.drugs)
+        n, size = (int(x) for x in counts.loc[arm.name]) if arm.name in counts.index else (0, 0)
+        out["per_protocol"][arm.name] = {"definition": plan.protocol, "day": plan.protocol_day, "patients": n,
+                                         "of": size}
+    return out
 
 
 def group_sizes(spec: TrialSpec) -> tuple[int, ...]:
@@ -508,6 +528,8 @@ def observe_trial(model, spec, arm, plan, cohort: Cohort, traj, patient_ids: np.
         **{k: v for k, v in obs.patients.items() if k.endswith("_baseline") or k in {c.column for c in disease.baseline}},
         "follow_up_years": ctx.follow_up_years, "died": deaths.died, "death_time_years": deaths.death_days / YEAR,
         "treatment_related_death": deaths.treatment_related, "death_cause": deaths.cause,
+        # the per-protocol set: alive when the arm's protocol is complete (ArmPlan.protocol_day)
+        "per_protocol": ~(deaths.died & (deaths.death_days <= plan.protocol_day)),
     }
     rec.update({k: v for k, v in obs.patients.items() if k not in rec})
     alive_v = ctx.alive_at(v_days)
@@ -569,6 +591,8 @@ def write_outputs(result: TrialResult, out: Path, timings: dict | None = None) -
         visits = result.visits
         write_parquet(visits, out / "visits.parquet")
     atomic_write_bytes(out / "endpoints.csv", result.endpoints.to_csv(index=False, float_format="%.6g").encode())
+    if result.per_protocol is not None:
+        atomic_write_bytes(out / "per_protocol.csv", result.per_protocol.to_csv(index=False, float_format="%.6g").encode())
     if result.subgroups is not None:
         atomic_write_bytes(out / "subgroups.csv", result.subgroups.to_csv(index=False, float_format="%.6g").encode())
     atomic_write_bytes(out / "baseline.csv", result.baseline.to_csv(index=False, float_format="%.6g").encode())

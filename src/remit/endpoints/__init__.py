@@ -24,11 +24,12 @@ from remit.endpoints.composite import Composite
 from remit.endpoints.safety import SHARED, DAY_100_YEARS, ImmuneRecovery, Mortality
 from remit.endpoints.baseline import BASELINE_COLUMNS, baseline_table
 from remit.endpoints.intervals import mean_t_interval, median_order_statistic_ci, proportion_ci
-from remit.endpoints.table import SUBGROUP_COLUMNS, catalog_order, compute_endpoints, km_fitters, subgroup_endpoints
+from remit.endpoints.table import (SUBGROUP_COLUMNS, catalog_order, compute_endpoints, km_fitters, per_protocol,
+                                   subgroup_endpoints)
 
 __all__ = [
     "ALPHA", "ENDPOINT_COLUMNS", "OUTCOME_COLUMNS", "BASELINE_COLUMNS", "ENDPOINT_KINDS", "SHARED",
     "DAY_100_YEARS", "EndpointKind", "FigureView", "Records", "Survival", "Rate", "Score", "Proportion", "Slope", "Composite",
-    "Mortality", "ImmuneRecovery", "baseline_table", "catalog_order", "compute_endpoints", "subgroup_endpoints", "SUBGROUP_COLUMNS", "comparison_label",
+    "Mortality", "ImmuneRecovery", "baseline_table", "catalog_order", "compute_endpoints", "per_protocol", "subgroup_endpoints", "SUBGROUP_COLUMNS", "comparison_label",
     "empty_outcomes", "km_fitters", "mean_t_interval", "median_order_statistic_ci", "proportion_ci", "whole_years",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+import numpy as np
 import pandas as pd
 
 from remit.endpoints.base import ENDPOINT_COLUMNS, ENDPOINT_KINDS, EndpointKind, Records
@@ -39,6 +40,32 @@ def compute_endpoints(records: Records, catalog: Iterable[EndpointKind]) -> pd.D
 
 
 SUBGROUP_COLUMNS = ["group", *ENDPOINT_COLUMNS]
+
+
+def per_protocol(records: Records, catalog: Iterable[EndpointKind], chosen: Iterable[EndpointKind],
+                 itt: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The endpoint table of the per-protocol set (the patients whose ``per_protocol`` is true) and the
+    trial's table: ``itt`` with the rows of the ``chosen`` endpoints replaced by their per-protocol values."""
+    patients, outcomes = records.patients, records.outcomes
+    mask = patients["per_protocol"].to_numpy(bool)
+    ids = patients["patient_id"].to_numpy()[mask]
+    sub = Records(patients[mask].reset_index(drop=True),
+                  outcomes[outcomes["patient_id"].isin(ids).to_numpy()].reset_index(drop=True),
+                  records.follow_up_years, records.control_arm, records.visits)
+    if all(a in sub.arms for a in records.arms):
+        pp = compute_endpoints(sub, catalog)
+    else:  # an arm without a single per-protocol patient (all died first): nothing is estimable
+        pp = itt.copy()
+        pp[ENDPOINT_COLUMNS[3:]] = np.nan
+        pp["n"] = 0.0
+    rows = {n for e in chosen for n in e.names()}
+    key = ["arm", "endpoint", "timepoint_years"]
+    take, give = itt["endpoint"].isin(rows).to_numpy(), pp["endpoint"].isin(rows).to_numpy()
+    if not itt.loc[take, key].reset_index(drop=True).equals(pp.loc[give, key].reset_index(drop=True)):
+        raise RuntimeError("the per-protocol endpoint rows do not line up with the intention-to-treat ones")
+    out = itt.copy()
+    out.loc[take, ENDPOINT_COLUMNS[3:]] = pp.loc[give, ENDPOINT_COLUMNS[3:]].to_numpy()
+    return pp, out
 
 
 def subgroup_endpoints(records: Records, catalog: Iterable[EndpointKind], groups: Iterable[str]) -> pd.DataFrame:

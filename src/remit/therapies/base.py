@@ -6,7 +6,8 @@ declares:
 - ``arm_model``: the schema of its ``[[arms]]`` table (a subclass of :class:`ArmBase` whose
   ``therapy`` field is the therapy's id), with its fields' units in ``units``;
 - :meth:`Therapy.plan`: the arm's protocol as timed events that change the model's states and
-  parameters only (an :class:`ArmPlan`);
+  parameters only (an :class:`ArmPlan`), and what a patient must have received to belong to the
+  per-protocol analysis set;
 - :meth:`Therapy.module`: the states, parameters and rate laws it adds to the model, if any;
 - ``control``: whether an arm of it is the default reference arm of a trial.
 
@@ -71,6 +72,10 @@ class ArmPlan:
     graft_day: float  # NaN when no graft
     organ_toxicity_death: float  # probability at reference frailty
     description: str
+    # the per-protocol set: patients alive on ``protocol_day`` (days after randomisation), by when they
+    # have received what defines the protocol (``protocol``, in words, e.g. "transplanted")
+    protocol_day: float = 0.0
+    protocol: str = "randomised"
 
 
 class Therapy:

@@ -116,4 +116,4 @@ def ahsct_plan(model: ModelSpec, arm) -> ArmPlan:
         b.set(GRAFT_DAY + 5, "gcsf", 1.0, "G-CSF after graft")
         b.set(GRAFT_DAY + 14, "gcsf", 0.0, "G-CSF stop")
     desc = f"aHSCT: {cond.regimen}, {graft.source} graft {graft.cd34_per_kg:.2g} CD34+/kg" + (" (CD34-selected)" if graft.cd34_selection else "")
-    return ArmPlan(b.build(), GRAFT_DAY, min(tox, 0.5), desc)
+    return ArmPlan(b.build(), GRAFT_DAY, min(tox, 0.5), desc, GRAFT_DAY, "transplanted (alive at the graft)")

@@ -29,6 +29,26 @@ class ConventionalArm(ArmBase):
         return None
 
 
+PER_PROTOCOL_PULSES = 0.75  # a pulsed drug's per-protocol set: at least 3/4 of its pulses (e.g. 9 of 12)
+
+
+def protocol_day(arm: ConventionalArm, drugs) -> tuple[float, str]:
+    """When a patient of ``arm`` has received its protocol: for pulsed drugs (e.g. monthly IV
+    cyclophosphamide) the day of the pulse that completes ``PER_PROTOCOL_PULSES`` of the pulses given
+    before ``stop_year``; drugs taken continuously are started at randomisation (day 0)."""
+    stop = arm.stop_year * 365.25 if arm.stop_year is not None else math.inf
+    day, said = 0.0, []
+    for name in arm.drugs:
+        d = drugs[name]
+        end = min(stop, d.max_years * 365.25 if d.max_years is not None else math.inf)
+        pulses = sorted(p for p in d.pulse_days if p < end)
+        if pulses:
+            k = math.ceil(PER_PROTOCOL_PULSES * len(pulses))
+            day = max(day, pulses[k - 1])
+            said.append(f"at least {k} of {len(pulses)} {name} pulses")
+    return day, "; ".join(said) or "randomised (drugs taken continuously)"
+
+
 class Conventional(Therapy):
     id = "conventional"
     label = "Conventional drugs"
@@ -40,7 +60,8 @@ class Conventional(Therapy):
         b = ScheduleBuilder(model)
         stop = arm.stop_year * 365.25 if arm.stop_year is not None else None
         add_drugs(b, drugs, list(arm.drugs), 0.0, stop)
-        return ArmPlan(b.build(), math.nan, 0.0, "conventional: " + ", ".join(arm.drugs))
+        day, protocol = protocol_day(arm, drugs)
+        return ArmPlan(b.build(), math.nan, 0.0, "conventional: " + ", ".join(arm.drugs), day, protocol)
 
     def example(self, drugs):
         return {"therapy": self.id, "drugs": [next(iter(drugs))]}

@@ -33,7 +33,7 @@ class MobilizationOnly(Therapy):
         stop_all(b, 0.0)
         mobilize(b, arm.mobilization)
         tox = CY_TOXIC_DEATH_PER_200_MG_KG * arm.mobilization.cyclophosphamide_g_per_m2 * 1000.0 * (1.8 / 70.0) / 200.0
-        return ArmPlan(b.build(), math.nan, tox, "mobilisation only (transplant deferred)")
+        return ArmPlan(b.build(), math.nan, tox, "mobilisation only (transplant deferred)", 0.0, "randomised")
 
     def example(self, drugs):
         return {"therapy": self.id, "mobilization": MOB_CY2}

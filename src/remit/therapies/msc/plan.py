@@ -123,4 +123,6 @@ def msc_plan(model: ModelSpec, arm) -> ArmPlan:
     every = f", every {interval:g} days" if n > 1 else ""
     desc = (f"MSC: {arm.source.replace('_', ' ')} {arm.dose_cells_per_kg:.2g} cells/kg {arm.route}, "
             f"{n} dose{'s' if n > 1 else ''}{every}")
-    return ArmPlan(b.build(), math.nan, ORGAN_TOXICITY_DEATH, desc)
+    last = (n - 1) * interval
+    return ArmPlan(b.build(), math.nan, ORGAN_TOXICITY_DEATH, desc, last,
+                   "received every MSC dose" if n > 1 else "received the MSC dose")

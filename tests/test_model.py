@@ -69,3 +69,18 @@ def test_tolerance_convergence(model):
     b = simulate(model, y0, p0, sched, t_out, SolverOptions(rtol=1e-10, atol_scale=1e-13)).y[0, -1]
     big = np.abs(b) > 1e-3
     assert np.max(np.abs(a[big] - b[big]) / np.abs(b[big])) < 1e-4
+
+
+def test_equations_hash_ignores_a_parameter_no_equation_uses():
+    """A calibration stays valid when a parameter only an observer reads is added (the structure hash,
+    which the generated code keys on, does change)."""
+    from dataclasses import replace
+
+    from remit.diseases import build_model
+    from remit.model.spec import Parameter
+
+    m = build_model("systemic_sclerosis", calibrated=False)
+    extra = replace(m, parameters=(*m.parameters, Parameter("observer_only", 1.0, "1", 0.0, 2.0, "test", "unused")))
+    assert extra.equations_hash() == m.equations_hash() and extra.structure_hash() != m.structure_hash()
+    changed = replace(m, rhs=(m.rhs[0] * 2, *m.rhs[1:]))
+    assert changed.equations_hash() != m.equations_hash()

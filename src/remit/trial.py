@@ -344,10 +344,11 @@ def group_sizes(spec: TrialSpec) -> tuple[int, ...]:
     """Patients per arm of each group of a mixed cohort: the fractions of ``patients_per_arm``, rounded by
     largest remainder (Hamilton) so that they add up to it exactly; ties go to the earlier group."""
     n = spec.trial.patients_per_arm
-    quota = np.array([g.fraction for g in spec.subpopulations]) * n
+    f = np.array([g.fraction for g in spec.subpopulations])
+    quota = f / f.sum() * n  # the fractions add up to 1 within 1e-6; exactly, here
     size = np.floor(quota + 1e-9).astype(int)
     order = np.argsort(-(quota - size), kind="stable")
-    size[order[: n - size.sum()]] += 1
+    size[order[: max(n - int(size.sum()), 0)]] += 1
     return tuple(int(x) for x in size)
 
 

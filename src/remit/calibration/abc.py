@@ -350,7 +350,8 @@ def summarise(problem: CalibrationProblem, settings: CalibrationSettings, out: P
         "settings": asdict(settings),
         "provenance": {
             "remit_version": __version__, "git_commit": _git_commit(), "pyabc_version": pyabc.__version__,
-            "model_structure": prior_model.structure_hash(), "prior_model_hash": prior_model.hash(),
+            "model_structure": prior_model.structure_hash(),
+            "model_equations": prior_model.equations_hash(), "prior_model_hash": prior_model.hash(),
             "evidence_read": problem.read_ids, "workers": workers, "wall_s": round(wall_s, 1),
             "generation_wall_s": json.loads((out / TIMINGS_NAME).read_text()) if (out / TIMINGS_NAME).exists() else [],
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -166,6 +166,22 @@ class ModelSpec:
             h.update(repr((k, sp.srepr(e))).encode())
         return h.hexdigest()[:16]
 
+    def equations_hash(self) -> str:
+        """A digest of what the trajectories depend on: states, rate laws and observables, and the names of
+        the parameters they use. Unlike :meth:`structure_hash` (which the generated code keys on, since
+        it indexes parameters by position) it does not change when a parameter that no equation uses is
+        added, e.g. one that only an observer reads; a calibration stays valid across such a change."""
+        h = hashlib.sha256()
+        for s in self.states:
+            h.update(repr((s.name, s.nonnegative)).encode())
+        used = set().union(*(e.free_symbols for e in self.rhs), *(e.free_symbols for _, e in self.observables))
+        h.update(repr(sorted(p.name for p in self.parameters if sp.Symbol(p.name) in used)).encode())
+        for e in self.rhs:
+            h.update(sp.srepr(e).encode())
+        for k, e in self.observables:
+            h.update(repr((k, sp.srepr(e))).encode())
+        return h.hexdigest()[:16]
+
     def with_values(self, updates: Mapping[str, Mapping[str, float]], note: str = "") -> "ModelSpec":
         """A copy with new population values: ``updates`` maps a parameter name to ``value``
         (the typical value) and/or ``cv`` (its between-patient spread). Values must stay inside

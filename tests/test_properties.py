@@ -208,7 +208,7 @@ SCORE_RANGE = {
     "crp": (0, 300), "haq": (0, 3),
     "sharp": (0, 448), "sledai": (0, 105), "proteinuria": (0, 50), "anti_dsdna": (0, 1e5), "c3": (0, 5),
     "cdai": (-100, 1100), "ses_cd": (0, 56), "c_peptide": (0, 10), "insulin_dose": (0, 5), "hba1c": (3, 20),
-    "gad65": (0, 1e4),
+    "gad65": (0, 1e4), "insulin_free_longest": (0, 30),
 }
 UNIT_INTERVAL = ("_free", "treatment_related_mortality", "all_cause_mortality", "_logrank_p")
 

@@ -220,3 +220,16 @@ def test_small_trial_end_to_end():
     free_t = pats["insulin_free_years"].to_numpy(float)
     assert (np.isnan(free_t) == ~pats["became_insulin_free"].to_numpy(bool)).all()
     assert (free_t[np.isfinite(free_t)] >= 0).all()
+    # the longest insulin-free period: never decreasing, at most the total insulin-free time, and the
+    # whole first episode for a patient who never resumed insulin
+    longest = r.outcome("insulin_free_longest")
+    alive2 = alive & ~(pats["died"].to_numpy(bool))
+    lo = longest.to_numpy(float)[alive2]
+    assert (np.diff(lo, axis=1) >= -1e-12).all() and (lo[:, 0] == 0).all()
+    end = longest[2.0].to_numpy(float)
+    total = pats["insulin_free_total_years"].to_numpy(float)
+    assert (end[alive2] <= total[alive2] + 1e-9).all()
+    kept = alive2 & pats["became_insulin_free"].to_numpy(bool) & ~pats["insulin_resumed"].to_numpy(bool)
+    assert kept.any() and np.allclose(end[kept], free_t[kept], atol=0.01)
+    assert ep.query("endpoint == 'mean_insulin_free_longest' and timepoint_years == 2").set_index("arm")[
+        "estimate"]["aHSCT"] > 0.5

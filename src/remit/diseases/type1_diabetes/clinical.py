@@ -206,6 +206,10 @@ class Type1Diabetes(Disease):
         Score("insulin_dose", "Insulin dose", "IU/kg/day", True, "daily exogenous insulin dose (0 while insulin-free)"),
         Score("hba1c", "HbA1c", "%", True, "glycated haemoglobin (NGSP %), with assay variability"),
         Score("gad65", "GAD65 antibody index", "index", True, "GAD65 autoantibody index (positive >= 1)"),
+        Score("insulin_free_longest", "Longest insulin-free period", "years", False,
+              "the longest uninterrupted time without exogenous insulin since randomisation, up to the visit (0 for a "
+              "patient never insulin-free): the duration of insulin independence that aHSCT series in T1D report per "
+              "patient"),
         Rate("severe_hypoglycaemia", "Severe hypoglycaemia", "n_severe_hypoglycaemia",
              "episodes needing third-party assistance, per patient-year"),
     )
@@ -296,10 +300,11 @@ class Type1Diabetes(Disease):
         return np.exp(0.05 * (cov["age"] - 35.0)) * np.where(cov["dka_at_diagnosis"], 1.5, 1.0)
 
     def _measure(self, ctx: TrialContext, grid: VisitGrid, f: np.ndarray, free: np.ndarray,
-                 h: np.ndarray) -> dict[str, np.ndarray]:
-        """Stimulated C-peptide, insulin dose, HbA1c, GAD65 and insulin-free status (n, V) at the visits of
-        ``grid`` from beta-cell function ``f``, the insulin-free track ``free`` and the HbA1c lag ``h`` on
-        the output times; baseline: the screening values; NaN after death."""
+                 h: np.ndarray, longest: np.ndarray) -> dict[str, np.ndarray]:
+        """Stimulated C-peptide, insulin dose, HbA1c, GAD65, insulin-free status and the longest insulin-free
+        period so far (n, V) at the visits of ``grid`` from beta-cell function ``f``, the insulin-free track
+        ``free``, the HbA1c lag ``h`` and ``longest`` (days) on the output times; baseline: the screening
+        values; NaN after death."""
         p, keys, cov = ctx.params, ctx.keys, ctx.covariates
         ids = grid.ids.astype(np.uint64)
         f_v, free_v = grid.take(f), grid.take_last(free)
@@ -316,6 +321,7 @@ class Type1Diabetes(Disease):
         out = {"c_peptide": cpep, "insulin_dose": dose, "hba1c": np.clip(hba1c, 4.0, 20.0), "gad65": gad}
         out = {k: np.where(alive, x, np.nan) for k, x in out.items()}
         out["insulin_free"] = np.where(alive, free_v.astype(float), np.nan)
+        out["insulin_free_longest"] = np.where(alive, grid.take_last(longest) / YEAR, np.nan)
         return out
 
     def observe(self, ctx: TrialContext) -> Observation:
@@ -338,6 +344,7 @@ class Type1Diabetes(Disease):
         t_off = np.where(resumed, t[i_off], end_fu)
         dt = np.diff(t)
         total_free = (free[:, :-1] * dt[None, :]).sum(axis=1) / YEAR
+        longest = longest_run(free, dt)
 
         # visits
         # HbA1c: first-order lag of the glycaemia-determined target along the grid, from the enrolment value
@@ -347,7 +354,7 @@ class Type1Diabetes(Disease):
         decay = np.exp(-dt[None, :] / p["hba1c_tau"][:, None])
         for j in range(1, len(t)):
             h[:, j] = target[:, j] + (h[:, j - 1] - target[:, j]) * decay[:, j - 1]
-        visits = self._measure(ctx, ctx.assessments, f, free, h)
+        visits = self._measure(ctx, ctx.assessments, f, free, h, longest)
 
         # severe hypoglycaemia: Poisson per output interval, rate x fraction of full replacement
         dose_frac = np.where(free, 0.0, np.clip(1.0 - f / p["indep_function"][:, None], MIN_BASAL_FRACTION, 1.0))
@@ -365,10 +372,10 @@ class Type1Diabetes(Disease):
             "n_severe_hypoglycaemia": n_hypo.astype(np.int64),
         }
         rep = ctx.report
-        at_r = self._measure(ctx, rep, f, free, h)
+        at_r = self._measure(ctx, rep, f, free, h, longest)
         last = rep.last_index
         for j, day in enumerate(rep.days):
-            for name in ("c_peptide", "insulin_dose", "hba1c", "gad65"):
+            for name in ("c_peptide", "insulin_dose", "hba1c", "gad65", "insulin_free_longest"):
                 out.at(name, day / YEAR, at_r[name][:, j])
             if day > 0:
                 alive_k = ctx.alive_at(day)
@@ -376,6 +383,17 @@ class Type1Diabetes(Disease):
                 out.at("ever_insulin_independent", day / YEAR,
                        np.where(alive_k, free[:, :last[j] + 1].any(axis=1).astype(float), np.nan))
         return Observation(rec, visits, out)
+
+
+def longest_run(free: np.ndarray, dt: np.ndarray) -> np.ndarray:
+    """Longest uninterrupted insulin-free time (days) up to each output time (n, T); the interval from
+    t[k] to t[k+1] is insulin-free when ``free[:, k]`` is (as for the total insulin-free time)."""
+    run = np.zeros(free.shape[0])
+    out = np.zeros(free.shape)
+    for k in range(1, free.shape[1]):
+        run = np.where(free[:, k - 1], run + dt[k - 1], 0.0)
+        out[:, k] = np.maximum(out[:, k - 1], run)
+    return out
 
 
 DISEASE = Type1Diabetes()

@@ -125,6 +125,14 @@ class Records:
         """The treatment arms (every arm but the control)."""
         return [a for a in self.arms if a != self.control_arm]
 
+    def subset(self, mask: np.ndarray) -> "Records":
+        """The records of the patients where ``mask`` (aligned with ``patients``) is true, for an analysis
+        of part of the trial (an analysis set, a subgroup)."""
+        ids = self.patients["patient_id"].to_numpy()[mask]
+        outcomes = self.outcomes[self.outcomes["patient_id"].isin(ids).to_numpy()].reset_index(drop=True)
+        return Records(self.patients[mask].reset_index(drop=True), outcomes, self.follow_up_years, self.control_arm,
+                       self.visits)
+
     def arm(self, arm: str) -> pd.DataFrame:
         """The patients of ``arm``."""
         if arm not in self._arms:

@@ -46,12 +46,7 @@ def per_protocol(records: Records, catalog: Iterable[EndpointKind], chosen: Iter
                  itt: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The endpoint table of the per-protocol set (the patients whose ``per_protocol`` is true) and the
     trial's table: ``itt`` with the rows of the ``chosen`` endpoints replaced by their per-protocol values."""
-    patients, outcomes = records.patients, records.outcomes
-    mask = patients["per_protocol"].to_numpy(bool)
-    ids = patients["patient_id"].to_numpy()[mask]
-    sub = Records(patients[mask].reset_index(drop=True),
-                  outcomes[outcomes["patient_id"].isin(ids).to_numpy()].reset_index(drop=True),
-                  records.follow_up_years, records.control_arm, records.visits)
+    sub = records.subset(records.patients["per_protocol"].to_numpy(bool))
     if all(a in sub.arms for a in records.arms):
         pp = compute_endpoints(sub, catalog)
     else:  # an arm without a single per-protocol patient (all died first): nothing is estimable
@@ -74,16 +69,10 @@ def subgroup_endpoints(records: Records, catalog: Iterable[EndpointKind], groups
     comparison computed on that group's patients alone, as a subgroup analysis reports it."""
     catalog = list(catalog)
     parts = []
-    patients, outcomes = records.patients, records.outcomes
     for name in groups:
-        mask = (patients["group"] == name).to_numpy()
-        if not mask.any():
-            continue
-        ids = patients["patient_id"].to_numpy()[mask]
-        sub = Records(patients[mask].reset_index(drop=True),
-                      outcomes[outcomes["patient_id"].isin(ids).to_numpy()].reset_index(drop=True),
-                      records.follow_up_years, records.control_arm, records.visits)
-        parts.append(compute_endpoints(sub, catalog).assign(group=name))
+        mask = (records.patients["group"] == name).to_numpy()
+        if mask.any():
+            parts.append(compute_endpoints(records.subset(mask), catalog).assign(group=name))
     if not parts:
         return pd.DataFrame(columns=SUBGROUP_COLUMNS)
     return pd.concat(parts, ignore_index=True)[SUBGROUP_COLUMNS]

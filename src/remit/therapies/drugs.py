@@ -35,14 +35,26 @@ class Drug:
 
 
 
+def drug_end(d: Drug, start: float, stop: float | None) -> float:
+    """Day a drug started at ``start`` is stopped: at ``stop`` (None: never) or when it reaches its maximal
+    duration (cumulative toxicity), whichever comes first."""
+    never = math.inf if stop is None else stop
+    return min(never, start + d.max_years * 365.25) if d.max_years is not None else never
+
+
+def pulses_given(d: Drug, start: float, stop: float | None) -> list[float]:
+    """Days of the pulses of a drug started at ``start`` that are given before it stops (``drug_end``)."""
+    end = drug_end(d, start, stop)
+    return [start + day for day in d.pulse_days if start + day < end]
+
+
 def add_drugs(builder: ScheduleBuilder, drug_table: Mapping[str, Drug], drugs: tuple[str, ...] | list[str], start: float,
               stop: float | None = None) -> ScheduleBuilder:
     """Switch maintenance therapy to ``drugs`` (names in ``drug_table``) at day ``start``, replacing any earlier
     therapy. Everything stops at ``stop``; a drug with a maximal duration (cumulative toxicity) stops alone
     when it reaches it, and the others go on."""
     table = [drug_table[d] for d in drugs]
-    never = math.inf if stop is None else stop
-    ends = [min(never, start + d.max_years * 365.25) if d.max_years is not None else never for d in table]
+    ends = [drug_end(d, start, stop) for d in table]
     half_life = max((d.half_life_days for d in table), default=14.0)
     builder.set(start, "k_dmt", math.log(2) / half_life, "DMT kinetics")
     for t in sorted({start, *(e for e in ends if math.isfinite(e))}):
@@ -51,10 +63,9 @@ def add_drugs(builder: ScheduleBuilder, drug_table: Mapping[str, Drug], drugs: t
         builder.set(t, "dmt_target", sum(d.potency for d in active), what)
         b_dep = max((d.b_depletion_per_day for d in active), default=0.0)
         builder.set(t, "b_depletion", b_dep, "anti-CD20 on" if b_dep else "no B depletion")
-    for d, end in zip(table, ends):
-        for day in d.pulse_days:
-            if start + day < end:
-                builder.dose(start + day, d.pulse_state, d.pulse_amount, per=d.pulse_per, label=f"{d.name} pulse")
+    for d in table:
+        for day in pulses_given(d, start, stop):
+            builder.dose(day, d.pulse_state, d.pulse_amount, per=d.pulse_per, label=f"{d.name} pulse")
     return builder
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 
 from remit.schema.types import Items, Range, fmt
 from remit.therapies.base import THERAPIES, ArmBase, ArmPlan, DrugName, Therapy
-from remit.therapies.drugs import add_drugs
+from remit.therapies.drugs import add_drugs, pulses_given
 from remit.therapies.schedule import ScheduleBuilder
 
 
@@ -36,12 +36,10 @@ def protocol_day(arm: ConventionalArm, drugs) -> tuple[float, str]:
     """When a patient of ``arm`` has received its protocol: for pulsed drugs (e.g. monthly IV
     cyclophosphamide) the day of the pulse that completes ``PER_PROTOCOL_PULSES`` of the pulses given
     before ``stop_year``; drugs taken continuously are started at randomisation (day 0)."""
-    stop = arm.stop_year * 365.25 if arm.stop_year is not None else math.inf
+    stop = arm.stop_year * 365.25 if arm.stop_year is not None else None
     day, said = 0.0, []
     for name in arm.drugs:
-        d = drugs[name]
-        end = min(stop, d.max_years * 365.25 if d.max_years is not None else math.inf)
-        pulses = sorted(p for p in d.pulse_days if p < end)
+        pulses = sorted(pulses_given(drugs[name], 0.0, stop))
         if pulses:
             k = math.ceil(PER_PROTOCOL_PULSES * len(pulses))
             day = max(day, pulses[k - 1])

@@ -206,6 +206,20 @@ def given_number(data: Mapping[str, Any], key: str) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
 
+class Bounds(Model):
+    """An inclusion range ``min``..``max`` of a baseline value, in ``UNIT``: a subclass declares the two
+    fields with their limits and defaults; ``min`` must not exceed ``max``."""
+
+    UNIT: ClassVar[str] = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Bounds":
+        if self.min > self.max:
+            unit = f" {self.UNIT}" if self.UNIT else ""
+            raise fail(f"must not exceed max ({fmt(self.max)}{unit})", at=("min",), value=self.min)
+        return self
+
+
 class Distribution(Model):
     """Target distribution of a continuous baseline variable (truncated normal).
 

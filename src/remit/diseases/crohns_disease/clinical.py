@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Annotated, ClassVar, Literal, Mapping
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 from scipy import special
 
 from remit.calibration.parameters import FitParameter
@@ -38,7 +38,7 @@ from remit.diseases.base import (DISEASE_COUNTERS, YEAR, BaselineVariable, Disea
 from remit.diseases.crohns_disease import model as cd
 from remit.schedule import VisitGrid
 from remit.random import uniforms
-from remit.schema.types import AgeDistribution, CHOICE, Distribution, Items, Model, PopulationBase, Range, Text, fail
+from remit.schema.types import Bounds, AgeDistribution, CHOICE, Distribution, Items, PopulationBase, Range, Text
 from remit.therapies.drugs import Drug
 
 # counter blocks of the HISTORY and TRIAL streams (each block indexed by visit)
@@ -107,17 +107,11 @@ class CdaiDistribution(Distribution):
     max: _Cdai | None = None
 
 
-class SesCdRange(Model):
+class SesCdRange(Bounds):
     """Inclusion range of the baseline SES-CD (integer SES-CD points, 0..56)."""
 
     min: _Ses = 0
     max: _Ses = 56
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "SesCdRange":
-        if self.min > self.max:
-            raise fail(f"must not exceed max ({self.max})", at=("min",), value=self.min)
-        return self
 
 
 class AgeCd(AgeDistribution):

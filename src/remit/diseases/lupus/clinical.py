@@ -43,7 +43,7 @@ import math
 from typing import Annotated, ClassVar, Mapping
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 from scipy import special
 
 from remit.calibration.parameters import FitParameter
@@ -53,7 +53,7 @@ from remit.diseases.base import (DISEASE_COUNTERS, YEAR, BaselineVariable, Disea
 from remit.diseases.lupus import model as sle
 from remit.schedule import VisitGrid
 from remit.random import poisson, uniforms
-from remit.schema.types import Distribution, Items, Model, PopulationBase, Range, Text, fail, fmt
+from remit.schema.types import Bounds, Distribution, Items, PopulationBase, Range, Text
 from remit.therapies.drugs import Drug
 
 # counter blocks (HISTORY stream for baseline, TRIAL stream during the trial)
@@ -121,17 +121,13 @@ class SledaiDistribution(Distribution):
 _Prot = Annotated[float, Range(0, 30)]
 
 
-class ProteinuriaRange(Model):
+class ProteinuriaRange(Bounds):
     """Inclusion range of baseline 24-h proteinuria in g/day, 0..30."""
+
+    UNIT: ClassVar[str] = "g/day"
 
     min: _Prot = 0.0
     max: _Prot = 30.0
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "ProteinuriaRange":
-        if self.min > self.max:
-            raise fail(f"must not exceed max ({fmt(self.max)} g/day)", at=("min",), value=self.min)
-        return self
 
 
 _DrugName = Annotated[str, Text(1, 60)]

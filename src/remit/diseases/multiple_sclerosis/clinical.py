@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Annotated, ClassVar, Mapping
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 from scipy import special, stats
 
 from remit.calibration.parameters import FitParameter
@@ -31,7 +31,7 @@ from remit.diseases.multiple_sclerosis import model as ms
 from remit.diseases.multiple_sclerosis.model import EDSS_STEPS, to_edss_scale
 from remit.schedule import VisitGrid
 from remit.random import poisson, uniforms, uniforms_at
-from remit.schema.types import CHOICE, Choice, Distribution, Items, Model, PopulationBase, Range, fail
+from remit.schema.types import Bounds, CHOICE, Choice, Distribution, Items, PopulationBase, Range
 from remit.therapies.drugs import Drug
 
 # counter blocks of the HISTORY and TRIAL streams (each block indexed by interval, visit or year)
@@ -86,17 +86,11 @@ class EdssDistribution(Distribution):
 _Relapses = Annotated[int, Range(0, 20)]
 
 
-class CountRange(Model):
+class CountRange(Bounds):
     """Inclusion range of a count (relapses in the year before enrolment), 0..20."""
 
     min: _Relapses = 0
     max: _Relapses = 20
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "CountRange":
-        if self.min > self.max:
-            raise fail(f"must not exceed max ({self.max})", at=("min",), value=self.min)
-        return self
 
 class Population(PopulationBase):
     """Multiple sclerosis: inclusion criteria and baseline targets of the enrolled patients.

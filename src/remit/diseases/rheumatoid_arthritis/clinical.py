@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Annotated, ClassVar, Mapping
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 from scipy import special, stats
 
 from remit.calibration.parameters import FitParameter
@@ -39,8 +39,8 @@ from remit.diseases.rheumatoid_arthritis import model as ra
 from remit.diseases.rheumatoid_arthritis.model import JOINTS, SHARP_MAX, das28_crp
 from remit.schedule import OFF_GRID_ID, VisitGrid
 from remit.random import uniforms
-from remit.schema.types import (AgeDistribution, Distribution, DurationDistribution, Items, Model, PopulationBase,
-                                Range, Text, fail)
+from remit.schema.types import (Bounds, AgeDistribution, Distribution, DurationDistribution, Items, PopulationBase,
+                                Range, Text)
 from remit.therapies.drugs import Drug
 
 # --------------------------------------------------------------------------
@@ -123,17 +123,13 @@ class Das28Distribution(Distribution):
     max: _Das28 | None = None
 
 
-class JointCountRange(Model):
+class JointCountRange(Bounds):
     """Inclusion range of a 28-joint count, 0..28."""
+
+    UNIT: ClassVar[str] = "joints"
 
     min: _Joints = 0
     max: _Joints = JOINTS
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "JointCountRange":
-        if self.min > self.max:
-            raise fail(f"must not exceed max ({self.max} joints)", at=("min",), value=self.min)
-        return self
 
 
 class RaPopulation(PopulationBase):

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Annotated, ClassVar, Literal, Mapping
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 from scipy import special
 
 from remit.calibration.parameters import FitParameter
@@ -33,8 +33,8 @@ from remit.diseases.base import (DISEASE_COUNTERS, YEAR, BaselineVariable, Disea
 from remit.diseases.systemic_sclerosis import model as ssc
 from remit.schedule import VisitGrid
 from remit.random import uniforms
-from remit.schema.types import (CHOICE, AgeDistribution, Distribution, DurationDistribution, Items, Model, PopulationBase,
-                                Range, Text, fail)
+from remit.schema.types import (Bounds, CHOICE, AgeDistribution, Distribution, DurationDistribution, Items, PopulationBase,
+                                Range, Text)
 from remit.therapies.drugs import Drug
 
 # counter blocks (HISTORY and TRIAL streams), each indexed by visit or organ
@@ -105,48 +105,36 @@ class MrssDistribution(Distribution):
     max: _Mrss | None = None
 
 
-class FvcRange(Model):
+class FvcRange(Bounds):
     """Inclusion range of FVC at baseline in % predicted, 0..150 (default 40..150)."""
+
+    UNIT: ClassVar[str] = "% predicted"
 
     min: _Pct = 40.0
     max: _Pct = 150.0
 
-    @model_validator(mode="after")
-    def _ordered(self) -> "FvcRange":
-        if self.min > self.max:
-            raise fail(f"must not exceed max ({self.max:g} % predicted)", at=("min",), value=self.min)
-        return self
 
-
-class DlcoRange(Model):
+class DlcoRange(Bounds):
     """Inclusion range of DLCO (diffusing capacity for carbon monoxide) at baseline in % predicted, 0..150
     (default 0..150: no limit; SLS I excluded DLCO < 30%, Tashkin et al. 2006 NEJM 354:2655)."""
 
+    UNIT: ClassVar[str] = "% predicted"
+
     min: _Pct = 0.0
     max: _Pct = 150.0
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "DlcoRange":
-        if self.min > self.max:
-            raise fail(f"must not exceed max ({self.max:g} % predicted)", at=("min",), value=self.min)
-        return self
 
 
 IldCriterion = Literal["any", "required", "excluded"]
 
 
-class LvefRange(Model):
+class LvefRange(Bounds):
     """Inclusion range of left-ventricular ejection fraction at baseline in %, 0..100 (default 45..100;
     ASTIS excluded LVEF < 45%)."""
 
+    UNIT: ClassVar[str] = "%"
+
     min: _Lvef = 45.0
     max: _Lvef = 100.0
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "LvefRange":
-        if self.min > self.max:
-            raise fail(f"must not exceed max ({self.max:g} %)", at=("min",), value=self.min)
-        return self
 
 
 def _early_duration() -> DurationDistribution:

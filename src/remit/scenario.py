@@ -150,6 +150,12 @@ class ModelSettings(Model):
     parameters: dict[str, ParameterValue] = Field(default_factory=dict)
 
 
+def _did_you_mean(name: str, names) -> str:
+    """"; did you mean 'x'?" for the closest of ``names`` to a misspelt ``name``, or nothing."""
+    near = difflib.get_close_matches(name, list(names), n=1, cutoff=0.75)
+    return f"; did you mean '{near[0]}'?" if near else ""
+
+
 def _check_model(spec: "TrialSpec") -> None:
     """Parameters set in ``[model.parameters]`` exist in the disease's model and stay in range."""
     if not spec.model.parameters:
@@ -160,10 +166,8 @@ def _check_model(spec: "TrialSpec") -> None:
     for name, pv in spec.model.parameters.items():
         at = ("model", "parameters", name)
         if name not in names:
-            near = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
-            hint = f"; did you mean '{near[0]}'?" if near else ""
-            raise fail(f"is not a parameter of the {disease} model (`remit model --disease {disease}` lists them){hint}",
-                        at=at)
+            raise fail(f"is not a parameter of the {disease} model (`remit model --disease {disease}` lists them)"
+                       f"{_did_you_mean(name, names)}", at=at)
         p = model.parameter(name)
         if pv.value is None and pv.cv is None:
             raise fail("sets neither value nor cv", at=at)
@@ -369,19 +373,17 @@ def _check_groups(spec: "TrialSpec") -> None:
         shares = " + ".join(f"{g.fraction:g}" for g in groups)
         raise fail(f"must add up to 1 over the groups ({shares} = {total:g})",
                    at=("population", "groups", len(groups) - 1, "fraction"), value=groups[-1].fraction)
-    pop = get_disease(spec.trial.disease).population_model
     resolved = []
     for i, g in enumerate(groups):
-        fields = _group_fields(spec.population, g)
-        try:
-            pop.model_validate(fields)
+        try:  # the group's schema is the disease's [population] with name and fraction: one validation checks both
+            resolved.append(type(g).model_validate({**_group_fields(spec.population, g), "name": g.name,
+                                                    "fraction": g.fraction}))
         except ValidationError as exc:
             err = exc.errors(include_url=False)[0]
             ctx = err.get("ctx") or {}
             where = (*err["loc"], *ctx.get("at", ()))
             raise fail(ctx.get("detail", err["msg"]), at=("population", "groups", i, *where),
                        value=ctx.get("value", err.get("input"))) from None
-        resolved.append(type(g).model_validate({**fields, "name": g.name, "fraction": g.fraction}))
     # every field of a group filled in (its own or the trial-wide value), so that to_toml() round-trips;
     # self is still under construction, hence the frozen-bypass
     object.__setattr__(spec, "population", spec.population.model_copy(update={"groups": tuple(resolved)}))
@@ -403,9 +405,7 @@ def _check_per_protocol(spec: "TrialSpec") -> None:
     names = [e.name for e in (*spec.catalog, *SHARED)]
     for i, name in enumerate(chosen):
         if name not in names:
-            near = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
-            hint = f"; did you mean '{near[0]}'?" if near else ""
-            raise fail(f"must be one of {', '.join(names)} (the endpoints of this trial){hint}",
+            raise fail(f"must be one of {', '.join(names)} (the endpoints of this trial){_did_you_mean(name, names)}",
                        at=("trial", "per_protocol", i), value=name)
 
 
@@ -433,29 +433,28 @@ def _check_drugs(spec: "TrialSpec") -> None:
 def group_class(disease: str) -> type:
     """The schema of one ``[[population.groups]]`` table: the disease's ``[population]`` fields, each
     optional and replacing the trial-wide value where given, plus the group's ``name`` and ``fraction``."""
+    return _generated(f"Group_{disease}", get_disease(disease).population_model, __doc__=_GROUP_DOC,
+                      name=(Annotated[str, Text(1, 40, pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+                                                hint="be letters, digits and _, starting with a letter")], ...),
+                      fraction=(Annotated[float, Range(0, 1, lo_open=True)], ...))
+
+
+def _generated(model_name: str, base: type, /, **fields) -> type:
+    """A pydantic model ``model_name`` derived from ``base`` with ``fields`` (a field may be called
+    ``name``), registered in this module so that specs pickle by reference (:func:`__getattr__` rebuilds
+    it in a fresh process)."""
     from pydantic import create_model
 
-    pop = get_disease(disease).population_model
-    name = f"Group_{disease}"
-    cls = create_model(name, __base__=pop, __module__=__name__, __doc__=_GROUP_DOC,
-                       name=(Annotated[str, Text(1, 40, pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
-                                                 hint="be letters, digits and _, starting with a letter")], ...),
-                       fraction=(Annotated[float, Range(0, 1, lo_open=True)], ...))
-    globals()[name] = cls  # so that specs pickle by reference
+    cls = create_model(model_name, __base__=base, __module__=__name__, **fields)
+    globals()[model_name] = cls
     return cls
 
 
 @lru_cache(maxsize=None)
 def population_class(disease: str) -> type:
     """The ``[population]`` schema of a trial of ``disease``: the disease's own fields and ``groups``."""
-    from pydantic import create_model
-
-    pop = get_disease(disease).population_model
-    name = f"Population_{disease}"
-    cls = create_model(name, __base__=pop, __module__=__name__,
-                       groups=(Annotated[tuple[group_class(disease), ...], Items(0, MAX_GROUPS, "groups")], ()))
-    globals()[name] = cls
-    return cls
+    return _generated(f"Population_{disease}", get_disease(disease).population_model,
+                      groups=(Annotated[tuple[group_class(disease), ...], Items(0, MAX_GROUPS, "groups")], ()))
 
 
 _GROUP_DOC = """A ``[[population.groups]]`` table: one sub-population of a mixed cohort, enrolling ``fraction`` (0..1)
@@ -468,13 +467,8 @@ trial-wide ones. ``name`` appears in the patients table's ``group`` column."""
 @lru_cache(maxsize=None)
 def spec_class(disease: str) -> type["TrialSpec"]:
     """The TrialSpec whose ``population`` is the disease's own schema (with its ``groups``)."""
-    from pydantic import create_model
-
     pop = population_class(disease)
-    name = f"TrialSpec_{disease}"
-    cls = create_model(name, __base__=TrialSpec, __module__=__name__, population=(pop, Field(default_factory=pop)))
-    globals()[name] = cls  # so that specs pickle by reference
-    return cls
+    return _generated(f"TrialSpec_{disease}", TrialSpec, population=(pop, Field(default_factory=pop)))
 
 
 _CLASSES = {"TrialSpec_": spec_class, "Population_": population_class, "Group_": group_class}

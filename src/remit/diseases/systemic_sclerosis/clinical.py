@@ -186,24 +186,24 @@ def mrss_scale(x: np.ndarray) -> np.ndarray:
 
 def fvc_of(p: Mapping[str, np.ndarray], lung: np.ndarray, dirr: np.ndarray) -> np.ndarray:
     """Model FVC % predicted (no measurement error); arrays (n,) or (n, T)."""
-    fvc0 = p["fvc_normal"] if lung.ndim == 1 else p["fvc_normal"][:, None]
-    return fvc0 - lung - dirr
+    return _per_patient(p, "fvc_normal", lung) - lung - dirr
 
 
-def col(p: Mapping[str, np.ndarray], name: str, like: np.ndarray) -> np.ndarray:
+def _per_patient(p: Mapping[str, np.ndarray], name: str, like: np.ndarray) -> np.ndarray:
     """Parameter ``name`` shaped to broadcast against ``like`` ((n,) or (n, T))."""
     return p[name] if like.ndim == 1 else p[name][:, None]
 
 
 def haq_of(p: Mapping[str, np.ndarray], skin: np.ndarray, fvc: np.ndarray) -> np.ndarray:
     """Model HAQ-DI (no measurement error, not rounded) from the skin state and FVC % predicted."""
-    return (col(p, "haq_base", skin) + col(p, "haq_per_mrss", skin) * skin
-            + col(p, "haq_per_fvc", skin) * np.maximum(80.0 - fvc, 0.0))
+    return (_per_patient(p, "haq_base", skin) + _per_patient(p, "haq_per_mrss", skin) * skin
+            + _per_patient(p, "haq_per_fvc", skin) * np.maximum(80.0 - fvc, 0.0))
 
 
 def dlco_of(p: Mapping[str, np.ndarray], lung: np.ndarray, dirr: np.ndarray) -> np.ndarray:
     """Model DLCO % predicted (no measurement error): premorbid DLCO minus the ILD and vascular losses."""
-    return col(p, "dlco_normal", lung) - col(p, "dlco_per_fvc", lung) * (lung + dirr) - col(p, "dlco_vascular", lung)
+    return (_per_patient(p, "dlco_normal", lung) - _per_patient(p, "dlco_per_fvc", lung) * (lung + dirr)
+            - _per_patient(p, "dlco_vascular", lung))
 
 
 def haq_scale(x: np.ndarray) -> np.ndarray:

@@ -255,3 +255,19 @@ def test_small_trial_end_to_end():
     dead = pats.loc[pats["died"], "patient_id"]
     if len(dead):
         assert v[v["patient_id"].isin(dead)]["cdai"].isna().any()
+
+
+def test_ses_cd_ulcer_subscore_is_read_with_the_ses_cd():
+    """The ulcer subscore (ulcer size + ulcerated surface, 0-30) comes from the same endoscopy reading as the
+    SES-CD: never above it, about 2/3 of its mucosal part, 0 without ulceration."""
+    from remit.diseases.crohns_disease.clinical import ses_cd_readings
+
+    n = 2000
+    p = {q.name: np.full(n, q.value) for q in MODEL.parameters}
+    keys = patient_keys(1, TRIAL, np.arange(n))
+    drev, dirr = np.full((n, 1), 12.0), np.full((n, 1), 4.0)
+    total, ulcer = ses_cd_readings(drev, dirr, p, keys, np.array([2]))
+    assert np.all(ulcer <= total) and np.all((0 <= ulcer) & (ulcer <= 30))
+    assert np.mean(ulcer) == pytest.approx(8.0, abs=0.5)
+    _, none = ses_cd_readings(np.zeros((n, 1)), dirr, p, keys, np.array([2]))
+    assert np.mean(none) < 1.0

@@ -224,3 +224,17 @@ def test_renal_responses_are_read_from_proteinuria_at_each_visit():
         assert np.array_equal(q[assessed] == 1, (p[assessed] >= 0.5) & (p[assessed] <= 0.5 * base[assessed])
                               & (p[assessed] < 3.5))
     assert assessed.sum() > 30
+
+
+def test_serum_albumin_falls_with_proteinuria_to_nephrotic_levels():
+    """Nephrotic syndrome: proteinuria > 3.5 g/day with serum albumin < 30 g/L (KDIGO 2021); normal 35-50 g/L."""
+    from remit.diseases.lupus.clinical import serum_albumin
+
+    n = 4000
+    p = {q.name: np.full(n, q.value) for q in MODEL.parameters}
+    keys = patient_keys(1, TRIAL, np.arange(n))
+    ids = np.array([1])
+    healthy = serum_albumin(np.zeros((n, 1)), np.zeros((n, 1)), p, keys, ids)
+    nephrotic = serum_albumin(np.full((n, 1), 5.0), np.zeros((n, 1)), p, keys, ids)
+    assert 38 <= np.mean(healthy) <= 46 and np.mean(nephrotic) < 30
+    assert np.all(nephrotic > 5) and np.std(healthy) == pytest.approx(2.0, rel=0.1)

@@ -75,8 +75,32 @@ def _between(lo: float, hi: float) -> st.SearchStrategy[float]:
 
 @st.composite
 def _mobilization(draw) -> dict:
-    cy = draw(st.sampled_from([0.0, 1.0, 2.0, 4.0]) | _between(0, 4))
-    return {"cyclophosphamide_g_per_m2": cy, "g_csf": True if cy == 0 else draw(st.booleans())}
+    cy = draw(st.sampled_from([0.0, 1.0, 2.0, 4.0]) | _between(0, 4.5))
+    mob = {"cyclophosphamide_g_per_m2": cy, "g_csf": True if cy == 0 else draw(st.booleans())}
+    if cy == 0 and draw(st.booleans()):  # dosed by weight instead (e.g. 2 x 50 mg/kg)
+        mob["cyclophosphamide_mg_per_kg"] = draw(st.sampled_from([100.0]) | _between(0, 200))
+    return mob
+
+
+@st.composite
+def _components(draw, regimen: str) -> dict:
+    """Optional components any regimen may add: horse ATG, rituximab, fludarabine, methylprednisolone,
+    and for TBI shielded lung and kidney doses (at most the whole-body dose)."""
+    added = {}
+    for name, hi in (("equine_atg_mg_per_kg", 200), ("rituximab_mg", 2000), ("fludarabine_mg_per_m2", 250),
+                     ("methylprednisolone_mg", 10000)):
+        if draw(st.booleans()):
+            added[name] = draw(_between(0, hi))
+    return added
+
+
+@st.composite
+def _rituximab_after_graft(draw) -> dict:
+    course = {"mg_per_m2": draw(_between(0, 1000)), "day": draw(_between(0, 100))}
+    if draw(st.booleans()):
+        course |= {"maintenance_mg": draw(_between(0, 1000)), "maintenance_every_months": draw(_between(1, 12)),
+                   "maintenance_months": draw(_between(0, 36))}
+    return course
 
 
 def _conditioning(regimen: str) -> st.SearchStrategy[dict]:
@@ -90,7 +114,16 @@ def _conditioning(regimen: str) -> st.SearchStrategy[dict]:
         "bu_cy_atg": {"busulfan_mg_per_kg": _between(0, 20), "cyclophosphamide_mg_per_kg": cy, "atg_mg_per_kg": atg},
         "tbi_cy_atg": {"tbi_gy": _between(0, 14), "cyclophosphamide_mg_per_kg": cy, "atg_mg_per_kg": atg},
     }[regimen]
-    return st.fixed_dictionaries({"regimen": st.just(regimen), **fields})
+    return st.builds(lambda own, added: own | added, st.fixed_dictionaries({"regimen": st.just(regimen), **fields}),
+                     _components(regimen)).flatmap(_shield)
+
+
+def _shield(cond: dict) -> st.SearchStrategy[dict]:
+    if cond["regimen"] != "tbi_cy_atg":
+        return st.just(cond)
+    organ = st.none() | _between(0, cond["tbi_gy"])
+    return st.builds(lambda lung, kidney: cond | {k: v for k, v in (("tbi_lung_gy", lung), ("tbi_kidney_gy", kidney))
+                                                  if v is not None}, organ, organ)
 
 
 @st.composite
@@ -104,6 +137,10 @@ def valid_scenario(draw, disease: str) -> dict:
                "conditioning": draw(_conditioning(regimen))}
         if draw(st.booleans()):
             arm["g_csf_after_graft"] = True
+        if draw(st.booleans()):
+            arm["graft_day"] = draw(_between(10, 120))
+        if draw(st.booleans()):
+            arm["rituximab_after_graft"] = draw(_rituximab_after_graft())
         arms.append(arm)
     arms.append({"name": "Mobilisation only", "therapy": "mobilization_only", "mobilization": draw(_mobilization())})
     for source, route in zip(draw(st.permutations(MSC_SOURCES)), draw(st.permutations(MSC_ROUTES))):
@@ -122,6 +159,12 @@ def valid_scenario(draw, disease: str) -> dict:
         arm = {"name": f"Conventional {i + 1}", "therapy": "conventional", "drugs": list(order[3 * i:3 * i + 3])}
         if draw(st.booleans()):
             arm["stop_year"] = draw(_between(0.05, 0.95))
+        own = [d for d in arm["drugs"] if get_disease(disease).drugs[d].pulse_agent is not None]
+        if own and draw(st.booleans()):  # the arm's own pulse schedule, perhaps with a first dose of its own
+            arm["pulses"] = {"drug": draw(st.sampled_from(own)), "mg_per_m2": draw(_between(0, 1500)),
+                             "count": draw(st.integers(1, 60)), "every_days": draw(_between(1, 365))}
+            if draw(st.booleans()):
+                arm["pulses"]["first_mg_per_m2"] = draw(_between(0, 1500))
         arms.append(arm)
     placebo = {"name": "Placebo", "therapy": "placebo"}
     background = draw(st.lists(st.sampled_from(drugs), max_size=3, unique=True))
@@ -209,6 +252,7 @@ SCORE_RANGE = {
     "sharp": (0, 448), "sledai": (0, 105), "proteinuria": (0, 50), "anti_dsdna": (0, 1e5), "c3": (0, 5),
     "cdai": (-100, 1100), "ses_cd": (0, 56), "c_peptide": (0, 10), "insulin_dose": (0, 5), "hba1c": (3, 20),
     "gad65": (0, 1e4), "insulin_free_longest": (0, 30),
+    "das28_esr": (0, 10), "esr": (1, 140), "rf": (0, 1e5), "albumin": (5, 60), "ses_cd_ulcer": (0, 30),
 }
 UNIT_INTERVAL = ("_free", "treatment_related_mortality", "all_cause_mortality", "_logrank_p")
 
@@ -329,6 +373,11 @@ NUMBERS = [
     (("arms", 0, "graft", "cd34_per_kg"), 1e4, 1e8, False, False, False),
     (("arms", 0, "conditioning", "cyclophosphamide_mg_per_kg"), 0, 260, False, False, False),
     (("arms", 0, "conditioning", "atg_mg_per_kg"), 0, 15, False, False, False),
+    (("arms", 0, "conditioning", "equine_atg_mg_per_kg"), 0, 200, False, False, False),
+    (("arms", 0, "conditioning", "rituximab_mg"), 0, 2000, False, False, False),
+    (("arms", 0, "conditioning", "fludarabine_mg_per_m2"), 0, 250, False, False, False),
+    (("arms", 0, "conditioning", "methylprednisolone_mg"), 0, 10000, False, False, False),
+    (("arms", 0, "graft_day"), 10, 120, False, False, False),
     (("arms", 1, "dose_cells_per_kg"), 1e4, 1e9, False, False, False),
     (("arms", 1, "schedule", "doses"), 1, 52, False, False, True),
     (("arms", 1, "schedule", "interval_days"), 1, 365, False, False, False),

@@ -9,7 +9,7 @@ from remit.diseases.rheumatoid_arthritis.clinical import DISEASE, acr_response
 from remit.engine.integrate import SolverOptions, simulate
 from remit.errors import ScenarioError
 from remit.diseases import build_model
-from remit.diseases.rheumatoid_arthritis.model import das28_crp
+from remit.diseases.rheumatoid_arthritis.model import das28_crp, das28_esr
 from remit.population import YEAR, burn_in, eligible
 from remit.scenario import parse_scenario
 from remit.therapies import arm_plan
@@ -113,6 +113,18 @@ def test_untreated_active_ra_is_stable_and_damages_joints(untreated):
     assert np.median(at(t, drev, 2 * YEAR) / np.maximum(drev[:, 0], 1e-9)) == pytest.approx(1.0, abs=0.1)
     progression = np.mean(at(t, tr["dirr"], 2 * YEAR) - tr["dirr"][:, 0]) / 2.0
     assert 1.5 <= progression <= 10.0, progression
+
+
+def test_active_ra_has_raised_esr_and_mostly_positive_rheumatoid_factor(on_mtx):
+    """At entry of active-RA trials on background methotrexate: ESR about 30-45 mm/h; rheumatoid factor positive
+    (>= 20 IU/mL) in about 70% (pooled sensitivity 69%, Nishimura et al. 2007 Ann Intern Med 146:797); DAS28-ESR
+    by Prevoo et al. 1995."""
+    cov = on_mtx.covariates
+    assert 20 <= np.mean(cov["esr_baseline"]) <= 50
+    assert 0.55 <= np.mean(cov["rf_baseline"] >= 20) <= 0.85
+    assert das28_esr(16, 9, 30, 50) == pytest.approx(0.56 * 4 + 0.28 * 3 + 0.70 * math.log(30) + 0.7)
+    assert np.allclose(cov["das28_esr_baseline"], das28_esr(cov["tjc_baseline"], cov["sjc_baseline"], cov["esr_baseline"],
+                                                           cov["pga_baseline"]))
 
 
 def test_conventional_therapy_works_while_given_and_disease_returns_after_stopping(untreated):

@@ -127,6 +127,12 @@ def test_named_regimen_without_doses_means_its_standard_protocol() -> None:
     data["arms"][0]["conditioning"] = {"regimen": "bu_cy_atg", "busulfan_mg_per_kg": 30.0}
     with pytest.raises(ScenarioError, match=r"conditioning.busulfan_mg_per_kg = 30.0: must be between 0 and 20 mg/kg"):
         parse_scenario(data, "named.toml")
+    # horse ATG replaces the standard rabbit ATG unless a rabbit dose is given too
+    data["arms"][0]["conditioning"] = {"regimen": "cy_atg", "equine_atg_mg_per_kg": 90.0, "rituximab_mg": 1000.0}
+    assert parse_scenario(data).arms[0].conditioning.doses() == {
+        "cyclophosphamide_mg_per_kg": 200.0, "atg_mg_per_kg": 0.0, "equine_atg_mg_per_kg": 90.0, "rituximab_mg": 1000.0}
+    data["arms"][0]["conditioning"] = {"regimen": "cy_atg", "equine_atg_mg_per_kg": 90.0, "atg_mg_per_kg": 2.0}
+    assert parse_scenario(data).arms[0].conditioning.doses()["atg_mg_per_kg"] == 2.0
 
 
 def test_defaults_yield_to_given_values() -> None:
@@ -224,10 +230,10 @@ MALFORMED: list[tuple[str, str, list[str]]] = [
     ("unknown nested key", edit("female_fraction = 0.7", 'female_fraction = 0.7\ncolour = "red"'),
      [": population.colour: unknown key (allowed: age, disease_duration_years, female_fraction, edss, relapses_prior_year"]),
     ("unknown key in arm", edit('drugs = ["natalizumab"]', 'drugs = ["natalizumab"]\ndrug = "x"'),
-     [": arms[1].drug: unknown key (allowed: name, therapy, drugs, stop_year); did you mean 'drugs'?"]),
+     [": arms[1].drug: unknown key (allowed: name, therapy, drugs, stop_year, pulses); did you mean 'drugs'?"]),
     ("unknown key in regimen", edit("atg_mg_per_kg = 6.0", "atg_mg_per_kg = 6.0, busulfan_mg_per_kg = 1"),
      [": arms[0].conditioning.busulfan_mg_per_kg: unknown key",
-      "allowed: regimen, cyclophosphamide_mg_per_kg, atg_mg_per_kg"]),
+      "methylprednisolone_mg, regimen, cyclophosphamide_mg_per_kg, atg_mg_per_kg)"]),
     ("string seed", edit("seed = 2019", 'seed = "2019"'),
      [": trial.seed: expected an integer, got string '2019'",
       "must be between 0 and 9223372036854775807"]),
@@ -309,7 +315,15 @@ MALFORMED: list[tuple[str, str, list[str]]] = [
      [": arms[1].stop_year = 7.0: must be between 0 (exclusive) and 5 (exclusive) years"]),
     ("mobilisation without agent",
      edit("cyclophosphamide_g_per_m2 = 2.0, g_csf = true", "cyclophosphamide_g_per_m2 = 0, g_csf = false"),
-     [": arms[0].mobilization.g_csf = false: must be true when cyclophosphamide_g_per_m2 = 0"]),
+     [": arms[0].mobilization.g_csf = false: must be true when no cyclophosphamide is given"]),
+    ("mobilisation dose in two units",
+     edit("cyclophosphamide_g_per_m2 = 2.0, g_csf = true", "cyclophosphamide_g_per_m2 = 2.0, g_csf = true, "
+          "cyclophosphamide_mg_per_kg = 100"),
+     [": arms[0].mobilization.cyclophosphamide_mg_per_kg = 100.0: must be 0 when cyclophosphamide_g_per_m2 is given"]),
+    ("lung dose above the TBI dose", edit('regimen = "cy_atg", ', 'regimen = "tbi_cy_atg", tbi_gy = 8, tbi_lung_gy = 10, '),
+     [": arms[0].conditioning.tbi_lung_gy = 10.0: must be between 0 and 8 Gy: shielding lowers"]),
+    ("horse ATG dose out of range", edit("atg_mg_per_kg = 6.0", "atg_mg_per_kg = 6.0, equine_atg_mg_per_kg = 300"),
+     [": arms[0].conditioning.equine_atg_mg_per_kg = 300: must be between 0 and 200 mg/kg"]),
     ("invalid TOML syntax", "[trial]\nname = \"x\"\nseed = = 3\n",
      [": line 3, column 8: invalid TOML (Invalid value)"]),
     ("duplicate TOML key", "[trial]\nseed = 1\nseed = 2\n", [": line 3, column", "invalid TOML"]),

@@ -211,6 +211,34 @@ def conditioning_standards() -> list[str]:
     return out + [""]
 
 
+def conditioning_schedule() -> list[str]:
+    """When each conditioning component is given, from the schedules of :mod:`remit.therapies.ahsct.plan`."""
+    from remit.therapies.ahsct import plan
+
+    def days(table) -> str:
+        return ", ".join(f"{d:+d}" for d in sorted(table))
+
+    rows = [("`cyclophosphamide_mg_per_kg`", days(plan.CY_DAYS) + " (equal doses)", "model state `cy` (its own kinetics)"),
+            ("`atg_mg_per_kg` (rabbit)", days(plan.RABBIT_ATG_DAYS) + " (1/12, 1/6, 1/4, 1/4, 1/4 of the dose)",
+             "model state `atg`"),
+            ("`equine_atg_mg_per_kg` (horse)", days(plan.EQUINE_ATG_DAYS) + " (equal doses)",
+             "model state `eatg` (its own half-life and potency)"),
+            ("`rituximab_mg`", days(plan.RITUXIMAB_DAYS) + " (halves)", "model state `rtx` (B-cell depletion)"),
+            ("`methylprednisolone_mg`", days(plan.MP_DAYS) + " (equal pulses)",
+             f"suppresses inflammatory output for {_num(plan.MP_EFFECT_DAYS)} days after the last pulse"),
+            ("`fludarabine_mg_per_m2`, BEAM, busulfan, TBI", days([plan.AGENT_DAY]),
+             "log-kills of stem cells, lymphocytes, thymus"),
+            ]
+    out = ["#### When each component is given", "",
+           "Days relative to the graft (`graft_day`, default 35 days after mobilisation starts). A regimen",
+           "given `equine_atg_mg_per_kg` and no `atg_mg_per_kg` gets no rabbit ATG. TBI's organ toxicity",
+           "scales with the lung and kidney doses (`tbi_lung_gy`, `tbi_kidney_gy`: shielding) for their share of it",
+           f"({', '.join(f'{k} {_num(v)}' for k, v in plan.TBI_TOXICITY_SHARE.items())}).", "",
+           "| component | days | acts through |", "|---|---|---|"]
+    out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return out + [""]
+
+
 def visits_markdown() -> list[str]:
     """The ``[trial] visits`` section: the notation and each disease's default schedule."""
     from remit.schedule import UNIT_DAYS, UNIT_WORDS
@@ -238,7 +266,7 @@ def scenario_markdown() -> str:
            *field_table(sc.TrialSettings), "", *visits_markdown(), "## Arms (`[[arms]]`, 1 to 12, distinct names)", ""]
     for _, heading, model, units in therapy_tables():
         out += [f"{heading}", "", _doc(model), "", *field_table(model, units), ""]
-    out += conditioning_standards()
+    out += conditioning_standards() + conditioning_schedule()
     out += ["## `[[composites]]` (optional, 0 to 8)", "", _doc(sc.CompositeSettings), "",
             *field_table(sc.CompositeSettings), "", "#### A level given as a table", "", _doc(sc.CompositeLevel), "",
             *field_table(sc.CompositeLevel), "", "    [[composites]]", "    name = \"global_rank\"",

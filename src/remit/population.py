@@ -169,6 +169,7 @@ def draw_candidates(model: ModelSpec, spec, index: np.ndarray) -> tuple[dict, np
     P = _draw_parameters(model, uniforms(keys, model.parameter_counters))  # keyed by name, not position
     ix = model.parameter_index
     P[:, ix("bsa_per_kg")] = bsa / weight
+    P[:, ix("weight_inv")] = 1.0 / weight
     cov = {"age": age, "disease_duration_years": duration, "sex": np.where(female, "F", "M"),
            "weight_kg": weight, "height_cm": height}
     y0 = np.tile(np.array([s.initial for s in model.states]), (len(index), 1))

@@ -427,6 +427,10 @@ def _check_drugs(spec: "TrialSpec") -> None:
         for j, d in enumerate(drugs):
             if d not in known:
                 raise fail(f"must be one of {names} (the {spec.trial.disease} drugs)", at=(*at, j), value=d)
+    for i, arm in enumerate(spec.arms):
+        if (problem := arm.check_drugs(known)) is not None:
+            path, message, value = problem
+            raise fail(message, at=("arms", i, *path), value=value)
 
 
 @lru_cache(maxsize=None)

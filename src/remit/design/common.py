@@ -19,7 +19,7 @@ class DesignError(ValueError):
 
 # Per-patient parameters that draw_candidates derives from others (steady-state lymphocyte
 # rates, body surface area): scaling them breaks the relation they were derived under.
-DERIVED_PARAMETERS = ("thymic_output", "p_mem", "p_treg", "bsa_per_kg")
+DERIVED_PARAMETERS = ("thymic_output", "p_mem", "p_treg", "bsa_per_kg", "weight_inv")
 
 
 def default_endpoint(disease):

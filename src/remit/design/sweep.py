@@ -7,8 +7,9 @@
 A ``--vary`` path addresses the scenario as its TOML does, with an arm addressed by its
 NAME (``arms.<name>.<field>...``); values are TOML literals (``2e6``, ``true``) or bare
 words. Changing ``conditioning.regimen`` replaces the conditioning block by the regimen's
-standard doses (:data:`remit.therapies.ahsct.schema.STANDARD_CONDITIONING`; the base arm's ATG dose is kept so that only
-the chemotherapy changes); a further ``--vary`` of a dose field of the new regimen applies
+standard doses (:data:`remit.therapies.ahsct.schema.STANDARD_CONDITIONING`; the base arm's ATG
+dose and added components (horse ATG, rituximab, fludarabine, methylprednisolone) are kept so
+that only the chemotherapy changes); a further ``--vary`` of a dose field of the new regimen applies
 after it. An MSC ``schedule.doses`` of 1 drops ``interval_days``; more than 1 dose without
 an interval gets weekly doses (7 days) unless ``schedule.interval_days`` is varied too.
 
@@ -34,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from remit.design.common import DesignError, summary_columns
-from remit.therapies.ahsct.schema import CONDITIONING_SOURCES, STANDARD_CONDITIONING
+from remit.therapies.ahsct.schema import CONDITIONING_SOURCES, STANDARD_CONDITIONING, ConditioningRegimen
 
 # Typical CD34+ doses per graft source, set when a sweep changes the source (unless
 # graft.cd34_per_kg is varied too): a mobilised apheresis product (MIST target, Burt et al.
@@ -138,8 +139,11 @@ def _conditioning(base: dict, regimen, path: str = "conditioning.regimen") -> di
     if regimen not in STANDARD_CONDITIONING:
         raise DesignError(f"--vary {path}: {regimen!r} must be one of {', '.join(STANDARD_CONDITIONING)}")
     standard = STANDARD_CONDITIONING[regimen]
-    atg = base.get("atg_mg_per_kg", standard["atg_mg_per_kg"]) if isinstance(base, dict) else standard["atg_mg_per_kg"]
-    return {"regimen": regimen, **standard, "atg_mg_per_kg": float(atg)}
+    base = base if isinstance(base, dict) else {}
+    atg = base.get("atg_mg_per_kg", standard["atg_mg_per_kg"])
+    # the components every regimen may add (horse ATG, rituximab, ...) carry over like the ATG dose
+    added = {k: base[k] for k in ConditioningRegimen.model_fields if k in base}
+    return {"regimen": regimen, **standard, "atg_mg_per_kg": float(atg), **added}
 
 
 def cell_data(base: dict, assignment: dict) -> tuple[dict, list[str]]:

@@ -16,8 +16,11 @@ neutrophils are in 1e9/L. Structure follows ../shared/research/models.md section
   Biol 73:33, whose R0 threshold this bistability mirrors);
 - autoreactive B cells, long-lived plasma cells, autoantibody;
 - one lumped pro-inflammatory signal ``infl`` with an hours-scale turnover (stiff);
-- drugs: cyclophosphamide (``cy``), active rabbit ATG (``atg``), maintenance therapy
-  potency (``dmt``); G-CSF and B-cell depletion are parameters switched by events;
+- drugs: cyclophosphamide (``cy``), active rabbit ATG (``atg``), equine ATG (``eatg``, its own
+  kinetics and potency: the two globulins add on one lymphocyte-killing effect), rituximab
+  (``rtx``, B-cell depletion while it lasts), maintenance therapy potency (``dmt``); G-CSF,
+  anti-CD20 maintenance depletion and the short anti-inflammatory effect of a methylprednisolone
+  pulse are parameters switched by events;
 - the therapies' own modules are composed after the disease's (MSC: :mod:`remit.therapies.msc.model`).
 
 Every parameter carries units, a range and its source beside its definition.
@@ -34,7 +37,9 @@ LN2 = 0.6931471805599453
 STATES = [
     # drugs
     State("cy", "mg/kg", "cyclophosphamide (and other alkylator, cyclophosphamide-equivalent) in the body"),
-    State("atg", "ug/mL", "active lymphocyte-depleting antibody (rabbit ATG equivalent)"),
+    State("atg", "ug/mL", "active (lymphocyte-binding) rabbit ATG"),
+    State("eatg", "mg/kg", "equine ATG (horse IgG) in the body, per kg of body weight"),
+    State("rtx", "mg/kg", "rituximab (anti-CD20) in the body, per kg of body weight"),
     State("dmt", "log-reduction", "potency of maintenance disease-modifying therapy, z = -ln(1 - efficacy)"),
     # haematopoiesis
     State("hsc", "relative", "haematopoietic stem/progenitor reserve (1 = normal marrow)", 1.0),
@@ -78,12 +83,23 @@ PARAMETERS = [
     P("ec50_atg", 1.0, "ug/mL", 0.3, 3.0, "active ATG above about 1 ug/mL is lymphodepleting (Admiraal 2015; Blood Adv 2022 6:1054 AUC thresholds)", "active ATG giving half-maximal kill"),
     P("kmax_atg", 0.45, "1/day", 0.1, 1.5, "calibrated so that Cy 200 mg/kg + ATG 6 mg/kg leaves T cells undetectable at day 7 (Storek 2008) yet not fully ablated (TCR diversity retained: PMC2704065)", "maximal ATG kill rate of T cells", "lognormal", 0.4),
     P("atg_b_frac", 0.3, "1", 0.0, 1.0, "modelling assumption: rATG depletes B cells less than T cells", "relative ATG potency on B cells"),
+    P("k_eatg", LN2 / 5.7, "1/day", LN2 / 10.0, LN2 / 2.5, "plasma half-life of equine IgG 5.7 +- 3.0 days (ATGAM prescribing information, Pfizer)", "equine ATG elimination rate"),
+    P("eatg_per_mg_kg", 10.0, "(ug/mL)/(mg/kg)", 5.0, 25.0, "with the 5.7-day half-life, reproduces the mean peak horse IgG of 727 +- 310 ug/mL during 10 mg/kg/day for 14 days (ATGAM prescribing information)", "equine ATG concentration per mg/kg dose"),
+    P("ec50_eatg", 150.0, "ug/mL", 50.0, 500.0, "modelling assumption: most horse IgG does not bind lymphocytes; horse ATG 40 mg/kg/day x 4 depletes lymphocytes less deeply and for a shorter time than rabbit ATG 3.5 mg/kg/day x 5 (Scheinberg et al. 2011 NEJM 365:430), which this value reproduces against ec50_atg", "equine ATG giving half-maximal kill (same maximal kill as rabbit ATG)"),
+    # --- rituximab ----------------------------------------------------------------------
+    P("k_rtx", LN2 / 20.0, "1/day", LN2 / 32.0, LN2 / 12.0, "terminal half-life 19-22 days in rheumatoid arthritis (Breedveld et al. 2007 J Clin Pharmacol 47:1119)", "rituximab elimination rate"),
+    P("rtx_per_mg_kg", 16.0, "(ug/mL)/(mg/kg)", 10.0, 25.0, "volume of distribution 4.3 L for a 70-kg adult: 2 x 1000 mg two weeks apart give a peak of about 370 ug/mL (rituximab prescribing information, RA)", "rituximab concentration per mg/kg dose"),
+    P("kmax_rtx", 0.5, "1/day", 0.1, 2.0, "circulating B cells are nearly all depleted within 2 weeks of the first 1000 mg dose (Breedveld et al. 2007)", "maximal rituximab kill rate of B cells"),
+    P("ec50_rtx", 10.0, "ug/mL", 1.0, 50.0, "set so that 2 x 1000 mg keeps B cells depleted for about 6 months, with recovery after (Breedveld et al. 2007; rituximab prescribing information: depletion at least 6 months in most RA patients)", "rituximab giving half-maximal B-cell kill"),
     # --- maintenance DMT ------------------------------------------------------------------
     P("k_dmt", LN2 / 14.0, "1/day", LN2 / 120.0, LN2 / 1.0, "set per drug by its protocol event (onset/offset half-life); default 2 weeks (modelling assumption)", "rate of approach of DMT potency to its target"),
     P("dmt_target", 0.0, "log-reduction", 0.0, 5.0, "set per drug by protocol events (remit.therapies.drugs)", "target potency of the current maintenance therapy"),
     P("dmt_resp", 1.0, "1", 0.2, 4.0, "modelling assumption: per-patient responsiveness to DMT (non-responders exist; selection on relapses on DMT enriches them)", "patient multiplier on DMT potency", "lognormal", 0.45),
+    P("weight_inv", 1.0 / 70.0, "1/kg", 1.0 / 150.0, 1.0 / 30.0, "set per patient from the drawn body weight (remit.population)", "converts flat mg doses to mg/kg"),
     P("b_depletion", 0.0, "1/day", 0.0, 2.0, "set by protocol events (anti-CD20 therapy); ocrelizumab depletes CD19+ B cells within 2 weeks (Hauser 2017 NEJM 376:221)", "B-cell depletion rate while on anti-CD20"),
     # --- G-CSF --------------------------------------------------------------------------
+    # --- methylprednisolone ----------------------------------------------------------------
+    P("gc_effect", 0.0, "1", 0.0, 0.9, "set by protocol events while a methylprednisolone pulse acts (remit.therapies.ahsct.plan)", "fraction of inflammatory output suppressed by glucocorticoid"),
     P("gcsf", 0.0, "1", 0.0, 1.0, "set by protocol events (1 while G-CSF is given)", "G-CSF on/off"),
     P("gcsf_mtt_gain", 1.0, "1", 0.0, 3.0, "G-CSF shortens neutrophil maturation time about 2-fold (Friberg-type G-CSF models; Craig et al. arXiv 1512.06896)", "relative speed-up of myeloid transit under G-CSF"),
     P("gcsf_flare", 0.6, "1", 0.0, 3.0, "G-CSF alone can flare autoimmune disease, e.g. MS relapses after G-CSF mobilisation without CY (Openshaw et al. 2000 Neurology 54:2147)", "relative rise of inflammatory output under G-CSF"),
@@ -144,21 +160,30 @@ def _sym(names: str):
     return sp.symbols(names)
 
 
-def t_cell_kill(p: dict[str, sp.Symbol], cy: sp.Symbol, atg: sp.Symbol) -> sp.Expr:
+def atg_effect(p: dict[str, sp.Symbol], atg: sp.Symbol, eatg: sp.Symbol) -> sp.Expr:
+    """Fraction of the maximal ATG kill: rabbit and horse globulins act on the same targets, so their
+    concentrations add in units of their own EC50 (Loewe additivity of two full agonists)."""
+    x = atg / p["ec50_atg"] + p["eatg_per_mg_kg"] * eatg / p["ec50_eatg"]  # eatg is mg/kg, atg ug/mL
+    return x / (1 + x)
+
+
+def t_cell_kill(p: dict[str, sp.Symbol], cy: sp.Symbol, atg: sp.Symbol, eatg: sp.Symbol) -> sp.Expr:
     """Kill rate of T cells by cyclophosphamide and ATG (1/day)."""
-    return p["kmax_cy_lymph"] * (cy / (cy + p["ec50_cy"])) + p["kmax_atg"] * (atg / (atg + p["ec50_atg"]))
+    return p["kmax_cy_lymph"] * (cy / (cy + p["ec50_cy"])) + p["kmax_atg"] * atg_effect(p, atg, eatg)
 
 
 def core_module() -> Module:
     """The shared immune core as a :class:`Module`."""
-    (cy, atg, dmt, hsc, prog, tr1, tr2, tr3, anc, thy, naive, mem, treg, teff, bcell, plasma,
-     autoab, infl, drev, dirr) = _sym("cy atg dmt hsc prog tr1 tr2 tr3 anc thy naive mem treg teff bcell plasma autoab infl drev dirr")
+    (cy, atg, eatg, rtx, dmt, hsc, prog, tr1, tr2, tr3, anc, thy, naive, mem, treg, teff, bcell, plasma,
+     autoab, infl, drev, dirr) = _sym("cy atg eatg rtx dmt hsc prog tr1 tr2 tr3 anc thy naive mem treg teff bcell plasma autoab infl drev dirr")
     p = {q.name: sp.Symbol(q.name) for q in PARAMETERS}
 
     kill_cy = cy / (cy + p["ec50_cy"])
-    kill_atg = atg / (atg + p["ec50_atg"])
-    kill_t = t_cell_kill(p, cy, atg)
-    kill_b = p["kmax_cy_lymph"] * kill_cy + p["atg_b_frac"] * p["kmax_atg"] * kill_atg + p["b_depletion"]
+    kill_atg = atg_effect(p, atg, eatg)
+    kill_t = t_cell_kill(p, cy, atg, eatg)
+    c_rtx = p["rtx_per_mg_kg"] * rtx  # serum rituximab, ug/mL
+    kill_b = (p["kmax_cy_lymph"] * kill_cy + p["atg_b_frac"] * p["kmax_atg"] * kill_atg + p["b_depletion"]
+              + p["kmax_rtx"] * c_rtx / (c_rtx + p["ec50_rtx"]))
 
     cd4 = naive + mem + treg
     hom = p["p_hom"] / (1 + (cd4 / p["l_half"]) ** 4)
@@ -179,6 +204,8 @@ def core_module() -> Module:
     rates = {
         "cy": -p["k_cy"] * cy,
         "atg": -p["k_atg"] * atg,
+        "eatg": -p["k_eatg"] * eatg,
+        "rtx": -p["k_rtx"] * rtx,
         "dmt": p["k_dmt"] * (p["dmt_target"] - dmt),
         "hsc": p["r_hsc"] * hsc * (1 - hsc) - p["kmax_cy_hsc"] * kill_cy * hsc,
         "prog": ktr * (hsc * feedback - prog) - p["kmax_cy_prog"] * kill_cy * prog,
@@ -195,8 +222,8 @@ def core_module() -> Module:
         "bcell": p["k_bcell"] * (teff - bcell) - kill_b * bcell,
         "plasma": p["k_plasma"] * (bcell - plasma) - 0.1 * p["kmax_cy_lymph"] * kill_cy * plasma,
         "autoab": p["k_autoab"] * (plasma - autoab),
-        "infl": p["k_infl"] * (p["infl_base"] + p["infl_teff"] * teff * (1 + p["gcsf_flare"] * p["gcsf"])
-                               + p["infl_tissue"] * drev - infl),
+        "infl": p["k_infl"] * ((1 - p["gc_effect"]) * (p["infl_base"] + p["infl_teff"] * teff * (1 + p["gcsf_flare"] * p["gcsf"])
+                                                    + p["infl_tissue"] * drev) - infl),
         "drev": attack - p["k_repair"] * drev,
         "dirr": p["irr_per_lesion"] * attack,
         "cum_attack": attack,

@@ -124,7 +124,7 @@ _PERCENT = (("dimensionless", 1, -2, 1.0),)
 # word -> parts; one place for every unit word the model uses
 WORDS: dict[str, tuple[tuple[str, int, int, float], ...]] = {
     # time
-    "day": (("second", 1, 0, 86400.0),),
+    "h": (("second", 1, 0, 3600.0),), "day": (("second", 1, 0, 86400.0),),
     "year": (("second", 1, 0, DAYS_PER_YEAR * 86400.0),),
     # mass, volume, length, amount, counted entities
     "kg": (("gram", 1, 3, 1.0),), "g": (("gram", 1, 0, 1.0),), "mg": (("gram", 1, -3, 1.0),), "ug": (("gram", 1, -6, 1.0),),

@@ -32,7 +32,10 @@ _UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
     ("_mg_per_kg", "mg/kg"),
     ("_mg_per_m2", "mg/m2"),
     ("_g_per_m2", "g/m2"),
+    ("_mg", "mg"),
+    ("_gy", "Gy"),
     ("_years", "years"),
+    ("_months", "months"),
     ("_days", "days"),
 )
 

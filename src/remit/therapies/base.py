@@ -51,6 +51,11 @@ class ArmBase(Model):
         """A problem of this arm given the ``[trial]`` settings, as (field, message, value); None if none."""
         return None
 
+    def check_drugs(self, drugs: Mapping[str, "Drug"]) -> tuple[tuple[str, ...], str, Any] | None:
+        """A problem of this arm given its disease's drug table (names already checked), as (field path,
+        message, value); None if none."""
+        return None
+
 
 def unique_names(arms: tuple[ArmBase, ...]) -> tuple[ArmBase, ...]:
     seen: dict[str, int] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from remit.therapies.schedule import ScheduleBuilder
 
@@ -27,12 +27,25 @@ class Drug:
     pulse_days: tuple[float, ...] = ()  # days from start of the drug
     max_years: float | None = None  # drug stopped after this time (cumulative toxicity)
     pulse_per: str | None = None  # parameter scaling each pulse per patient, e.g. "bsa_per_kg" for mg/m2 doses
+    first_pulse_amount: float | None = None  # a first pulse of its own size (None: like the others)
+    # the agent each pulse really gives, when the pulses are its own doses (an arm may then give its own
+    # pulse schedule in mg/m2: ConventionalArm.pulses); None when the pulses stand for another drug
+    pulse_agent: str | None = None
 
     @property
     def potency(self) -> float:
         return -math.log(1.0 - self.efficacy)
 
 
+
+
+def pulsed(d: Drug, mg_per_m2: float, count: int, every_days: float, first_mg_per_m2: float | None = None) -> Drug:
+    """``d`` (whose pulses are doses of its own agent) given as ``count`` pulses of ``mg_per_m2`` (per patient,
+    through the body surface) every ``every_days``, the first of ``first_mg_per_m2`` if given; its effect lasts
+    one interval past the last pulse."""
+    days = tuple(every_days * k for k in range(count))
+    return replace(d, pulse_amount=mg_per_m2, first_pulse_amount=first_mg_per_m2, pulse_per="bsa_per_kg",
+                   pulse_days=days, max_years=(days[-1] + every_days) / 365.25)
 
 
 def drug_end(d: Drug, start: float, stop: float | None) -> float:
@@ -64,8 +77,9 @@ def add_drugs(builder: ScheduleBuilder, drug_table: Mapping[str, Drug], drugs: t
         b_dep = max((d.b_depletion_per_day for d in active), default=0.0)
         builder.set(t, "b_depletion", b_dep, "anti-CD20 on" if b_dep else "no B depletion")
     for d in table:
-        for day in pulses_given(d, start, stop):
-            builder.dose(day, d.pulse_state, d.pulse_amount, per=d.pulse_per, label=f"{d.name} pulse")
+        for k, day in enumerate(pulses_given(d, start, stop)):
+            amount = d.first_pulse_amount if k == 0 and d.first_pulse_amount is not None else d.pulse_amount
+            builder.dose(day, d.pulse_state, amount, per=d.pulse_per, label=f"{d.name} pulse")
     return builder
 
 

@@ -51,6 +51,11 @@ REMISSION_CDAI = 150.0  # Best et al. 1976
 ACTIVE_CDAI = 220.0  # moderate-severe activity (Best et al. 1976; Sandborn et al. 2002 Gastroenterology 122:512)
 RESPONSE_DROP = 100.0  # CR-100
 ENDOSCOPIC_REMISSION_SES = 2.0
+# SES-CD scores ulcer size, ulcerated surface, affected surface and narrowing (0-3 each) in 5 segments
+# (Daperno et al. 2004): 2 of the 3 mucosal items are the ulcer items (modelling assumption: they carry
+# that share of the mucosal score); the ulcer subscore is at most 2 x 3 x 5 = 30
+ULCER_SHARE = 2.0 / 3.0
+ULCER_MAX = 30.0
 OFF_THERAPY_DMT = 0.05  # maintenance potency below which a patient counts as off therapy
 FLARE_FROM_DAYS = 80.0  # therapy restarts are counted from the month-3 visit on
 STEROIDS = ("prednisolone", "budesonide")
@@ -184,9 +189,19 @@ def cdai_of(infl, drev, dmt, drain, p, keys, ids) -> np.ndarray:
     return cd.cdai_scale(x)
 
 
+def ses_cd_readings(drev, dirr, p, keys, ids) -> tuple[np.ndarray, np.ndarray]:
+    """SES-CD (0-56 integer scale) and its ulcer subscore (0-30) at endoscopies (n, V), from one reading:
+    the ulcer items (ulcer size and ulcerated surface) are ``ULCER_SHARE`` of the mucosal part (active
+    ulceration, without narrowing), never more than the total."""
+    reading = p["ses_noise"][:, None] * _z(keys, C_SES, ids)
+    total = cd.ses_cd_scale(drev + dirr + reading)
+    ulcer = np.minimum(np.clip(np.round(np.nan_to_num(ULCER_SHARE * (drev + reading))), 0.0, ULCER_MAX), total)
+    return total, np.where(np.isnan(total), np.nan, ulcer)
+
+
 def ses_cd_of(drev, dirr, p, keys, ids) -> np.ndarray:
     """SES-CD on its 0-56 integer scale at endoscopies (n, V)."""
-    return cd.ses_cd_scale(drev + dirr + p["ses_noise"][:, None] * _z(keys, C_SES, ids))
+    return ses_cd_readings(drev, dirr, p, keys, ids)[0]
 
 
 # --------------------------------------------------------------------------
@@ -212,6 +227,8 @@ class CrohnsDisease(Disease):
               "Crohn's Disease Activity Index 0-600 (Best et al. 1976 Gastroenterology 70:439), with visit-to-visit variability"),
         Score("ses_cd", "SES-CD", "SES-CD points", True,
               "Simple Endoscopic Score for Crohn's Disease 0-56 (Daperno et al. 2004 Gastrointest Endosc 60:505)"),
+        Score("ses_cd_ulcer", "SES-CD ulcer subscore", "SES-CD points", True,
+              "the SES-CD items ulcer size and ulcerated surface, 0-30, read at the same endoscopy as the SES-CD"),
         Proportion("clinical_remission", "Clinical remission (CDAI < 150)", "CDAI < 150 at the yearly visit"),
         Proportion("clinical_response", "Clinical response (CDAI drop >= 100)",
                    "CDAI at the yearly visit at least 100 points below baseline (CR-100)"),
@@ -274,8 +291,9 @@ class CrohnsDisease(Disease):
         f = y_end[:, :, si("fistula")]
         drain = draining(f, params, keys, ids)
         cdai = cdai_of(y_end[:, :, si("infl")], y_end[:, :, si("drev")], y_end[:, :, si("dmt")], drain, params, keys, ids)
-        ses = ses_cd_of(y_end[:, :, si("drev")], y_end[:, :, si("dirr")], params, keys, ids)
-        cov = {"cdai_baseline": cdai[:, 0], "ses_cd_baseline": ses[:, 0], "fistula_baseline": drain[:, 0]}
+        ses, ulcer = ses_cd_readings(y_end[:, :, si("drev")], y_end[:, :, si("dirr")], params, keys, ids)
+        cov = {"cdai_baseline": cdai[:, 0], "ses_cd_baseline": ses[:, 0], "ses_cd_ulcer_baseline": ulcer[:, 0],
+               "fistula_baseline": drain[:, 0]}
         return History(cov, {})
 
     def eligible(self, cov, population):
@@ -305,13 +323,14 @@ class CrohnsDisease(Disease):
         drain = draining(fist, p, keys, ids)
         coll = collection_on_mri(local_inflammation(infl, dmt, p), p, keys, ids)
         cdai = cdai_of(infl, drev, dmt, drain, p, keys, ids)
-        ses = ses_cd_of(drev, dirr, p, keys, ids)
+        ses, ulcer = ses_cd_readings(drev, dirr, p, keys, ids)
         at = grid.days == 0
         cdai[:, at] = cov["cdai_baseline"][:, None]
         ses[:, at] = cov["ses_cd_baseline"][:, None]
+        ulcer[:, at] = cov["ses_cd_ulcer_baseline"][:, None]
         drain[:, at] = cov["fistula_baseline"].astype(bool)[:, None]
-        return {"cdai": np.where(alive, cdai, np.nan), "ses": np.where(alive, ses, np.nan), "drain": drain,
-                "coll": coll, "dmt": dmt, "alive": alive}
+        return {"cdai": np.where(alive, cdai, np.nan), "ses": np.where(alive, ses, np.nan),
+                "ulcer": np.where(alive, ulcer, np.nan), "drain": drain, "coll": coll, "dmt": dmt, "alive": alive}
 
     def observe(self, ctx: TrialContext) -> Observation:
         out = VisitOutcomes()
@@ -331,7 +350,8 @@ class CrohnsDisease(Disease):
         off_therapy = q["dmt"] < OFF_THERAPY_DMT
 
         rec: dict[str, np.ndarray] = {
-            "cdai_baseline": cdai0, "ses_cd_baseline": ses0, "fistula_baseline": drain0,
+            "cdai_baseline": cdai0, "ses_cd_baseline": ses0, "ses_cd_ulcer_baseline": cov["ses_cd_ulcer_baseline"],
+            "fistula_baseline": drain0,
             "perianal_disease": cov["perianal_disease"],
             "active_disease": has_flare, "time_to_active_disease_years": t_flare,
         }
@@ -343,6 +363,7 @@ class CrohnsDisease(Disease):
         for j, t in enumerate(rep.years):
             out.at("cdai", t, r["cdai"][:, j])
             out.at("ses_cd", t, r["ses"][:, j])
+            out.at("ses_cd_ulcer", t, r["ulcer"][:, j])
         for j, t in enumerate(rep.years):
             if t == 0:
                 continue
@@ -371,7 +392,7 @@ class CrohnsDisease(Disease):
             out.at("combined_remission", t, np.where(alive_k & drain0, quiet_peri.astype(float), np.nan))
 
         draining_v = np.where(alive, drain.astype(float), np.nan)
-        return Observation(rec, {"cdai": cdai, "ses_cd": ses, "draining_fistula": draining_v}, out)
+        return Observation(rec, {"cdai": cdai, "ses_cd": ses, "ses_cd_ulcer": q["ulcer"], "draining_fistula": draining_v}, out)
 
     @staticmethod
     def _on_steroids(arm, v_days: np.ndarray) -> np.ndarray:

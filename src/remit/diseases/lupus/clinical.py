@@ -1,4 +1,4 @@
-"""Systemic lupus erythematosus: SLEDAI-2K, proteinuria, anti-dsDNA, C3, responses, renal flares.
+"""Systemic lupus erythematosus: SLEDAI-2K, proteinuria, serum albumin, anti-dsDNA, C3, responses, renal flares.
 
 Scores are observed from the model's states at each quarterly visit (see
 :mod:`remit.diseases.lupus.model` for what the states mean), with each patient's own
@@ -13,7 +13,8 @@ counter-based random streams:
   lower limit and anti-dsDNA above its cut-off. A patient's items are correlated over
   visits (a persistent latent propensity per item), as manifestations persist in patients.
 - 24-h proteinuria (g/day) = normal excretion + active nephritis + chronic damage, with
-  collection-to-collection variability.
+  collection-to-collection variability; serum albumin (g/L) falls, saturating, with the true
+  proteinuria (hypoalbuminaemia of nephrotic-range loss).
 - anti-dsDNA (IU/mL) proportional to the autoantibody state (long-lived plasma cells keep it
   up after B-cell depletion); C3 (g/L) consumed in proportion to it.
 - renal flares: Poisson counts from new renal injury (``cum_attack``).
@@ -71,6 +72,7 @@ C_DSDNA = DISEASE_COUNTERS + 3_000_000  # + visit
 C_C3 = DISEASE_COUNTERS + 4_000_000  # + visit
 C_FLARE = DISEASE_COUNTERS + 5_000_000  # + output interval
 C_DEATH = DISEASE_COUNTERS + 6_000_000
+C_ALB = DISEASE_COUNTERS + 7_000_000  # + visit
 
 ITEM_PERSISTENCE = 0.97  # modelling assumption: share of an item's latent variance that is the patient's own
 DSDNA_ASSAY_CV = 0.15  # modelling assumption: anti-dsDNA assay variability (log scale)
@@ -178,12 +180,13 @@ LUPUS_DRUGS: dict[str, Drug] = {d.name: d for d in [
          "ALMS IV cyclophosphamide arm response 53% at 24 weeks (Appel et al. 2009 J Am Soc Nephrol 20:1103)",
          pulse_state="cy", pulse_amount=0.75 * _CY_MG_PER_KG_PER_G_M2,
          pulse_days=tuple([MONTH * k for k in range(6)] + [MONTH * (5 + 3 * k) for k in range(1, 9)]),
-         max_years=2.5),
+         max_years=2.5, pulse_agent="cyclophosphamide"),
     # Euro-Lupus low dose: 500 mg every 2 weeks x 6 (then azathioprine maintenance, a separate drug here).
     Drug("cyclophosphamide_low_dose", 0.5, 30.0,
          "Euro-Lupus low-dose IV cyclophosphamide 500 mg every 2 weeks x 6: as effective as the high-dose regimen "
          "(treatment failure 16% vs 20%; Houssiau et al. 2002 Arthritis Rheum 46:2121)",
-         pulse_state="cy", pulse_amount=500.0 / 70.0, pulse_days=tuple(14.0 * k for k in range(6))),
+         pulse_state="cy", pulse_amount=500.0 / 70.0, pulse_days=tuple(14.0 * k for k in range(6)),
+         pulse_agent="cyclophosphamide"),
     Drug("rituximab", 0.2, 120.0,
          "added to mycophenolate and steroids, rituximab did not improve renal response (LUNAR, Rovin et al. 2012 "
          "Arthritis Rheum 64:1215) nor non-renal response (EXPLORER, Merrill et al. 2010 Arthritis Rheum 62:222); "
@@ -216,6 +219,16 @@ def proteinuria(drev, dirr, p, keys, visit_ids) -> np.ndarray:
     cv = _col(p, "proteinuria_cv", n)
     true = _col(p, "proteinuria_normal", n) + np.maximum(drev, 0.0) + np.maximum(dirr, 0.0)
     return true * np.exp(cv * z - 0.5 * cv**2)
+
+
+def serum_albumin(drev, dirr, p, keys, visit_ids) -> np.ndarray:
+    """Serum albumin in g/L (n, V): the patient's normal level, lowered by urinary protein loss (the true 24-h
+    proteinuria, saturating), with visit-to-visit variability."""
+    n = drev.shape[0]
+    z = special.ndtri(uniforms(keys, C_ALB + visit_ids.astype(np.uint64)))
+    prot = _col(p, "proteinuria_normal", n) + np.maximum(drev, 0.0) + np.maximum(dirr, 0.0)
+    loss = _col(p, "albumin_loss_max", n) * prot / (prot + _col(p, "albumin_prot_half", n))
+    return np.maximum(_col(p, "albumin_normal", n) - loss + _col(p, "albumin_test_sd", n) * z, 5.0)
 
 
 def anti_dsdna(autoab, p, keys, visit_ids) -> np.ndarray:
@@ -268,7 +281,8 @@ def observe_visits(sys_, drev, dirr, autoab, p, zp, keys, visit_ids) -> dict[str
     prot = proteinuria(drev, dirr, p, keys, visit_ids)
     dsdna = anti_dsdna(autoab, p, keys, visit_ids)
     c3 = complement_c3(autoab, p, keys, visit_ids)
-    return {**sledai(sys_, drev, prot, dsdna, c3, p, zp, keys, visit_ids), "proteinuria": prot, "anti_dsdna": dsdna, "c3": c3}
+    return {**sledai(sys_, drev, prot, dsdna, c3, p, zp, keys, visit_ids), "proteinuria": prot, "anti_dsdna": dsdna, "c3": c3,
+            "albumin": serum_albumin(drev, dirr, p, keys, visit_ids)}
 
 
 def activity(sys_, drev) -> np.ndarray:
@@ -310,6 +324,8 @@ class Lupus(Disease):
         Score("proteinuria", "24-h proteinuria", "g/day", True, "urinary protein excretion, with collection variability"),
         Score("anti_dsdna", "Anti-dsDNA", "IU/mL", True, "anti-double-stranded DNA antibody titre"),
         Score("c3", "Complement C3", "g/L", False, "serum C3 (normal 0.9-1.8 g/L)"),
+        Score("albumin", "Serum albumin", "g/L", False,
+              "serum albumin (normal 35-50 g/L), lowered by urinary protein loss (nephrotic below 30 g/L)"),
         Proportion("major_response", "Major clinical response",
                    "SLEDAI-2K <= 4 with no renal, neuropsychiatric or vasculitis descriptor at any visit up to this one"),
         Proportion("partial_response", "Partial clinical response",
@@ -465,7 +481,7 @@ class Lupus(Disease):
         rep = ctx.report
         obs_r = self._scores(ctx, rep)
         for j, day in enumerate(rep.days):
-            for name in ("sledai", "proteinuria", "anti_dsdna", "c3"):
+            for name in ("sledai", "proteinuria", "anti_dsdna", "c3", "albumin"):
                 out.at(name, day / YEAR, obs_r[name][:, j])
         major_r, partial_r = responses(obs_r["sledai"], obs_r["major_organ"], obs_r["renal"], obs_r["sledai"][:, 0])
         upto = rep.quarters_up_to(v_days)  # quarterly assessments at or before each visit
@@ -486,7 +502,7 @@ class Lupus(Disease):
             partial = ~complete & (prot <= 0.5 * prot0) & (prot < NEPHROTIC_PROTEINURIA)
             out.at("complete_renal_response", y, np.where(renal, complete, np.nan))
             out.at("partial_renal_response", y, np.where(renal, partial, np.nan))
-        visits = {"sledai": obs["sledai"], "proteinuria": obs["proteinuria"], "anti_dsdna": obs["anti_dsdna"], "c3": obs["c3"]}
+        visits = {k: obs[k] for k in ("sledai", "proteinuria", "anti_dsdna", "c3", "albumin")}
         return Observation(rec, visits, out)
 
 

@@ -85,6 +85,20 @@ PARAMETERS = [
     P("c3_lln", 0.9, "g/L", 0.75, 0.95,
       "lower limit of normal of serum C3 (laboratory reference about 0.9 g/L)",
       "C3 threshold of the SLEDAI-2K item 'low complement'"),
+    P("albumin_normal", 42.0, "g/L", 35.0, 50.0,
+      "adult serum albumin reference range about 35-50 g/L (laboratory reference)",
+      "patient's serum albumin without urinary protein loss", "lognormal", 0.06),
+    P("albumin_loss_max", 25.0, "g/L", 10.0, 35.0,
+      "modelling assumption: the liver's synthesis compensates part of urinary loss, so albumin falls towards a floor "
+      "of about 15-20 g/L in heavy proteinuria",
+      "largest fall of serum albumin from urinary protein loss"),
+    P("albumin_prot_half", 3.5, "g/day", 1.0, 10.0,
+      "nephrotic syndrome: proteinuria > 3.5 g/day with serum albumin < 30 g/L (KDIGO 2021 glomerular diseases "
+      "guideline); with albumin_loss_max this puts albumin near 30 g/L at 3.5 g/day",
+      "proteinuria giving half of the largest albumin fall"),
+    P("albumin_test_sd", 2.0, "g/L", 0.5, 4.0,
+      "modelling assumption: assay and within-person variation of serum albumin about 4-5% (about 2 g/L)",
+      "visit-to-visit variability of measured serum albumin"),
     P("renal_flare_per_injury", 0.04, "flares/(g/day)", 0.005, 0.3,
       "calibrated: with active nephritis (about 12 g/day of new proteinuria-equivalent injury a year) about 0.5 renal "
       "flares a year untreated, and about 0.05-0.1 a year on maintenance (MAINTAIN: renal flares 19-25% over about "

@@ -1,15 +1,16 @@
-"""Rheumatoid arthritis: joint counts, CRP, DAS28-CRP, ACR20/50/70, HAQ-DI, radiographic damage.
+"""Rheumatoid arthritis: joint counts, CRP, ESR, RF, DAS28-CRP/-ESR, ACR20/50/70, HAQ-DI, radiographic damage.
 
 The model's states become the clinical measures of an RA trial at each assessment
 (occasion), with each patient's own counter-based random stream:
 
 - swollen joints of 28: binomial, each joint swollen with probability 1 - exp(-sjc_gain * synovitis);
 - tender joints of 28: binomial, from synovitis plus non-inflammatory tenderness;
-- CRP (mg/L): normal level plus a part proportional to the disease inflammatory signal, with
-  log-normal assay/day-to-day variability;
+- CRP (mg/L) and ESR (mm/h): normal level plus a part proportional to the disease inflammatory
+  signal, with log-normal day-to-day variability; rheumatoid factor (IU/mL) proportional to the
+  autoantibody state (long-lived plasma cells keep it up after B-cell depletion);
 - patient global, pain (0-100 mm VAS) and physician global; HAQ-DI (0-3 in steps of 1/8) from
   synovitis, other causes and joint damage;
-- DAS28-CRP by its published formula (:func:`remit.diseases.rheumatoid_arthritis.model.das28_crp`);
+- DAS28-CRP and DAS28-ESR by their published formulas (:mod:`remit.diseases.rheumatoid_arthritis.model`);
 - ACR20/50/70 (Felson et al. 1995 Arthritis Rheum 38:727): at least 20/50/70% improvement from
   baseline in tender and in swollen joints and in 3 of 5 of patient global, physician global,
   pain, HAQ and CRP;
@@ -36,7 +37,7 @@ from remit.diseases.rheumatoid_arthritis.patient import RaPatient
 from remit.diseases.base import (DISEASE_COUNTERS, YEAR, BaselineVariable, Disease, History,
                                  Observation, Proportion, Score, TrialContext, VisitOutcomes)
 from remit.diseases.rheumatoid_arthritis import model as ra
-from remit.diseases.rheumatoid_arthritis.model import JOINTS, SHARP_MAX, das28_crp
+from remit.diseases.rheumatoid_arthritis.model import JOINTS, SHARP_MAX, das28_crp, das28_esr
 from remit.schedule import OFF_GRID_ID, VisitGrid
 from remit.random import uniforms
 from remit.schema.types import (Bounds, AgeDistribution, Distribution, DurationDistribution, Items, PopulationBase,
@@ -50,8 +51,10 @@ from remit.therapies.drugs import Drug
 MEASURES = ("sjc", "tjc", "crp", "pga", "pain", "phys", "haq", "flux")
 C_MEASURE = {m: DISEASE_COUNTERS + 1_000_000 * j for j, m in enumerate(MEASURES)}
 C_SHARP = DISEASE_COUNTERS + 1_000_000 * len(MEASURES)  # + whole year of the reading (0 = baseline), else OFF_GRID_ID + day
+# laboratory measures added later keep their own blocks after C_SHARP (earlier draws stay as they were)
+C_MEASURE |= {m: C_SHARP + 1_000_000 * (j + 1) for j, m in enumerate(("esr", "rf"))}
 OCC_VISIT = 1
-MEASURES_REPORTED = ("das28", "sjc", "tjc", "crp", "pga", "haq")  # the scores recorded at each report visit
+MEASURES_REPORTED = ("das28", "das28_esr", "sjc", "tjc", "crp", "esr", "rf", "pga", "haq")  # the scores of each report visit
 ACR_LEVELS = (20, 50, 70)
 REMISSION = 2.6  # DAS28 remission threshold (Fransen et al. 2004 Ann Rheum Dis 63:1295; Prevoo et al. 1995)
 HAQ_STEP = 0.125
@@ -59,6 +62,8 @@ PHYS_PER_SYNOVITIS = 45.0  # mm of physician global per unit synovitis (modellin
 PHYS_NOISE = 8.0  # mm, physician global variability (modelling assumption)
 HAQ_NOISE = 0.15  # HAQ-DI test-retest SD about 0.1-0.2 (smallest detectable difference about 0.25-0.4)
 CRP_NOISE = 0.3  # log-SD of CRP day-to-day variability (within-person CV about 30%; modelling assumption)
+ESR_NOISE = 0.2  # log-SD of ESR day-to-day variability (modelling assumption: ESR changes more slowly than CRP)
+RF_ASSAY_CV = 0.15  # log-SD of a rheumatoid factor measurement (modelling assumption: nephelometry CV 10-15%)
 
 # --------------------------------------------------------------------------
 # conventional drugs (effect only while given, via the core's maintenance-therapy state)
@@ -159,9 +164,10 @@ def _u(keys: np.ndarray, measure: str, occasions: np.ndarray) -> np.ndarray:
     return uniforms(keys, C_MEASURE[measure] + np.asarray(occasions, dtype=np.uint64))
 
 
-def observe_measures(syn: np.ndarray, dirr: np.ndarray, infl: np.ndarray, p: Mapping[str, np.ndarray],
+def observe_measures(syn: np.ndarray, dirr: np.ndarray, infl: np.ndarray, autoab: np.ndarray, p: Mapping[str, np.ndarray],
                      keys: np.ndarray, occasions: np.ndarray, context: np.ndarray | float = 0.0) -> dict[str, np.ndarray]:
-    """Clinical measures at assessments: arrays (n, V) of synovitis, damage, inflammation; ``occasions`` (V,) ids.
+    """Clinical measures at assessments: arrays (n, V) of synovitis, damage, inflammation, autoantibody;
+    ``occasions`` (V,) ids.
 
     ``context`` (n, V) is the fractional contextual improvement of subjective components.
     """
@@ -186,7 +192,12 @@ def observe_measures(syn: np.ndarray, dirr: np.ndarray, infl: np.ndarray, p: Map
            + HAQ_NOISE * z["haq"])
     haq = np.round(np.clip(haq, 0.0, 3.0) / HAQ_STEP) * HAQ_STEP
     das28 = das28_crp(tjc, sjc, crp, pga)
-    return {"sjc": sjc, "tjc": tjc, "crp": crp, "pga": pga, "pain": pain, "phys": phys, "haq": haq, "das28": das28}
+    z_esr, z_rf = (special.ndtri(_u(keys, m, occasions)) for m in ("esr", "rf"))
+    esr = (col("esr_normal") + col("esr_gain") * active) * np.exp(ESR_NOISE * z_esr - ESR_NOISE**2 / 2)
+    esr = np.round(np.clip(esr, 1.0, 140.0))
+    rf = np.round(col("rf_scale") * np.maximum(np.nan_to_num(autoab), 0.0) * np.exp(RF_ASSAY_CV * z_rf), 1)
+    return {"sjc": sjc, "tjc": tjc, "crp": crp, "pga": pga, "pain": pain, "phys": phys, "haq": haq, "das28": das28,
+            "esr": esr, "rf": rf, "das28_esr": das28_esr(tjc, sjc, esr, pga)}
 
 
 def acr_response(now: Mapping[str, np.ndarray], base: Mapping[str, np.ndarray], level: float) -> np.ndarray:
@@ -211,7 +222,7 @@ def sharp_read(dirr: np.ndarray, p: Mapping[str, np.ndarray], keys: np.ndarray, 
     return np.round(np.clip(x, 0.0, SHARP_MAX), 1)
 
 
-BASE_KEYS = ("sjc", "tjc", "crp", "pga", "pain", "phys", "haq", "das28")
+BASE_KEYS = ("sjc", "tjc", "crp", "pga", "pain", "phys", "haq", "das28", "esr", "rf", "das28_esr")
 
 
 class RheumatoidArthritis(Disease):
@@ -230,6 +241,12 @@ class RheumatoidArthritis(Disease):
         Score("sjc", "Swollen joint count (28)", "joints", True, "swollen joints of 28"),
         Score("tjc", "Tender joint count (28)", "joints", True, "tender joints of 28"),
         Score("crp", "C-reactive protein", "mg/L", True, "serum CRP, with assay and day-to-day variability (0.1-300)"),
+        Score("das28_esr", "DAS28-ESR", "points", True,
+              "Disease Activity Score of 28 joints with ESR (Prevoo et al. 1995 Arthritis Rheum 38:44)"),
+        Score("esr", "Erythrocyte sedimentation rate", "mm/h", True,
+              "Westergren ESR, with day-to-day variability (1-140)"),
+        Score("rf", "Rheumatoid factor", "IU/mL", True,
+              "serum rheumatoid factor titre (positive >= 20 IU/mL), following the autoantibody state"),
         Score("haq", "HAQ-DI", "points", True, "Health Assessment Questionnaire disability index 0-3"),
         Score("sharp", "Modified Sharp/van der Heijde score", "units", True,
               "mTSS 0-448 read on yearly radiographs; change from baseline = radiographic progression"),
@@ -275,8 +292,7 @@ class RheumatoidArthritis(Disease):
     def observe_history(self, model, spec, t, traj, params, keys):
         si = model.state_index
         end = traj.y_end[:, None, :]
-        m = observe_measures(end[:, :, si("drev")], end[:, :, si("dirr")], end[:, :, si("infl")], params, keys,
-                             np.array([0]))
+        m = observe_measures(*(end[:, :, si(x)] for x in ("drev", "dirr", "infl", "autoab")), params, keys, np.array([0]))
         sharp = sharp_read(end[:, :, si("dirr")], params, keys, np.array([0]))[:, 0]
         cov = {f"{k}_baseline": v[:, 0] for k, v in m.items()}
         cov["sharp_baseline"] = sharp
@@ -295,8 +311,8 @@ class RheumatoidArthritis(Disease):
     def _measure(self, ctx: TrialContext, grid: VisitGrid):
         """Every measure (n, V) at the visits of ``grid`` (NaN after death; baseline: the screening
         visit observed before enrolment) and who is alive at each."""
-        syn, dirr, infl = (ctx.at(s, grid) for s in ("drev", "dirr", "infl"))
-        m = observe_measures(syn, dirr, infl, ctx.params, ctx.keys, OCC_VISIT + grid.ids, self._context(ctx, grid.days))
+        states = (ctx.at(s, grid) for s in ("drev", "dirr", "infl", "autoab"))
+        m = observe_measures(*states, ctx.params, ctx.keys, OCC_VISIT + grid.ids, self._context(ctx, grid.days))
         alive = ctx.alive_at(grid.days)
         m = {k: np.where(alive, v, np.nan) for k, v in m.items()}
         at = grid.days == 0

@@ -58,6 +58,18 @@ PARAMETERS = [
       "calibrated: baseline CRP about 10-25 mg/L in established active RA trials (e.g. OPTION mean CRP about 2.5 mg/dL, "
       "Smolen et al. 2008); wide between-patient spread (some active RA has normal CRP)",
       "CRP above normal per unit of disease inflammation", "lognormal", 0.7),
+    P("esr_normal", 10.0, "mm/h", 2.0, 30.0,
+      "Westergren ESR upper limit of normal about age/2 (men) and (age + 10)/2 (women) (Miller et al. 1983 BMJ "
+      "286:266); the typical adult value is lower",
+      "ESR without disease inflammation", "lognormal", 0.4),
+    P("esr_gain", 20.0, "mm/h", 5.0, 60.0,
+      "modelling assumption: ESR about 30-45 mm/h at entry of active-RA trials, whose CRP is about 10-25 mg/L; ESR "
+      "also follows immunoglobulins and fibrinogen, so its spread is wide",
+      "ESR above normal per unit of disease inflammation", "lognormal", 0.5),
+    P("rf_scale", 60.0, "IU/mL", 5.0, 500.0,
+      "rheumatoid factor is positive (>= 20 IU/mL) in about 70% of RA patients (pooled sensitivity 69%: Nishimura "
+      "et al. 2007 Ann Intern Med 146:797); titres span two orders of magnitude",
+      "rheumatoid factor titre per unit autoantibody state", "lognormal", 1.2),
     P("pga_inflam", 42.0, "mm", 10.0, 70.0,
       "calibrated: patient global assessment about 55-65 mm at entry of active-RA trials (ARMADA, OPTION)",
       "patient global (0-100 mm VAS) per unit synovitis"),
@@ -142,6 +154,13 @@ def module() -> Module:
     rates = {"infl": -k_infl * gain * inhibition * infl}
     return Module("rheumatoid_arthritis", parameters=list(PARAMETERS), rates=rates, overrides=list(OVERRIDES),
                   state_units=STATE_UNITS)
+
+
+def das28_esr(tjc, sjc, esr_mm_h, pga_mm):
+    """DAS28-ESR (Prevoo et al. 1995 Arthritis Rheum 38:44): 0.56 sqrt(TJC28) + 0.28 sqrt(SJC28) + 0.70 ln(ESR)
+    + 0.014 PGA (ESR in mm/h, PGA in mm)."""
+    tjc, sjc, esr, pga = (np.asarray(x, dtype=float) for x in (tjc, sjc, esr_mm_h, pga_mm))
+    return 0.56 * np.sqrt(tjc) + 0.28 * np.sqrt(sjc) + 0.70 * np.log(esr) + 0.014 * pga
 
 
 def das28_crp(tjc, sjc, crp_mg_l, pga_mm):

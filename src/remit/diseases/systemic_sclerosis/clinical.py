@@ -67,7 +67,7 @@ SSC_DRUG_TABLE: dict[str, Drug] = {d.name: d for d in [
          "Am J Respir Crit Care Med 176:1026); efficacy 0.55: calibrated to ASTIS within that; pulses of about 19 mg/kg "
          "(750 mg/m2 at the reference body size), cumulative toxicity limits use to 12 months",
          pulse_state="cy", pulse_amount=CY_IV_MG_PER_KG, pulse_days=tuple(round(YEAR / 12.0 * k, 2) for k in range(12)),
-         max_years=1.0),
+         max_years=1.0, pulse_agent="cyclophosphamide"),
     Drug("cyclophosphamide_oral", 0.5, 30.0,
          "oral cyclophosphamide 2 mg/kg/day for 12 months (SLS I, Tashkin et al. 2006 NEJM 354:2655; SLS II control, "
          "Tashkin et al. 2016 Lancet Respir Med 4:708): FVC +2.9% at 24 months; bladder/marrow toxicity limits use "

@@ -14,7 +14,8 @@ class Ahsct(Therapy):
     label = "Autologous HSCT"
     arm_model = AhsctArm
     unions = {"conditioning": REGIMENS}
-    units = {"cd34_per_kg": "CD34+ cells/kg", "tbi_gy": "Gy"}
+    units = {"cd34_per_kg": "CD34+ cells/kg", "graft_day": "days after mobilisation", "day": "days after the graft",
+             "mg_per_m2": "mg/m2"}
 
     def plan(self, model, arm, drugs) -> ArmPlan:
         return ahsct_plan(model, arm)

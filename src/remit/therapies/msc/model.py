@@ -102,8 +102,8 @@ def msc_module() -> Module:
     (e.g. fistula healing). Every added term is a product with an MSC state, so with no
     MSC given the added terms are exactly zero and the rest of the model is unchanged.
     """
-    msc_sys, msc_local, msc_cns, eff, leff, itreg, cy, atg, infl, drev = sp.symbols(
-        "msc_sys msc_local msc_cns msc_effect msc_local_effect msc_treg cy atg infl drev")
+    msc_sys, msc_local, msc_cns, eff, leff, itreg, cy, atg, eatg, infl, drev = sp.symbols(
+        "msc_sys msc_local msc_cns msc_effect msc_local_effect msc_treg cy atg eatg infl drev")
     p = {q.name: sp.Symbol(q.name) for q in PARAMETERS + MSC_PARAMETERS}
     signal = msc_sys + p["msc_cns_gain"] * msc_cns
     rates = {
@@ -115,7 +115,7 @@ def msc_module() -> Module:
         - p["k_msc_local_effect"] * leff,
         # induced Treg: produced while the effect lasts, killed like other T cells, and lost
         # (FOXP3 instability) faster than thymic Treg; treg carries the same cells
-        "msc_treg": p["msc_treg_prod"] * eff - (p["k_msc_treg_loss"] + t_cell_kill(p, cy, atg)) * itreg,
+        "msc_treg": p["msc_treg_prod"] * eff - (p["k_msc_treg_loss"] + t_cell_kill(p, cy, atg, eatg)) * itreg,
         # pharmacodynamics on the core (added to the core's rates by compose)
         "treg": p["msc_treg_prod"] * eff - p["k_msc_treg_loss"] * itreg,
         "infl": -p["k_infl"] * p["msc_infl_damp"] * eff * infl,

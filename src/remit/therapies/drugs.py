@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from remit.schedule import YEAR
 from remit.therapies.schedule import ScheduleBuilder
 
 
@@ -45,7 +46,7 @@ def pulsed(d: Drug, mg_per_m2: float, count: int, every_days: float, first_mg_pe
     one interval past the last pulse."""
     days = tuple(every_days * k for k in range(count))
     return replace(d, pulse_amount=mg_per_m2, first_pulse_amount=first_mg_per_m2, pulse_per="bsa_per_kg",
-                   pulse_days=days, max_years=(days[-1] + every_days) / 365.25)
+                   pulse_days=days, max_years=(days[-1] + every_days) / YEAR)
 
 
 def drug_end(d: Drug, start: float, stop: float | None) -> float:

@@ -212,13 +212,18 @@ def persistent_propensities(keys: np.ndarray) -> np.ndarray:
     return special.ndtri(uniforms(keys, C_PERSIST, N_ITEMS))
 
 
+def true_proteinuria(drev, dirr, p) -> np.ndarray:
+    """24-h proteinuria in g/day (n, V) before collection variability: normal excretion + active nephritis +
+    chronic damage."""
+    return _col(p, "proteinuria_normal", drev.shape[0]) + np.maximum(drev, 0.0) + np.maximum(dirr, 0.0)
+
+
 def proteinuria(drev, dirr, p, keys, visit_ids) -> np.ndarray:
     """24-h proteinuria in g/day (n, V) with collection variability."""
     n = drev.shape[0]
     z = special.ndtri(uniforms(keys, C_PROT + visit_ids.astype(np.uint64)))
     cv = _col(p, "proteinuria_cv", n)
-    true = _col(p, "proteinuria_normal", n) + np.maximum(drev, 0.0) + np.maximum(dirr, 0.0)
-    return true * np.exp(cv * z - 0.5 * cv**2)
+    return true_proteinuria(drev, dirr, p) * np.exp(cv * z - 0.5 * cv**2)
 
 
 def serum_albumin(drev, dirr, p, keys, visit_ids) -> np.ndarray:
@@ -226,7 +231,7 @@ def serum_albumin(drev, dirr, p, keys, visit_ids) -> np.ndarray:
     proteinuria, saturating), with visit-to-visit variability."""
     n = drev.shape[0]
     z = special.ndtri(uniforms(keys, C_ALB + visit_ids.astype(np.uint64)))
-    prot = _col(p, "proteinuria_normal", n) + np.maximum(drev, 0.0) + np.maximum(dirr, 0.0)
+    prot = true_proteinuria(drev, dirr, p)
     loss = _col(p, "albumin_loss_max", n) * prot / (prot + _col(p, "albumin_prot_half", n))
     return np.maximum(_col(p, "albumin_normal", n) - loss + _col(p, "albumin_test_sd", n) * z, 5.0)
 

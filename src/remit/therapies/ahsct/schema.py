@@ -56,7 +56,7 @@ class Mobilization(Model):
         if self.cyclophosphamide_g_per_m2 > 0 and self.cyclophosphamide_mg_per_kg > 0:
             raise fail("must be 0 when cyclophosphamide_g_per_m2 is given (one dose, in one unit)",
                        at=("cyclophosphamide_mg_per_kg",), value=self.cyclophosphamide_mg_per_kg)
-        if self.cyclophosphamide_g_per_m2 == 0 and self.cyclophosphamide_mg_per_kg == 0 and not self.g_csf:
+        if not self.cyclophosphamide and not self.g_csf:
             raise fail("must be true when no cyclophosphamide is given "
                         "(otherwise nothing mobilises the stem cells)",
                         at=("g_csf",), value=self.g_csf)

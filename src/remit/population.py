@@ -188,6 +188,37 @@ def draw_candidates(model: ModelSpec, spec, index: np.ndarray) -> tuple[dict, np
 
 def burn_in(model: ModelSpec, spec, index: np.ndarray, options: SolverOptions) -> Cohort:
     """Simulate candidates from onset to enrolment, on their prior therapy, and observe their history."""
+    path = simulate_history(model, spec, index, options)
+    return path.observe(patient_keys(spec.trial.seed, HISTORY, index))
+
+
+@dataclass
+class HistoryPath:
+    """Candidates' burn-in from onset to enrolment, before their history is observed: the ODE part
+    (deterministic given the candidate), observable again with other history streams."""
+
+    model: ModelSpec
+    spec: object
+    index: np.ndarray
+    covariates: dict[str, np.ndarray]
+    params: np.ndarray
+    t: np.ndarray  # monthly days before enrolment, ending at 0
+    traj: object  # remit.engine.integrate.Trajectories
+
+    def observe(self, keys: np.ndarray) -> Cohort:
+        """The cohort as observed with history streams ``keys`` (one row per candidate)."""
+        disease = get_disease(self.spec.trial.disease)
+        P = self.params
+        params = {name: P[:, j] for j, name in enumerate(self.model.parameter_names)}
+        hist = disease.observe_history(self.model, self.spec, self.t, self.traj, params, keys)
+        # copies, not views: a view of the path would keep the whole trajectory (n, months, states) alive
+        carry = {k: np.array(v) for k, v in hist.carry.items()}
+        return Cohort(np.asarray(self.index), {**self.covariates, **hist.covariates}, P, self.traj.y_end, carry,
+                      self.traj.status)
+
+
+def simulate_history(model: ModelSpec, spec, index: np.ndarray, options: SolverOptions) -> HistoryPath:
+    """The burn-in ODE of candidates ``index`` from disease onset to enrolment, on their prior therapy."""
     disease = get_disease(spec.trial.disease)
     cov, P, y0 = draw_candidates(model, spec, index)
     dur_max = spec.population.disease_duration_years.bounds()[1]
@@ -199,12 +230,7 @@ def burn_in(model: ModelSpec, spec, index: np.ndarray, options: SolverOptions) -
         add_drugs(b, disease.drugs, prior, -PRIOR_DMT_YEARS * YEAR)
     onset = -cov["disease_duration_years"] * YEAR
     traj = simulate(model, y0, P, b.build(), t, options, t_start=onset, record=disease.history_states)
-    params = {name: P[:, j] for j, name in enumerate(model.parameter_names)}
-    hist = disease.observe_history(model, spec, t, traj, params, patient_keys(spec.trial.seed, HISTORY, index))
-    cov = {**cov, **hist.covariates}
-    # copies, not views: a view of the path would keep the whole trajectory (n, months, states) alive
-    carry = {k: np.array(v) for k, v in hist.carry.items()}
-    return Cohort(np.asarray(index), cov, P, traj.y_end, carry, traj.status)
+    return HistoryPath(model, spec, np.asarray(index), cov, P, t, traj)
 
 
 def selection(spec):
@@ -253,15 +279,27 @@ def _bin(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.where(x <= edges[-1] + 1e-9, np.minimum(b, len(edges) - 1), b)
 
 
-def accept(cohort: Cohort, spec, acceptance: np.ndarray | None) -> np.ndarray:
-    """Eligible and selected by the prevalence filter (own uniform of each candidate)."""
+def selection_probability(cohort: Cohort, spec, acceptance: np.ndarray | None) -> np.ndarray:
+    """Probability that each candidate is enrolled given its observed history: 0 if not eligible, else
+    the prevalence-selection acceptance of its score's bin (1 without prevalence selection)."""
     ok = eligible(cohort, spec)
     if acceptance is None:
-        return ok
+        return ok.astype(float)
+    return np.where(ok, score_probability(cohort.covariates[selection(spec)[0]], spec, acceptance), 0.0)
+
+
+def score_probability(score: np.ndarray, spec, acceptance: np.ndarray) -> np.ndarray:
+    """Prevalence-selection acceptance of each value of the selected score (0 outside its limits)."""
     disease = get_disease(spec.trial.disease)
-    column, dist = selection(spec)
-    edges = disease.selection_edges(*dist.bounds())
-    b = _bin(cohort.covariates[column], edges)
-    prob = np.where((b >= 1) & (b < len(edges)), np.concatenate([[0.0], acceptance, [0.0]])[b], 0.0)
+    edges = disease.selection_edges(*selection(spec)[1].bounds())
+    b = _bin(score, edges)
+    return np.where((b >= 1) & (b < len(edges)), np.concatenate([[0.0], acceptance, [0.0]])[b], 0.0)
+
+
+def accept(cohort: Cohort, spec, acceptance: np.ndarray | None) -> np.ndarray:
+    """Eligible and selected by the prevalence filter (own uniform of each candidate)."""
+    prob = selection_probability(cohort, spec, acceptance)
+    if acceptance is None:
+        return prob > 0
     u = uniforms(patient_keys(spec.trial.seed, CANDIDATE, cohort.candidate), C_ACCEPT, 1)[:, 0]
-    return ok & (u < prob)
+    return u < prob

@@ -11,7 +11,8 @@ Counter layout. Counters are 64-bit; two disjoint ranges are in use:
 - below ``POSITIONAL_LIMIT`` (2**32), blocks at fixed offsets, each owned by one piece of
   code and indexed by visit, interval or item: in the CANDIDATE stream 0-9 covariates
   (:mod:`remit.population`), 20-22 lymphocyte set points, 30-39 the disease's onset state,
-  98 a prediction's twin acceptance, 99 prevalence selection; in the HISTORY and TRIAL
+  95-97 screened enrolment's pre-screen, acceptance and choice of history stream
+  (:mod:`remit.enrolment`), 98 a prediction's twin acceptance, 99 prevalence selection; in the HISTORY and TRIAL
   streams, blocks of 1,000,000 counters from 0 (multiple sclerosis, infections and deaths
   of :mod:`remit.observe`) and from ``remit.diseases.base.DISEASE_COUNTERS`` (the other
   diseases);
@@ -34,6 +35,7 @@ CANDIDATE = 0  # covariates and biological parameters of a candidate patient
 HISTORY = 1  # clinical events before enrolment
 TRIAL = 2  # clinical events during the trial
 GROUP = 3  # population-level (typical) parameter values of a prediction's parameter group
+HISTORY_REPLICATE = 100  # + r (r >= 1): history stream r of a candidate in screened enrolment (remit.enrolment)
 
 POSITIONAL_LIMIT = 2**32  # counters of the fixed blocks stay below this
 NAMED_COUNTERS = 2**63  # name-derived counters have this bit set

@@ -82,6 +82,9 @@ PerProtocol = Annotated[
 UNIONS["per_protocol"] = ("all", "endpoints")
 
 
+Enrolment = Literal["prior", "screened"]  # remit.population (prior) or remit.enrolment (screened)
+
+
 class TrialSettings(Model):
     """The ``[trial]`` table: identity, seed, follow-up (years) and size (patients per arm).
 
@@ -92,6 +95,9 @@ class TrialSettings(Model):
     names the endpoints (of the disease's catalog or the scenario's composites) analysed in the
     per-protocol set, the patients alive when their arm's protocol is complete (transplanted, at least 9
     of 12 pulses, every MSC dose; docs/endpoints.md), instead of intention to treat; ``true``: all of them.
+    ``enrolment`` is how candidates are found: ``prior`` (drawn from the priors, burned in, kept if
+    they meet the criteria) or ``screened`` (proposed where a pilot says the criteria are met, then
+    corrected to the same target; :mod:`remit.enrolment`, docs/enrolment.md).
     """
 
     name: Annotated[str, Text(1, 200)]
@@ -104,6 +110,7 @@ class TrialSettings(Model):
     visits: Annotated[tuple[str, ...], Items(1, MAX_VISITS, "visits")] | None = None
     # endpoints analysed in the per-protocol set instead of intention to treat (true: every endpoint)
     per_protocol: PerProtocol = False
+    enrolment: Annotated[Enrolment, CHOICE] = "prior"
 
 
 class CompositeLevel(Model):

@@ -156,18 +156,29 @@ class Trial:
         n_screened = 0
         task = progress.add_task(f"screening candidates{group} (burn-in from onset)", total=None) if progress else None
 
+        streams: list = []  # screened enrolment: the pilot's history streams (remit.enrolment.PilotStreams)
+        replicated = spec.trial.enrolment == "screened"
+
         def screen(n: int) -> Cohort:
             nonlocal n_screened
             if n_screened + n > GROUP_STRIDE:
                 raise EnrolmentError(f"{self.source}: more than {GROUP_STRIDE} candidates{group} would have to be screened")
             starts = range(n_screened, n_screened + n, chunk_size)
-            args = [(spec, first + np.arange(s, min(s + chunk_size, n_screened + n)), self.solver) for s in starts]
+            ranges = [first + np.arange(s, min(s + chunk_size, n_screened + n)) for s in starts]
+            if replicated:  # the pilot of screened enrolment: every candidate observed with all its history streams
+                from remit.enrolment import REPLICATES, pilot_chunk
+                fn, args = pilot_chunk, [(spec, r, self.solver, REPLICATES) for r in ranges]
+            else:
+                fn, args = screen_chunk, [(spec, r, self.solver) for r in ranges]
             parts: list = [None] * len(args)
-            for i, c in pool.map_unordered(screen_chunk, args):
+            for i, c in pool.map_unordered(fn, args):
                 parts[i] = c
                 if progress:
-                    progress.update(task, advance=len(c))
+                    progress.update(task, advance=len(ranges[i]))
             n_screened += n
+            if replicated:
+                streams.extend(p[1] for p in parts)
+                parts = [p[0] for p in parts]
             return Cohort.concatenate(parts)
 
         pilot = screen(PILOT)
@@ -181,9 +192,24 @@ class Trial:
             raise EnrolmentError(f"{self.source}: no virtual candidate{group} met the inclusion criteria in {n_screened} "
                                  f"screened (check the {table} limits)")
         sel = selection(spec)
+        # the prevalence selection's acceptance comes from this pilot under either method, so that both
+        # target the same cohort
         acceptance = score_acceptance(pilot_all.covariates[sel[0]][pilot_ok], spec) if sel else None
+        if spec.trial.enrolment == "screened":
+            # the screen is fitted on a pilot of at least SCREEN_PILOT candidates (those it accepts are enrolled)
+            from remit.enrolment import SCREEN_PILOT
+            while n_screened < SCREEN_PILOT:
+                screened.append(screen(PILOT))
+            pilot_all = Cohort.concatenate(screened)
         accepted = [c.take(np.flatnonzero(accept(c, spec, acceptance))) for c in screened]
         n_acc = sum(len(c) for c in accepted)
+        info = {"method": "prior", "candidates_screened": 0, "eligible_fraction_pilot": float(pilot_ok.mean())}
+        if spec.trial.enrolment == "screened" and n_acc < n_total:
+            more, screen_info = self._screened(spec, n_total - n_acc, first + n_screened, group, chunk_size, pool,
+                                               pilot_all.candidate, streams, acceptance, n_acc)
+            accepted.extend(more)
+            info.update(screen_info)
+            n_acc = sum(len(c) for c in accepted)
         while n_acc < n_total:
             if n_screened > MAX_CANDIDATES_PER_PATIENT * n_total + 10 * PILOT:
                 raise EnrolmentError(f"{self.source}: only {n_acc} of {n_total} patients{group} met the inclusion criteria "
@@ -211,8 +237,60 @@ class Trial:
             cohort = Cohort.concatenate(parts, consume=True)
         else:
             cohort = Cohort.concatenate(accepted, consume=True).take(order)
-        info = {"candidates_screened": int(n_screened), "eligible_fraction_pilot": float(pilot_ok.mean())}
+        info["candidates_screened"] = int(n_screened + info.get("candidates_burned_in_screened", 0))
         return cohort, info
+
+    def _screened(self, spec: TrialSpec, n_needed: int, start: int, group: str, chunk_size: int, pool,
+                  pilot: np.ndarray, streams: list, acceptance, n_pilot_accepted: int) -> tuple[list[Cohort], dict]:
+        """``n_needed`` more patients by screened enrolment (:mod:`remit.enrolment`), from candidate index
+        ``start`` on, with the screen fitted on the ``pilot`` candidates and their history ``streams``."""
+        from remit import enrolment as en
+
+        R = en.REPLICATES
+        model = model_for(spec)
+        z = en.candidate_normals(model, spec, pilot)
+        lhat = np.concatenate([s.estimate(spec, acceptance) for s in streams])
+        screen = en.fit_screen(z, lhat)
+        if screen is None:
+            return [], {"method": "prior (too few pilot candidates enrolled to fit the screen)"}
+        # screened enrolment only where the pilot predicts it burns in at most half the candidates per patient
+        prior_cost = len(pilot) / max(n_pilot_accepted, 1)
+        info = {"method": "screened", "screen_K": screen.K, "predicted_burned_per_patient": screen.predicted,
+                "prior_burned_per_patient": prior_cost}
+        if screen.predicted > 0.5 * prior_cost:
+            info["method"] = "prior (the screen would not halve the burn-in)"
+            return [], info
+        out: list[Cohort] = []
+        drawn = burned = clipped = 0
+        clipped_mass = mass = 0.0
+        # expected enrolled per drawn candidate, from the pilot: kept with h / h_max, then Lhat / (K h)
+        rate0 = max(float(np.mean(np.minimum(screen(z), lhat / screen.K))) / screen.h_max, 1e-4)
+        n_acc = 0
+        while n_acc < n_needed:
+            if drawn > GROUP_STRIDE // 2:
+                raise EnrolmentError(f"{self.source}: only {n_acc} of {n_needed} patients{group} enrolled after "
+                                     f"drawing {drawn} screened candidates")
+            rate = max(n_acc / drawn, 1e-4) if n_acc else rate0
+            block = int(min(max(chunk_size, 1.05 * (n_needed - n_acc) / rate), 200 * chunk_size))
+            block = int(math.ceil(block / chunk_size) * chunk_size)
+            ranges = range(start + drawn, start + drawn + block, chunk_size)
+            args = [(spec, np.arange(s, s + chunk_size), self.solver, acceptance, screen, R) for s in ranges]
+            parts: list = [None] * len(args)
+            for i, part in pool.map_unordered(en.screened_chunk, args):
+                parts[i] = part
+            for part in parts:
+                burned += part.burned
+                clipped += part.clipped
+                clipped_mass += part.clipped_mass
+                mass += part.mass
+                if part.cohort is not None and len(part.cohort):
+                    out.append(part.cohort)
+                    n_acc += len(part.cohort)
+            drawn += block
+        info.update({"candidates_burned_in_screened": int(burned), "candidates_drawn_screened": int(drawn),
+                     "clipped_candidates": int(clipped),
+                     "clipped_mass_fraction": clipped_mass / max(mass + clipped_mass, 1e-300)})
+        return out, info
 
     # -- the trial ---------------------------------------------------------------------
     def run(self, out: str | Path | None = None, chunk_size: int = 1000, progress: bool = False,

@@ -56,7 +56,8 @@ from scipy.spatial import cKDTree
 from remit.diseases import model_for
 from remit.engine.integrate import SolverOptions
 from remit.model.spec import ModelSpec
-from remit.population import Cohort, eligible, score_probability, selection, selection_probability, simulate_history
+from remit.population import (Cohort, draw_candidates, eligible, score_probability, selection, selection_probability,
+                              simulate_history)
 from remit.random import CANDIDATE, HISTORY, HISTORY_REPLICATE, patient_keys, uniforms
 
 SCREEN_PILOT = 8000  # prior candidates the screen is fitted on (at least; the prior enrolment's pilot is 2000)
@@ -204,3 +205,15 @@ def screened_chunk(spec, index: np.ndarray, solver: SolverOptions, acceptance, s
     return ScreenedChunk(cohort, len(index), int(kept.size), int(over.sum()), float((ratio[over] - 1.0).sum()),
                          float(np.minimum(ratio, 1.0).sum()))
 
+
+def moved_parameters(model: ModelSpec, spec, enrolled: np.ndarray, n: int = 4) -> list[int]:
+    """Indices of the ``n`` parameters that enrolment moves most from their prior: the largest two-sample
+    Kolmogorov-Smirnov distances between the enrolled values ``enrolled`` (patients, parameters) and those of
+    as many candidates drawn without selection (parameters that do not vary between patients left out).
+    Where the screen has most to do, so where an exactness check looks first."""
+    from scipy import stats
+
+    drawn = draw_candidates(model, spec, np.arange(len(enrolled)))[1]
+    distance = [stats.ks_2samp(enrolled[:, j], drawn[:, j]).statistic if np.ptp(drawn[:, j]) > 0 else -1.0
+                for j in range(enrolled.shape[1])]
+    return [int(j) for j in np.argsort(distance)[::-1][:n] if distance[j] >= 0]

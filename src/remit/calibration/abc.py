@@ -210,9 +210,15 @@ def _stored(out: Path) -> tuple[int | None, float]:
 
 
 def calibrate(settings: CalibrationSettings, out: str | Path, workers: int = 1, resume: bool = False,
-              force: bool = False, progress: Callable[[str], None] | None = None) -> dict:
+              force: bool = False, progress: Callable[[str], None] | None = None,
+              problem: CalibrationProblem | None = None) -> dict:
     """Run (or resume) the calibration of ``settings.disease`` in ``out``; returns the result
-    document (also written to ``out/calibration.json``)."""
+    document (also written to ``out/calibration.json``). ``problem`` (default: the disease's
+    calibration problem from its calibration-role evidence, :func:`build_problem`) may be another
+    one of the same disease and size, e.g. :meth:`CalibrationProblem.synthetic` for a recovery check."""
+    if problem is not None and (problem.disease, problem.patients_per_arm) != (settings.disease, settings.patients_per_arm):
+        raise ValueError(f"the problem is of {problem.disease} at {problem.patients_per_arm} patients per arm, the "
+                         f"settings of {settings.disease} at {settings.patients_per_arm}")
     logging.getLogger("ABC").setLevel(logging.WARNING)
     logging.getLogger("Epsilon").setLevel(logging.WARNING)
     logging.getLogger("Distance").setLevel(logging.WARNING)
@@ -237,7 +243,7 @@ def calibrate(settings: CalibrationSettings, out: str | Path, workers: int = 1, 
     (out / SETTINGS_NAME).write_text(json.dumps(asdict(settings), indent=1))
 
     t0 = time.perf_counter()
-    problem = build_problem(settings.disease, settings.patients_per_arm)
+    problem = problem or build_problem(settings.disease, settings.patients_per_arm)
     say(f"{settings.disease}: {len(problem.parameters)} parameters, {len(problem.targets)} targets from "
         f"{len({t.trial_id for t in problem.targets})} calibration trials, {len(problem.scenarios)} scenarios")
     stored, eps_last = _stored(out)

@@ -147,6 +147,27 @@ class CalibrationProblem:
             z[i] = (sim - t.published) / max(math.hypot(s_pub, s_sim), MIN_SD)
         return z
 
+    def synthetic(self, values: dict[str, float], patients_per_arm: int) -> "CalibrationProblem":
+        """The same problem with targets the model itself produces at ``values`` (a recovery check).
+
+        Every target's published value becomes the simulated estimate at ``values`` with
+        ``patients_per_arm`` virtual patients (many, so that it is close to the model's expectation),
+        and keeps the published interval's half-widths on either side, so the synthetic problem holds as
+        much information as the real one. A target the simulation cannot estimate there is dropped."""
+        from dataclasses import replace
+
+        x = replace(self, patients_per_arm=patients_per_arm).statistics(
+            replace(self, patients_per_arm=patients_per_arm).simulate(values))
+        targets = []
+        for i, t in enumerate(self.targets):
+            s = x[f"s{i}"]
+            if np.isfinite(s):
+                targets.append(replace(t, published=float(s), ci_low=float(s - (t.published - t.ci_low)),
+                                       ci_high=float(s + (t.ci_high - t.published)), rule=f"synthetic ({t.rule})"))
+        if not targets:
+            raise ValueError(f"{self.disease}: the model estimates none of the targets at {values}")
+        return replace(self, targets=tuple(targets))
+
     def distance(self, x: dict[str, float], x0: dict[str, float] | None = None) -> float:
         """Root mean square standardised residual (``x0`` is ignored: the targets are fixed)."""
         z = self.residuals(x)

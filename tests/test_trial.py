@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,7 +10,9 @@ import pytest
 
 from remit.endpoints import OUTCOME_COLUMNS
 from remit.scenario import load_scenario
-from remit.trial import Trial, write_outputs
+from remit.trial import Trial, simulate_chunk, write_outputs
+
+ROOT_EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 EXAMPLE = "examples/ms_ahsct_vs_dmt.toml"
 
@@ -106,3 +109,38 @@ def test_ms_relapse_lesion_and_activity_columns_agree(runs):
         ok = np.isfinite(v)
         active_by = p["disease_activity"].to_numpy(bool) & (t_act <= k + 1e-9)
         assert np.array_equal(v[ok] == 0, active_by[ok]), k
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in (ROOT_EXAMPLES).glob("*.toml")
+                                           if not p.name.startswith("patient_") and p.name != "ms_million.toml"))
+def test_recording_only_the_observed_states_changes_no_number(example, monkeypatch):
+    """A trial keeps only the states its observation reads (Disease.trial_states + remit.trial.SHARED_STATES):
+    patients, visits and outcomes equal those of a trial that keeps every state, bit for bit."""
+    from remit.diseases import get_disease
+    from remit.trial import recorded_states
+
+    from remit.population import burn_in
+
+    trial = Trial.from_toml(ROOT_EXAMPLES / example)
+    disease = get_disease(trial.spec.trial.disease)
+    assert recorded_states(trial.model, disease) is not None
+    cohort = burn_in(trial.model, trial.spec, np.arange(40), trial.solver)  # candidates, enrolled or not
+    few = [simulate_chunk(trial.spec, a, cohort, np.arange(len(cohort)), trial.solver) for a in range(len(trial.spec.arms))]
+    monkeypatch.setattr(disease, "trial_states", None)
+    every = [simulate_chunk(trial.spec, a, cohort, np.arange(len(cohort)), trial.solver) for a in range(len(trial.spec.arms))]
+    for f, e in zip(few, every):
+        for a, b in zip(f, e):
+            pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_an_unrecorded_state_is_a_clear_error():
+    from remit.diseases import get_disease
+    from remit.diseases.base import TrialContext
+
+    trial = Trial.from_toml(ROOT_EXAMPLES / "ms_ahsct_vs_dmt.toml")
+    ctx = TrialContext(trial.model, trial.spec, None, None, {}, {}, {}, np.zeros((1, 2)), np.zeros(3),
+                       np.zeros((1, 3, 2)), np.zeros(1), np.zeros(1, int), np.zeros(1, bool), np.zeros(1), np.zeros(1),
+                       1.0, states=("anc", "cum_inf"))
+    assert get_disease("multiple_sclerosis").trial_states
+    with pytest.raises(KeyError, match="'edss_x' is not recorded during the trial: add it to the disease's trial_states"):
+        ctx.state("edss_x")

@@ -36,6 +36,9 @@ MAX_CANDIDATES_PER_PATIENT = 400  # give up (clear error) if inclusion criteria 
 # candidate indices of group g of a mixed cohort start at g x GROUP_STRIDE (the fast path of
 # remit.random.patient_keys covers indices below 2**32, so 8 groups of 2**28 candidates each)
 GROUP_STRIDE = 2**28
+# the states observe_trial and remit.observe read for every disease: infections and deaths (cum_inf),
+# immune recovery (CD4 = naive + mem + treg) and engraftment (anc)
+SHARED_STATES = ("anc", "cum_inf", "mem", "naive", "treg")
 
 
 class EnrolmentError(RuntimeError):
@@ -476,6 +479,16 @@ class ChunkRecords(NamedTuple):
     outcomes: pd.DataFrame
 
 
+def recorded_states(model, disease) -> tuple[str, ...] | None:
+    """The states a trial keeps at its output times: those the disease's observation reads
+    (``Disease.trial_states``) and :data:`SHARED_STATES`, in the model's order; None (all) for a disease
+    that does not say. Recording fewer changes no number (the solver's steps do not depend on it)."""
+    if disease.trial_states is None:
+        return None
+    wanted = set(disease.trial_states) | set(SHARED_STATES)
+    return tuple(name for name in model.state_names if name in wanted)
+
+
 def simulate_chunk(spec: TrialSpec, arm_index: int, chunk: Cohort, patient_ids: np.ndarray,
                    solver: SolverOptions) -> ChunkRecords:
     """Simulate and observe one chunk of one arm (a task).
@@ -488,11 +501,13 @@ def simulate_chunk(spec: TrialSpec, arm_index: int, chunk: Cohort, patient_ids: 
     """
     model = model_for(spec)
     arm = spec.arms[arm_index]
-    plan = arm_plan(model, arm, get_disease(spec.trial.disease).drugs)
-    traj = simulate(model, chunk.y, chunk.params, plan.schedule, output_grid(spec.trial.follow_up_years * YEAR), solver)
+    disease = get_disease(spec.trial.disease)
+    plan = arm_plan(model, arm, disease.drugs)
+    traj = simulate(model, chunk.y, chunk.params, plan.schedule, output_grid(spec.trial.follow_up_years * YEAR), solver,
+                    record=recorded_states(model, disease))
     failed = traj.status != 0
     if failed.any():  # observe a finite stand-in (the enrolment state); its outcomes are masked below
-        traj.y[failed] = chunk.y[failed][:, None, :]
+        traj.y[failed] = chunk.y[failed][:, None, [model.state_index(s) for s in traj.state_names]]
     patients, visits, outcomes = observe_trial(model, spec, arm, plan, chunk, traj, patient_ids=patient_ids)
     retried = np.zeros(len(chunk), dtype=bool) if traj.retried is None else traj.retried
     patients["solver_retried"] = retried
@@ -592,7 +607,8 @@ def observe_trial(model, spec, arm, plan, cohort: Cohort, traj, patient_ids: np.
     v_days = np.arange(0, int(np.floor(fu * VISITS_PER_YEAR + 1e-9)) + 1) * (YEAR / VISITS_PER_YEAR)  # quarterly visits
     ctx = TrialContext(model, spec, arm, plan, cov, cohort.carry, params, keys, t, traj.y, v_days,
                        np.searchsorted(t, v_days - 1e-6), np.zeros(n, bool), np.full(n, np.nan), np.full(n, fu), fu,
-                       VisitGrid.on(t, np.concatenate([[0.0], np.asarray(spec.visit_years) * YEAR])))
+                       VisitGrid.on(t, np.concatenate([[0.0], np.asarray(spec.visit_years) * YEAR])),
+                       states=traj.state_names)
     deaths = draw_deaths(t, traj["cum_inf"], keys, cov["age"], disease.frailty(cov), plan.organ_toxicity_death,
                          plan.graft_day, disease.disease_death_days(ctx), fu * YEAR, disease.infection_frailty(cov))
     ctx.died, ctx.death_days = deaths.died, deaths.death_days

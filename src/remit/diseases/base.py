@@ -97,6 +97,7 @@ class TrialContext:
     follow_up_years: np.ndarray  # per patient: to death or end of trial
     planned_years: float
     reports: VisitGrid | None = None  # None: baseline and every whole year (see `report`)
+    states: tuple[str, ...] | None = None  # the states along y's last axis (None: all the model's, in order)
 
     @property
     def report(self) -> VisitGrid:
@@ -115,7 +116,14 @@ class TrialContext:
         return grid.take(self.state(name))
 
     def state(self, name: str) -> np.ndarray:
-        return self.y[:, :, self.model.state_index(name)]
+        """State ``name`` at every output time (n, T)."""
+        if self.states is None:
+            return self.y[:, :, self.model.state_index(name)]
+        try:
+            return self.y[:, :, self.states.index(name)]
+        except ValueError:
+            raise KeyError(f"state {name!r} is not recorded during the trial: add it to the disease's trial_states "
+                           f"(recorded: {', '.join(self.states)})") from None
 
     def at_visits(self, name: str) -> np.ndarray:
         return self.state(name)[:, self.visit_index]
@@ -227,6 +235,11 @@ class Disease:
     def prepare(self, model: "ModelSpec", population, covariates: dict, P: np.ndarray, y0: np.ndarray,
                 u: np.ndarray) -> None:
         """Adjust per-patient parameters ``P`` and onset states ``y0`` in place (``u``: 10 uniforms per patient)."""
+
+    # states the disease's observe() reads during the trial (TrialContext.state / at); the trial keeps
+    # only these (and those every disease's observation reads, remit.trial.SHARED_STATES) at its output
+    # times, every state at the end. None: every state
+    trial_states: tuple[str, ...] | None = None
 
     # states whose monthly path before enrolment observe_history reads (the burn-in keeps only
     # these at every month, and every state at enrolment)

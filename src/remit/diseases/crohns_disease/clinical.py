@@ -258,6 +258,7 @@ class CrohnsDisease(Disease):
     )
     selection = ("cdai_baseline", "cdai")
     primary = "active_disease"
+    trial_states = ("infl", "drev", "dirr", "dmt", "fistula")  # what observe() reads: CDAI, SES-CD, fistula drainage
     visits = ("24w", "6m")  # week 24: the primary timepoint of ADMIRE-CD (Panes et al. 2016 Lancet 388:1281)
     calibrated = (
         FitParameter("fist_msc_gain", 0.3, 20.0, "log", why="healing of perianal fistulas by local MSC (ADMIRE, Barnhoorn)"),

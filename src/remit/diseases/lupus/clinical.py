@@ -358,6 +358,7 @@ class Lupus(Disease):
     )
     selection = ("sledai_baseline", "sledai")
     primary = "disease_free"
+    trial_states = ("sys", "cum_attack", "drev", "dirr", "autoab")  # what observe() reads: SLEDAI, flares, damage, proteinuria, anti-dsDNA
     calibrated = (
         FitParameter("msc_sle_organ", 0.3, 3.0, "log", why="MSC effect on lupus organ inflammation (Wang 2013/2014 response)"),
         FitParameter("k_msc_effect", 0.006, 0.069, "log", why="how fast the MSC paracrine effect wanes (relapse after MSC)"),

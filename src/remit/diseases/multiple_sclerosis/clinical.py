@@ -233,6 +233,7 @@ class MultipleSclerosis(Disease):
     )
     selection = ("edss_baseline", "edss")
     primary = "progression"
+    trial_states = ("cum_attack", "drev", "dirr")  # what observe() reads: relapses and MRI lesions, EDSS
     report_ids = {"edss": "edss", "relapse": "arr", "neda3": "neda3"}  # the ids of the first (MS-only) report
     # Not fitted, because MIST alone pulled them to values that contradict other trials: tissue_attack
     # (2.6-fold: untreated relapses 2.8/year, placebo arms 0.4-1.5) and dmt_resp (0.40: natalizumab -35%

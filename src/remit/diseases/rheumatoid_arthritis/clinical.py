@@ -267,6 +267,7 @@ class RheumatoidArthritis(Disease):
     )
     selection = ("das28_baseline", "das28")
     primary = ""
+    trial_states = ("infl", "drev", "dirr", "autoab")  # what observe() reads: joint counts, CRP/ESR, HAQ, Sharp score, RF
     # weeks 4, 12 and 24: the early assessments RA trials report (e.g. ACR20 at week 24, Weinblatt et al.
     # 2003 Arthritis Rheum 48:35, ARMADA)
     visits = ("4w", "12w", "24w", "6m")

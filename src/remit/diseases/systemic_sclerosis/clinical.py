@@ -304,6 +304,7 @@ class SystemicSclerosis(Disease):
     )
     selection = ("mrss_baseline", "mrss")
     primary = "event"
+    trial_states = ("skin", "lung", "heart", "drev", "dirr")  # what observe() reads: mRSS, FVC/DLCO, organ failure
     calibrated = (
         FitParameter("h_lung_failure", 0.1, 2.0, "log", why="organ-failure hazard of advanced lung fibrosis (deaths and events)"),
         FitParameter("h_heart_failure", 0.3, 3.0, "log", why="organ-failure hazard of myocardial involvement"),

@@ -223,6 +223,7 @@ class Type1Diabetes(Disease):
     )
     selection = ("c_peptide_baseline", "c_peptide")
     primary = "insulin_relapse"
+    trial_states = ("beta", "drev", "autoab", "hba1c_dx")  # what observe() reads: C-peptide, insulin independence, HbA1c
     calibrated = (
         FitParameter("indep_function", 0.15, 0.7, "log", why="beta-cell function needed for insulin independence"),
         FitParameter("stun_max", 0.1, 0.9, "logit", why="reversible beta-cell dysfunction at diagnosis (recovered after aHSCT)"),

@@ -16,7 +16,8 @@ Screened enrolment spends the burn-in where ``L(theta) = E_omega[s]`` is large:
 1. a **pilot** of prior candidates (the prior enrolment's own pilot, enrolled as it enrols them)
    is observed with ``R`` independent history streams each, which estimates ``L`` per candidate;
 2. a **screen** ``h(theta)`` is fitted to those estimates: the mean ``Lhat`` of the nearest pilot
-   candidates in the directions of the candidates' standard-normal draws ``z`` along which the
+   candidates (smoothed at each pilot candidate, then averaged over a new candidate's nearest ones)
+   in the directions of the candidates' standard-normal draws ``z`` along which the
    enrolled pilot differs most from the prior (its weighted mean shift and the eigenvectors of its
    weighted covariance), floored at ``FLOOR`` of its largest value so that every candidate the
    prior can enrol can be proposed;
@@ -63,8 +64,10 @@ from remit.random import CANDIDATE, HISTORY, HISTORY_REPLICATE, patient_keys, un
 SCREEN_PILOT = 8000  # prior candidates the screen is fitted on (at least; the prior enrolment's pilot is 2000)
 REPLICATES = 16  # history streams per candidate (R)
 DIRECTIONS = 6  # directions of z the screen looks for neighbours in
-NEIGHBOURS = 100  # pilot candidates whose Lhat the screen averages
+NEIGHBOURS = 100  # pilot candidates whose Lhat the screen averages, around each pilot candidate
+LOOKUP = 16  # pilot candidates nearest to a new one whose averages the screen averages again
 FLOOR = 0.01  # the screen's floor, as a share of its largest pilot value
+BLOCK = 1000  # candidates drawn at a time are a multiple of this (not of the chunk size)
 KEEP_OUT = 1e-3  # share of the pilot's target mass whose Lhat / h may exceed K
 # counters of the CANDIDATE stream used by screened enrolment (remit.random lists the others)
 C_KEEP, C_ENROL, C_STREAM = 95, 96, 97
@@ -87,20 +90,23 @@ def history_keys(seed: int, index: np.ndarray, r: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Screen:
-    """The fitted screen ``h(z)``: the mean ``Lhat`` of the ``NEIGHBOURS`` nearest fitting-pilot candidates
-    in the directions ``z @ basis``, kept within ``[floor, h_max]``."""
+    """The fitted screen ``h(z)``: at the fitting-pilot candidate nearest to ``z`` in the directions
+    ``z @ basis``, the mean ``Lhat`` of its ``NEIGHBOURS`` nearest fitting-pilot candidates, kept within
+    ``[floor, h_max]``. (Smoothing once per pilot candidate and looking up one neighbour per new one
+    costs a fifth of averaging 100 neighbours per new candidate; any deterministic ``h`` keeps the
+    method exact, a smoother one only lowers ``K``.)"""
 
     basis: np.ndarray  # (D, m)
     tree: cKDTree  # the fitting half of the pilot, in the directions
-    lhat: np.ndarray  # its Lhat
+    smooth: np.ndarray  # per fitting candidate: the mean Lhat of its NEIGHBOURS nearest
     floor: float
     h_max: float  # the pre-screen keeps a candidate with probability h / h_max
     K: float  # Lhat / h of the held-out half of the pilot stays below K for all but KEEP_OUT of its target mass
     predicted: float  # candidates burned in per enrolled patient, predicted on the held-out half
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
-        _, j = self.tree.query(z @ self.basis, k=min(NEIGHBOURS, len(self.lhat)))
-        return np.clip(self.lhat[j].mean(axis=1), self.floor, self.h_max)
+        _, j = self.tree.query(z @ self.basis, k=min(LOOKUP, len(self.smooth)))
+        return np.clip(self.smooth[j].mean(axis=1), self.floor, self.h_max)
 
 
 def fit_screen(z: np.ndarray, lhat: np.ndarray) -> Screen | None:
@@ -125,7 +131,10 @@ def fit_screen(z: np.ndarray, lhat: np.ndarray) -> Screen | None:
         if np.linalg.norm(v) > 1e-6:
             dirs.append(v / np.linalg.norm(v))
     basis = np.array(dirs).T
-    raw = Screen(basis, cKDTree(z[fit] @ basis), w, 0.0, np.inf, 1.0, 1.0)(z[held])
+    tree = cKDTree(z[fit] @ basis)
+    _, near = tree.query(z[fit] @ basis, k=min(NEIGHBOURS, len(w)))
+    smooth = w[near].mean(axis=1)
+    raw = Screen(basis, tree, smooth, 0.0, np.inf, 1.0, 1.0)(z[held])
     h_max = float(raw.max())
     floor = FLOOR * h_max
     h = np.clip(raw, floor, h_max)
@@ -135,7 +144,7 @@ def fit_screen(z: np.ndarray, lhat: np.ndarray) -> Screen | None:
     cum = np.cumsum(lt[order]) / lt.sum()
     K = float(ratio[order][min(int(np.searchsorted(cum, 1.0 - KEEP_OUT)), len(order) - 1)])
     predicted = float(h.mean() / np.minimum(h, lt / K).mean())
-    return Screen(basis, cKDTree(z[fit] @ basis), w, floor, h_max, K, predicted)
+    return Screen(basis, tree, smooth, floor, h_max, K, predicted)
 
 
 def observe_replicates(spec, index: np.ndarray, solver: SolverOptions, replicates: int):

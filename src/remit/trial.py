@@ -274,10 +274,13 @@ class Trial:
                 raise EnrolmentError(f"{self.source}: only {n_acc} of {n_needed} patients{group} enrolled after "
                                      f"drawing {drawn} screened candidates")
             rate = max(n_acc / drawn, 1e-4) if n_acc else rate0
-            block = int(min(max(chunk_size, 1.05 * (n_needed - n_acc) / rate), 200 * chunk_size))
-            block = int(math.ceil(block / chunk_size) * chunk_size)
-            ranges = range(start + drawn, start + drawn + block, chunk_size)
-            args = [(spec, np.arange(s, s + chunk_size), self.solver, acceptance, screen, R) for s in ranges]
+            # blocks in whole en.BLOCKs, whatever the chunk size, so that the candidates drawn (and the
+            # counts in the run's provenance) do not depend on it either
+            block = int(min(max(en.BLOCK, 1.05 * (n_needed - n_acc) / rate), 200 * en.BLOCK))
+            block = int(math.ceil(block / en.BLOCK) * en.BLOCK)
+            end = start + drawn + block
+            ranges = range(start + drawn, end, chunk_size)
+            args = [(spec, np.arange(s, min(s + chunk_size, end)), self.solver, acceptance, screen, R) for s in ranges]
             parts: list = [None] * len(args)
             for i, part in pool.map_unordered(en.screened_chunk, args):
                 parts[i] = part

@@ -31,7 +31,9 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from remit.diseases import model_for  # noqa: E402
 from remit.enrolment import moved_parameters  # noqa: E402
+from remit.population import draw_candidates  # noqa: E402
 from remit.scenario import load_scenario  # noqa: E402
 from remit.trial import Trial  # noqa: E402
 
@@ -47,12 +49,7 @@ DISCRETE = 30  # at most this many distinct values: a chi-square test on the cou
 
 def trial(name: str, enrolment: str, per_arm: int) -> Trial:
     path = ROOT / "examples" / f"{name}.toml"
-    spec = load_scenario(path).with_overrides(patients_per_arm=per_arm)
-    data = spec.model_dump(mode="python")
-    data["trial"]["enrolment"] = enrolment
-    out = Trial.from_toml(path)
-    out.spec = type(spec).model_validate(data)
-    return out
+    return Trial(load_scenario(path).with_overrides(patients_per_arm=per_arm, enrolment=enrolment), str(path))
 
 
 def two_sample(a: np.ndarray, b: np.ndarray) -> tuple[str, float]:
@@ -78,7 +75,7 @@ def exactness(name: str, per_arm: int, chunk_size: int) -> dict:
         infos[method] = result.provenance["enrolment"]
     tests: list[dict] = []
     p0, p1 = runs["prior"].patients, runs["screened"].patients
-    spec = trial(name, "prior", per_arm).spec
+    spec = runs["prior"].spec
     history = [c for c in p0.columns if c.endswith("_baseline") or c == "relapses_prior_year"]
     for column in ("age", "sex", "weight_kg", "disease_duration_years", *history):
         if column not in p0:
@@ -86,13 +83,13 @@ def exactness(name: str, per_arm: int, chunk_size: int) -> dict:
         a, b = p0[column].to_numpy(), p1[column].to_numpy()
         test, p = two_sample(a, b)
         tests.append({"what": column, "test": test, "p": p})
-    c0 = trial(name, "prior", per_arm).enrol(chunk_size)[0]
-    c1 = trial(name, "screened", per_arm).enrol(chunk_size)[0]
-    model = trial(name, "prior", per_arm).model
+    # a patient's parameters are those its candidate index draws (no second enrolment needed)
+    model = model_for(spec)
     names = model.parameter_names
-    for j in moved_parameters(model, spec, c0.params):
+    P0, P1 = (draw_candidates(model, spec, p["candidate_id"].to_numpy())[1] for p in (p0, p1))
+    for j in moved_parameters(model, spec, P0):
         tests.append({"what": f"parameter {names[j]}", "test": "Kolmogorov-Smirnov",
-                      "p": float(stats.ks_2samp(c0.params[:, j], c1.params[:, j]).pvalue)})
+                      "p": float(stats.ks_2samp(P0[:, j], P1[:, j]).pvalue)})
     for arm in (a.name for a in spec.arms):
         a, b = p0[p0["arm"] == arm], p1[p1["arm"] == arm]
         ep = runs["prior"].disease.endpoint(primary)

@@ -111,15 +111,14 @@ def test_ms_relapse_lesion_and_activity_columns_agree(runs):
         assert np.array_equal(v[ok] == 0, active_by[ok]), k
 
 
-@pytest.mark.parametrize("example", sorted(p.name for p in (ROOT_EXAMPLES).glob("*.toml")
+@pytest.mark.parametrize("example", sorted(p.name for p in ROOT_EXAMPLES.glob("*.toml")
                                            if not p.name.startswith("patient_") and p.name != "ms_million.toml"))
 def test_recording_only_the_observed_states_changes_no_number(example, monkeypatch):
     """A trial keeps only the states its observation reads (Disease.trial_states + remit.trial.SHARED_STATES):
     patients, visits and outcomes equal those of a trial that keeps every state, bit for bit."""
     from remit.diseases import get_disease
-    from remit.trial import recorded_states
-
     from remit.population import burn_in
+    from remit.trial import recorded_states
 
     trial = Trial.from_toml(ROOT_EXAMPLES / example)
     disease = get_disease(trial.spec.trial.disease)

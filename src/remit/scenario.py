@@ -297,11 +297,12 @@ class TrialSpec(Model):
     def with_overrides(
         self, patients_per_arm: int | None = None, seed: int | None = None,
         parameters: Mapping[str, Mapping[str, float]] | None = None, defaults: str | None = None,
+        enrolment: str | None = None,
     ) -> "TrialSpec":
         """A re-validated copy with the given trial settings replaced (None: keep); ``parameters``
         (name -> {value, cv}) are merged into ``[model.parameters]``, ``defaults`` replaces
         ``model.defaults``."""
-        updates = {"patients_per_arm": patients_per_arm, "seed": seed}
+        updates = {"patients_per_arm": patients_per_arm, "seed": seed, "enrolment": enrolment}
         updates = {k: v for k, v in updates.items() if v is not None}
         data = self.model_dump(mode="python")
         data["trial"].update(updates)

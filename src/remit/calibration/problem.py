@@ -156,8 +156,8 @@ class CalibrationProblem:
         much information as the real one. A target the simulation cannot estimate there is dropped."""
         from dataclasses import replace
 
-        x = replace(self, patients_per_arm=patients_per_arm).statistics(
-            replace(self, patients_per_arm=patients_per_arm).simulate(values))
+        larger = replace(self, patients_per_arm=patients_per_arm)
+        x = larger.statistics(larger.simulate(values))
         targets = []
         for i, t in enumerate(self.targets):
             s = x[f"s{i}"]

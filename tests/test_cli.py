@@ -62,7 +62,8 @@ def test_help_starts_without_heavy_imports():
 def test_run_command_writes_the_run_directory(tmp_path):
     out = tmp_path / "run"
     res = CliRunner().invoke(app, ["run", "examples/ms_ahsct_vs_dmt.toml", "--patients-per-arm", "30", "--seed", "5",
-                                   "--chunk-size", "64", "--out", str(out), "--quiet", "--compare", "ms-mist-2019"])
+                                   "--chunk-size", "64", "--out", str(out), "--quiet", "--compare", "ms-mist-2019",
+                                   "--posterior-draws", "3", "--trial-size", "40"])
     assert res.exit_code == 0, res.output
     for f in ("report.html", "patients.parquet", "endpoints.csv", "provenance.json", "spec.toml"):
         assert (out / f).exists()
@@ -70,7 +71,24 @@ def test_run_command_writes_the_run_directory(tmp_path):
     from remit.calibration import shipped
 
     # the MS model ships a calibration: provenance.json (and the report) say the run used it
-    assert json.loads((out / "provenance.json").read_text())["parameters"] == shipped.describe("multiple_sclerosis")
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["parameters"] == shipped.describe("multiple_sclerosis")
+    # the predictive intervals: every row's columns, what they came from, and the report's bands
+    assert prov["predictive_intervals"]["draws"] == 3 and prov["predictive_intervals"]["trial_size"] == 40
+    assert "calibrated posterior" in prov["predictive_intervals"]["parameter_uncertainty"]
+    header = (out / "endpoints.csv").read_text().splitlines()[0].split(",")
+    assert header[-4:] == ["pi_low", "pi_high", "trial_pi_low", "trial_pi_high"]
+    assert "90% PI (parameters)" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--posterior-draws", "1"], "at least 2 draws"),
+    (["--posterior-draws", "0", "--trial-size", "40"], "--trial-size needs --posterior-draws"),
+])
+def test_run_refuses_intervals_it_cannot_compute(tmp_path, args, message):
+    res = CliRunner().invoke(app, ["run", "examples/ms_ahsct_vs_dmt.toml", "--out", str(tmp_path / "x"), *args])
+    assert res.exit_code == 2 and message in res.output and len(res.output.strip().splitlines()) == 1, res.output
+    assert not (tmp_path / "x").exists()
 
 
 # --------------------------------------------------------------------------

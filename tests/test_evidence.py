@@ -287,11 +287,17 @@ def test_validate_cli_tiny(tmp_path):
 
     out = tmp_path / "val"
     res = CliRunner().invoke(app, ["validate", "--trial", "ms-mist-2019", "--patients-per-arm", "30", "--out", str(out),
-                                   "--quiet"])
+                                   "--quiet", "--posterior-draws", "3"])
     assert res.exit_code == 0, res.output
     df = pd.read_csv(out / "validation.csv")
     assert list(df.columns) == ["trial_id", "role", "arm", "endpoint", "timepoint_years", "published",
-                                "published_ci_low", "published_ci_high", "simulated", "sim_ci_low", "sim_ci_high", "agree"]
+                                "published_ci_low", "published_ci_high", "simulated", "sim_ci_low", "sim_ci_high", "agree",
+                                "pi_low", "pi_high", "trial_n", "covered"]
+    # coverage: the predictive interval at the published trial's size (MIST: 55 per arm) holds the published value
+    pi = df["pi_low"].notna()
+    assert pi.sum() >= len(df) // 2 and (df.loc[pi, "trial_n"] > 0).all()
+    held = (df["published"] >= df["pi_low"]) & (df["published"] <= df["pi_high"])
+    assert (df.loc[pi, "covered"].astype(bool) == held[pi]).all() and df.loc[~pi, "covered"].isna().all()
     assert set(df["trial_id"]) == {"ms-mist-2019"} and set(df["role"]) == {"calibration"}
     assert len(df) == len(ev.mapping("ms-mist-2019").endpoints)
     assert df["simulated"].notna().all()
@@ -301,6 +307,7 @@ def test_validate_cli_tiny(tmp_path):
     assert (df.loc[with_int, "agree"].astype(bool) == inside[with_int]).all()
     text = (out / "validation.html").read_text(encoding="utf-8")
     assert "How to read agree" in text and "Clopper-Pearson" in text and "forest-multiple_sclerosis" in text
+    assert "width_ratio" in text and "coverage" in text
 
 
 def test_validate_cli_rejects_unknown_trial(tmp_path):

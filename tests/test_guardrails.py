@@ -121,7 +121,8 @@ def _inject_explosion(monkeypatch, rows=(0,)):
 def test_failures_are_kept_counted_reported_and_fail_the_run(tmp_path, monkeypatch, small_pilot):
     _inject_explosion(monkeypatch)
     out = tmp_path / "run"
-    args = ["run", str(EXAMPLE), "--patients-per-arm", "4", "--seed", "3", "--out", str(out), "--quiet"]
+    args = ["run", str(EXAMPLE), "--patients-per-arm", "4", "--seed", "3", "--out", str(out), "--quiet",
+            "--posterior-draws", "0"]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 3, res.output
     assert "Traceback" not in res.output
@@ -214,7 +215,8 @@ def _disk_full_on(monkeypatch, target_name: str, where: str = "replace"):
 @pytest.mark.parametrize("target,where", [("patients.parquet", "write"), ("report.html", "replace")])
 def test_write_error_leaves_no_half_written_file(tmp_path, monkeypatch, small_pilot, target, where):
     out = tmp_path / "run"
-    args = ["run", str(EXAMPLE), "--patients-per-arm", "3", "--seed", "8", "--out", str(out), "--quiet"]
+    args = ["run", str(EXAMPLE), "--patients-per-arm", "3", "--seed", "8", "--out", str(out), "--quiet",
+            "--posterior-draws", "0"]
     with monkeypatch.context() as m:
         _disk_full_on(m, target, where)
         res = CliRunner().invoke(app, args)
@@ -245,7 +247,7 @@ def test_failed_replace_keeps_the_previous_file(tmp_path, monkeypatch):
 
 
 def _run_dir_args(out: Path, *extra: str) -> list[str]:
-    return ["run", str(EXAMPLE), "--patients-per-arm", "3", "--out", str(out), "--quiet", *extra]
+    return ["run", str(EXAMPLE), "--patients-per-arm", "3", "--out", str(out), "--quiet", "--posterior-draws", "0", *extra]
 
 
 def test_existing_run_directory_is_not_overwritten(tmp_path):

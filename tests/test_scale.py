@@ -93,7 +93,7 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
     Trial(spec(n), EXAMPLE).run(out=ref, chunk_size=100)
     out = tmp_path / "run"
     cmd = [str(Path(sys.executable).parent / "remit"), "run", EXAMPLE, "--out", str(out), "--chunk-size", str(chunk),
-           "--patients-per-arm", str(n), "--quiet"]
+           "--patients-per-arm", str(n), "--quiet", "--posterior-draws", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     chunks = out / "chunks"
     deadline = time.time() + 300
@@ -150,7 +150,7 @@ def test_jax_backend_trial_matches_the_numba_run(tmp_path):
 
     Trial(spec(20), EXAMPLE).run(out=tmp_path / "numba", chunk_size=100)
     res = CliRunner().invoke(app, ["run", EXAMPLE, "--patients-per-arm", "20", "--out", str(tmp_path / "jax"), "--chunk-size",
-                                   "100", "--backend", "jax", "--quiet"])
+                                   "100", "--backend", "jax", "--quiet", "--posterior-draws", "0"])
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "jax" / "provenance.json").read_text())["solver"]["backend"] == "jax"
     for name, read in (("patients.parquet", pd.read_parquet), ("endpoints.csv", pd.read_csv)):

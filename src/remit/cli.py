@@ -11,8 +11,9 @@ import typer
 
 from remit import cli_design
 from remit.cli_common import (Listing, RenamedOptions, check_disease, chunk_size_option, disease_option, fail as _fail,
-                               force_option, json_option, out_option, patients_per_arm_option, quiet_option,
-                               resume_option, seed_option, show, slug as _slug, workers_option)
+                               force_option, json_option, out_option, patients_per_arm_option, posterior_draws_option,
+                               quiet_option, resume_option, seed_option, show, slug as _slug, trial_size_option,
+                               workers_option)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="In-silico clinical trials of stem cell therapy for autoimmune disease.")
 
@@ -30,6 +31,8 @@ def run(
     patients_per_arm: Optional[int] = patients_per_arm_option(None, "Override trial.patients_per_arm", None, None),
     seed: Optional[int] = seed_option(None, "Override trial.seed (the seed of every random draw of the run)", None),
     compare: Optional[str] = typer.Option(None, "--compare", help="Evidence id of a published trial to print beside the endpoints (e.g. ms-mist-2019)"),
+    posterior_draws: int = posterior_draws_option(20),
+    trial_size: Optional[int] = trial_size_option(),
     quiet: bool = quiet_option(),
     workers: int = workers_option(),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler, e.g. tcp://host:8786"),
@@ -89,11 +92,16 @@ def run(
             _fail(str(exc))
     if resume and force:
         _fail("--resume and --force exclude each other")
+    if posterior_draws == 1:
+        _fail("--posterior-draws 1: an interval needs at least 2 draws (0 turns the intervals off)")
+    if trial_size is not None and not posterior_draws:
+        _fail("--trial-size needs --posterior-draws of at least 2 (the interval is built from the draws)")
     from remit.rundir import RunDirectoryError
 
     try:
         result = trial.run(out=out_dir, chunk_size=chunk_size, progress=not quiet, workers=workers, scheduler=scheduler,
-                           resume=resume, force=force, write=False)
+                           resume=resume, force=force, write=False, posterior_draws=posterior_draws,
+                           trial_size=trial_size)
     except RunDirectoryError as exc:
         _fail(str(exc))
     except EnrolmentError as exc:
@@ -392,9 +400,11 @@ def validate_cmd(
     patients_per_arm: Optional[int] = patients_per_arm_option(
         None, "Override every scenario's patients_per_arm (smaller: faster, wider CIs)"),
     defaults: str = typer.Option("calibrated", "--defaults", help="Parameter values: calibrated (shipped fits) or prior (literature)"),
+    posterior_draws: int = posterior_draws_option(20),
     quiet: bool = quiet_option(),
 ) -> None:
-    """Simulate every calibration and validation trial and compare with the published results."""
+    """Simulate every calibration and validation trial and compare with the published results (with
+    --posterior-draws: also the coverage of the 90% predictive intervals at each published trial's size)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -414,8 +424,11 @@ def validate_cmd(
             console.print(f"[{i + 1}/{n}] simulating scenario {name}")
 
     try:
+        if posterior_draws == 1:
+            _fail("--posterior-draws 1: an interval needs at least 2 draws (0 turns the intervals off)")
         result = run_validation(out, disease=disease, trial=trial, patients_per_arm=patients_per_arm,
-                                defaults=None if defaults == "calibrated" else defaults, on_scenario=progress)
+                                defaults=None if defaults == "calibrated" else defaults, on_scenario=progress,
+                                posterior_draws=posterior_draws)
     except EvidenceError as exc:
         _fail(str(exc))
     t = result.table
@@ -442,7 +455,7 @@ def validate_cmd(
         for col in s.columns:
             st.add_column(col)
         for r in s.itertuples(index=False):
-            st.add_row(*[str(v) for v in r])
+            st.add_row(*[num(v) if isinstance(v, float) else str(v) for v in r])
         console.print(st)
     for rid, role, reason in result.skipped:
         if not quiet:

@@ -92,6 +92,19 @@ def disease_option(default: Any, help: str = "Disease (remit diseases lists them
     return typer.Option(default, "--disease", help=help)
 
 
+def posterior_draws_option(default: int) -> Any:
+    """``--posterior-draws``: parameter draws behind the 90% predictive intervals (remit.predictive); 0 turns them off."""
+    return typer.Option(default, "--posterior-draws", min=0, max=1000,
+                        help="Parameter draws (posterior, else priors) behind the 90% predictive interval of every "
+                             "endpoint, pi_low/pi_high (0: none; about doubles the run time)")
+
+
+def trial_size_option(help: str = "Also the 90% predictive interval of a real trial with this many patients per arm "
+                                  "(trial_pi_low/trial_pi_high: parameter uncertainty plus its finite-sample noise)") -> Any:
+    """``--trial-size``: patients per arm of the real trial a predictive interval is for."""
+    return typer.Option(None, "--trial-size", min=2, max=1_000_000, help=help)
+
+
 def json_option(schema: str) -> Any:
     """``--json``: machine-readable output in the named, versioned structure (docs/cli.md)."""
     return typer.Option(False, "--json", help=f"Print JSON (structure {schema}, docs/cli.md) instead of tables")

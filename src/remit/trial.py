@@ -15,7 +15,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,9 @@ from remit.scenario import TrialSpec, load_scenario
 from remit.schedule import VisitGrid
 from remit.stream import VisitChunks, sorted_chunk_frames
 from remit.therapies import arm_plan
+
+if TYPE_CHECKING:
+    from remit.predictive import PredictiveIntervals
 MAX_CANDIDATES_PER_PATIENT = 400  # give up (clear error) if inclusion criteria are this hard to meet
 # candidate indices of group g of a mixed cohort start at g x GROUP_STRIDE (the fast path of
 # remit.random.patient_keys covers indices below 2**32, so 8 groups of 2**28 candidates each)
@@ -68,6 +71,8 @@ class TrialResult:
     subgroups: pd.DataFrame | None = None
     # every endpoint in the per-protocol set when trial.per_protocol asks for any (remit.endpoints.per_protocol)
     per_protocol: pd.DataFrame | None = None
+    # the parts of every row's predictive interval when the run simulated parameter draws (remit.predictive)
+    predictive: "PredictiveIntervals | None" = None
 
     @property
     def all_endpoints(self) -> pd.DataFrame:
@@ -298,13 +303,36 @@ class Trial:
                      "clipped_mass_fraction": clipped_mass / max(mass + clipped_mass, 1e-300)})
         return out, info
 
+    # -- parameter draws (predictive intervals) -------------------------------------------
+    def _draws(self, k: int, chunk_size: int, pool, bar):
+        """The trial of each of ``k`` parameter draws (:func:`remit.predictive.draw_specs`) and its
+        endpoint table with subgroups (``TrialResult.all_endpoints``)."""
+        from remit.predictive import draw_specs
+
+        draws = draw_specs(self.spec, k)
+        task = bar.add_task(f"{k} parameter draws ({draws.patients_per_arm} patients per arm each)", total=k) if bar else None
+        tables = []
+        for g, spec in enumerate(draws.specs):
+            res = Trial(spec, f"{self.source} (parameter draw {g + 1} of {k})", self.solver).run(
+                chunk_size=chunk_size, pool=pool)
+            tables.append(res.all_endpoints)
+            if bar:
+                bar.update(task, advance=1)
+        return draws, tables
+
     # -- the trial ---------------------------------------------------------------------
     def run(self, out: str | Path | None = None, chunk_size: int = 1000, progress: bool = False,
             workers: int | None = None, scheduler: str | None = None, resume: bool = False, force: bool = False,
-            write: bool = True) -> TrialResult:
+            write: bool = True, posterior_draws: int = 0, trial_size: int | None = None, pool=None) -> TrialResult:
         """Enrol, simulate every arm chunk by chunk, compute endpoints; with ``out``, each finished
         chunk is written to the run directory at once (``resume`` skips finished chunks) and,
-        if ``write``, the final outputs too. ``workers`` > 1 or ``scheduler`` run chunks on Dask."""
+        if ``write``, the final outputs too. ``workers`` > 1 or ``scheduler`` run chunks on Dask
+        (``pool``: an open executor of :mod:`remit.execute` to run them on instead).
+
+        ``posterior_draws`` K > 0 adds a 90% predictive interval from parameter uncertainty to every
+        endpoint row (``pi_low``, ``pi_high``; with ``trial_size`` T also ``trial_pi_low``, ``trial_pi_high``
+        of a trial of T patients per arm), from K more trials spread over K parameter draws
+        (:mod:`remit.predictive`; they are simulated again on ``resume``)."""
         from remit.endpoints import Records, baseline_table, compute_endpoints, per_protocol, subgroup_endpoints
         from remit.execute import executor
         from remit.rundir import RunDirectory
@@ -316,7 +344,7 @@ class Trial:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         prog_ctx = _progress() if progress else nullcontext(None)
-        with prog_ctx as bar, executor(workers, scheduler) as pool:
+        with prog_ctx as bar, (nullcontext(pool) if pool is not None else executor(workers, scheduler)) as pool:
             loaded = rundir.load_cohort() if (rundir is not None and resume) else None
             if loaded is None:
                 cohort, enrol_info = self.enrol(chunk_size, bar, pool)
@@ -355,6 +383,10 @@ class Trial:
             timings["simulation_s"] = time.perf_counter() - t1
             n_workers = pool.workers
             del tasks, cohort  # every chunk is done: the cohort (about 1.4 kB a patient) is not needed again
+            if posterior_draws:
+                t3 = time.perf_counter()
+                draws, draw_tables = self._draws(posterior_draws, chunk_size, pool, bar)
+                timings["posterior_draws_s"] = time.perf_counter() - t3
         t2 = time.perf_counter()
         if rundir is not None:  # always read back from disk, so resumed and uninterrupted runs are identical
             keys = sorted(f.name[: -len(".patients.parquet")] for f in rundir.chunks.glob("arm*.patients.parquet"))
@@ -383,6 +415,20 @@ class Trial:
         groups = [g.name for g in spec.subpopulations]
         subgroups = subgroup_endpoints(records, spec.catalog, groups) if groups else None
         baseline = baseline_table(patients, requested_baseline(spec), disease.baseline)
+        predictive = None
+        if posterior_draws:
+            from remit.evidence import simulated_endpoints
+            from remit.predictive import intervals
+
+            whole = endpoints.assign(group="")
+            predictive = intervals(whole if subgroups is None else pd.concat([whole, subgroups], ignore_index=True),
+                                   draw_tables, spec.trial.patients_per_arm, simulated_endpoints(spec.trial.disease))
+            endpoints = predictive.apply(endpoints, trial_size)
+            if subgroups is not None:
+                subgroups = predictive.apply(subgroups, trial_size)
+            predictive.info = {"draws": posterior_draws, "patients_per_arm_per_draw": draws.patients_per_arm,
+                               "parameter_uncertainty": draws.source, "level": predictive.level,
+                               "trial_size": trial_size}
         timings["endpoints_s"] = time.perf_counter() - t2
         py = float(patients["follow_up_years"].sum())
         from remit.engine.integrate import failure_summary
@@ -403,9 +449,11 @@ class Trial:
             "chunks": {"computed": len(todo), "reused": reused},
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
+        if predictive is not None:
+            provenance["predictive_intervals"] = predictive.info
         provenance["analysis_sets"] = analysis_sets(spec, model, patients)
         result = TrialResult(spec, patients, visits, outcomes, endpoints, baseline, provenance, subgroups=subgroups,
-                             per_protocol=pp_table)
+                             per_protocol=pp_table, predictive=predictive)
         if out is not None and write:
             result.out = write_outputs(result, Path(out))
         return result

@@ -8,6 +8,14 @@ where the paper gives none, inside the interval derived from its n (exact binomi
 proportions, t interval for means with an SD); it is empty where no interval can be derived.
 Records whose id ends in ``-unverified`` are compared too but are never targets.
 
+With ``posterior_draws`` (``remit validate --posterior-draws K``) every scenario also simulates
+``K`` parameter draws (:mod:`remit.predictive`), and each comparison gets the 90% predictive interval
+of a trial of the published trial's size (``pi_low``, ``pi_high``, ``trial_n``: the arm's n as the
+binomial rule finds it) and ``covered`` (the published value inside it). :func:`summary` reports
+coverage (the fraction covered; near 90% when the uncertainty is calibrated) beside the mean width
+of those intervals relative to the published 95% interval (``width_ratio``), so that neither
+overconfidence nor vagueness can pass for agreement.
+
 Scenarios shared by several records (a trial and its ``-unverified`` twin, a pooled cohort of
 the same protocol) are simulated once.
 """
@@ -43,6 +51,16 @@ AGREE_RULE = (
 
 
 
+COVERAGE_COLUMNS = ["pi_low", "pi_high", "trial_n", "covered"]
+COVERAGE_RULE = (
+    " covered = the published value lies inside the simulated 90% predictive interval of a trial of the published "
+    "size (trial_n, the arm's n as for the binomial interval): parameter uncertainty from the scenario's parameter "
+    "draws plus that trial's sampling noise (docs/endpoints.md, Predictive intervals). coverage = covered / with_pi "
+    "(targets); near 0.90 when the uncertainty is calibrated. width_ratio = mean width of those intervals over the "
+    "published 95% interval's."
+)
+
+
 @dataclass
 class Job:
     trial_id: str
@@ -59,11 +77,15 @@ class ValidationResult:
     runtime_s: float = 0.0
     patients_per_arm: int | None = None
     parameters: str = ""  # which parameter values were used (calibrated or prior), per disease
+    posterior_draws: int = 0
 
     @property
     def csv_table(self) -> pd.DataFrame:
-        t = self.table[VALIDATION_COLUMNS].copy()
-        t["agree"] = [None if not np.isfinite(a) else bool(a) for a in self.table["agree"].astype(float)]
+        cols = VALIDATION_COLUMNS + (COVERAGE_COLUMNS if "covered" in self.table.columns else [])
+        t = self.table[cols].copy()
+        for c in ("agree", "covered"):
+            if c in t:
+                t[c] = [None if not np.isfinite(a) else bool(a) for a in self.table[c].astype(float)]
         return t
 
 
@@ -106,14 +128,16 @@ def plan(disease: str | None = None, trial: str | None = None) -> tuple[list[Job
 
 def run_validation(out: str | Path | None = None, disease: str | None = None, trial: str | None = None,
                    patients_per_arm: int | None = None, chunk_size: int = 1000, defaults: str | None = None,
-                   on_scenario: Callable[[str, int, int], None] | None = None) -> ValidationResult:
-    """Simulate the planned scenarios once each, compare, and (with ``out``) write the outputs."""
+                   on_scenario: Callable[[str, int, int], None] | None = None,
+                   posterior_draws: int = 0) -> ValidationResult:
+    """Simulate the planned scenarios once each, compare, and (with ``out``) write the outputs;
+    ``posterior_draws`` > 0 adds the predictive intervals and their coverage (module docstring)."""
     from remit.trial import Trial
 
     t0 = time.perf_counter()
     jobs, skipped = plan(disease, trial)
     names = sorted({n for j in jobs for n in j.scenarios.values()})
-    runs: dict[str, tuple[object, pd.DataFrame]] = {}
+    runs: dict[str, tuple[object, pd.DataFrame, object]] = {}
     timings: dict[str, float] = {}
     for i, name in enumerate(names):
         if on_scenario:
@@ -122,9 +146,10 @@ def run_validation(out: str | Path | None = None, disease: str | None = None, tr
         if patients_per_arm is not None or defaults is not None:
             spec = spec.with_overrides(patients_per_arm=patients_per_arm, defaults=defaults)
         t1 = time.perf_counter()
-        res = Trial(spec, f"scenarios/{name}.toml").run(out=None, chunk_size=chunk_size, progress=False)
+        res = Trial(spec, f"scenarios/{name}.toml").run(out=None, chunk_size=chunk_size, progress=False,
+                                                        posterior_draws=posterior_draws)
         timings[name] = time.perf_counter() - t1
-        runs[name] = (spec, res.all_endpoints)
+        runs[name] = (spec, res.all_endpoints, res.predictive)
     parts = []
     for j in jobs:
         rec = record(j.trial_id)
@@ -132,6 +157,8 @@ def run_validation(out: str | Path | None = None, disease: str | None = None, tr
         eps = {k: runs[n][1] for k, n in j.scenarios.items()}
         specs = {k: runs[n][0] for k, n in j.scenarios.items()}
         rows = compare_rows(rec, m, eps, specs, j.disease)
+        if posterior_draws:
+            rows = _coverage(rows, rec, m, {k: runs[n][2] for k, n in j.scenarios.items()})
         rows["scenario"] = [j.scenarios[k] for k in rows["scenario"]]
         parts.append(rows)
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=VALIDATION_COLUMNS)
@@ -140,10 +167,37 @@ def run_validation(out: str | Path | None = None, disease: str | None = None, tr
         table = table.assign(_d=table["disease"].map(order), _r=table["role"].map({"calibration": 0, "validation": 1}))
         table = table.sort_values(["_d", "_r"], kind="stable").drop(columns=["_d", "_r"]).reset_index(drop=True)
     result = ValidationResult(table, skipped, timings, time.perf_counter() - t0, patients_per_arm,
-                              _parameter_sets(defaults, disease))
+                              _parameter_sets(defaults, disease), posterior_draws)
     if out is not None:
         write_outputs(result, Path(out))
     return result
+
+
+def _coverage(rows: pd.DataFrame, rec, m, predictive: dict) -> pd.DataFrame:
+    """``rows`` (compare_rows, one per mapping entry in order) with the 90% predictive interval of a trial of
+    the published size and whether it covers the published value (:data:`COVERAGE_COLUMNS`)."""
+    from remit.evidence.compare import _denominator, find_published
+
+    out = {c: [] for c in COVERAGE_COLUMNS}
+    for entry, r in zip(m.endpoints, rows.itertuples(index=False)):
+        pred = predictive[entry.scenario]
+        pub = find_published(rec, entry)
+        n = _denominator(rec, pub, entry)[0] if pub is not None else None
+        lo = hi = math.nan
+        if pred is not None and n:
+            t = pred.table
+            sel = t[(t["group"] == (entry.simulated.group or "")) & (t["arm"] == r.arm) & (t["endpoint"] == r.endpoint)
+                    & np.isclose(t["timepoint_years"].astype(float), r.timepoint_years)]
+            if len(sel):
+                lo, hi = pred.interval(sel.iloc[0], trial_size=n)
+                if entry.simulated.complement:
+                    lo, hi = 1 - hi, 1 - lo
+        ok = math.isfinite(lo) and math.isfinite(r.published)
+        out["pi_low"].append(lo)
+        out["pi_high"].append(hi)
+        out["trial_n"].append(float(n) if n else math.nan)
+        out["covered"].append(float(lo <= r.published <= hi) if ok else math.nan)
+    return rows.assign(**out)
 
 
 def _parameter_sets(defaults: str | None, disease: str | None) -> str:
@@ -176,9 +230,17 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
         tg = g[g["target"].astype(bool)]
         a = tg["agree"].astype(float)
         ug = g[~g["target"].astype(bool)]["agree"].astype(float)
-        rows.append({"disease": d, "role": role, "endpoints": len(tg), "with_interval": int(a.notna().sum()),
-                     "agree": int((a == 1).sum()), "miss": int((a == 0).sum()), "no_interval": int(a.isna().sum()),
-                     "unverified": len(ug), "unverified_agree": int((ug == 1).sum())})
+        row = {"disease": d, "role": role, "endpoints": len(tg), "with_interval": int(a.notna().sum()),
+               "agree": int((a == 1).sum()), "miss": int((a == 0).sum()), "no_interval": int(a.isna().sum()),
+               "unverified": len(ug), "unverified_agree": int((ug == 1).sum())}
+        if "covered" in g.columns:  # coverage of the 90% predictive intervals at the published trial's size
+            c = tg["covered"].astype(float)
+            width = ((tg["pi_high"] - tg["pi_low"]) / (tg["published_ci_high"] - tg["published_ci_low"])).astype(float)
+            width = width[np.isfinite(width) & c.notna()]
+            row.update({"with_pi": int(c.notna().sum()), "covered": int((c == 1).sum()),
+                        "coverage": float(c.mean()) if c.notna().any() else math.nan,
+                        "width_ratio": float(width.mean()) if len(width) else math.nan})
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -272,14 +334,18 @@ def render_html(result: ValidationResult) -> str:
     if len(t):
         cols = ["disease", "role", "endpoints", "with_interval", "agree", "miss", "no_interval", "unverified",
                 "unverified_agree"]
-        rows = [[str(v) for v in r] for r in summary(t)[cols].itertuples(index=False)]
-        summary_table = Table(cols, rows, [False, False] + [True] * 7)
+        if "covered" in t.columns:
+            cols += ["with_pi", "covered", "coverage", "width_ratio"]
+        rows = [[v if isinstance(v, str) else _fmt(v) if isinstance(v, float) else str(v) for v in r]
+                for r in summary(t)[cols].itertuples(index=False)]
+        summary_table = Table(cols, rows, [False, False] + [True] * (len(cols) - 2))
     size = (f"with {result.patients_per_arm} patients per arm" if result.patients_per_arm
             else "at each scenario's patients_per_arm")
     return render_page(
         "validation.html.j2", title="remit validation: simulated vs published trials", headings=headings,
         subtitle=f"{len(result.timings)} scenarios simulated {size}; runtime {result.runtime_s:.0f} s.",
-        parameters=result.parameters, agree_rule=AGREE_RULE, summary=summary_table, diseases=diseases,
+        parameters=result.parameters, agree_rule=AGREE_RULE + (COVERAGE_RULE if result.posterior_draws else ""),
+        summary=summary_table, diseases=diseases,
         skipped=Table(["trial", "role", "reason"], result.skipped) if result.skipped else None,
         runtimes=(Table(["scenario", "seconds"], [[k, f"{v:.1f}"] for k, v in result.timings.items()], [False, True])
                   if result.timings else None))

@@ -281,10 +281,25 @@ def _endpoint_cells(r, lab: _Labels) -> list[str]:
             est, ci, fmt_num(r.n, 0)]
 
 
-def _endpoints(endpoints: pd.DataFrame, lab: _Labels) -> Table:
+def _endpoints(endpoints: pd.DataFrame, lab: _Labels, trial_size: int | None = None) -> Table:
     headers = ["Arm", "Endpoint", "Name", "Time", "Estimate", "95% CI", "n"]
     rows = [_endpoint_cells(r, lab) for r in endpoints.itertuples(index=False)]
-    return Table(headers, rows, [False, False, False, True, True, True, True])
+    extra = [c for c in ("pi", "trial_pi") if f"{c}_low" in endpoints.columns]
+    for c in extra:  # the predictive intervals (remit.predictive), when the run computed them
+        headers.append("90% PI (parameters)" if c == "pi" else f"90% PI, trial of {trial_size or '?'} per arm")
+        for cells, r in zip(rows, endpoints.itertuples(index=False)):
+            d = lab.digits.get(r.endpoint, 3)
+            cells.append(fmt_ci(getattr(r, f"{c}_low"), getattr(r, f"{c}_high"), d))
+    return Table(headers, rows, [False, False, False] + [True] * (4 + len(extra)))
+
+
+def _uncertainty(endpoints: pd.DataFrame, disease: Any, lab: _Labels, order, trial_size: int | None) -> list:
+    """The headline endpoints with their 95% CI and 90% predictive interval (none without intervals)."""
+    if "pi_low" not in endpoints.columns:
+        return []
+    names = list(dict.fromkeys(n for e in _endpoints_of(disease) for n in e.headline()))
+    figs = [plots.uncertainty_figure(endpoints, n, lab.endpoints.get(n, n), order, trial_size) for n in names]
+    return [f for f in figs if f is not None]
 
 
 def _subgroups(subgroups: pd.DataFrame, lab: _Labels) -> Table:
@@ -444,10 +459,16 @@ def render_report(
     catalog = getattr(spec, "catalog", None)  # the disease's endpoints and the scenario's composites
     headings = {k: v for k, v in report_sections(disease, catalog).items() if k not in absent}
     label = getattr(disease, "label", "") or getattr(disease, "name", "")
+    pi = (provenance or {}).get("predictive_intervals") or {}
+    trial_size = pi.get("trial_size")
+    uncertainty_note = (f"90% predictive intervals (PI) from {pi['draws']} parameter draws, "
+                        f"{pi['patients_per_arm_per_draw']} patients per arm each; parameter uncertainty: "
+                        f"{pi['parameter_uncertainty']}. How they are estimated: docs/endpoints.md." if pi else "")
     return render_page(
         "report.html.j2", title=title, headings=headings, trial=_trial_line(spec, patients, label, order),
         provenance=[(k, _fmt_value(v)) for k, v in (provenance or {}).items()], failed=int(failed.sum()),
-        baseline=_baseline(baseline, lab.baseline), endpoints=_endpoints(endpoints, lab),
+        baseline=_baseline(baseline, lab.baseline), endpoints=_endpoints(endpoints, lab, trial_size),
+        uncertainty=_uncertainty(endpoints, disease, lab, order, trial_size), uncertainty_note=uncertainty_note,
         catalog=[_catalog_section(sec, view, comparisons) for sec in disease_sections(disease, catalog)],
         engraftment=plots.engraftment_figure(patients, order), cd4=plots.cd4_figure(visits, order),
         trm=_trm(endpoints), deaths=_deaths(patients, order),

@@ -395,3 +395,58 @@ def cd4_figure(visits: pd.DataFrame, arm_order: Sequence[str] | None = None) -> 
     fig.update_xaxes(title="Years since randomisation")
     fig.update_yaxes(title="CD4+ cells per microlitre", rangemode="tozero")
     return fig
+
+
+def uncertainty_figure(endpoints: pd.DataFrame, name: str, title: str, arm_order: Sequence[str] | None = None,
+                       trial_size: int | None = None) -> go.Figure | None:
+    """Endpoint row ``name`` per arm with its two uncertainties: the 95% CI of the virtual cohort (dark)
+    and the 90% predictive interval from parameter uncertainty (light; ``pi_low``/``pi_high``), and
+    the interval of a real trial of ``trial_size`` per arm (dotted, ``trial_pi_*``) where computed.
+    Over time where the row has several timepoints, else one marker per arm. None: no intervals."""
+    d = endpoints[(endpoints["endpoint"] == name)]
+    if d.empty or "pi_low" not in d or not np.isfinite(d["pi_low"].to_numpy(float)).any():
+        return None
+    arms = _ordered(d["arm"], arm_order)
+    colors = _palette_for(arms, arm_order)
+    trial = "trial_pi_low" in d and np.isfinite(d["trial_pi_low"].to_numpy(float)).any()
+    fig = go.Figure()
+    over_time = d.groupby("arm")["timepoint_years"].nunique().max() > 1
+    for i, arm in enumerate(arms):
+        g = d[d["arm"] == arm].sort_values("timepoint_years")
+        c = colors.get(arm, PALETTE[i % len(PALETTE)])
+        if over_time:
+            x = g["timepoint_years"]
+            _band(fig, x, g["pi_low"], g["pi_high"], c, 0.15, f"{arm} 90% PI", arm)
+            _band(fig, x, g["ci_low"], g["ci_high"], c, 0.40, f"{arm} 95% CI", arm)
+            if trial:
+                for col in ("trial_pi_low", "trial_pi_high"):
+                    fig.add_trace(go.Scatter(x=list(x), y=_none_if_nan(g[col]), mode="lines", legendgroup=arm,
+                                             line=dict(color=c, dash="dot", width=1), showlegend=False,
+                                             hoverinfo="skip"))
+            fig.add_trace(go.Scatter(x=list(x), y=_none_if_nan(g["estimate"]), mode="lines+markers", name=arm,
+                                     legendgroup=arm, line=dict(color=c),
+                                     customdata=np.column_stack([g["ci_low"], g["ci_high"], g["pi_low"], g["pi_high"]]),
+                                     hovertemplate="%{x:.2f} y: %{y:.3g} (95% CI %{customdata[0]:.3g}-%{customdata[1]:.3g}; "
+                                                   "90% PI %{customdata[2]:.3g}-%{customdata[3]:.3g})<extra>" + arm
+                                                   + "</extra>"))
+        else:
+            r = g.iloc[-1]
+            y = [arm]
+            if trial:
+                fig.add_trace(go.Scatter(x=[r["trial_pi_low"], r["trial_pi_high"]], y=y * 2, mode="lines",
+                                         line=dict(color=c, width=2, dash="dot"), showlegend=False, hoverinfo="skip"))
+            fig.add_trace(go.Scatter(x=[r["pi_low"], r["pi_high"]], y=y * 2, mode="lines", showlegend=False,
+                                     line=dict(color=_rgba(c, 0.35), width=14), hoverinfo="skip"))
+            fig.add_trace(go.Scatter(
+                x=[r["estimate"]], y=y, mode="markers", marker=dict(color=c, size=10), showlegend=False,
+                error_x=dict(type="data", symmetric=False, array=_none_if_nan([r["ci_high"] - r["estimate"]]),
+                             arrayminus=_none_if_nan([r["estimate"] - r["ci_low"]]), color=c, thickness=2),
+                hovertemplate=f"{r['estimate']:.3g} (95% CI {r['ci_low']:.3g}-{r['ci_high']:.3g}; 90% PI "
+                              f"{r['pi_low']:.3g}-{r['pi_high']:.3g})<extra>{arm}</extra>"))
+    bands = "dark: 95% CI of the virtual cohort; light: 90% predictive interval from parameter uncertainty"
+    if trial:
+        bands += f"; dotted: 90% interval of a trial of {trial_size} per arm" if trial_size else "; dotted: real trial"
+    fig.update_layout(title=f"{title}<br><sup>{bands}</sup>", **{**_LAYOUT, "margin": dict(l=60, r=20, t=80, b=50)})
+    if over_time:
+        fig.update_xaxes(title="Years since randomisation")
+    return fig

@@ -35,6 +35,7 @@ from remit.therapies import arm_plan
 
 if TYPE_CHECKING:
     from remit.predictive import PredictiveIntervals
+
 MAX_CANDIDATES_PER_PATIENT = 400  # give up (clear error) if inclusion criteria are this hard to meet
 # candidate indices of group g of a mixed cohort start at g x GROUP_STRIDE (the fast path of
 # remit.random.patient_keys covers indices below 2**32, so 8 groups of 2**28 candidates each)

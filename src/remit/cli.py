@@ -401,10 +401,21 @@ def validate_cmd(
         None, "Override every scenario's patients_per_arm (smaller: faster, wider CIs)"),
     defaults: str = typer.Option("calibrated", "--defaults", help="Parameter values: calibrated (shipped fits) or prior (literature)"),
     posterior_draws: int = posterior_draws_option(20),
+    cross_validate: bool = typer.Option(
+        False, "--cross-validate",
+        help="Leave-one-trial-out: calibrate without each calibration trial in turn, predict it, score it "
+             "(cv.csv, cv.html; remit.crossval)"),
+    budget: str = typer.Option("quick", "--budget", help="--cross-validate: ABC-SMC settings of each fit, quick "
+                                                          "(16 particles x 3 generations x 30 per arm) or full (64 x 6 x 60)"),
+    workers: int = workers_option(1, help="--cross-validate: particle processes of each calibration (results do not "
+                                          "depend on it)"),
+    resume: bool = resume_option("--cross-validate: continue the run in --out (finished fits and trials are kept)"),
+    force: bool = force_option("--cross-validate: replace the run in --out"),
     quiet: bool = quiet_option(),
 ) -> None:
     """Simulate every calibration and validation trial and compare with the published results (with
-    --posterior-draws: also the coverage of the 90% predictive intervals at each published trial's size)."""
+    --posterior-draws: also the coverage of the 90% predictive intervals at each published trial's size;
+    with --cross-validate: each calibration trial predicted by a fit to the disease's other ones)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -423,9 +434,15 @@ def validate_cmd(
         if not quiet:
             console.print(f"[{i + 1}/{n}] simulating scenario {name}")
 
+    if posterior_draws == 1:
+        _fail("--posterior-draws 1: an interval needs at least 2 draws (0 turns the intervals off)")
+    if cross_validate:
+        _cross_validate(console, out, disease, trial, patients_per_arm, defaults, posterior_draws, budget, workers,
+                        resume, force, quiet)
+        return
+    if resume or force:
+        _fail("--resume and --force apply to --cross-validate only")
     try:
-        if posterior_draws == 1:
-            _fail("--posterior-draws 1: an interval needs at least 2 draws (0 turns the intervals off)")
         result = run_validation(out, disease=disease, trial=trial, patients_per_arm=patients_per_arm,
                                 defaults=None if defaults == "calibrated" else defaults, on_scenario=progress,
                                 posterior_draws=posterior_draws)
@@ -462,6 +479,44 @@ def validate_cmd(
             console.print(f"[dim]not simulated: {rid} ({role}): {reason}[/]")
     console.print(f"parameter values: {result.parameters}")
     console.print(f"[bold]wrote[/] {out}/validation.csv and {out}/validation.html ({result.runtime_s:.0f} s)")
+
+
+def _cross_validate(console, out, disease, trial, patients_per_arm, defaults, posterior_draws, budget, workers, resume,
+                    force, quiet) -> None:
+    from rich.table import Table
+
+    from remit.crossval import BUDGETS, CrossValidationError, CrossValidationSettings, run_cross_validation
+    from remit.validate import summary
+
+    for given, what in ((trial, "--trial"), (patients_per_arm, "--patients-per-arm"),
+                        (None if defaults == "calibrated" else defaults, "--defaults")):
+        if given is not None:
+            _fail(f"{what} does not apply to --cross-validate (it holds out every calibration trial, at each "
+                  "scenario's size, fitted from the literature values)")
+    if budget not in BUDGETS:
+        _fail(f"--budget {budget!r}: must be one of {', '.join(BUDGETS)}")
+    if resume and force:
+        _fail("--resume and --force exclude each other")
+    say = (lambda s: None) if quiet else (lambda s: console.print(f"[dim]{s}[/]"))
+    try:
+        result = run_cross_validation(out, disease, CrossValidationSettings(budget, posterior_draws), workers=workers,
+                                      resume=resume, force=force, progress=say)
+    except CrossValidationError as exc:
+        _fail(str(exc))
+    t = result.table
+    for by, title in ((("disease",), "Cross-validation per disease (targets)"),
+                      (("disease", "held_out_trial"), "Per held-out trial")):
+        s = summary(t, by) if len(t) else None
+        if s is None:
+            continue
+        st = Table(title=title)
+        for col in s.columns:
+            st.add_column(col)
+        for r in s.itertuples(index=False):
+            st.add_row(*["" if isinstance(v, float) and v != v else f"{v:.3g}" if isinstance(v, float) else str(v)
+                         for v in r])
+        console.print(st)
+    console.print(f"[bold]wrote[/] {out}/cv.csv and {out}/cv.html ({result.runtime_s:.0f} s)")
 
 
 @app.command("predict")

@@ -91,18 +91,25 @@ class Draws:
     patients_per_arm: int  # of each draw's trial
 
 
-def draw_specs(spec, draws: int) -> Draws:
-    """The scenario of each of ``draws`` parameter draws (:func:`remit.uncertainty.default_parameter_source`)."""
+def draw_specs(spec, draws: int, source=None) -> Draws:
+    """The scenario of each of ``draws`` parameter draws from ``source`` (a :class:`remit.uncertainty.ParameterSource`;
+    default :func:`remit.uncertainty.default_parameter_source`, the priors for ``[model] defaults = "prior"``).
+
+    Parameters the scenario sets stay as set, except, with a ``source`` given, those it draws from its
+    posterior (``source.drawn``): there the scenario holds that posterior's point (cross-validation)."""
     from remit.diseases import model_for
     from remit.uncertainty import PriorUncertainty, default_parameter_source
 
     if draws < 2:
         raise ValueError(f"posterior draws = {draws}: at least 2 are needed for an interval (0 turns them off)")
     model = model_for(spec)
-    source = (default_parameter_source(spec.trial.disease) if spec.model.defaults == "calibrated"
-              else PriorUncertainty())
-    typical = source.typical_values(model, draws, spec.trial.seed)
     own = set(spec.model.parameters)  # set by the scenario: not uncertain
+    if source is None:
+        source = (default_parameter_source(spec.trial.disease) if spec.model.defaults == "calibrated"
+                  else PriorUncertainty())
+    else:
+        own -= set(source.drawn)
+    typical = source.typical_values(model, draws, spec.trial.seed)
     n = patients_per_draw(spec.trial.patients_per_arm, draws)
     specs = []
     for g in range(draws):

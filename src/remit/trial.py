@@ -305,12 +305,12 @@ class Trial:
         return out, info
 
     # -- parameter draws (predictive intervals) -------------------------------------------
-    def _draws(self, k: int, chunk_size: int, pool, bar):
+    def _draws(self, k: int, chunk_size: int, pool, bar, source=None):
         """The trial of each of ``k`` parameter draws (:func:`remit.predictive.draw_specs`) and its
         endpoint table with subgroups (``TrialResult.all_endpoints``)."""
         from remit.predictive import draw_specs
 
-        draws = draw_specs(self.spec, k)
+        draws = draw_specs(self.spec, k, source)
         task = bar.add_task(f"{k} parameter draws ({draws.patients_per_arm} patients per arm each)", total=k) if bar else None
         tables = []
         for g, spec in enumerate(draws.specs):
@@ -324,7 +324,8 @@ class Trial:
     # -- the trial ---------------------------------------------------------------------
     def run(self, out: str | Path | None = None, chunk_size: int = 1000, progress: bool = False,
             workers: int | None = None, scheduler: str | None = None, resume: bool = False, force: bool = False,
-            write: bool = True, posterior_draws: int = 0, trial_size: int | None = None, pool=None) -> TrialResult:
+            write: bool = True, posterior_draws: int = 0, trial_size: int | None = None, pool=None,
+            parameter_source=None) -> TrialResult:
         """Enrol, simulate every arm chunk by chunk, compute endpoints; with ``out``, each finished
         chunk is written to the run directory at once (``resume`` skips finished chunks) and,
         if ``write``, the final outputs too. ``workers`` > 1 or ``scheduler`` run chunks on Dask
@@ -333,7 +334,8 @@ class Trial:
         ``posterior_draws`` K > 0 adds a 90% predictive interval from parameter uncertainty to every
         endpoint row (``pi_low``, ``pi_high``; with ``trial_size`` T also ``trial_pi_low``, ``trial_pi_high``
         of a trial of T patients per arm), from K more trials spread over K parameter draws
-        (:mod:`remit.predictive`; they are simulated again on ``resume``)."""
+        (:mod:`remit.predictive`; they are simulated again on ``resume``) of ``parameter_source``
+        (default: the shipped posterior, or the priors; :func:`remit.predictive.draw_specs`)."""
         from remit.endpoints import Records, baseline_table, compute_endpoints, per_protocol, subgroup_endpoints
         from remit.execute import executor
         from remit.rundir import RunDirectory
@@ -386,7 +388,7 @@ class Trial:
             del tasks, cohort  # every chunk is done: the cohort (about 1.4 kB a patient) is not needed again
             if posterior_draws:
                 t3 = time.perf_counter()
-                draws, draw_tables = self._draws(posterior_draws, chunk_size, pool, bar)
+                draws, draw_tables = self._draws(posterior_draws, chunk_size, pool, bar, parameter_source)
                 timings["posterior_draws_s"] = time.perf_counter() - t3
         t2 = time.perf_counter()
         if rundir is not None:  # always read back from disk, so resumed and uninterrupted runs are identical

@@ -28,6 +28,12 @@ class ParameterSource:
 
     label: str = ""
 
+    @property
+    def drawn(self) -> tuple[str, ...]:
+        """Parameters drawn from a fitted posterior: they vary between draws even where a scenario sets
+        their (point) value."""
+        return ()
+
     def typical_values(self, model, n: int, seed: int) -> np.ndarray:
         raise NotImplementedError
 
@@ -80,28 +86,35 @@ class PosteriorSample(ParameterSource):
 
 @dataclass
 class CalibratedUncertainty(ParameterSource):
-    """The shipped calibration's posterior for the calibrated quantities (particles of the last
-    ABC-SMC generation, resampled by weight), :class:`PriorUncertainty` for the other varying
-    parameters (not informed by the calibration)."""
+    """A calibration's posterior for the calibrated quantities (particles of the last ABC-SMC
+    generation, resampled by weight), :class:`PriorUncertainty` for the other varying parameters
+    (not informed by the calibration). ``posterior``: the ``posterior`` block of a calibration
+    result (keys, values, weights); None: the disease's shipped calibration."""
 
     disease: str
     scale: float = 0.5
+    posterior: dict | None = None
+    fitted_to: str = ""  # for the label, with ``posterior``: what it was fitted to
+
+    def _posterior(self) -> dict:
+        from remit.calibration import shipped
+
+        return self.posterior if self.posterior is not None else shipped.load(self.disease)["posterior"]
+
+    @property
+    def drawn(self) -> tuple[str, ...]:  # type: ignore[override]
+        return tuple(k for k in self._posterior()["keys"] if "." not in k)
 
     @property
     def label(self) -> str:  # type: ignore[override]
-        from remit.calibration import shipped
-
-        doc = shipped.load(self.disease)
-        keys = ", ".join(doc["posterior"]["keys"]) if doc else ""
-        return (f"calibrated posterior (remit calibrate) for {keys}; other varying parameters drawn from the model "
+        keys = ", ".join(self._posterior()["keys"])
+        what = f"calibrated posterior ({self.fitted_to})" if self.fitted_to else "calibrated posterior (remit calibrate)"
+        return (f"{what} for {keys}; other varying parameters drawn from the model "
                 f"priors with {self.scale:g} x their between-patient spread")
 
     def typical_values(self, model, n, seed):
-        from remit.calibration import shipped
-
         out = PriorUncertainty(scale=self.scale).typical_values(model, n, seed)
-        doc = shipped.load(self.disease)
-        post = doc["posterior"]
+        post = self._posterior()
         values = np.asarray(post["values"], dtype=float)
         w = np.asarray(post["weights"], dtype=float)
         rows = np.random.default_rng([seed, 0xCA1B, n]).choice(len(w), size=n, p=w / w.sum())

@@ -223,14 +223,15 @@ def write_outputs(result: ValidationResult, out: Path) -> None:
 # --------------------------------------------------------------------------
 
 
-def summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Agreement counts per disease and role (targets only; -unverified rows counted apart)."""
+def summary(table: pd.DataFrame, by: tuple[str, ...] = ("disease", "role")) -> pd.DataFrame:
+    """Agreement (and coverage) counts per disease and role, or per the columns ``by`` (targets only;
+    -unverified rows counted apart)."""
     rows = []
-    for (d, role), g in table.groupby(["disease", "role"], sort=False):
+    for keys, g in table.groupby(list(by), sort=False):
         tg = g[g["target"].astype(bool)]
         a = tg["agree"].astype(float)
         ug = g[~g["target"].astype(bool)]["agree"].astype(float)
-        row = {"disease": d, "role": role, "endpoints": len(tg), "with_interval": int(a.notna().sum()),
+        row = {**dict(zip(by, keys)), "endpoints": len(tg), "with_interval": int(a.notna().sum()),
                "agree": int((a == 1).sum()), "miss": int((a == 0).sum()), "no_interval": int(a.isna().sum()),
                "unverified": len(ug), "unverified_agree": int((ug == 1).sum())}
         if "covered" in g.columns:  # coverage of the 90% predictive intervals at the published trial's size
@@ -315,8 +316,19 @@ def forest_figure(g: pd.DataFrame, disease: str):
     return fig
 
 
-def render_html(result: ValidationResult) -> str:
-    """validation.html (layout: ``remit/report/templates/validation.html.j2``)."""
+def _summary_table(t: pd.DataFrame, by: tuple[str, ...]) -> Table:
+    cols = [*by, "endpoints", "with_interval", "agree", "miss", "no_interval", "unverified", "unverified_agree"]
+    if "covered" in t.columns:
+        cols += ["with_pi", "covered", "coverage", "width_ratio"]
+    rows = [[v if isinstance(v, str) else _fmt(v) if isinstance(v, float) else str(v) for v in r]
+            for r in summary(t, by)[cols].itertuples(index=False)]
+    return Table(cols, rows, [False] * len(by) + [True] * (len(cols) - len(by)))
+
+
+def render_html(result: ValidationResult, title: str = "remit validation: simulated vs published trials",
+                by_trial: bool = False) -> str:
+    """validation.html (layout: ``remit/report/templates/validation.html.j2``); ``by_trial``: also the
+    summary per held-out trial (cross-validation, :mod:`remit.crossval`)."""
     t = result.table
     present = set(t.get("disease", []))
     diseases = []
@@ -330,19 +342,15 @@ def render_html(result: ValidationResult) -> str:
         headings["skipped"] = "Not simulated"
     if result.timings:
         headings["runtimes"] = "Scenario runtimes"
-    summary_table = None
-    if len(t):
-        cols = ["disease", "role", "endpoints", "with_interval", "agree", "miss", "no_interval", "unverified",
-                "unverified_agree"]
-        if "covered" in t.columns:
-            cols += ["with_pi", "covered", "coverage", "width_ratio"]
-        rows = [[v if isinstance(v, str) else _fmt(v) if isinstance(v, float) else str(v) for v in r]
-                for r in summary(t)[cols].itertuples(index=False)]
-        summary_table = Table(cols, rows, [False, False] + [True] * (len(cols) - 2))
+    summary_table = _summary_table(t, ("disease", "role")) if len(t) else None
+    trials = _summary_table(t, ("disease", "held_out_trial", "fit")) if (by_trial and len(t)) else None
+    if trials is not None:
+        headings = {"summary": "Summary", "trials": "Per held-out trial", **{k: v for k, v in headings.items()
+                                                                                if k != "summary"}}
     size = (f"with {result.patients_per_arm} patients per arm" if result.patients_per_arm
             else "at each scenario's patients_per_arm")
     return render_page(
-        "validation.html.j2", title="remit validation: simulated vs published trials", headings=headings,
+        "validation.html.j2", title=title, headings=headings, trials=trials,
         subtitle=f"{len(result.timings)} scenarios simulated {size}; runtime {result.runtime_s:.0f} s.",
         parameters=result.parameters, agree_rule=AGREE_RULE + (COVERAGE_RULE if result.posterior_draws else ""),
         summary=summary_table, diseases=diseases,

@@ -174,9 +174,11 @@ class CalibrationProblem:
         return float(np.sqrt(np.mean(np.minimum(z * z, MISSING_Z ** 2))))
 
 
-def build_problem(disease: str, patients_per_arm: int) -> CalibrationProblem:
+def build_problem(disease: str, patients_per_arm: int, exclude: tuple[str, ...] = ()) -> CalibrationProblem:
     """The calibration problem of ``disease``, read from calibration-role evidence only (inside
-    :func:`remit.evidence.calibration_context`; a validation record read here raises)."""
+    :func:`remit.evidence.calibration_context`; a validation record read here raises). ``exclude``:
+    calibration trials left out (leave-one-trial-out cross-validation, :mod:`remit.crossval`): none of
+    their targets or scenarios is in the problem."""
     from remit.diseases import get_disease
     from remit.evidence import (
         audit, calibration_context, calibration_records, load_trial_scenario, mapping, scenario_name,
@@ -193,6 +195,8 @@ def build_problem(disease: str, patients_per_arm: int) -> CalibrationProblem:
         scenarios: dict[str, object] = {}
         row = -1
         for rid, rec in sorted(calibration_records(disease).items()):
+            if rid in exclude:
+                continue
             m = mapping(rid)
             if m is None or rec.unverified:
                 continue

@@ -17,12 +17,17 @@ def test_held_out_problem_has_nothing_of_the_held_out_trial():
     full = build_problem(DISEASE, 10)
     trials = sorted({t.trial_id for t in full.targets})
     assert trials == cv.held_out_trials(DISEASE) and len(trials) == 2
+    whole = full.statistics(full.simulate(None))
     for held in trials:
-        p = build_problem(DISEASE, 10, exclude=(held,))
+        p = full.without(held)
         assert held not in {t.trial_id for t in p.targets} and p.targets
         assert all(rec.id != held for rec, _, _ in p.jobs)
-        rows = p.simulate(None)  # the target rows still point at their own comparison rows
-        assert p.statistics(rows)
+        # every target left points at its own comparison row: the same estimate as in the whole problem
+        x = p.statistics(p.simulate(None))
+        kept = [i for i, t in enumerate(full.targets) if t.trial_id != held]
+        assert [x[f"s{j}"] for j in range(len(kept))] == [whole[f"s{i}"] for i in kept]
+    with pytest.raises(ValueError, match="not a calibration trial"):
+        full.without("t1d-no-such-trial")
 
 
 @pytest.fixture

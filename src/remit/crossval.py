@@ -1,8 +1,8 @@
 """``remit validate --cross-validate``: leave-one-trial-out cross-validation of the calibrations.
 
 For every calibration trial T of a disease (a calibration-role record with targets), calibrate on
-the disease's *other* calibration trials (:func:`remit.calibration.problem.build_problem` with
-``exclude=(T,)``, ABC-SMC at the budget's settings), simulate T's design at that fit's point (the
+the disease's *other* calibration trials (:meth:`remit.calibration.problem.CalibrationProblem.without`,
+ABC-SMC at the budget's settings), simulate T's design at that fit's point (the
 literature values for every other parameter) with predictive intervals drawn from its posterior, and
 score T's published endpoints exactly as ``remit validate`` does: ``agree`` (the simulated estimate
 inside the published 95% interval) and ``covered`` (the published value inside the 90% predictive
@@ -81,7 +81,7 @@ def _fit(disease: str, trial: str, others: list[str], settings: CrossValidationS
         doc = json.loads(done.read_text())
     else:
         cal = settings.calibration(disease)
-        problem = build_problem(disease, cal.patients_per_arm, exclude=(trial,))
+        problem = build_problem(disease, cal.patients_per_arm).without(trial)
         say(f"{disease}: fitting without {trial} ({len(problem.targets)} targets of {', '.join(others)})")
         doc = calibrate(cal, where, workers=workers, resume=where.exists() and any(where.iterdir()), problem=problem,
                         progress=say)

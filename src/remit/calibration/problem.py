@@ -168,17 +168,37 @@ class CalibrationProblem:
             raise ValueError(f"{self.disease}: the model estimates none of the targets at {values}")
         return replace(self, targets=tuple(targets))
 
+    def without(self, trial_id: str) -> "CalibrationProblem":
+        """The same problem with trial ``trial_id`` left out: none of its targets, comparison rows or
+        scenarios (leave-one-trial-out cross-validation, :mod:`remit.crossval`)."""
+        from dataclasses import replace
+
+        sizes = [len(m.endpoints) for _, m, _ in self.jobs]  # comparison rows of each job in simulate()
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
+        keep = [i for i, (rec, _, _) in enumerate(self.jobs) if rec.id != trial_id]
+        if len(keep) == len(self.jobs):
+            raise ValueError(f"{self.disease}: {trial_id} is not a calibration trial of this problem")
+        moved = dict(zip(keep, np.concatenate([[0], np.cumsum([sizes[i] for i in keep])[:-1]]).astype(int)))
+        targets = []
+        for t in self.targets:
+            if t.trial_id == trial_id:
+                continue
+            job = int(np.searchsorted(starts, t.row, side="right") - 1)
+            targets.append(replace(t, row=int(moved[job] + t.row - starts[job])))
+        jobs = [self.jobs[i] for i in keep]
+        used = {n for _, _, names in jobs for n in names.values()}
+        return replace(self, targets=tuple(targets), jobs=jobs,
+                       scenarios={n: s for n, s in self.scenarios.items() if n in used})
+
     def distance(self, x: dict[str, float], x0: dict[str, float] | None = None) -> float:
         """Root mean square standardised residual (``x0`` is ignored: the targets are fixed)."""
         z = self.residuals(x)
         return float(np.sqrt(np.mean(np.minimum(z * z, MISSING_Z ** 2))))
 
 
-def build_problem(disease: str, patients_per_arm: int, exclude: tuple[str, ...] = ()) -> CalibrationProblem:
+def build_problem(disease: str, patients_per_arm: int) -> CalibrationProblem:
     """The calibration problem of ``disease``, read from calibration-role evidence only (inside
-    :func:`remit.evidence.calibration_context`; a validation record read here raises). ``exclude``:
-    calibration trials left out (leave-one-trial-out cross-validation, :mod:`remit.crossval`): none of
-    their targets or scenarios is in the problem."""
+    :func:`remit.evidence.calibration_context`; a validation record read here raises)."""
     from remit.diseases import get_disease
     from remit.evidence import (
         audit, calibration_context, calibration_records, load_trial_scenario, mapping, scenario_name,
@@ -195,8 +215,6 @@ def build_problem(disease: str, patients_per_arm: int, exclude: tuple[str, ...] 
         scenarios: dict[str, object] = {}
         row = -1
         for rid, rec in sorted(calibration_records(disease).items()):
-            if rid in exclude:
-                continue
             m = mapping(rid)
             if m is None or rec.unverified:
                 continue

@@ -146,6 +146,31 @@ def test_calibration_killed_and_resumed_equals_uninterrupted(tmp_path):
     assert ra["generations"] == rb["generations"]
     assert ra["posterior"] == rb["posterior"]
     assert ra["point"] == rb["point"]
+    # the convergence report: per generation its acceptance and effective sample size, and how far the
+    # posterior's percentiles moved in the last generation
+    assert ra["convergence"] == rb["convergence"]
+    for g in ra["generations"]:
+        assert 0 < g["acceptance_rate"] <= 1 and 1 <= g["effective_sample_size"] <= 6 + 1e-9
+    moved = ra["convergence"]["quantile_change"]
+    assert set(moved) == {t["name"] if t["field"] == "value" else f"{t['name']}.cv" for t in ra["parameters"]}
+    assert all(0 <= v <= 1 for q in moved.values() for v in q.values())
+
+
+def test_stopping_rules():
+    """A calibration stops at its last generation, below min_epsilon, once epsilon falls by less than the
+    tolerance between two generations, or once the time budget is spent."""
+    from remit.calibration.abc import CalibrationSettings, _stop
+
+    s = CalibrationSettings(disease="type1_diabetes", generations=5, min_epsilon=0.5, epsilon_tolerance=0.05,
+                            time_budget_s=100.0)
+    assert _stop(s, 0, [], 0.0) is None
+    assert _stop(s, 2, [2.0, 1.5], 10.0) is None
+    assert _stop(s, 2, [2.0, 1.95], 10.0) == "epsilon_tolerance"
+    assert _stop(s, 2, [2.0, 0.4], 10.0) == "min_epsilon"
+    assert _stop(s, 2, [2.0, 1.5], 100.0) == "time_budget"
+    assert _stop(s, 5, [2.0, 1.5, 1.0, 0.8, 0.6], 10.0) == "generations"
+    never = CalibrationSettings(disease="type1_diabetes", epsilon_tolerance=0.0)
+    assert _stop(never, 2, [2.0, 2.0], 1e9) is None
 
 
 @pytest.mark.parametrize("disease", DISEASES.ids())

@@ -344,10 +344,17 @@ def calibrate_cmd(
     disease: str = disease_option(..., "The disease to calibrate (e.g. lupus)"),
     out: Optional[Path] = out_option(None, "Run directory (default results/calibration/DISEASE)"),
     seed: int = seed_option(1, "Seed of the ABC-SMC proposals", high=2**31 - 1),
-    population: int = typer.Option(32, "--population", min=4, max=10_000, help="Particles per ABC-SMC generation"),
-    generations: int = typer.Option(4, "--generations", min=1, max=100, help="Most ABC-SMC generations"),
+    population: int = typer.Option(256, "--population", min=4, max=10_000, help="Particles per ABC-SMC generation"),
+    generations: int = typer.Option(30, "--generations", min=1, max=100, help="Most ABC-SMC generations"),
     patients_per_arm: int = patients_per_arm_option(60, "Virtual patients per arm of each calibration trial", 10, 100_000),
     min_epsilon: float = typer.Option(0.5, "--min-epsilon", min=0.0, help="Stop once the threshold (RMS standardised residual) is below this"),
+    epsilon_tolerance: float = typer.Option(
+        0.05, "--epsilon-tolerance", min=0.0, max=1.0,
+        help="Converged: stop once the threshold falls by less than this fraction between generations (0: never)"),
+    time_budget: float = typer.Option(
+        0.0, "--time-budget", min=0.0,
+        help="Seconds: start no generation once the finished ones took this long (0: none; the result then "
+             "depends on the machine's speed)"),
     workers: int = workers_option(2, 256, "Processes simulating particles (results do not depend on it)"),
     resume: bool = resume_option("Continue the calibration stored in --out"),
     force: bool = force_option("Discard what --out holds and start over"),
@@ -365,7 +372,8 @@ def calibrate_cmd(
         _fail("--resume and --force exclude each other")
     console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
     settings = CalibrationSettings(disease=disease, seed=seed, population_size=population, generations=generations,
-                                   patients_per_arm=patients_per_arm, min_epsilon=min_epsilon)
+                                   patients_per_arm=patients_per_arm, min_epsilon=min_epsilon,
+                                   epsilon_tolerance=epsilon_tolerance, time_budget_s=time_budget)
     out = out or Path("results/calibration") / disease
     last = [0.0]
 
@@ -381,7 +389,12 @@ def calibrate_cmd(
     except (FileExistsError, ValueError) as exc:
         _fail(str(exc))
     for g in doc["generations"]:
-        console.print(f"generation {g['t']}: epsilon {g['epsilon']:.3g}, {g['simulations']} simulations")
+        console.print(f"generation {g['t']}: epsilon {g['epsilon']:.3g}, {g['simulations']} simulations, acceptance "
+                      f"{g['acceptance_rate']:.2f}, effective sample size {g['effective_sample_size']:.0f}")
+    conv = doc["convergence"]
+    moved = conv.get("largest_quantile_change")
+    console.print(f"stopped by {conv['stopped_by']}" + ("" if moved is None else
+                  f"; largest move of a posterior 5/50/95th percentile in the last generation: {moved:.1%} of its prior range"))
     for p in doc["parameters"]:
         lo, hi = p["posterior_95"]
         console.print(f"{p['name']}{'' if p['field'] == 'value' else '.cv'}: prior value {p['prior_value']:.4g} -> "
@@ -406,7 +419,7 @@ def validate_cmd(
         help="Leave-one-trial-out: calibrate without each calibration trial in turn, predict it, score it "
              "(cv.csv, cv.html; remit.crossval)"),
     budget: str = typer.Option("quick", "--budget", help="--cross-validate: ABC-SMC settings of each fit, quick "
-                                                          "(16 particles x 3 generations x 30 per arm) or full (64 x 6 x 60)"),
+                                                          "(16 particles x 3 generations x 30 per arm) or full (remit calibrate's defaults)"),
     workers: int = workers_option(1, help="--cross-validate: particle processes of each calibration (results do not "
                                           "depend on it)"),
     resume: bool = resume_option("--cross-validate: continue the run in --out (finished fits and trials are kept)"),

@@ -36,8 +36,8 @@ __all__ = ["BUDGETS", "CrossValidationError", "CrossValidationSettings", "held_o
 
 # ABC-SMC settings of every held-out fit: "quick" finishes all six diseases within an hour on 2 cores
 BUDGETS = {
-    "quick": {"population_size": 16, "generations": 3, "patients_per_arm": 30},
-    "full": {"population_size": 64, "generations": 6, "patients_per_arm": 60},
+    "quick": {"population_size": 16, "generations": 3, "patients_per_arm": 30, "epsilon_tolerance": 0.0},
+    "full": {"population_size": 256, "generations": 30, "patients_per_arm": 60},  # remit calibrate's defaults
 }
 SETTINGS_NAME = "cv_settings.json"
 EXTRA_COLUMNS = ["held_out_trial", "fit"]

@@ -49,14 +49,20 @@ class CalibrationSettings:
 
     disease: str
     seed: int = 1
-    population_size: int = 32
-    generations: int = 4
+    population_size: int = 256
+    generations: int = 30  # at most
     patients_per_arm: int = 60
     min_epsilon: float = 0.5  # stop early once the RMS standardised residual of the threshold is below this
+    # converged: stop once epsilon fell by less than this fraction from one generation to the next (0: never)
+    epsilon_tolerance: float = 0.05
+    # stop starting generations once the finished ones took this long in all (0: no budget); the only
+    # setting whose result depends on the machine's speed
+    time_budget_s: float = 0.0
     batch: int = 8  # candidates handed out together (any value gives the same result)
 
 
-EXTENDABLE = ("generations", "min_epsilon")  # settings a resumed run may change (the path so far is the same)
+# settings a resumed run may change (the path so far is the same)
+EXTENDABLE = ("generations", "min_epsilon", "epsilon_tolerance", "time_budget_s")
 
 
 # --------------------------------------------------------------------------
@@ -200,13 +206,26 @@ def _history(out: Path):
     return h
 
 
-def _stored(out: Path) -> tuple[int | None, float]:
-    """Finished generations in ``out`` (None: no run started there yet) and the last one's epsilon."""
+def _stored(out: Path) -> tuple[int | None, list[float]]:
+    """Finished generations in ``out`` (None: no run started there yet) and their epsilons."""
     h = _history(out)
     if h is None:
-        return None, float("inf")
-    done = int(h.max_t + 1)
-    return done, (float(h.get_all_populations()["epsilon"].iloc[-1]) if done else float("inf"))
+        return None, []
+    pops = h.get_all_populations()
+    return int(h.max_t + 1), [float(e) for e in pops[pops["t"] >= 0]["epsilon"]]
+
+
+def _stop(settings: CalibrationSettings, done: int, eps: list[float], wall_s: float) -> str | None:
+    """Why no further generation is run (None: run one)."""
+    if done >= settings.generations:
+        return "generations"
+    if eps and eps[-1] <= settings.min_epsilon:
+        return "min_epsilon"
+    if len(eps) >= 2 and settings.epsilon_tolerance > 0 and eps[-2] - eps[-1] < settings.epsilon_tolerance * eps[-2]:
+        return "epsilon_tolerance"
+    if settings.time_budget_s > 0 and wall_s >= settings.time_budget_s:
+        return "time_budget"
+    return None
 
 
 def calibrate(settings: CalibrationSettings, out: str | Path, workers: int = 1, resume: bool = False,
@@ -246,16 +265,15 @@ def calibrate(settings: CalibrationSettings, out: str | Path, workers: int = 1, 
     problem = problem or build_problem(settings.disease, settings.patients_per_arm)
     say(f"{settings.disease}: {len(problem.parameters)} parameters, {len(problem.targets)} targets from "
         f"{len({t.trial_id for t in problem.targets})} calibration trials, {len(problem.scenarios)} scenarios")
-    stored, eps_last = _stored(out)
+    stored, eps = _stored(out)
     if stored:
         say(f"resuming after generation {stored - 1} (stored in {out / DB_NAME})")
-    stopped = "generations"
+    log = out / TIMINGS_NAME  # wall time of each finished generation, across interruptions
     while True:
         done = stored or 0
-        if done >= settings.generations:
-            break
-        if eps_last <= settings.min_epsilon:
-            stopped = "min_epsilon"
+        past = json.loads(log.read_text()) if log.exists() else []
+        stopped = _stop(settings, done, eps, sum(g["wall_s"] for g in past))
+        if stopped:
             break
         t1 = time.perf_counter()
         abc, sampler = _abc(problem, settings, workers,
@@ -270,10 +288,8 @@ def calibrate(settings: CalibrationSettings, out: str | Path, workers: int = 1, 
             sampler.stop()
         wall = time.perf_counter() - t1
         say(f"generation {done} done in {wall:.0f} s")
-        log = out / TIMINGS_NAME  # wall time of each finished generation, across interruptions
-        past = json.loads(log.read_text()) if log.exists() else []
         log.write_text(json.dumps([*past, {"generation": done, "wall_s": round(wall, 2)}]))
-        stored, eps_last = _stored(out)
+        stored, eps = _stored(out)
     doc = summarise(problem, settings, out, workers, time.perf_counter() - t0, stopped)
     (out / RESULT_NAME).write_text(json.dumps(doc, indent=1, allow_nan=True))
     return doc
@@ -348,8 +364,11 @@ def summarise(problem: CalibrationProblem, settings: CalibrationSettings, out: P
         "parameters": params,
         "posterior": {"keys": problem.keys, "values": vals.to_numpy().tolist(), "weights": w.tolist(),
                       "distances": d.tolist()},
-        "generations": [{"t": int(r.t), "epsilon": float(r.epsilon), "simulations": int(r.samples)}
+        "generations": [{"t": int(r.t), "epsilon": float(r.epsilon), "simulations": int(r.samples),
+                         "acceptance_rate": settings.population_size / max(int(r.samples), 1),
+                         "effective_sample_size": _ess(h, int(r.t))}
                         for r in pops.itertuples()],
+        "convergence": convergence(h, problem, stopped),
         "targets": [{**{k: v for k, v in asdict(t).items() if k != "row"}} for t in problem.targets],
         "fit": {"distance_prior": problem.distance(x_prior), "distance_point": problem.distance(x_point),
                 "patients_per_arm": settings.patients_per_arm, "targets": fit},
@@ -365,6 +384,31 @@ def summarise(problem: CalibrationProblem, settings: CalibrationSettings, out: P
             "python": platform.python_version(), "cpus": os.cpu_count(),
         },
     }
+
+
+def _ess(h, t: int) -> float:
+    """Effective sample size of generation ``t``'s importance weights, 1 / sum(w^2) (w normalised)."""
+    _, w = h.get_distribution(m=0, t=t)
+    w = np.asarray(w, dtype=float) / np.sum(w)
+    return float(1.0 / np.sum(w * w))
+
+
+def convergence(h, problem: CalibrationProblem, stopped: str) -> dict:
+    """How settled the posterior is: per fitted quantity, the move of its weighted 5th, 50th and 95th
+    percentiles between the last two generations, as a fraction of its prior range (on the scale it is
+    explored on); and why the run stopped."""
+    from remit.uncertainty import weighted_quantile
+
+    out: dict = {"stopped_by": stopped, "quantile_change": {}}
+    if h.max_t < 1:
+        return out
+    (a, wa), (b, wb) = (h.get_distribution(m=0, t=t) for t in (h.max_t - 1, h.max_t))
+    for p, (lo, hi) in zip(problem.parameters, problem.prior_bounds()):
+        moves = [abs(weighted_quantile(b[p.key].to_numpy(), np.asarray(wb), q)
+                     - weighted_quantile(a[p.key].to_numpy(), np.asarray(wa), q)) / (hi - lo) for q in (0.05, 0.5, 0.95)]
+        out["quantile_change"][p.key] = dict(zip(("q05", "q50", "q95"), (float(m) for m in moves)))
+    out["largest_quantile_change"] = max(max(v.values()) for v in out["quantile_change"].values())
+    return out
 
 
 def ship_result(doc: dict) -> Path:

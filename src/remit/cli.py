@@ -532,6 +532,41 @@ def _cross_validate(console, out, disease, trial, patients_per_arm, defaults, po
     console.print(f"[bold]wrote[/] {out}/cv.csv and {out}/cv.html ({result.runtime_s:.0f} s)")
 
 
+@app.command("credibility")
+def credibility_cmd(
+    out: Path = out_option(Path("results/credibility"), "Output directory for credibility.html and credibility.json"),
+    disease: Optional[str] = disease_option(None, "Only this disease (default: all)"),
+    validation: Optional[Path] = typer.Option(
+        None, "--validation", help="Folder with remit validate's validation.csv (and --cross-validate's cv.csv); "
+                                   "default: run the validation now"),
+    posterior_draws: int = posterior_draws_option(20),
+    sensitivity_samples: int = typer.Option(16, "--sensitivity-samples", min=0, max=4096,
+                                            help="Sobol base samples of the sensitivity section (power of 2; 0: none)"),
+    quiet: bool = quiet_option(),
+) -> None:
+    """One credibility report per disease (ASME V&V 40 structure): context of use, verification, validation
+    and cross-validation, sensitivity, evidence, limitations."""
+    from rich.console import Console
+
+    from remit.credibility import run_credibility
+    from remit.design.common import DesignError
+
+    if disease is not None:
+        check_disease(disease)
+    if sensitivity_samples and sensitivity_samples & (sensitivity_samples - 1):
+        _fail(f"--sensitivity-samples {sensitivity_samples}: must be a power of 2 (or 0)")
+    console = Console(stderr=True)
+    say = (lambda s: None) if quiet else (lambda s: console.print(f"[dim]{s}[/]"))
+    try:
+        docs = run_credibility(out, disease, validation, posterior_draws, sensitivity_samples, say)
+    except (FileNotFoundError, DesignError) as exc:
+        _fail(str(exc))
+    for doc in docs:
+        v = ", ".join(f"{c['name']} {c['measured']:.1e} ({'ok' if c['passed'] else 'FAILS'})" for c in doc["verification"])
+        console.print(f"{doc['disease']}: {v}")
+    console.print(f"[bold]wrote[/] {out}/credibility.html and {out}/credibility.json")
+
+
 @app.command("predict")
 def predict_cmd(
     patient: Path = typer.Argument(..., help="Patient TOML file (see examples/patient_*.toml)"),

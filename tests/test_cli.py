@@ -78,7 +78,10 @@ def test_run_command_writes_the_run_directory(tmp_path):
     assert "calibrated posterior" in prov["predictive_intervals"]["parameter_uncertainty"]
     header = (out / "endpoints.csv").read_text().splitlines()[0].split(",")
     assert header[-4:] == ["pi_low", "pi_high", "trial_pi_low", "trial_pi_high"]
-    assert "90% PI (parameters)" in (out / "report.html").read_text()
+    report = (out / "report.html").read_text()
+    assert "90% PI (parameters)" in report
+    # --compare: the published numbers beside the interval a trial of the published size would see
+    assert "90% PI at that n" in report
 
 
 @pytest.mark.parametrize("args, message", [

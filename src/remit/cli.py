@@ -111,7 +111,7 @@ def run(
     if published is not None:
         from remit.evidence import compare_endpoints
 
-        result.published = compare_endpoints(published, result.all_endpoints, spec)
+        result.published = compare_endpoints(published, result.all_endpoints, spec, result.predictive)
     from remit.trial import write_outputs
 
     try:

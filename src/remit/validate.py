@@ -176,26 +176,17 @@ def run_validation(out: str | Path | None = None, disease: str | None = None, tr
 def _coverage(rows: pd.DataFrame, rec, m, predictive: dict) -> pd.DataFrame:
     """``rows`` (compare_rows, one per mapping entry in order) with the 90% predictive interval of a trial of
     the published size and whether it covers the published value (:data:`COVERAGE_COLUMNS`)."""
-    from remit.evidence.compare import _denominator, find_published
+    from remit.evidence.compare import _trial_interval, find_published
 
     out = {c: [] for c in COVERAGE_COLUMNS}
     for entry, r in zip(m.endpoints, rows.itertuples(index=False)):
-        pred = predictive[entry.scenario]
         pub = find_published(rec, entry)
-        n = _denominator(rec, pub, entry)[0] if pub is not None else None
-        lo = hi = math.nan
-        if pred is not None and n:
-            t = pred.table
-            sel = t[(t["group"] == (entry.simulated.group or "")) & (t["arm"] == r.arm) & (t["endpoint"] == r.endpoint)
-                    & np.isclose(t["timepoint_years"].astype(float), r.timepoint_years)]
-            if len(sel):
-                lo, hi = pred.interval(sel.iloc[0], trial_size=n)
-                if entry.simulated.complement:
-                    lo, hi = 1 - hi, 1 - lo
+        n, lo, hi = (_trial_interval(rec, pub, entry, r.arm, r.timepoint_years, predictive[entry.scenario])
+                     if pub is not None else (math.nan,) * 3)
         ok = math.isfinite(lo) and math.isfinite(r.published)
         out["pi_low"].append(lo)
         out["pi_high"].append(hi)
-        out["trial_n"].append(float(n) if n else math.nan)
+        out["trial_n"].append(n)
         out["covered"].append(float(lo <= r.published <= hi) if ok else math.nan)
     return rows.assign(**out)
 

@@ -209,9 +209,11 @@ def compare_rows(record: EvidenceRecord, mapping: Mapping, endpoints: dict[str |
     return pd.DataFrame(rows)
 
 
-def compare_endpoints(record, endpoints: pd.DataFrame, spec) -> pd.DataFrame:
+def compare_endpoints(record, endpoints: pd.DataFrame, spec, predictive=None) -> pd.DataFrame:
     """Published vs simulated for ``remit run --compare``: one row per mapped published endpoint
-    found in ``endpoints`` (published interval as stated in the paper)."""
+    found in ``endpoints`` (published interval as stated in the paper). With ``predictive`` (the run's
+    :class:`remit.predictive.PredictiveIntervals`) also ``trial_n`` and ``trial_pi_low``/``trial_pi_high``:
+    the 90% predictive interval of a trial of the published trial's size."""
     from remit.evidence.store import mapping
 
     rec = record if isinstance(record, EvidenceRecord) else EvidenceRecord.model_validate(record)
@@ -234,9 +236,28 @@ def compare_endpoints(record, endpoints: pd.DataFrame, spec) -> pd.DataFrame:
         if got is None:
             continue
         arm, tp, est, slo, shi = got
+        n, plo, phi = _trial_interval(rec, pub, entry, arm, tp, predictive)
         rows.append({"endpoint": entry.note or entry.simulated.endpoint, "arm": arm, "timepoint_years": tp,
                      "published": value, "published_ci_low": lo, "published_ci_high": hi,
                      "simulated": est, "sim_ci_low": slo, "sim_ci_high": shi,
+                     "trial_n": n, "trial_pi_low": plo, "trial_pi_high": phi,
                      "source": f"{rec.id}: {entry.published.name}"})
     return pd.DataFrame(rows, columns=["endpoint", "arm", "timepoint_years", "published", "published_ci_low",
-                                       "published_ci_high", "simulated", "sim_ci_low", "sim_ci_high", "source"])
+                                       "published_ci_high", "simulated", "sim_ci_low", "sim_ci_high", "trial_n",
+                                       "trial_pi_low", "trial_pi_high", "source"])
+
+
+def _trial_interval(rec, pub, entry, arm: str, tp: float, predictive) -> tuple[float, float, float]:
+    """(published n, low, high) of the 90% predictive interval at the published trial's size (NaN: none)."""
+    if predictive is None:
+        return math.nan, math.nan, math.nan
+    n = _denominator(rec, pub, entry)[0]
+    t = predictive.table
+    sel = t[(t["group"] == (entry.simulated.group or "")) & (t["arm"] == arm) & (t["endpoint"] == entry.simulated.endpoint)
+            & np.isclose(t["timepoint_years"].astype(float), tp)]
+    if not n or sel.empty:
+        return (float(n) if n else math.nan), math.nan, math.nan
+    lo, hi = predictive.interval(sel.iloc[0], trial_size=n)
+    if entry.simulated.complement:
+        lo, hi = 1 - hi, 1 - lo
+    return float(n), lo, hi

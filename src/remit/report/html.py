@@ -394,18 +394,27 @@ def _solver(patients: pd.DataFrame, order: Sequence[str]) -> dict[str, Any]:
 def _published(published: pd.DataFrame, lab: _Labels) -> Table:
     headers = ["Endpoint", "Arm", "Time", "Published", "Published 95% CI", "Simulated", "Simulated 95% CI",
                "CIs overlap", "Source"]
+    pi = "trial_pi_low" in published.columns and published["trial_pi_low"].notna().any()
+    if pi:  # the interval a trial of the published size would see (remit.predictive)
+        headers[-1:-1] = ["n (published)", "90% PI at that n", "Published inside"]
     rows = []
     for r in published.itertuples(index=False):
         overlap = DASH
         if all(_finite(x) for x in (r.published_ci_low, r.published_ci_high, r.sim_ci_low, r.sim_ci_high)):
             ok = r.published_ci_low <= r.sim_ci_high and r.sim_ci_low <= r.published_ci_high
             overlap = "yes" if ok else "no"
-        rows.append([
+        cells = [
             lab.endpoints.get(r.endpoint, r.endpoint), r.arm, fmt_time(r.timepoint_years),
             fmt_num(r.published, 3), fmt_ci(r.published_ci_low, r.published_ci_high, 3),
-            fmt_num(r.simulated, 3), fmt_ci(r.sim_ci_low, r.sim_ci_high, 3), overlap, r.source,
-        ])
-    return Table(headers, rows, [False, False, True, True, True, True, True, False, False])
+            fmt_num(r.simulated, 3), fmt_ci(r.sim_ci_low, r.sim_ci_high, 3), overlap,
+        ]
+        if pi:
+            inside = (DASH if not (_finite(r.trial_pi_low) and _finite(r.published))
+                      else "yes" if r.trial_pi_low <= r.published <= r.trial_pi_high else "no")
+            cells += [fmt_num(r.trial_n, 0), fmt_ci(r.trial_pi_low, r.trial_pi_high, 3), inside]
+        rows.append([*cells, r.source])
+    numeric = [False, False, True, True, True, True, True, False] + ([True, True, False] if pi else []) + [False]
+    return Table(headers, rows, numeric)
 
 
 def _arm_order(spec: Any, patients: pd.DataFrame) -> list[str]:

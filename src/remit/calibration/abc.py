@@ -238,6 +238,8 @@ def calibrate(settings: CalibrationSettings, out: str | Path, workers: int = 1, 
     if problem is not None and (problem.disease, problem.patients_per_arm) != (settings.disease, settings.patients_per_arm):
         raise ValueError(f"the problem is of {problem.disease} at {problem.patients_per_arm} patients per arm, the "
                          f"settings of {settings.disease} at {settings.patients_per_arm}")
+    import pyabc  # noqa: F401  (importing pyabc sets its loggers to INFO: quiet them after it)
+
     logging.getLogger("ABC").setLevel(logging.WARNING)
     logging.getLogger("Epsilon").setLevel(logging.WARNING)
     logging.getLogger("Distance").setLevel(logging.WARNING)

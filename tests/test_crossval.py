@@ -31,9 +31,8 @@ def test_held_out_problem_has_nothing_of_the_held_out_trial():
 
 
 @pytest.fixture
-def tiny(monkeypatch):
-    monkeypatch.setitem(cv.BUDGETS, "tiny", TINY)
-    return cv.CrossValidationSettings("tiny", posterior_draws=3)
+def tiny():
+    return cv.CrossValidationSettings("tiny", posterior_draws=3, abc=tuple(TINY.items()))
 
 
 def test_cross_validation_scores_each_trial_from_the_others_and_resumes(tmp_path, tiny):
@@ -63,5 +62,11 @@ def test_cross_validation_scores_each_trial_from_the_others_and_resumes(tmp_path
     cv.run_cross_validation(out, DISEASE, tiny, resume=True)
     assert (out / "cv.csv").read_bytes() == before
     with pytest.raises(cv.CrossValidationError, match="other settings"):
-        cv.run_cross_validation(out, DISEASE, cv.CrossValidationSettings("tiny", posterior_draws=4), resume=True)
+        cv.run_cross_validation(out, DISEASE, cv.CrossValidationSettings("tiny", 4, abc=tuple(TINY.items())),
+                                resume=True)
     assert len(first.table) == len(table)
+    # the held-out fits side by side on two Dask workers: the same table
+    cv.run_cross_validation(tmp_path / "dask", DISEASE, tiny, workers=2)
+    assert (tmp_path / "dask" / "cv.csv").read_bytes() == before
+    with pytest.raises(cv.CrossValidationError, match="--budget"):
+        cv.CrossValidationSettings("nonsense")

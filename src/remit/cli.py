@@ -420,8 +420,8 @@ def validate_cmd(
              "(cv.csv, cv.html; remit.crossval)"),
     budget: str = typer.Option("quick", "--budget", help="--cross-validate: ABC-SMC settings of each fit, quick "
                                                           "(16 particles x 3 generations x 30 per arm) or full (remit calibrate's defaults)"),
-    workers: int = workers_option(1, help="--cross-validate: particle processes of each calibration (results do not "
-                                          "depend on it)"),
+    workers: int = workers_option(1, help="--cross-validate: Dask worker processes running the held-out fits side by "
+                                          "side (results do not depend on it)"),
     resume: bool = resume_option("--cross-validate: continue the run in --out (finished fits and trials are kept)"),
     force: bool = force_option("--cross-validate: replace the run in --out"),
     quiet: bool = quiet_option(),

@@ -49,16 +49,29 @@ class CrossValidationError(RuntimeError):
 
 @dataclass(frozen=True)
 class CrossValidationSettings:
-    """Everything that determines the result (stored in ``out``; a resumed run must use the same)."""
+    """Everything that determines the result (stored in ``out``; a resumed run must use the same).
+    ``abc``: the ABC-SMC settings of every fit (:class:`remit.calibration.abc.CalibrationSettings` fields),
+    by default those of ``budget``."""
 
     budget: str = "quick"
     posterior_draws: int = 20
     seed: int = 1
+    abc: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self):
+        if not self.abc:
+            if self.budget not in BUDGETS:
+                raise CrossValidationError(f"--budget {self.budget!r}: must be one of {', '.join(BUDGETS)}")
+            object.__setattr__(self, "abc", tuple(BUDGETS[self.budget].items()))
 
     def calibration(self, disease: str):
         from remit.calibration.abc import CalibrationSettings
 
-        return CalibrationSettings(disease, seed=self.seed, **BUDGETS[self.budget])
+        return CalibrationSettings(disease, seed=self.seed, **dict(self.abc))
+
+    def stored(self) -> dict:
+        """As written to (and compared with) ``cv_settings.json``."""
+        return json.loads(json.dumps(asdict(self)))
 
 
 def held_out_trials(disease: str) -> list[str]:
@@ -117,18 +130,36 @@ def _score(disease: str, trial: str, doc: dict | None, fit: str, settings: Cross
     return rows.assign(held_out_trial=trial, fit=fit)
 
 
+def _held_out(disease: str, trial: str, others: list[str], settings: CrossValidationSettings, where: Path,
+              chunk_size: int, say: Callable[[str], None] | None) -> float:
+    """Fit without ``trial``, score it, write ``where/rows.csv`` (a task: runs wherever the executor sends
+    it); the seconds it took."""
+    t1 = time.perf_counter()
+    say = say or (lambda s: None)
+    doc, fit = _fit(disease, trial, others, settings, where / "calibration", 1, say)
+    say(f"{disease}: scoring {trial} ({fit})")
+    rows = _score(disease, trial, doc, fit, settings, chunk_size)
+    where.mkdir(parents=True, exist_ok=True)
+    rows_file = where / "rows.csv"
+    tmp = rows_file.with_suffix(".tmp")
+    rows.to_csv(tmp, index=False)
+    tmp.replace(rows_file)  # whole or absent: a killed run scores this trial again
+    return time.perf_counter() - t1
+
+
 def run_cross_validation(out: str | Path, disease: str | None = None, settings: CrossValidationSettings | None = None,
                          workers: int = 1, resume: bool = False, force: bool = False, chunk_size: int = 1000,
-                         progress: Callable[[str], None] | None = None) -> ValidationResult:
+                         progress: Callable[[str], None] | None = None, scheduler: str | None = None) -> ValidationResult:
     """Hold out every calibration trial of ``disease`` (default: every disease that declares calibrated
-    parameters) in turn; write ``cv.csv`` and ``cv.html`` in ``out`` and return the table."""
+    parameters) in turn; write ``cv.csv`` and ``cv.html`` in ``out`` and return the table. ``workers`` > 1
+    (or a Dask ``scheduler`` address) runs the held-out fits side by side on Dask workers, each in one
+    process; the result does not depend on it."""
     import shutil
 
     from remit.diseases import DISEASES, get_disease
+    from remit.execute import executor
 
     settings = settings or CrossValidationSettings()
-    if settings.budget not in BUDGETS:
-        raise CrossValidationError(f"--budget {settings.budget!r}: must be one of {', '.join(BUDGETS)}")
     say = progress or (lambda s: None)
     out = Path(out)
     stored = out / SETTINGS_NAME
@@ -139,38 +170,32 @@ def run_cross_validation(out: str | Path, disease: str | None = None, settings: 
         elif not resume:
             raise CrossValidationError(f"{out} holds a cross-validation: pass --resume to continue it or --force to "
                                        "start over")
-        elif json.loads(stored.read_text()) != asdict(settings):
+        elif json.loads(stored.read_text()) != settings.stored():
             raise CrossValidationError(f"{out}: --resume with other settings ({json.loads(stored.read_text())}) than "
-                                       f"asked ({asdict(settings)}); use the same or --force")
+                                       f"asked ({settings.stored()}); use the same or --force")
     out.mkdir(parents=True, exist_ok=True)
-    stored.write_text(json.dumps(asdict(settings)))
+    stored.write_text(json.dumps(settings.stored()))
     t0 = time.perf_counter()
     diseases = [d for d in (DISEASES.ids() if disease is None else [disease]) if get_disease(d).calibrated]
     timings: dict[str, float] = {}
-    parts = []
-    for d in diseases:
-        trials = held_out_trials(d)
-        for trial in trials:
-            where = out / d / trial
-            rows_file = where / "rows.csv"
-            if not rows_file.exists():
-                t1 = time.perf_counter()
-                doc, fit = _fit(d, trial, [t for t in trials if t != trial], settings, where / "calibration", workers, say)
-                say(f"{d}: scoring {trial} ({fit})")
-                rows = _score(d, trial, doc, fit, settings, chunk_size)
-                where.mkdir(parents=True, exist_ok=True)
-                tmp = rows_file.with_suffix(".tmp")
-                rows.to_csv(tmp, index=False)
-                tmp.replace(rows_file)  # whole or absent: a killed run scores this trial again
-                timings[f"{d}: {trial}"] = time.perf_counter() - t1
-            parts.append(pd.read_csv(rows_file, keep_default_na=True))
+    held = [(d, trial, trials) for d in diseases for trials in [held_out_trials(d)] for trial in trials]
+    todo = [(d, trial, [t for t in trials if t != trial], settings, out / d / trial, chunk_size, None)
+            for d, trial, trials in held if not (out / d / trial / "rows.csv").exists()]
+    with executor(workers, scheduler) as pool:
+        if pool.workers == 1:  # in this process: its progress messages can be shown
+            todo = [(*a[:-1], say) for a in todo]
+        for i, seconds in pool.map_unordered(_held_out, todo):
+            d, trial = todo[i][:2]
+            timings[f"{d}: {trial}"] = seconds
+            say(f"{d}: {trial} held out, fitted and scored in {seconds:.0f} s")
+    parts = [pd.read_csv(out / d / trial / "rows.csv", keep_default_na=True) for d, trial, _ in held]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     for c in ("agree", "covered"):
         if c in table:
             table[c] = table[c].map({True: 1.0, False: 0.0, "True": 1.0, "False": 0.0}).astype(float)
     result = ValidationResult(table, [], timings, time.perf_counter() - t0, None,
                               f"leave-one-trial-out: each held-out trial simulated from a fit on the disease's other "
-                              f"calibration trials ({settings.budget} budget: {BUDGETS[settings.budget]}), literature "
+                              f"calibration trials ({settings.budget} budget: {dict(settings.abc)}), literature "
                               "values for every other parameter", settings.posterior_draws)
     write_outputs(result, out)
     return result

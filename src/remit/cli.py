@@ -31,7 +31,7 @@ def run(
     patients_per_arm: Optional[int] = patients_per_arm_option(None, "Override trial.patients_per_arm", None, None),
     seed: Optional[int] = seed_option(None, "Override trial.seed (the seed of every random draw of the run)", None),
     compare: Optional[str] = typer.Option(None, "--compare", help="Evidence id of a published trial to print beside the endpoints (e.g. ms-mist-2019)"),
-    posterior_draws: int = posterior_draws_option(20),
+    posterior_draws: int = posterior_draws_option(),
     trial_size: Optional[int] = trial_size_option(),
     quiet: bool = quiet_option(),
     workers: int = workers_option(),
@@ -92,8 +92,6 @@ def run(
             _fail(str(exc))
     if resume and force:
         _fail("--resume and --force exclude each other")
-    if posterior_draws == 1:
-        _fail("--posterior-draws 1: an interval needs at least 2 draws (0 turns the intervals off)")
     if trial_size is not None and not posterior_draws:
         _fail("--trial-size needs --posterior-draws of at least 2 (the interval is built from the draws)")
     from remit.rundir import RunDirectoryError
@@ -413,7 +411,7 @@ def validate_cmd(
     patients_per_arm: Optional[int] = patients_per_arm_option(
         None, "Override every scenario's patients_per_arm (smaller: faster, wider CIs)"),
     defaults: str = typer.Option("calibrated", "--defaults", help="Parameter values: calibrated (shipped fits) or prior (literature)"),
-    posterior_draws: int = posterior_draws_option(20),
+    posterior_draws: int = posterior_draws_option(),
     cross_validate: bool = typer.Option(
         False, "--cross-validate",
         help="Leave-one-trial-out: calibrate without each calibration trial in turn, predict it, score it "
@@ -447,8 +445,6 @@ def validate_cmd(
         if not quiet:
             console.print(f"[{i + 1}/{n}] simulating scenario {name}")
 
-    if posterior_draws == 1:
-        _fail("--posterior-draws 1: an interval needs at least 2 draws (0 turns the intervals off)")
     if cross_validate:
         _cross_validate(console, out, disease, trial, patients_per_arm, defaults, posterior_draws, budget, workers,
                         resume, force, quiet)
@@ -480,13 +476,7 @@ def validate_cmd(
                       num(r.simulated) + sim_ci, mark)
     console.print(table)
     if len(t):
-        s = summary(t)
-        st = Table(title="Agreement (targets; -unverified rows counted apart)")
-        for col in s.columns:
-            st.add_column(col)
-        for r in s.itertuples(index=False):
-            st.add_row(*[num(v) if isinstance(v, float) else str(v) for v in r])
-        console.print(st)
+        _print_agreement(console, summary(t), "Agreement (targets; -unverified rows counted apart)")
     for rid, role, reason in result.skipped:
         if not quiet:
             console.print(f"[dim]not simulated: {rid} ({role}): {reason}[/]")
@@ -494,11 +484,22 @@ def validate_cmd(
     console.print(f"[bold]wrote[/] {out}/validation.csv and {out}/validation.html ({result.runtime_s:.0f} s)")
 
 
-def _cross_validate(console, out, disease, trial, patients_per_arm, defaults, posterior_draws, budget, workers, resume,
-                    force, quiet) -> None:
+def _print_agreement(console, s, title: str) -> None:
+    """An agreement summary (remit.validate.summary) as a table; missing numbers empty."""
     from rich.table import Table
 
-    from remit.crossval import BUDGETS, CrossValidationError, CrossValidationSettings, run_cross_validation
+    st = Table(title=title)
+    for col in s.columns:
+        st.add_column(col)
+    for r in s.itertuples(index=False):
+        st.add_row(*["" if isinstance(v, float) and v != v else f"{v:.3g}" if isinstance(v, float) else str(v)
+                     for v in r])
+    console.print(st)
+
+
+def _cross_validate(console, out, disease, trial, patients_per_arm, defaults, posterior_draws, budget, workers, resume,
+                    force, quiet) -> None:
+    from remit.crossval import CrossValidationError, CrossValidationSettings, run_cross_validation
     from remit.validate import summary
 
     for given, what in ((trial, "--trial"), (patients_per_arm, "--patients-per-arm"),
@@ -506,29 +507,18 @@ def _cross_validate(console, out, disease, trial, patients_per_arm, defaults, po
         if given is not None:
             _fail(f"{what} does not apply to --cross-validate (it holds out every calibration trial, at each "
                   "scenario's size, fitted from the literature values)")
-    if budget not in BUDGETS:
-        _fail(f"--budget {budget!r}: must be one of {', '.join(BUDGETS)}")
     if resume and force:
         _fail("--resume and --force exclude each other")
     say = (lambda s: None) if quiet else (lambda s: console.print(f"[dim]{s}[/]"))
-    try:
+    try:  # an unknown --budget is refused by the settings
         result = run_cross_validation(out, disease, CrossValidationSettings(budget, posterior_draws), workers=workers,
                                       resume=resume, force=force, progress=say)
     except CrossValidationError as exc:
         _fail(str(exc))
-    t = result.table
-    for by, title in ((("disease",), "Cross-validation per disease (targets)"),
-                      (("disease", "held_out_trial"), "Per held-out trial")):
-        s = summary(t, by) if len(t) else None
-        if s is None:
-            continue
-        st = Table(title=title)
-        for col in s.columns:
-            st.add_column(col)
-        for r in s.itertuples(index=False):
-            st.add_row(*["" if isinstance(v, float) and v != v else f"{v:.3g}" if isinstance(v, float) else str(v)
-                         for v in r])
-        console.print(st)
+    if len(result.table):
+        for by, title in ((("disease",), "Cross-validation per disease (targets)"),
+                          (("disease", "held_out_trial"), "Per held-out trial")):
+            _print_agreement(console, summary(result.table, by), title)
     console.print(f"[bold]wrote[/] {out}/cv.csv and {out}/cv.html ({result.runtime_s:.0f} s)")
 
 
@@ -539,7 +529,7 @@ def credibility_cmd(
     validation: Optional[Path] = typer.Option(
         None, "--validation", help="Folder with remit validate's validation.csv (and --cross-validate's cv.csv); "
                                    "default: run the validation now"),
-    posterior_draws: int = posterior_draws_option(20),
+    posterior_draws: int = posterior_draws_option(),
     sensitivity_samples: int = typer.Option(16, "--sensitivity-samples", min=0, max=4096,
                                             help="Sobol base samples of the sensitivity section (power of 2; 0: none)"),
     quiet: bool = quiet_option(),

@@ -92,9 +92,16 @@ def disease_option(default: Any, help: str = "Disease (remit diseases lists them
     return typer.Option(default, "--disease", help=help)
 
 
-def posterior_draws_option(default: int) -> Any:
-    """``--posterior-draws``: parameter draws behind the 90% predictive intervals (remit.predictive); 0 turns them off."""
-    return typer.Option(default, "--posterior-draws", min=0, max=1000,
+def _at_least_two_draws(value: int) -> int:
+    if value == 1:
+        fail("--posterior-draws 1: an interval needs at least 2 draws (0 turns the intervals off)")
+    return value
+
+
+def posterior_draws_option(default: int = 20) -> Any:
+    """``--posterior-draws``: parameter draws behind the 90% predictive intervals (remit.predictive); 0 turns
+    them off, 1 is refused."""
+    return typer.Option(default, "--posterior-draws", min=0, max=1000, callback=_at_least_two_draws,
                         help="Parameter draws (posterior, else priors) behind the 90% predictive interval of every "
                              "endpoint, pi_low/pi_high (0: none; about doubles the run time)")
 

@@ -217,9 +217,9 @@ def _read(folder: Path | None, name: str) -> pd.DataFrame | None:
     if path is None or not path.exists():
         return None
     t = pd.read_csv(path)
-    for c in ("agree", "covered"):
+    for c in ("agree", "covered"):  # True / False / empty
         if c in t:
-            t[c] = t[c].map({True: 1.0, False: 0.0}).astype(float)
+            t[c] = t[c].astype(float)
     if "disease" not in t:  # validation.csv and cv.csv name the trial, not the disease
         from remit.evidence import disease_of
 

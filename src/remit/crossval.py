@@ -81,7 +81,7 @@ def held_out_trials(disease: str) -> list[str]:
     return sorted({t.trial_id for t in build_problem(disease, 10).targets})
 
 
-def _fit(disease: str, trial: str, others: list[str], settings: CrossValidationSettings, where: Path, workers: int,
+def _fit(disease: str, trial: str, others: list[str], settings: CrossValidationSettings, where: Path,
          say: Callable[[str], None]) -> tuple[dict | None, str]:
     """The calibration on the other trials (None: there is none) and a line saying what was fitted."""
     from remit.calibration.abc import RESULT_NAME, calibrate
@@ -96,7 +96,7 @@ def _fit(disease: str, trial: str, others: list[str], settings: CrossValidationS
         cal = settings.calibration(disease)
         problem = build_problem(disease, cal.patients_per_arm).without(trial)
         say(f"{disease}: fitting without {trial} ({len(problem.targets)} targets of {', '.join(others)})")
-        doc = calibrate(cal, where, workers=workers, resume=where.exists() and any(where.iterdir()), problem=problem,
+        doc = calibrate(cal, where, resume=where.exists() and any(where.iterdir()), problem=problem,
                         progress=say)
     keys = ", ".join(sorted(doc["point"]))
     return doc, f"{keys} fitted on {', '.join(others)}"
@@ -136,7 +136,7 @@ def _held_out(disease: str, trial: str, others: list[str], settings: CrossValida
     it); the seconds it took."""
     t1 = time.perf_counter()
     say = say or (lambda s: None)
-    doc, fit = _fit(disease, trial, others, settings, where / "calibration", 1, say)
+    doc, fit = _fit(disease, trial, others, settings, where / "calibration", say)
     say(f"{disease}: scoring {trial} ({fit})")
     rows = _score(disease, trial, doc, fit, settings, chunk_size)
     where.mkdir(parents=True, exist_ok=True)
@@ -190,9 +190,9 @@ def run_cross_validation(out: str | Path, disease: str | None = None, settings: 
             say(f"{d}: {trial} held out, fitted and scored in {seconds:.0f} s")
     parts = [pd.read_csv(out / d / trial / "rows.csv", keep_default_na=True) for d, trial, _ in held]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    for c in ("agree", "covered"):
+    for c in ("agree", "covered"):  # rows.csv holds them as 1.0 / 0.0 / empty
         if c in table:
-            table[c] = table[c].map({True: 1.0, False: 0.0, "True": 1.0, "False": 0.0}).astype(float)
+            table[c] = table[c].astype(float)
     result = ValidationResult(table, [], timings, time.perf_counter() - t0, None,
                               f"leave-one-trial-out: each held-out trial simulated from a fit on the disease's other "
                               f"calibration trials ({settings.budget} budget: {dict(settings.abc)}), literature "

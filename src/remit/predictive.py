@@ -52,16 +52,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["DEFAULT_DRAWS", "LEVEL", "MIN_PATIENTS_PER_DRAW", "Draws", "PredictiveIntervals", "draw_specs",
-           "intervals", "patients_per_draw"]
+__all__ = ["LEVEL", "MIN_PATIENTS_PER_DRAW", "Draws", "PredictiveIntervals", "draw_specs", "intervals",
+           "patients_per_draw"]
 
-DEFAULT_DRAWS = 20  # remit run's --posterior-draws
 LEVEL = 0.90  # two-sided level of every predictive interval
 MIN_PATIENTS_PER_DRAW = 10  # per arm: fewer leaves most endpoints of a draw not estimable
 _Z95 = float(stats.norm.ppf(0.975))  # the trial's own intervals are 95%
 KEY = ["group", "arm", "endpoint", "timepoint_years"]
-COLUMNS = ["pi_low", "pi_high"]
-TRIAL_COLUMNS = ["trial_pi_low", "trial_pi_high"]
 # rows whose estimate is a ratio of two arms (hazard, rate and odds ratios, relative risks): log scale
 RATIO_SUFFIXES = ("_ratio", "_relative_risk")
 # rows that cannot be negative besides proportions (event rates, counts per patient, medians): clipped at 0
@@ -175,10 +172,8 @@ class PredictiveIntervals:
         ``trial_size``, ``trial_pi_low``/``trial_pi_high`` added."""
         key = KEY if "group" in endpoints.columns else KEY[1:]
         parts = self.table if "group" in endpoints.columns else self.table[self.table["group"] == ""]
-        merged = endpoints[key].merge(parts[key + ["estimate", *PARTS]].drop(columns="estimate"), on=key, how="left")
-        merged["estimate"] = endpoints["estimate"].to_numpy()
+        rows = endpoints[key + ["estimate"]].merge(parts[key + PARTS], on=key, how="left").to_dict("records")
         out = endpoints.copy()
-        rows = merged.to_dict("records")
         lo_hi = np.array([self.interval(r) for r in rows], dtype=float).reshape(-1, 2)
         out["pi_low"], out["pi_high"] = lo_hi[:, 0], lo_hi[:, 1]
         if trial_size is not None:

@@ -79,8 +79,7 @@ class TrialResult:
     def all_endpoints(self) -> pd.DataFrame:
         """The endpoint table with a ``group`` column: the whole cohort's rows (group ``""``), then each
         group's (what a published number of a whole cohort or of a subgroup is looked up in)."""
-        whole = self.endpoints.assign(group="")
-        return whole if self.subgroups is None else pd.concat([whole, self.subgroups], ignore_index=True)
+        return with_groups(self.endpoints, self.subgroups)
 
     @property
     def visits(self) -> pd.DataFrame:
@@ -423,9 +422,8 @@ class Trial:
             from remit.evidence import simulated_endpoints
             from remit.predictive import intervals
 
-            whole = endpoints.assign(group="")
-            predictive = intervals(whole if subgroups is None else pd.concat([whole, subgroups], ignore_index=True),
-                                   draw_tables, spec.trial.patients_per_arm, simulated_endpoints(spec.trial.disease))
+            predictive = intervals(with_groups(endpoints, subgroups), draw_tables, spec.trial.patients_per_arm,
+                                   simulated_endpoints(spec.trial.disease))
             endpoints = predictive.apply(endpoints, trial_size)
             if subgroups is not None:
                 subgroups = predictive.apply(subgroups, trial_size)
@@ -460,6 +458,12 @@ class Trial:
         if out is not None and write:
             result.out = write_outputs(result, Path(out))
         return result
+
+
+def with_groups(endpoints: pd.DataFrame, subgroups: pd.DataFrame | None) -> pd.DataFrame:
+    """An endpoint table with a ``group`` column: the whole cohort's rows (group ``""``), then each group's."""
+    whole = endpoints.assign(group="")
+    return whole if subgroups is None else pd.concat([whole, subgroups], ignore_index=True)
 
 
 def analysis_sets(spec: TrialSpec, model, patients: pd.DataFrame) -> dict:

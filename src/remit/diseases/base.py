@@ -47,6 +47,16 @@ VISITS_PER_YEAR = 4
 MIN_ONSET_AGE = 12.0  # years: the model starts disease at this age or later
 
 
+
+def first_passage(t: np.ndarray, hazard: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Event times (days, (n,)) of hazards ``hazard`` (per day, (n, T) on the days ``t``): the first day at
+    which the trapezoid-integrated hazard reaches the patient's Exp(1) threshold -ln(u); inf if never
+    within ``t``. The event falls on a day of ``t``, so its resolution is the output grid's."""
+    cum = np.concatenate([np.zeros((hazard.shape[0], 1)),
+                          np.cumsum(0.5 * (hazard[:, 1:] + hazard[:, :-1]) * np.diff(t), axis=1)], axis=1)
+    hit = cum >= -np.log(u)[:, None]
+    return np.where(hit.any(axis=1), t[np.argmax(hit, axis=1)], np.inf)
+
 @dataclass(frozen=True)
 class BaselineVariable:
     """A baseline characteristic: patient column, label, unit and the population field requested for it."""

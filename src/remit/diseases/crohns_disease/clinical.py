@@ -17,7 +17,12 @@ States (see :mod:`remit.diseases.crohns_disease.model`) become clinical observat
   CDAI < 150 for 3 months off all Crohn's therapy, with no endoscopic (SES-CD <= 2) or
   radiological (no draining fistula, no perianal collection) evidence of active disease.
   Therapy is taken as restarted at the first visit from month 3 with CDAI >= 220, so such
-  a patient is not in sustained remission afterwards.
+  a patient is not in sustained remission afterwards;
+- intestinal resection surgery: a hazard that grows with stricturing (``dirr``) and with active
+  ulceration (``drev``), integrated along the trajectory (:func:`surgery_days`). Surgery is
+  observed, not acted on: the model does not remove the resected segment (endoscopic
+  recurrence follows within a year in about 70% of resected patients, Rutgeerts et al. 1990
+  Gastroenterology 99:956, so the relief it omits is short).
 
 Draws use the patient's HISTORY (baseline) and TRIAL (visits) streams, in counter blocks
 from ``DISEASE_COUNTERS`` upwards (one block per kind of draw, indexed by visit).
@@ -33,7 +38,7 @@ from scipy import special
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.crohns_disease.patient import CrohnsPatient
-from remit.diseases.base import (DISEASE_COUNTERS, YEAR, BaselineVariable, Disease, History,
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, BaselineVariable, Disease, History, first_passage,
                                  Observation, Proportion, Score, Survival, TrialContext, VisitOutcomes)
 from remit.diseases.crohns_disease import model as cd
 from remit.schedule import VisitGrid
@@ -46,6 +51,7 @@ C_CDAI = DISEASE_COUNTERS
 C_SES = DISEASE_COUNTERS + 1_000_000
 C_EXAM = DISEASE_COUNTERS + 2_000_000
 C_MRI = DISEASE_COUNTERS + 3_000_000
+C_SURGERY = DISEASE_COUNTERS + 4_000_000  # one uniform per patient (TRIAL stream)
 
 REMISSION_CDAI = 150.0  # Best et al. 1976
 ACTIVE_CDAI = 220.0  # moderate-severe activity (Best et al. 1976; Sandborn et al. 2002 Gastroenterology 122:512)
@@ -199,6 +205,15 @@ def ses_cd_readings(drev, dirr, p, keys, ids) -> tuple[np.ndarray, np.ndarray]:
     return total, np.where(np.isnan(total), np.nan, ulcer)
 
 
+def surgery_days(ctx: TrialContext) -> np.ndarray:
+    """Day of the first intestinal resection (inf if none within the trajectory): hazard per year
+    ``surg_per_narrowing * dirr + surg_per_ulcer * drev``, integrated along the trial's trajectory."""
+    p = ctx.params
+    hazard = (p["surg_per_narrowing"][:, None] * np.maximum(ctx.state("dirr"), 0.0)
+              + p["surg_per_ulcer"][:, None] * np.maximum(ctx.state("drev"), 0.0)) / YEAR
+    return first_passage(ctx.t, hazard, uniforms(ctx.keys, C_SURGERY, 1)[:, 0])
+
+
 def ses_cd_of(drev, dirr, p, keys, ids) -> np.ndarray:
     """SES-CD on its 0-56 integer scale at endoscopies (n, V)."""
     return ses_cd_readings(drev, dirr, p, keys, ids)[0]
@@ -223,6 +238,10 @@ class CrohnsDisease(Disease):
                  "active_disease",
                  "first quarterly visit from month 3 with CDAI >= 220 (moderate-severe activity; Best et al. 1976), taken as "
                  "the restart of Crohn's therapy; censored at death or end of follow-up"),
+        Survival("surgery", "Free of intestinal resection surgery", "time_to_surgery_years", "surgery",
+                 "first intestinal resection, with a hazard that grows with stricturing (SES-CD narrowing) and active "
+                 "ulceration; censored at death or end of follow-up. Observed only: the resected segment is not removed "
+                 "from the model"),
         Score("cdai", "CDAI", "CDAI points", True,
               "Crohn's Disease Activity Index 0-600 (Best et al. 1976 Gastroenterology 70:439), with visit-to-visit variability"),
         Score("ses_cd", "SES-CD", "SES-CD points", True,
@@ -258,7 +277,7 @@ class CrohnsDisease(Disease):
     )
     selection = ("cdai_baseline", "cdai")
     primary = "active_disease"
-    trial_states = ("infl", "drev", "dirr", "dmt", "fistula")  # what observe() reads: CDAI, SES-CD, fistula drainage
+    trial_states = ("infl", "drev", "dirr", "dmt", "fistula")  # what observe() reads: CDAI, SES-CD, fistula drainage, surgery
     visits = ("24w", "6m")  # week 24: the primary timepoint of ADMIRE-CD (Panes et al. 2016 Lancet 388:1281)
     calibrated = (
         FitParameter("fist_msc_gain", 0.3, 20.0, "log", why="healing of perianal fistulas by local MSC (ADMIRE, Barnhoorn)"),
@@ -356,6 +375,11 @@ class CrohnsDisease(Disease):
             "perianal_disease": cov["perianal_disease"],
             "active_disease": has_flare, "time_to_active_disease_years": t_flare,
         }
+        surgery = surgery_days(ctx)
+        death = np.where(ctx.died, ctx.death_days, np.inf)
+        operated = (surgery < death) & (surgery <= ctx.planned_years * YEAR)
+        rec["surgery"] = operated
+        rec["time_to_surgery_years"] = np.where(operated, surgery / YEAR, ctx.follow_up_years)
         rep = ctx.report
         r = self._examine(ctx, rep)
         before = rep.last_quarter_before(v_days)  # the assessment about 3 months before each visit

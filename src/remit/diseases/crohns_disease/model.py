@@ -143,6 +143,17 @@ PARAMETERS = [
       "modelling assumption: fistulas drain intermittently, so a tract near closure may or may not drain on gentle "
       "compression at a given examination",
       "examination noise of the tract state in the drainage assessment"),
+    P("surg_per_narrowing", 0.04, "1/year/SES-CD narrowing point", 0.0, 0.2,
+      "modelling assumption: stricturing is the commonest indication for intestinal resection; with the ulceration "
+      "term below, active refractory disease (SES-CD about 15, 0.8 narrowing points) is resected at about 6% a year, "
+      "between the contemporary (after 2000) and the all-era population-based 5-year risks of surgery, 18.0% "
+      "(95% CI 15.4-21.0; Tsai et al. 2021 Clin Gastroenterol Hepatol 19:2031) and 33.3% (26.3-42.1; Frolkis et al. "
+      "2013 Gastroenterology 145:996)",
+      "hazard of intestinal resection per SES-CD narrowing point (stricturing)", "lognormal", 0.5),
+    P("surg_per_ulcer", 0.002, "1/year/SES-CD point", 0.0, 0.01,
+      "modelling assumption: refractory inflammatory disease is also resected (failure of medical therapy, "
+      "penetrating complications); half of the about 6% a year of active refractory disease (see surg_per_narrowing)",
+      "hazard of intestinal resection per SES-CD point of active ulceration", "lognormal", 0.5),
     P("mri_collection", 0.2, "1", 0.0, 0.6,
       "calibrated: about 5% of patients with clinically closed fistulas still have a collection > 2 cm on MRI (ADMIRE-CD "
       "week 52: combined remission 56.3% vs clinical remission 59.2% with MSC, 38.6% vs 41.6% with placebo; Panes et al. "

@@ -49,7 +49,7 @@ from scipy import special
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.lupus.patient import LupusPatient
-from remit.diseases.base import (DISEASE_COUNTERS, YEAR, BaselineVariable, Disease, History,
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, BaselineVariable, Disease, History, first_passage,
                                  Observation, Proportion, Rate, Score, Survival, TrialContext, VisitOutcomes)
 from remit.diseases.lupus import model as sle
 from remit.schedule import VisitGrid
@@ -420,11 +420,7 @@ class Lupus(Disease):
         """Death from active lupus: hazard sle_death_rate x activity, integrated along the trajectory."""
         a = activity(ctx.state("sys"), ctx.state("drev"))
         rate = ctx.params["sle_death_rate"][:, None] / YEAR * a
-        cum = np.concatenate([np.zeros((ctx.n, 1)), np.cumsum(0.5 * (rate[:, 1:] + rate[:, :-1]) * np.diff(ctx.t), axis=1)], axis=1)
-        target = -np.log(uniforms(ctx.keys, C_DEATH, 1)[:, 0])
-        hit = cum >= target[:, None]
-        idx = np.argmax(hit, axis=1)
-        return np.where(hit.any(axis=1), ctx.t[idx], np.inf)
+        return first_passage(ctx.t, rate, uniforms(ctx.keys, C_DEATH, 1)[:, 0])
 
     def _scores(self, ctx: TrialContext, grid: VisitGrid) -> dict[str, np.ndarray]:
         """Every score (n, V) at the visits of ``grid``; baseline: the screening values; NaN after death."""

@@ -28,7 +28,7 @@ from scipy import special
 
 from remit.calibration.parameters import FitParameter
 from remit.diseases.systemic_sclerosis.patient import SscPatient
-from remit.diseases.base import (DISEASE_COUNTERS, YEAR, BaselineVariable, Disease, History, Slope,
+from remit.diseases.base import (DISEASE_COUNTERS, YEAR, BaselineVariable, Disease, History, Slope, first_passage,
                                  Observation, Proportion, Score, Survival, TrialContext, VisitOutcomes)
 from remit.diseases.systemic_sclerosis import model as ssc
 from remit.schedule import VisitGrid
@@ -124,7 +124,17 @@ class DlcoRange(Bounds):
     max: _Pct = 150.0
 
 
+# Renal involvement: scleroderma renal crisis develops in 19% of diffuse SSc, 70% of them within 3 years of onset
+# (953 patients, Steen & Medsger 2000 Arthritis Rheum 43:2437); about 10% of early diffuse SSc has renal
+# involvement at enrolment (modelling assumption from those figures). It triples the hazard of renal crisis
+# (modelling assumption: a kidney already involved is the one that fails); h_renal_crisis stays the population
+# average at the default prevalence, so the involved get RENAL_CRISIS_RR / (1 - p + p RENAL_CRISIS_RR) of it.
+RENAL_PREVALENCE = 0.1
+RENAL_CRISIS_RR = 3.0
+
+
 IldCriterion = Literal["any", "required", "excluded"]
+RenalCriterion = Literal["any", "required", "excluded"]
 
 
 class LvefRange(Bounds):
@@ -148,8 +158,12 @@ class SscPopulation(PopulationBase):
     ``interstitial_lung_disease`` at baseline (lung involvement that has cost at least ``ILD_FVC_LOSS`` FVC
     points, as HRCT would show it) is ``required``, ``excluded`` or either (``any``);
     ``cardiac_involvement_fraction`` (0..1) is the share of patients with primary heart
-    involvement (it raises cardiac events and transplant-related death); ``prior_therapy``
-    lists the drugs patients were on before enrolment (empty: none).
+    involvement (it raises cardiac events and transplant-related death);
+    ``renal_involvement_fraction`` (0..1) is the share of candidates with renal involvement
+    (a history of renal crisis, proteinuria or reduced creatinine clearance; it raises the
+    hazard of renal crisis) and ``renal_involvement`` says whether it is ``required``,
+    ``excluded`` or either (``any``) at enrolment; ``prior_therapy`` lists the drugs patients
+    were on before enrolment (empty: none).
     """
 
     age: AgeDistribution = Field(default_factory=lambda: AgeDistribution(mean=43.0, sd=10.0, min=18.0, max=65.0))
@@ -161,6 +175,8 @@ class SscPopulation(PopulationBase):
     interstitial_lung_disease: Annotated[IldCriterion, CHOICE] = "any"
     lvef: LvefRange = Field(default_factory=LvefRange)
     cardiac_involvement_fraction: Annotated[float, Range(0, 1)] = 0.25
+    renal_involvement_fraction: Annotated[float, Range(0, 1)] = RENAL_PREVALENCE
+    renal_involvement: Annotated[RenalCriterion, CHOICE] = "any"
     prior_therapy: Annotated[tuple[_DrugName, ...], Items(0, len(SSC_DRUG_TABLE), "drugs", distinct=True)] = ()
 
 
@@ -227,15 +243,6 @@ def organ_hazards(p: Mapping[str, np.ndarray], drev: np.ndarray, heart: np.ndarr
     }
 
 
-def first_passage(t: np.ndarray, hazard: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Time (days) at which the integrated hazard first reaches Exp(1) = -ln(u); inf if never within ``t``."""
-    dt = np.diff(t)
-    cum = np.concatenate([np.zeros((hazard.shape[0], 1)), np.cumsum(0.5 * (hazard[:, 1:] + hazard[:, :-1]) * dt, axis=1)], axis=1)
-    e = -np.log(u)
-    hit = cum >= e[:, None]
-    return np.where(hit.any(axis=1), t[np.argmax(hit, axis=1)], np.inf)
-
-
 def organ_events(ctx: TrialContext) -> dict[str, np.ndarray]:
     """First persistent major organ failure (time in days, organ) and disease death time (days), per patient."""
     p = ctx.params
@@ -263,7 +270,7 @@ class SystemicSclerosis(Disease):
     patient_model = SscPatient
     evidence_prefix = "ssc"
     units = {"mrss": "mRSS points", "fvc": "% predicted", "dlco": "% predicted", "lvef": "%",
-             "cardiac_involvement_fraction": ""}
+             "cardiac_involvement_fraction": "", "renal_involvement_fraction": ""}
     drugs = SSC_DRUG_TABLE
     endpoints = (
         Survival("event", "Event-free survival (alive without persistent major organ failure)", "time_to_event_years",
@@ -301,6 +308,7 @@ class SystemicSclerosis(Disease):
         BaselineVariable("interstitial_lung_disease", "Interstitial lung disease", "fraction"),
         BaselineVariable("lvef_baseline", "LVEF at baseline", "%", "lvef"),
         BaselineVariable("cardiac_involvement", "Cardiac involvement", "fraction"),
+        BaselineVariable("renal_involvement", "Renal involvement", "fraction"),
     )
     selection = ("mrss_baseline", "mrss")
     primary = "event"
@@ -327,6 +335,10 @@ class SystemicSclerosis(Disease):
         cov["cardiac_involvement"] = cardiac.astype(float)
         # myocardial fibrosis only with primary heart involvement
         P[:, ix("k_heart")] *= np.where(cardiac, 1.0, 0.0)
+        renal = u[:, 1] < population.renal_involvement_fraction
+        cov["renal_involvement"] = renal.astype(float)
+        P[:, ix("h_renal_crisis")] *= (np.where(renal, RENAL_CRISIS_RR, 1.0)
+                                       / (1.0 - RENAL_PREVALENCE + RENAL_PREVALENCE * RENAL_CRISIS_RR))
         # irreversible lung fibrosis in proportion to the patient's lung involvement
         P[:, ix("irr_per_lesion")] *= P[:, ix("lung_involvement")]
 
@@ -356,6 +368,11 @@ class SystemicSclerosis(Disease):
             ok &= ild
         elif population.interstitial_lung_disease == "excluded":
             ok &= ~ild
+        renal = cov["renal_involvement"] > 0.5
+        if population.renal_involvement == "required":
+            ok &= renal
+        elif population.renal_involvement == "excluded":
+            ok &= ~renal
         return ok
 
     def frailty(self, cov):
@@ -408,6 +425,7 @@ class SystemicSclerosis(Disease):
         rec: dict[str, np.ndarray] = {
             "mrss_baseline": cov["mrss_baseline"], "fvc_baseline": cov["fvc_baseline"],
             "lvef_baseline": cov["lvef_baseline"], "cardiac_involvement": cov["cardiac_involvement"],
+            "renal_involvement": cov["renal_involvement"],
             "dlco_baseline": cov["dlco_baseline"], "haq_baseline": cov["haq_baseline"],
             "interstitial_lung_disease": cov["interstitial_lung_disease"],
             "organ_failure": failed, "organ_failure_organ": np.where(failed, ev["organ"], ""),

@@ -271,3 +271,16 @@ def test_small_trial_end_to_end(monkeypatch):
     assert np.corrcoef(dm[both], dh[both])[0, 1] > 0.2
     assert (p["time_to_event_years"] <= 2.0 + 1e-9).all()
     assert set(p["organ_failure_organ"]) <= {"", "heart", "lung", "kidney"}
+    # ASSIST's improvement and progression are read from the same visit's mRSS and FVC
+    m0, f0 = r.outcome("mrss")[0.0], r.outcome("fvc")[0.0]
+    for k in (1.0, 2.0):
+        m, f = r.outcome("mrss")[k], r.outcome("fvc")[k]
+        seen = m.notna()
+        improved = (m < 0.75 * m0) | (f > 1.10 * f0)
+        progressed = (m > 1.25 * m0) | (f < 0.90 * f0)
+        assert (r.outcome("improvement")[k][seen] == improved[seen]).all()
+        assert (r.outcome("progression")[k][seen] == progressed[seen]).all()
+        assert r.outcome("improvement")[k][~seen].isna().all()
+        assert (r.outcome("improvement")[k][seen] >= r.outcome("mrss_response")[k][seen]).all()
+    for name in ("improvement", "improvement_odds_ratio", "progression_risk_difference"):
+        assert (ep["endpoint"] == name).any(), name

@@ -22,7 +22,7 @@ import pandas as pd
 
 from remit.evidence.compare import (
     VALIDATION_COLUMNS, agree, clopper_pearson, compare_endpoints, compare_rows, find_published, published_value,
-    simulated_endpoints,
+    simulated_endpoints, unmapped_endpoints,
 )
 from remit.evidence.schema import (
     ROLES, Citation, EvidenceError, EvidenceRecord, Mapping, MappingEntry, PublishedEndpoint, disease_of,
@@ -74,4 +74,5 @@ __all__ = [
     "calibration_targets", "clopper_pearson", "compare_endpoints", "compare_rows", "disease_of", "find_published",
     "in_calibration", "load_published", "load_trial_scenario", "mapped_trials", "mapping", "parse_records",
     "published_value", "record", "records", "roles", "scenario_name", "scenario_names", "simulated_endpoints",
+    "unmapped_endpoints",
 ]

@@ -53,6 +53,14 @@ def find_published(record: EvidenceRecord, entry: MappingEntry) -> PublishedEndp
     return None
 
 
+def unmapped_endpoints(record: EvidenceRecord, mapping: Mapping) -> list[PublishedEndpoint]:
+    """The record's published numeric endpoints that no entry of ``mapping`` picks (as
+    :func:`find_published` resolves an entry), in the record's order."""
+    picked = {id(find_published(record, entry)) for entry in mapping.endpoints}
+    return [e for e in record.endpoints
+            if isinstance(e.value, (int, float)) and not isinstance(e.value, bool) and id(e) not in picked]
+
+
 @dataclass(frozen=True)
 class PublishedValue:
     value: float

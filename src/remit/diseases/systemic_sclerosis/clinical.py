@@ -294,6 +294,12 @@ class SystemicSclerosis(Disease):
         Proportion("mrss_response", "Skin response (mRSS improved > 25%)",
                    "mRSS at least 25% below baseline at the annual visit (ASSIST response criterion, Burt et al. 2011 "
                    "Lancet 378:498)"),
+        Proportion("improvement", "Improvement (ASSIST: mRSS down > 25% or FVC up > 10%)",
+                   "at the visit, mRSS more than 25% below baseline or FVC % predicted more than 10% (relative) above "
+                   "baseline: the primary endpoint of ASSIST (Burt et al. 2011 Lancet 378:498)"),
+        Proportion("progression", "Progression (ASSIST: mRSS up > 25% or FVC down > 10%)",
+                   "at the visit, mRSS more than 25% above baseline or FVC % predicted more than 10% (relative) below "
+                   "baseline: disease progression as ASSIST defined it (Burt et al. 2011 Lancet 378:498)"),
         Slope("fvc_slope", "FVC slope", "fvc", "% predicted per year", False,
               "least-squares slope of each patient's FVC % predicted over baseline and the report visits (annual rate "
               "of FVC decline, the primary endpoint of SSc lung-disease trials, e.g. Distler et al. 2019 NEJM 380:2518)"),
@@ -438,10 +444,16 @@ class SystemicSclerosis(Disease):
         for j, t in enumerate(rep.years):
             for name in ("mrss", "fvc", "dlco", "haq"):
                 out.at(name, t, at_visits[name][:, j])
+        fvc0 = cov["fvc_baseline"]
         for j, t in enumerate(rep.years):
             if t > 0:
-                m = at_visits["mrss"][:, j]
-                out.at("mrss_response", t, np.where(np.isnan(m), np.nan, (m < 0.75 * base - 1e-9).astype(float)))
+                m, f = at_visits["mrss"][:, j], at_visits["fvc"][:, j]
+                dead = np.isnan(m)
+                criteria = {"mrss_response": m < 0.75 * base - 1e-9,
+                            "improvement": (m < 0.75 * base - 1e-9) | (f > 1.10 * fvc0 + 1e-9),
+                            "progression": (m > 1.25 * base + 1e-9) | (f < 0.90 * fvc0 - 1e-9)}
+                for name, met in criteria.items():
+                    out.at(name, t, np.where(dead, np.nan, met.astype(float)))
         return Observation(rec, scores, out)
 
 

@@ -79,7 +79,8 @@ class Module:
     """A piece of the model: its states, parameters and rate terms.
 
     ``rates`` maps a state name to a sympy expression added to that state's
-    derivative; symbols are the state and parameter names. ``overrides`` re-declare
+    derivative; symbols are the state and parameter names, or the name of an observable
+    of any module (substituted by :func:`compose`). ``overrides`` re-declare
     parameters of an earlier module (same name, the disease's own value, range and
     source, e.g. the rate of new tissue lesions in the disease's organ). ``state_units`` give
     earlier modules' states the unit they have in this module's disease (the core's
@@ -234,6 +235,16 @@ def compose(name: str, modules: Iterable[Module]) -> ModelSpec:
         if k not in states:
             raise ValueError(f"{who}: unit given for undeclared state {k}")
         states[k] = replace(states[k], unit=unit)
+    # a module may read another module's observable (e.g. the core's attack_rate): substituted, so that
+    # the rate laws hold states and parameters only and the observable stays declared in one place
+    clash = sorted(set(observables) & (set(states) | set(params)))
+    if clash:
+        raise ValueError(f"observable {clash[0]} has the name of a state or parameter")
+    named = {sp.Symbol(k): e for k, e in observables.items()}
+    for _ in range(len(named) + 1):
+        rates = {k: e.xreplace(named) for k, e in rates.items()}
+        named = {s: e.xreplace(named) for s, e in named.items()}
+    observables = {str(s): e for s, e in named.items()}
     known = set(states) | set(params)
     for k, e in list(rates.items()) + list(observables.items()):
         if k in rates and k not in states:

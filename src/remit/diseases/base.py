@@ -47,7 +47,6 @@ VISITS_PER_YEAR = 4
 MIN_ONSET_AGE = 12.0  # years: the model starts disease at this age or later
 
 
-
 def first_passage(t: np.ndarray, hazard: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Event times (days, (n,)) of hazards ``hazard`` (per day, (n, T) on the days ``t``): the first day at
     which the trapezoid-integrated hazard reaches the patient's Exp(1) threshold -ln(u); inf if never
@@ -56,6 +55,7 @@ def first_passage(t: np.ndarray, hazard: np.ndarray, u: np.ndarray) -> np.ndarra
                           np.cumsum(0.5 * (hazard[:, 1:] + hazard[:, :-1]) * np.diff(t), axis=1)], axis=1)
     hit = cum >= -np.log(u)[:, None]
     return np.where(hit.any(axis=1), t[np.argmax(hit, axis=1)], np.inf)
+
 
 @dataclass(frozen=True)
 class BaselineVariable:

@@ -222,7 +222,7 @@ def test_renal_crisis_is_early_and_renal_involvement_raises_it(followed):
     params = {name: c.params[:, j] for j, name in enumerate(MODEL.parameter_names)}
     tr = out["none"]
     kidney = organ_hazards(params, tr["drev"], tr["heart"], fvc_of(params, tr["lung"], tr["dirr"]))["kidney"]
-    crisis = 1.0 - np.exp(-np.sum(0.5 * (kidney[:, 1:] + kidney[:, :-1]) * np.diff(t), axis=1))
+    crisis = 1.0 - np.exp(-np.trapezoid(kidney, t, axis=1))
     renal = c.covariates["renal_involvement"] > 0.5
     assert 0 < renal.sum() < len(c)
     assert 0.05 <= crisis.mean() <= 0.20, crisis.mean()

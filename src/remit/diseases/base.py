@@ -57,6 +57,16 @@ def first_passage(t: np.ndarray, hazard: np.ndarray, u: np.ndarray) -> np.ndarra
     return np.where(hit.any(axis=1), t[np.argmax(hit, axis=1)], np.inf)
 
 
+def meets(criterion: str, present: np.ndarray) -> np.ndarray:
+    """Who meets an inclusion criterion (:data:`remit.schema.types.Criterion`) on a baseline finding
+    ``present`` (bool per patient): those with it (``required``), without it (``excluded``) or all (``any``)."""
+    if criterion == "required":
+        return present
+    if criterion == "excluded":
+        return ~present
+    return np.ones_like(present, dtype=bool)
+
+
 @dataclass(frozen=True)
 class BaselineVariable:
     """A baseline characteristic: patient column, label, unit and the population field requested for it."""

@@ -57,8 +57,7 @@ def unmapped_endpoints(record: EvidenceRecord, mapping: Mapping) -> list[Publish
     """The record's published numeric endpoints that no entry of ``mapping`` picks (as
     :func:`find_published` resolves an entry), in the record's order."""
     picked = {id(find_published(record, entry)) for entry in mapping.endpoints}
-    return [e for e in record.endpoints
-            if isinstance(e.value, (int, float)) and not isinstance(e.value, bool) and id(e) not in picked]
+    return [e for e in record.endpoints if e.number is not None and id(e) not in picked]
 
 
 @dataclass(frozen=True)

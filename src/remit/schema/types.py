@@ -14,7 +14,7 @@ import numbers
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, model_validator
 from pydantic_core import PydanticCustomError, core_schema
@@ -171,6 +171,9 @@ class Text:
 
 
 CHOICE = Choice()
+
+# an inclusion criterion on a finding at baseline: the finding is required, excluded or either (any)
+Criterion = Literal["any", "required", "excluded"]
 
 # --------------------------------------------------------------------------
 # Models

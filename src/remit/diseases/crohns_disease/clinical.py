@@ -30,7 +30,7 @@ from ``DISEASE_COUNTERS`` upwards (one block per kind of draw, indexed by visit)
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Mapping
+from typing import Annotated, ClassVar, Mapping
 
 import numpy as np
 from pydantic import Field
@@ -39,11 +39,11 @@ from scipy import special
 from remit.calibration.parameters import FitParameter
 from remit.diseases.crohns_disease.patient import CrohnsPatient
 from remit.diseases.base import (DISEASE_COUNTERS, YEAR, BaselineVariable, Disease, History, first_passage,
-                                 Observation, Proportion, Score, Survival, TrialContext, VisitOutcomes)
+                                 meets, Observation, Proportion, Score, Survival, TrialContext, VisitOutcomes)
 from remit.diseases.crohns_disease import model as cd
 from remit.schedule import VisitGrid
 from remit.random import uniforms
-from remit.schema.types import Bounds, AgeDistribution, CHOICE, Distribution, Items, PopulationBase, Range, Text
+from remit.schema.types import Bounds, AgeDistribution, CHOICE, Criterion, Distribution, Items, PopulationBase, Range, Text
 from remit.therapies.drugs import Drug
 
 # counter blocks of the HISTORY and TRIAL streams (each block indexed by visit)
@@ -131,7 +131,6 @@ class AgeCd(AgeDistribution):
     DEFAULTS: ClassVar[Mapping[str, float]] = {"mean": 35.0, "sd": 10.0, "min": 18.0, "max": 65.0}
 
 
-FistulaCriterion = Literal["any", "required", "excluded"]
 
 
 class CrohnsPopulation(PopulationBase):
@@ -148,7 +147,7 @@ class CrohnsPopulation(PopulationBase):
     cdai: CdaiDistribution = Field(default_factory=CdaiDistribution)
     ses_cd: SesCdRange = Field(default_factory=SesCdRange)
     perianal_disease_fraction: Annotated[float, Range(0, 1)] = 0.25
-    fistula: Annotated[FistulaCriterion, CHOICE] = "any"
+    fistula: Annotated[Criterion, CHOICE] = "any"
     prior_therapy: Annotated[tuple[Annotated[str, Text(1, 60)], ...], Items(0, 6, "drugs", distinct=True)] = ()
 
 
@@ -319,11 +318,7 @@ class CrohnsDisease(Disease):
     def eligible(self, cov, population):
         ses = cov["ses_cd_baseline"]
         ok = (ses >= population.ses_cd.min) & (ses <= population.ses_cd.max)
-        if population.fistula == "required":
-            ok &= cov["fistula_baseline"]
-        elif population.fistula == "excluded":
-            ok &= ~cov["fistula_baseline"]
-        return ok
+        return ok & meets(population.fistula, cov["fistula_baseline"].astype(bool))
 
     def frailty(self, cov):
         """Relative risk of dying of a treatment complication: older age (as in the shared default) and a draining

@@ -20,7 +20,7 @@ Every draw uses the patient's own counter-based stream at counters >= ``DISEASE_
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Mapping
+from typing import Annotated, ClassVar, Mapping
 
 import numpy as np
 from pydantic import Field
@@ -29,11 +29,11 @@ from scipy import special
 from remit.calibration.parameters import FitParameter
 from remit.diseases.systemic_sclerosis.patient import SscPatient
 from remit.diseases.base import (DISEASE_COUNTERS, YEAR, BaselineVariable, Disease, History, Slope, first_passage,
-                                 Observation, Proportion, Score, Survival, TrialContext, VisitOutcomes)
+                                 meets, Observation, Proportion, Score, Survival, TrialContext, VisitOutcomes)
 from remit.diseases.systemic_sclerosis import model as ssc
 from remit.schedule import VisitGrid
 from remit.random import uniforms
-from remit.schema.types import (Bounds, CHOICE, AgeDistribution, Distribution, DurationDistribution, Items, PopulationBase,
+from remit.schema.types import (Bounds, CHOICE, AgeDistribution, Criterion, Distribution, DurationDistribution, Items, PopulationBase,
                                 Range, Text)
 from remit.therapies.drugs import Drug
 
@@ -133,8 +133,6 @@ RENAL_PREVALENCE = 0.1
 RENAL_CRISIS_RR = 3.0
 
 
-IldCriterion = Literal["any", "required", "excluded"]
-RenalCriterion = Literal["any", "required", "excluded"]
 
 
 class LvefRange(Bounds):
@@ -172,11 +170,11 @@ class SscPopulation(PopulationBase):
     mrss: MrssDistribution = Field(default_factory=MrssDistribution)
     fvc: FvcRange = Field(default_factory=FvcRange)
     dlco: DlcoRange = Field(default_factory=DlcoRange)
-    interstitial_lung_disease: Annotated[IldCriterion, CHOICE] = "any"
+    interstitial_lung_disease: Annotated[Criterion, CHOICE] = "any"
     lvef: LvefRange = Field(default_factory=LvefRange)
     cardiac_involvement_fraction: Annotated[float, Range(0, 1)] = 0.25
     renal_involvement_fraction: Annotated[float, Range(0, 1)] = RENAL_PREVALENCE
-    renal_involvement: Annotated[RenalCriterion, CHOICE] = "any"
+    renal_involvement: Annotated[Criterion, CHOICE] = "any"
     prior_therapy: Annotated[tuple[_DrugName, ...], Items(0, len(SSC_DRUG_TABLE), "drugs", distinct=True)] = ()
 
 
@@ -369,17 +367,8 @@ class SystemicSclerosis(Disease):
         f, d, e = population.fvc, population.dlco, population.lvef
         fvc, dlco, lvef = cov["fvc_baseline"], cov["dlco_baseline"], cov["lvef_baseline"]
         ok = (fvc >= f.min) & (fvc <= f.max) & (dlco >= d.min) & (dlco <= d.max) & (lvef >= e.min) & (lvef <= e.max)
-        ild = cov["interstitial_lung_disease"] > 0.5
-        if population.interstitial_lung_disease == "required":
-            ok &= ild
-        elif population.interstitial_lung_disease == "excluded":
-            ok &= ~ild
-        renal = cov["renal_involvement"] > 0.5
-        if population.renal_involvement == "required":
-            ok &= renal
-        elif population.renal_involvement == "excluded":
-            ok &= ~renal
-        return ok
+        ok &= meets(population.interstitial_lung_disease, cov["interstitial_lung_disease"] > 0.5)
+        return ok & meets(population.renal_involvement, cov["renal_involvement"] > 0.5)
 
     def frailty(self, cov):
         """Relative risk of dying of a treatment complication (reference: a 35-year-old MS patient).
@@ -449,8 +438,9 @@ class SystemicSclerosis(Disease):
             if t > 0:
                 m, f = at_visits["mrss"][:, j], at_visits["fvc"][:, j]
                 dead = np.isnan(m)
-                criteria = {"mrss_response": m < 0.75 * base - 1e-9,
-                            "improvement": (m < 0.75 * base - 1e-9) | (f > 1.10 * fvc0 + 1e-9),
+                skin = m < 0.75 * base - 1e-9
+                criteria = {"mrss_response": skin,
+                            "improvement": skin | (f > 1.10 * fvc0 + 1e-9),
                             "progression": (m > 1.25 * base + 1e-9) | (f < 0.90 * fvc0 - 1e-9)}
                 for name, met in criteria.items():
                     out.at(name, t, np.where(dead, np.nan, met.astype(float)))

@@ -185,7 +185,8 @@ def test_listing_json_has_the_documented_structure():
         assert model["calibration"] == one["calibration"]
     th = json.loads(narrow.invoke(app, ["therapies", "--json"]).output)
     assert th["schema"] == "remit.therapies/1"
-    assert {t["therapy"] for t in th["tables"]} == {"ahsct", "mobilization_only", "msc", "conventional", "placebo"}
+    assert {t["therapy"] for t in th["tables"]} == {"ahsct", "mobilization_only", "msc", "conventional", "placebo",
+                                                           "car_t"}
     assert all(set(t) == {"therapy", "table", "description", "fields"} and t["fields"] for t in th["tables"])
 
 

@@ -80,14 +80,16 @@ def _run(model, cohort, arm):
 # --- (a) no MSC: nothing changes ------------------------------------------------------------
 
 
-def test_msc_states_and_parameters_are_declared_last_with_sources(model):
-    """MSC states/parameters come after every earlier one, so indices and population draws stay."""
+def test_msc_states_and_parameters_are_declared_after_the_disease_with_sources(model):
+    """MSC states/parameters come right after the disease's (the therapies' modules follow in registry order),
+    so the indices of the core and the disease stay."""
     n_msc_s, n_msc_p = len(MSC_STATES), len(MSC_PARAMETERS)
-    assert model.state_names[-n_msc_s:] == MSC_NAMES
-    assert model.parameter_names[-n_msc_p:] == [q.name for q in MSC_PARAMETERS]
     old = compose("ms_without_msc", [core_module(), ms.module()])
-    assert model.state_names[: len(old.states)] == old.state_names
-    assert model.parameter_names[: len(old.parameters)] == old.parameter_names
+    n, m = len(old.states), len(old.parameters)
+    assert model.state_names[n:n + n_msc_s] == MSC_NAMES
+    assert model.parameter_names[m:m + n_msc_p] == [q.name for q in MSC_PARAMETERS]
+    assert model.state_names[:n] == old.state_names
+    assert model.parameter_names[:m] == old.parameter_names
     for q in MSC_PARAMETERS:
         assert q.unit and len(q.source) > 30 and q.description, q.name
         assert ("et al." in q.source) or ("modelling assumption" in q.source) or ("set per" in q.source), q.name
@@ -96,23 +98,27 @@ def test_msc_states_and_parameters_are_declared_last_with_sources(model):
 
 
 def test_without_msc_the_rest_of_the_model_is_unchanged(model):
-    """With every MSC state at 0, the other derivatives and Jacobian entries equal, bit for bit,
-    those of the model composed without the MSC module, and the MSC derivatives are exactly 0."""
+    """With every MSC state (and every CAR-T cell) at 0, the other derivatives and Jacobian entries equal, bit for
+    bit, those of the model composed without the therapies' modules, and the MSC derivatives are exactly 0."""
     old = compose("ms_without_msc", [core_module(), ms.module()])
     ko, kn = compile_model(old), compile_model(model)
     n, m = len(old.states), len(old.parameters)
-    p_msc = np.array([q.value for q in MSC_PARAMETERS])
+    # the therapies' states at their initial values (every MSC and CAR-T cell state 0)
+    added = np.array([s.initial for s in model.states[n:]])
+    p_added = np.array([q.value for q in model.parameters[m:]])
+    msc = [model.state_index(k) for k in MSC_NAMES]
     rng = np.random.default_rng(7)
     for _ in range(200):
         y = np.array([max(s.initial, 0.1) for s in old.states]) * rng.uniform(0.0, 3.0, n)
         p = np.array([q.value for q in old.parameters]) * rng.uniform(0.5, 1.5, m)
-        yn = np.concatenate([y, np.zeros(len(MSC_STATES))])
-        pn = np.concatenate([p, p_msc * rng.uniform(0.5, 1.5, p_msc.size)])
+        yn = np.concatenate([y, added])
+        pn = np.concatenate([p, p_added * rng.uniform(0.5, 1.5, p_added.size)])
+        assert yn.size == len(model.states) and pn.size == len(model.parameters)
         do, dn = np.zeros(n), np.zeros(yn.size)
         ko.rhs(y, p, do)
         kn.rhs(yn, pn, dn)
         assert np.array_equal(do, dn[:n])
-        assert np.all(dn[n:] == 0.0)
+        assert np.all(dn[msc] == 0.0)
         Jo, Jn = np.zeros((n, n)), np.zeros((yn.size, yn.size))
         ko.jac(y, p, Jo)
         kn.jac(yn, pn, Jn)
@@ -129,8 +135,8 @@ def test_without_msc_trajectories_match_the_model_without_msc(model, protocol):
     old = compose("ms_without_msc", [core_module(), ms.module()])
     y0 = np.array([s.initial for s in old.states])[None]
     p0 = np.array([q.value for q in old.parameters])[None]
-    yn = np.concatenate([y0, np.zeros((1, len(MSC_STATES)))], axis=1)
-    pn = np.concatenate([p0, np.array([q.value for q in MSC_PARAMETERS])[None]], axis=1)
+    yn = np.concatenate([y0, np.array([s.initial for s in model.states[len(old.states):]])[None]], axis=1)
+    pn = np.concatenate([p0, np.array([q.value for q in model.parameters[len(old.parameters):]])[None]], axis=1)
     t = np.linspace(0.0, 3 * 365.25, 37)
     tight = SolverOptions(rtol=1e-10, atol_scale=1e-13)
     s_old = ahsct_test_schedule(old) if protocol == "ahsct" else ScheduleBuilder(old).build()
@@ -138,7 +144,7 @@ def test_without_msc_trajectories_match_the_model_without_msc(model, protocol):
     a = simulate(old, y0, p0, s_old, t, tight)
     b = simulate(model, yn, pn, s_new, t, tight)
     assert a.status[0] == 0 and b.status[0] == 0
-    assert np.all(b.y[0, :, len(old.states):] == 0.0)
+    assert np.all(b.y[0][:, [model.state_index(k) for k in MSC_NAMES]] == 0.0)
     np.testing.assert_allclose(b.y[0, :, : len(old.states)], a.y[0], rtol=1e-7, atol=1e-10)
 
 

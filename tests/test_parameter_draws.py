@@ -21,7 +21,7 @@ import sympy as sp
 import remit.random
 from remit.diseases import DISEASES, build_model, get_disease
 from remit.model.core import core_module
-from remit.therapies.msc.model import msc_module
+from remit.therapies import THERAPIES
 from remit.model.spec import Module, Parameter, State, compose
 from remit.population import draw_candidates
 from remit.random import NAMED_COUNTERS, POSITIONAL_LIMIT, name_counter
@@ -49,8 +49,9 @@ def dummy_module(tag: str) -> Module:
 
 
 def disease_modules(disease: str) -> list[Module]:
-    """The modules :func:`remit.diseases.build_model` composes (core, disease, MSC)."""
-    return [core_module(), get_disease(disease).module(), msc_module()]
+    """The modules :func:`remit.diseases.build_model` composes (core, disease, the therapies' own: MSC, CAR-T)."""
+    return [core_module(), get_disease(disease).module(),
+            *(m for _, t in THERAPIES.items() if (m := t.module()) is not None)]
 
 
 def by_name(model, P, y0):
@@ -77,7 +78,7 @@ def assert_same_draws(model, other, spec, index=INDEX):
 def test_an_added_module_changes_no_existing_draws(disease):
     spec = load_scenario(SCENARIOS[disease])
     base = build_model(disease, calibrated=False)
-    # one module before the core (every position shifts) and one after MSC
+    # one module before the core (every position shifts) and one after the therapies' modules
     extended = compose(disease, [dummy_module("first"), *disease_modules(disease), dummy_module("last")])
     assert extended.parameter_names == ["first_rate", "first_frac", *base.parameter_names, "last_rate", "last_frac"]
     _, params = assert_same_draws(base, extended, spec)

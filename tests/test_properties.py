@@ -10,8 +10,9 @@ Generated cases per run:
 - ``test_valid_scenarios_run``: 2 per disease x 6 diseases = 12 trial simulations. Each
   scenario has up to 12 arms covering every therapy at once: aHSCT with each of the 4 regimens
   (the 3 graft sources all used), mobilisation only, MSC with each of the 3 sources and 3
-  routes (random schedule and background drugs), conventional arms using every one of the
-  disease's drugs, and placebo; 3 patients per arm, 1 year of follow-up.
+  routes (random schedule and background drugs), CD19 CAR-T (random dose, lymphodepletion and
+  infusion day), conventional arms using the disease's drugs, and placebo with the drugs no
+  conventional arm had room for; 3 patients per arm, 1 year of follow-up.
 - ``test_invalid_field_values_are_rejected``: 250 (wrong types, out-of-range, negative,
   absurd, NaN/inf numbers in every kind of numeric field; unknown regimens, sources, routes,
   drugs, therapies, diseases).
@@ -153,6 +154,10 @@ def valid_scenario(draw, disease: str) -> dict:
         if background:
             arm["background"] = background
         arms.append(arm)
+    arms.append({"name": "CAR-T", "therapy": "car_t", "target": "cd19", "dose_cells_per_kg": draw(_between(1e4, 1e8)),
+                 "lymphodepletion": {"fludarabine_mg_per_m2": draw(_between(0, 150)),
+                                     "cyclophosphamide_mg_per_m2": draw(_between(0, 3000))},
+                 "infusion_day": draw(_between(5, 120))})
     order = draw(st.permutations(drugs))
     n_conv = 12 - len(arms) - 1  # leave room for placebo
     for i in range(min(n_conv, math.ceil(len(order) / 3))):
@@ -167,12 +172,16 @@ def valid_scenario(draw, disease: str) -> dict:
                 arm["pulses"]["first_mg_per_m2"] = draw(_between(0, 1500))
         arms.append(arm)
     placebo = {"name": "Placebo", "therapy": "placebo"}
-    background = draw(st.lists(st.sampled_from(drugs), max_size=3, unique=True))
+    # the drugs no conventional arm has room for (12 arms at most) go into the placebo arm's background
+    left = [d for d in drugs if d not in {d for a in arms if a["therapy"] == "conventional" for d in a["drugs"]}]
+    assert len(left) <= 3, "the conventional arms and the placebo background must use every drug of the disease"
+    background = left + draw(st.lists(st.sampled_from([d for d in drugs if d not in left]), max_size=3 - len(left),
+                                      unique=True))
     if background:
         placebo["background"] = background
     arms.append(placebo)
-    covered = {d for a in arms if a["therapy"] == "conventional" for d in a["drugs"]}
-    assert covered == set(drugs), "the conventional arms must use every drug of the disease"
+    covered = {d for a in arms if a["therapy"] in ("conventional", "placebo") for d in a.get("drugs", a.get("background", ()))}
+    assert covered == set(drugs), "the conventional arms and the placebo background must use every drug of the disease"
     population = {"female_fraction": draw(_between(0, 1)),
                   "age": {"mean": draw(_between(30, 50)), "sd": draw(_between(5, 15)), "min": 18, "max": 65}}
     trial = {"name": f"generated {disease}", "disease": disease, "seed": draw(st.integers(0, 2**63 - 1)),

@@ -28,7 +28,7 @@ from remit.model.units import UnitError, parse
 from remit.population import burn_in
 from remit.sbml import RoadRunnerPatients, SBMLExportError, formula, to_sbml, validate
 from remit.scenario import load_scenario
-from remit.therapies import arm_plan
+from remit.therapies import THERAPIES, arm_plan
 from remit.therapies.schedule import ScheduleBuilder
 
 MIST = "tests/scenarios/mist_like.toml"
@@ -42,6 +42,7 @@ SCENARIOS = {
     "type1_diabetes": "examples/t1d_voltarelli.toml",
 }
 N_PATIENTS = 3
+CAR_T_DISEASES = ("lupus", "systemic_sclerosis")  # where remit offers CAR-T (remit predict)
 T_OUT = np.linspace(0.0, 2 * 365.25, 25)  # two years, every month
 TIGHT = SolverOptions(rtol=1e-10, atol_scale=1e-13, max_steps=5_000_000)
 AGREE = 1e-5
@@ -135,6 +136,10 @@ def test_roadrunner_agrees_with_remit_engine(disease):
     first = spec.arms[0]
     if disease != "multiple_sclerosis":
         schedules[f"{first.name} ({first.therapy})"] = arm_plan(model, first, get_disease(disease).drugs).schedule
+    if disease in CAR_T_DISEASES:  # the CAR-T module's expansion, contraction and killing, after lymphodepletion
+        car_t = THERAPIES.get("car_t")
+        arm = car_t.arm_model(name="CAR-T", **car_t.example(get_disease(disease).drugs))
+        schedules["CD19 CAR-T"] = arm_plan(model, arm, get_disease(disease).drugs).schedule
     report = {}
     for name, schedule in schedules.items():
         report[name] = _agreement(model, y0, params, schedule)

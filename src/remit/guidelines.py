@@ -21,6 +21,8 @@ inform a clinician's judgement rather than replace it. Sources:
 - RA: Snowden JA et al. 2004 (EBMT/ABMTR registry, evidence id ra-snowden-2004-ebmt-abmtr).
 - MSC: the trials in the evidence store; Lalu MM et al. 2012 PLoS One 7:e47559 (SafeCell
   meta-analysis of MSC safety).
+- CAR-T: Mackensen A et al. 2022 Nat Med 28:2124 and Muller F et al. 2024 NEJM 390:687 (the Erlangen
+  CD19 CAR-T series in SLE, myositis and SSc), the evidence records of remit.therapies.car_t.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ VOLTARELLI = "Voltarelli JC et al. 2007 JAMA 297:1568"
 SAFECELL = "Lalu MM et al. 2012 PLoS One 7:e47559 (SafeCell meta-analysis)"
 EBMT_900 = ("EBMT Autoimmune Diseases Working Party registry, 900 patients over 12 years (evidence id "
             "safety-ebmt-900-2010)")
+CAR_T_SERIES = ("Mackensen A et al. 2022 Nat Med 28:2124; Muller F et al. 2024 NEJM 390:687 (CD19 CAR-T case series "
+                "in autoimmune disease)")
 MODEL = "remit model (calibrated defaults where shipped, docs/calibration.md)"
 
 
@@ -113,6 +117,10 @@ def warnings_for(patient, options=(), parameters: str | None = None) -> list[War
     # --- MSC and the model itself -------------------------------------------------------------
     w.append(Warning("note", "MSC therapy is investigational for this indication; infusions have been safe in "
                      "trials (transient fever), but efficacy rests on small studies.", SAFECELL, ("msc",)))
+    w.append(Warning("caution", "CD19 CAR-T is investigational in autoimmune disease: the evidence is case series of "
+                     "tens of patients with short follow-up. Expect cytokine release syndrome (mostly grade 1 in these "
+                     "series), rarely ICANS, and months of B-cell aplasia with its infection risk; patients stopped "
+                     "their immunosuppression before lymphodepletion.", CAR_T_SERIES, ("car_t",)))
     w.append(Warning("note", f"{parameter_note(patient.DISEASE, parameters)} Intervals show model uncertainty under these values, "
                      "not validated clinical accuracy. Not for clinical decisions.", MODEL, ()))
     if options:  # only what concerns the patient as a whole or one of the options compared

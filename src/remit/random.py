@@ -14,8 +14,9 @@ Counter layout. Counters are 64-bit; two disjoint ranges are in use:
   95-97 screened enrolment's pre-screen, acceptance and choice of history stream
   (:mod:`remit.enrolment`), 98 a prediction's twin acceptance, 99 prevalence selection; in the HISTORY and TRIAL
   streams, blocks of 1,000,000 counters from 0 (multiple sclerosis, infections and deaths
-  of :mod:`remit.observe`) and from ``remit.diseases.base.DISEASE_COUNTERS`` (the other
-  diseases);
+  of :mod:`remit.observe`), from ``remit.therapies.base.THERAPY_COUNTERS`` (the therapies' own
+  observations, e.g. CAR-T's CRS and ICANS) and from ``remit.diseases.base.DISEASE_COUNTERS``
+  (the other diseases);
 - at or above ``NAMED_COUNTERS`` (2**63), one counter per model parameter, derived from
   its name alone (:func:`parameter_counters`), so that a patient's draw of a parameter does
   not depend on which other parameters the model has or in which order. Used in the

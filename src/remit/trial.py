@@ -31,7 +31,7 @@ from remit.random import TRIAL, patient_keys
 from remit.scenario import TrialSpec, load_scenario
 from remit.schedule import VisitGrid
 from remit.stream import VisitChunks, sorted_chunk_frames
-from remit.therapies import arm_plan
+from remit.therapies import THERAPIES, arm_plan
 
 if TYPE_CHECKING:
     from remit.predictive import PredictiveIntervals
@@ -537,13 +537,22 @@ class ChunkRecords(NamedTuple):
     outcomes: pd.DataFrame
 
 
-def recorded_states(model, disease) -> tuple[str, ...] | None:
+def given_therapies(spec: TrialSpec) -> list:
+    """The therapies (:class:`remit.therapies.Therapy`) the trial's arms give, in the registry's order."""
+    ids = {arm.therapy for arm in spec.arms}
+    return [t for i, t in THERAPIES.items() if i in ids]
+
+
+def recorded_states(model, disease, spec: TrialSpec | None = None) -> tuple[str, ...] | None:
     """The states a trial keeps at its output times: those the disease's observation reads
-    (``Disease.trial_states``) and :data:`SHARED_STATES`, in the model's order; None (all) for a disease
+    (``Disease.trial_states``), those the observations of the therapies of ``spec``'s arms read
+    (``Therapy.trial_states``) and :data:`SHARED_STATES`, in the model's order; None (all) for a disease
     that does not say. Recording fewer changes no number (the solver's steps do not depend on it)."""
     if disease.trial_states is None:
         return None
     wanted = set(disease.trial_states) | set(SHARED_STATES)
+    if spec is not None:
+        wanted |= {s for t in given_therapies(spec) for s in t.trial_states}
     return tuple(name for name in model.state_names if name in wanted)
 
 
@@ -562,7 +571,7 @@ def simulate_chunk(spec: TrialSpec, arm_index: int, chunk: Cohort, patient_ids: 
     disease = get_disease(spec.trial.disease)
     plan = arm_plan(model, arm, disease.drugs)
     traj = simulate(model, chunk.y, chunk.params, plan.schedule, output_grid(spec.trial.follow_up_years * YEAR), solver,
-                    record=recorded_states(model, disease))
+                    record=recorded_states(model, disease, spec))
     failed = traj.status != 0
     if failed.any():  # observe a finite stand-in (the enrolment state); its outcomes are masked below
         traj.y[failed] = chunk.y[failed][:, None, [model.state_index(s) for s in traj.state_names]]
@@ -672,6 +681,8 @@ def observe_trial(model, spec, arm, plan, cohort: Cohort, traj, patient_ids: np.
     ctx.died, ctx.death_days = deaths.died, deaths.death_days
     ctx.follow_up_years = np.where(deaths.died, deaths.death_days / YEAR, fu)
     obs = disease.observe(ctx)
+    for therapy in given_therapies(spec):  # e.g. CAR-T's CRS and B-cell return, in every arm of its trials
+        obs.patients.update(therapy.observe(ctx))
 
     rec: dict[str, np.ndarray] = {
         "patient_id": patient_ids.astype(np.int64), "candidate_id": cohort.candidate.astype(np.int64),

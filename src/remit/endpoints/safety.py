@@ -1,6 +1,7 @@
 """The endpoints every trial reports, whatever its disease: mortality (treatment-related by day
-100 and at each report visit, all-cause at each visit and over follow-up) and immune recovery
-(neutrophil engraftment, CD4+ counts at the visits, severe infections)."""
+100 and at each report visit, all-cause at each visit and over follow-up), immune recovery
+(neutrophil engraftment, CD4+ counts at the visits, severe infections) and, in a trial with a
+CAR-T arm, the CAR-T toxicities and B-cell aplasia (every arm: an arm without CAR-T has none)."""
 
 from __future__ import annotations
 
@@ -113,4 +114,57 @@ def _median(values) -> tuple[float, float, float, int]:
     return median_order_statistic_ci(np.asarray(values, dtype=float))
 
 
-SHARED: tuple[EndpointKind, ...] = (Mortality(), ImmuneRecovery())
+@dataclass(frozen=True)
+class CarTToxicity(EndpointKind):
+    """Cytokine release syndrome, ICANS and B-cell aplasia: patient columns ``crs_grade`` and
+    ``icans_grade`` (ASTCT grades 0-4) and ``b_cell_return_day`` (days from the CAR-T infusion to
+    B cells reappearing; NaN if they had not). Written only for trials with a CAR-T arm
+    (:mod:`remit.therapies.car_t.observe`).
+
+    Endpoints ``crs_any_grade``, ``crs_grade_2_plus``, ``crs_grade_3_plus``, ``icans_any_grade`` and
+    ``icans_grade_3_plus`` (proportions of the arm, Clopper-Pearson 95% CI) and ``b_cell_return_day_mean``
+    (mean over patients whose B cells returned, Student-t 95% CI), each at the end of follow-up.
+    """
+
+    name: str = "car_t_toxicity"
+    label: str = "CAR-T toxicity and B-cell aplasia"
+    definition: str = ("Cytokine release syndrome and ICANS by ASTCT grade among all randomised patients of the arm "
+                       "(Clopper-Pearson 95% CI); days from the CAR-T infusion to the return of B cells")
+
+    GRADES = (("crs_any_grade", "crs_grade", 1), ("crs_grade_2_plus", "crs_grade", 2),
+              ("crs_grade_3_plus", "crs_grade", 3), ("icans_any_grade", "icans_grade", 1),
+              ("icans_grade_3_plus", "icans_grade", 3))
+
+    def labels(self) -> dict[str, str]:
+        return {"crs_any_grade": "Cytokine release syndrome, any grade", "crs_grade_2_plus": "CRS grade 2 or more",
+                "crs_grade_3_plus": "CRS grade 3 or more", "icans_any_grade": "ICANS, any grade",
+                "icans_grade_3_plus": "ICANS grade 3 or more",
+                "b_cell_return_day_mean": "Mean day of B-cell return after the CAR-T infusion"}
+
+    def digits(self) -> dict[str, int]:
+        return {**{n: 3 for n, _, _ in self.GRADES}, "b_cell_return_day_mean": 0}
+
+    def row_types(self) -> dict[str, str]:
+        return {**{n: "proportion" for n, _, _ in self.GRADES}, "b_cell_return_day_mean": "mean"}
+
+    def timepoints(self, follow_up_years: float) -> dict[str, float | None]:
+        return {n: float(follow_up_years) for n in self.names()}
+
+    def rows(self, records: Records) -> list[dict]:
+        rows = []
+        fu = records.follow_up_years
+        if "crs_grade" not in records.patients.columns:  # a trial without a CAR-T arm
+            return rows
+        for arm in records.arms:
+            df = records.arm(arm)
+            n = len(df)
+            for name, column, grade in self.GRADES:
+                g = df[column].to_numpy(dtype=float)
+                rows.append(row(arm, name, fu, *proportion_ci(int((g >= grade).sum()), n, "exact"), n))
+            back = df["b_cell_return_day"].dropna()
+            if len(back):
+                rows.append(row(arm, "b_cell_return_day_mean", fu, *mean_t_interval(back)))
+        return rows
+
+
+SHARED: tuple[EndpointKind, ...] = (Mortality(), ImmuneRecovery(), CarTToxicity())

@@ -27,11 +27,13 @@ TRIALS_PACKAGE = "remit.data.evidence"
 
 def folders() -> tuple[Traversable, ...]:
     """Where evidence lies: remit's own (``remit/data/evidence``), then the ``evidence_dir`` of each
-    registered disease that brings its own. Each holds ``trials.yaml`` (records), ``mappings/`` and
+    registered disease, then of each registered therapy, that brings its own (e.g. the published CAR-T
+    series live in the CAR-T package). Each holds ``trials.yaml`` (records), ``mappings/`` and
     ``scenarios/``, any of them optional."""
     from remit.diseases import DISEASES
+    from remit.therapies import THERAPIES
 
-    own = [d.evidence_dir for _, d in DISEASES.items() if d.evidence_dir is not None]
+    own = [d.evidence_dir for _, d in (*DISEASES.items(), *THERAPIES.items()) if d.evidence_dir is not None]
     return (resources.files(TRIALS_PACKAGE), *(resources.files(p) if isinstance(p, str) else p for p in own))
 
 

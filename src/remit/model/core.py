@@ -14,7 +14,8 @@ neutrophils are in 1e9/L. Structure follows ../shared/research/models.md section
   positive feedback that makes "tolerant" and "active disease" two stable states
   (Velez de Mendizabal et al. 2011 BMC Syst Biol 5:114; Alexander & Wahl 2011 Bull Math
   Biol 73:33, whose R0 threshold this bistability mirrors);
-- autoreactive B cells, long-lived plasma cells, autoantibody;
+- autoreactive B cells, long-lived plasma cells, autoantibody; the circulating B cells of every
+  specificity (``b_cells``, cells/uL), made by the marrow, for B-cell depletion and its end;
 - one lumped pro-inflammatory signal ``infl`` with an hours-scale turnover (stiff);
 - drugs: cyclophosphamide (``cy``), active rabbit ATG (``atg``), equine ATG (``eatg``, its own
   kinetics and potency: the two globulins add on one lymphocyte-killing effect), rituximab
@@ -55,6 +56,7 @@ STATES = [
     State("treg", "cells/uL", "regulatory CD4+ T cells", 60.0),
     State("teff", "relative", "autoreactive effector/memory T cells (relative; untreated active disease settles near 2 with the default parameters, tolerance near 0)", 1.0),
     State("bcell", "relative", "autoreactive B cells (relative; follow teff)", 1.0),
+    State("b_cells", "cells/uL", "circulating CD19+ B cells of every specificity (B-cell aplasia and its end)", 200.0),
     State("plasma", "relative", "long-lived autoreactive plasma cells", 1.0),
     State("autoab", "relative", "autoantibody titre", 1.0),
     # mediators
@@ -134,6 +136,8 @@ PARAMETERS = [
     P("b_help", 0.5, "1", 0.0, 2.0, "modelling assumption: B cells as antigen-presenting cells amplify T-cell activation (anti-CD20 efficacy in MS: Hauser 2017)", "B-cell contribution to T-cell stimulation"),
     P("auto_seed", 1.0e-4, "relative/day", 0.0, 1.0e-3, "modelling assumption: imperfect central tolerance exports a trickle of autoreactive cells (Velez de Mendizabal 2011)", "thymic export of autoreactive T cells"),
     P("k_bcell", LN2 / 30.0, "1/day", LN2 / 120.0, LN2 / 7.0, "modelling assumption: autoreactive B cells follow T help within weeks; B cells normal by 6 months after aHSCT (Storek 2008)", "autoreactive B-cell turnover"),
+    P("b_cells_normal", 200.0, "cells/uL", 80.0, 500.0, "adult blood CD19+ B cells about 100-500/uL (flow-cytometry reference ranges, e.g. Morbach et al. 2010 Clin Exp Immunol 162:271); set point of the marrow's output", "patient's B-cell count at a normal marrow", "lognormal", 0.35),
+    P("k_b_cells", 0.01, "1/day", 0.003, 0.05, "modelling assumption: circulating B cells, mostly naive, turn over at about 1%/day (deuterium labelling: slower for naive, faster for memory B cells, Macallan et al. 2005 Blood 105:3633); after depletion the marrow's output refills them over months (B cells recover within 6-12 months of rituximab: rituximab prescribing information, RA)", "turnover of circulating B cells"),
     P("k_plasma", LN2 / 365.0, "1/day", LN2 / (5 * 365.0), LN2 / 60.0, "long-lived plasma cells resist conditioning; serum Ig did not fall substantially within 2 years of aHSCT (Storek 2008)", "plasma-cell turnover"),
     P("k_autoab", LN2 / 21.0, "1/day", LN2 / 30.0, LN2 / 14.0, "IgG half-life about 21 days (textbook)", "autoantibody clearance"),
     # --- inflammation --------------------------------------------------------------------
@@ -172,18 +176,23 @@ def t_cell_kill(p: dict[str, sp.Symbol], cy: sp.Symbol, atg: sp.Symbol, eatg: sp
     return p["kmax_cy_lymph"] * (cy / (cy + p["ec50_cy"])) + p["kmax_atg"] * atg_effect(p, atg, eatg)
 
 
+def b_cell_kill(p: dict[str, sp.Symbol], cy: sp.Symbol, atg: sp.Symbol, eatg: sp.Symbol, rtx: sp.Symbol) -> sp.Expr:
+    """Kill rate of B cells by cyclophosphamide, ATG, rituximab and anti-CD20 maintenance (1/day)."""
+    c_rtx = p["rtx_per_mg_kg"] * rtx  # serum rituximab, ug/mL
+    return (p["kmax_cy_lymph"] * (cy / (cy + p["ec50_cy"])) + p["atg_b_frac"] * p["kmax_atg"] * atg_effect(p, atg, eatg)
+            + p["b_depletion"] + p["kmax_rtx"] * c_rtx / (c_rtx + p["ec50_rtx"]))
+
+
 def core_module() -> Module:
     """The shared immune core as a :class:`Module`."""
-    (cy, atg, eatg, rtx, dmt, hsc, prog, tr1, tr2, tr3, anc, thy, naive, mem, treg, teff, bcell, plasma,
-     autoab, infl, drev, dirr) = _sym("cy atg eatg rtx dmt hsc prog tr1 tr2 tr3 anc thy naive mem treg teff bcell plasma autoab infl drev dirr")
+    (cy, atg, eatg, rtx, dmt, hsc, prog, tr1, tr2, tr3, anc, thy, naive, mem, treg, teff, bcell, b_cells, plasma,
+     autoab, infl, drev, dirr) = _sym("cy atg eatg rtx dmt hsc prog tr1 tr2 tr3 anc thy naive mem treg teff bcell b_cells "
+                                      "plasma autoab infl drev dirr")
     p = {q.name: sp.Symbol(q.name) for q in PARAMETERS}
 
     kill_cy = cy / (cy + p["ec50_cy"])
-    kill_atg = atg_effect(p, atg, eatg)
     kill_t = t_cell_kill(p, cy, atg, eatg)
-    c_rtx = p["rtx_per_mg_kg"] * rtx  # serum rituximab, ug/mL
-    kill_b = (p["kmax_cy_lymph"] * kill_cy + p["atg_b_frac"] * p["kmax_atg"] * kill_atg + p["b_depletion"]
-              + p["kmax_rtx"] * c_rtx / (c_rtx + p["ec50_rtx"]))
+    kill_b = b_cell_kill(p, cy, atg, eatg, rtx)
 
     cd4 = naive + mem + treg
     hom = p["p_hom"] / (1 + (cd4 / p["l_half"]) ** 4)
@@ -220,6 +229,8 @@ def core_module() -> Module:
         "treg": p["thymic_output"] * p["treg_thymic_frac"] * thy + (p["p_treg"] + hom - p["d_treg"] - kill_t) * treg,
         "teff": p["auto_seed"] * thy + (expansion + p["teff_hom_frac"] * hom - p["d_teff"] - kill_t) * teff,
         "bcell": p["k_bcell"] * (teff - bcell) - kill_b * bcell,
+        # the marrow's B-cell output follows the stem/progenitor reserve (B cells return after the graft)
+        "b_cells": p["k_b_cells"] * (p["b_cells_normal"] * hsc - b_cells) - kill_b * b_cells,
         "plasma": p["k_plasma"] * (bcell - plasma) - 0.1 * p["kmax_cy_lymph"] * kill_cy * plasma,
         "autoab": p["k_autoab"] * (plasma - autoab),
         "infl": p["k_infl"] * ((1 - p["gc_effect"]) * (p["infl_base"] + p["infl_teff"] * teff * (1 + p["gcsf_flare"] * p["gcsf"])

@@ -9,6 +9,6 @@ its own) and :mod:`~remit.therapies.options` (the options ``remit predict`` comp
 from remit.therapies.base import THERAPIES, ArmBase, ArmPlan, Therapy, arm_plan
 
 # registration order is the order of the scenario's arm schemas (and of their docs)
-from remit.therapies import ahsct, mobilization_only, msc, conventional, placebo  # noqa: E402,F401
+from remit.therapies import ahsct, mobilization_only, msc, conventional, placebo, car_t  # noqa: E402,F401
 
 __all__ = ["THERAPIES", "ArmBase", "ArmPlan", "Therapy", "arm_plan"]

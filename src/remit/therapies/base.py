@@ -9,7 +9,10 @@ declares:
   parameters only (an :class:`ArmPlan`), and what a patient must have received to belong to the
   per-protocol analysis set;
 - :meth:`Therapy.module`: the states, parameters and rate laws it adds to the model, if any;
-- ``control``: whether an arm of it is the default reference arm of a trial.
+- ``control``: whether an arm of it is the default reference arm of a trial;
+- :meth:`Therapy.observe`: what a trial observes of it beyond the shared observations (e.g. CAR-T's
+  cytokine release syndrome), as patient columns of every arm of a trial that gives it, with
+  ``trial_states`` the states that observation reads.
 
 Therapies register in :data:`THERAPIES`; the scenario's union of arm schemas and
 :func:`arm_plan` are built from the registry, so shared code never names a therapy.
@@ -28,7 +31,11 @@ if TYPE_CHECKING:
     from remit.model.spec import Module, ModelSpec
     from remit.therapies.drugs import Drug
 
-__all__ = ["THERAPIES", "ArmBase", "ArmPlan", "Background", "DrugName", "Therapy", "arm_plan", "unique_names"]
+__all__ = ["THERAPIES", "THERAPY_COUNTERS", "ArmBase", "ArmPlan", "Background", "DrugName", "Therapy", "arm_plan",
+           "unique_names"]
+
+# the TRIAL-stream counter block of the therapies' own observations (remit.random's layout)
+THERAPY_COUNTERS = 15_000_000
 
 DrugName = Annotated[str, Text(1, 60)]
 # drugs of the trial's disease continued unchanged beside a therapy (checked against Disease.drugs)
@@ -92,6 +99,9 @@ class Therapy:
     control: bool = False  # an arm of this therapy may be the trial's default reference arm
     units: Mapping[str, str] = {}  # units of the arm's fields by name (for error messages)
     unions: Mapping[str, tuple[str, ...]] = {}  # tagged unions inside the arm: field -> tags
+    # a folder of the therapy's own evidence (trials.yaml, mappings/, scenarios/: remit.evidence.store)
+    # beside remit's own, for published trials of it that remit's shared evidence file does not hold
+    evidence_dir: "str | None" = None
 
     def plan(self, model: "ModelSpec", arm: ArmBase, drugs: Mapping[str, "Drug"]) -> ArmPlan:
         """The arm's protocol; ``drugs`` is the trial's disease's drug table (``Disease.drugs``)."""
@@ -100,6 +110,15 @@ class Therapy:
     def module(self) -> "Module | None":
         """What the therapy adds to the model (None: it acts through the shared core's states)."""
         return None
+
+    trial_states: tuple[str, ...] = ()  # states observe() reads during the trial
+
+    def observe(self, ctx) -> dict[str, Any]:
+        """Patient columns (arrays of ``ctx.n``) of one chunk of arm ``ctx.arm`` (a
+        :class:`remit.diseases.base.TrialContext`) in a trial with an arm of this therapy; the same
+        columns for every arm of that trial (an arm of another therapy gets the values of "not given").
+        Called only for the therapies a trial's arms give."""
+        return {}
 
     def example(self, drugs: Mapping[str, "Drug"]) -> dict[str, Any]:
         """A typical ``[[arms]]`` table of this therapy (without its name) for a disease whose drug

@@ -1,5 +1,5 @@
 """Treatment options a clinician compares for one patient (``remit predict``): each an arm of the
-scenario vocabulary without its name, built by :func:`ahsct`, :func:`msc` or :func:`conventional`
+scenario vocabulary without its name, built by :func:`ahsct`, :func:`msc`, :func:`car_t` or :func:`conventional`
 from the protocol tables below. A disease lists its patient's default options
 (:meth:`remit.diseases.patient.PatientSpec.options`)."""
 
@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from remit.therapies.ahsct.schema import STANDARD_CONDITIONING
 
-__all__ = ["Option", "ahsct", "conventional", "msc"]
+__all__ = ["Option", "ahsct", "car_t", "conventional", "msc"]
 
 @dataclass(frozen=True)
 class Option:
@@ -19,7 +19,7 @@ class Option:
 
     id: str
     label: str
-    kind: Literal["ahsct", "msc", "conventional"]
+    kind: Literal["ahsct", "msc", "car_t", "conventional"]
     arm: Mapping[str, Any]
     note: str = ""
 
@@ -51,6 +51,17 @@ def msc(id_: str, label: str, source: str, dose: float, route: str, doses: int, 
     sched = {"doses": doses} if doses == 1 else {"doses": doses, "interval_days": interval}
     return Option(id_, label, "msc", {"therapy": "msc", "source": source, "dose_cells_per_kg": dose, "route": route,
                                       "schedule": sched, "background": tuple(background)[:3]}, note)
+
+
+# the lymphodepletion of the published autoimmune CAR-T series: fludarabine 25 mg/m2 on days -5 to -3,
+# cyclophosphamide 1000 mg/m2 on day -3 (the Erlangen regimen, stated in its SSc series, ACR Convergence 2023)
+FLU_CY = {"fludarabine_mg_per_m2": 75.0, "cyclophosphamide_mg_per_m2": 1000.0}
+
+
+def car_t(id_: str, label: str, dose: float, lymphodepletion: Mapping, note: str = "") -> Option:
+    """A CD19 CAR-T option: autologous CAR+ cells/kg after the given lymphodepletion (mg/m2 totals)."""
+    return Option(id_, label, "car_t", {"therapy": "car_t", "target": "cd19", "dose_cells_per_kg": dose,
+                                        "lymphodepletion": dict(lymphodepletion), "product": "autologous"}, note)
 
 
 def conventional(id_: str, label: str, drugs, note: str = "") -> Option:

@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from remit.diseases.patient import Match, Outcomes, PatientSpec, field_info
-from remit.guidelines import EBMT_2012, EBMT_900, Warning
+from remit.guidelines import CAR_T_SERIES, EBMT_2012, EBMT_900, Warning
 from remit.schema.types import CHOICE, Range
 from remit.therapies import options as opt
 
@@ -33,6 +33,8 @@ class LupusPatient(PatientSpec):
             opt.ahsct("ahsct-cy-atg", "aHSCT, Cy 200 mg/kg + ATG, unselected PBSC", opt.MOB_CY2, opt.PBSC, opt.CY_ATG),
             opt.msc("msc-iv", "MSC, umbilical cord, 1e6 cells/kg IV x2", "umbilical_cord", 1.0e6, "intravenous", 2, 7.0,
                     bg or ("prednisone",)),
+            opt.car_t("car-t-cd19", "CD19 CAR-T, 1e6 CAR+ cells/kg after fludarabine/cyclophosphamide", 1.0e6, opt.FLU_CY,
+                      "investigational (Erlangen series: Mackensen et al. 2022 Nat Med 28:2124)"),
             opt.conventional("cyclophosphamide-iv", "IV cyclophosphamide + prednisone", ["cyclophosphamide_iv", "prednisone"]),
             opt.conventional("mycophenolate", "Mycophenolate + prednisone", ["mycophenolate", "prednisone"]),
         ]
@@ -47,6 +49,12 @@ class LupusPatient(PatientSpec):
                       "proteinuria")]
 
     def warnings(self, option_ids: set[str]) -> list[Warning]:
-        return [Warning("caution", "Lupus had among the highest transplant-related mortality of the autoimmune "
-                        "indications in the EBMT registry; aHSCT is reserved for severe refractory disease.",
-                        f"{EBMT_900}; {EBMT_2012}")]
+        w = [Warning("caution", "Lupus had among the highest transplant-related mortality of the autoimmune "
+                     "indications in the EBMT registry; aHSCT is reserved for severe refractory disease.",
+                     f"{EBMT_900}; {EBMT_2012}")]
+        if self.sledai < 8 or not 18 <= self.age <= 40:
+            w.append(Warning("note", f"The published CD19 CAR-T series in lupus treated adults of 18-38 years with "
+                             f"active disease (SLEDAI-2K at least 8, median 16) refractory to several "
+                             f"immunosuppressants; this patient (age {self.age:g}, SLEDAI-2K {self.sledai:g}) lies "
+                             "outside them.", CAR_T_SERIES, ("car_t",)))
+        return w

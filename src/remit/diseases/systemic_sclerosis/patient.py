@@ -9,7 +9,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from remit.diseases.patient import Match, Outcomes, PatientSpec, field_info
-from remit.guidelines import ASTIS, BURT_2013, EBMT_2012, SCOT, Warning
+from remit.guidelines import ASTIS, BURT_2013, CAR_T_SERIES, EBMT_2012, SCOT, Warning
 from remit.schema.types import CHOICE, Range
 from remit.therapies import options as opt
 
@@ -39,6 +39,8 @@ class SscPatient(PatientSpec):
             opt.ahsct("ahsct-tbi-cy-atg", "aHSCT, TBI 8 Gy + Cy + ATG, CD34-selected PBSC", opt.MOB_CY4, opt.PBSC_SEL,
                       opt.TBI_CY_ATG, "myeloablative (SCOT-like, Sullivan et al. 2018 NEJM 378:35)"),
             opt.msc("msc-iv", "MSC, umbilical cord, 1e6 cells/kg IV", "umbilical_cord", 1.0e6, "intravenous", 1, None, bg),
+            opt.car_t("car-t-cd19", "CD19 CAR-T, 1e6 CAR+ cells/kg after fludarabine/cyclophosphamide", 1.0e6, opt.FLU_CY,
+                      "investigational (Erlangen series: Mackensen et al. 2022 Nat Med 28:2124)"),
             opt.conventional("mycophenolate", "Mycophenolate", ["mycophenolate"]),
             opt.conventional("cyclophosphamide-iv", "IV cyclophosphamide (12 monthly pulses)", ["cyclophosphamide_iv"]),
         ]
@@ -75,6 +77,10 @@ class SscPatient(PatientSpec):
         if self.disease_duration_years > 5:
             w.append(Warning("note", f"Disease duration {self.disease_duration_years:g} years: the trials enrolled early "
                              "diffuse disease (about 4-5 years from the first non-Raynaud symptom).", f"{ASTIS}; {SCOT}"))
+        if self.disease_duration_years > 5 or self.mrss < 15:
+            w.append(Warning("note", "The published CD19 CAR-T series in SSc treated early diffuse disease (1.5-2 years, "
+                             "mRSS 24-32) refractory to standard treatment; this patient lies outside them.",
+                             CAR_T_SERIES, ("car_t",)))
         if any(i.startswith("ahsct-tbi") for i in option_ids):
             w.append(Warning("note", "Myeloablative (TBI-based) conditioning requires lung and kidney shielding and "
                              "stricter organ-function criteria.", SCOT, (), ("ahsct-tbi-cy-atg",)))

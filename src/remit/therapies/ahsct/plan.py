@@ -154,7 +154,7 @@ def ahsct_plan(model: ModelSpec, arm) -> ArmPlan:
         day = graft_day + AGENT_DAY
         b.kill(day, "hsc", agent.hsc_logs * rel, label=name)
         b.kill(day, "prog", agent.hsc_logs * rel, label=name)
-        for state in ("naive", "mem", "treg", "teff", "bcell"):
+        for state in ("naive", "mem", "treg", "teff", "bcell", "b_cells"):
             b.kill(day, state, agent.lymph_logs * rel, label=name)
         b.kill(day, "thy", agent.thymus_logs * rel, label=name)
         if name == "tbi_gy":  # shielding lowers the lungs' and kidneys' part of the toxicity

@@ -176,6 +176,12 @@ def t_cell_kill(p: dict[str, sp.Symbol], cy: sp.Symbol, atg: sp.Symbol, eatg: sp
     return p["kmax_cy_lymph"] * (cy / (cy + p["ec50_cy"])) + p["kmax_atg"] * atg_effect(p, atg, eatg)
 
 
+def homeostatic_signal(p: dict[str, sp.Symbol], naive: sp.Symbol, mem: sp.Symbol, treg: sp.Symbol) -> sp.Expr:
+    """Lymphopenia-induced (homeostatic) proliferation rate at the CD4 count naive + mem + treg (1/day): the
+    cytokine signal (IL-7, IL-15) that also drives CAR-T expansion after lymphodepletion."""
+    return p["p_hom"] / (1 + ((naive + mem + treg) / p["l_half"]) ** 4)
+
+
 def b_cell_kill(p: dict[str, sp.Symbol], cy: sp.Symbol, atg: sp.Symbol, eatg: sp.Symbol, rtx: sp.Symbol) -> sp.Expr:
     """Kill rate of B cells by cyclophosphamide, ATG, rituximab and anti-CD20 maintenance (1/day)."""
     c_rtx = p["rtx_per_mg_kg"] * rtx  # serum rituximab, ug/mL
@@ -195,7 +201,7 @@ def core_module() -> Module:
     kill_b = b_cell_kill(p, cy, atg, eatg, rtx)
 
     cd4 = naive + mem + treg
-    hom = p["p_hom"] / (1 + (cd4 / p["l_half"]) ** 4)
+    hom = homeostatic_signal(p, naive, mem, treg)
 
     # Friberg chain fed by the stem/progenitor reserve; G-CSF speeds transit.
     ktr = 4 / p["mtt"] * (1 + p["gcsf_mtt_gain"] * p["gcsf"])

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from remit.therapies.ahsct.schema import STANDARD_CONDITIONING
 
-__all__ = ["Option", "ahsct", "car_t", "conventional", "msc"]
+__all__ = ["Option", "ahsct", "car_t", "cd19_car_t", "conventional", "msc"]
 
 @dataclass(frozen=True)
 class Option:
@@ -62,6 +62,13 @@ def car_t(id_: str, label: str, dose: float, lymphodepletion: Mapping, note: str
     """A CD19 CAR-T option: autologous CAR+ cells/kg after the given lymphodepletion (mg/m2 totals)."""
     return Option(id_, label, "car_t", {"therapy": "car_t", "target": "cd19", "dose_cells_per_kg": dose,
                                         "lymphodepletion": dict(lymphodepletion), "product": "autologous"}, note)
+
+
+def cd19_car_t() -> Option:
+    """The CD19 CAR-T option of the diseases with published CAR-T series (lupus, systemic sclerosis): 1e6
+    CAR+ cells/kg after the Erlangen lymphodepletion."""
+    return car_t("car-t-cd19", "CD19 CAR-T, 1e6 CAR+ cells/kg after fludarabine/cyclophosphamide", 1.0e6, FLU_CY,
+                 "investigational (Erlangen series: Mackensen et al. 2022 Nat Med 28:2124)")
 
 
 def conventional(id_: str, label: str, drugs, note: str = "") -> Option:

@@ -33,8 +33,7 @@ class LupusPatient(PatientSpec):
             opt.ahsct("ahsct-cy-atg", "aHSCT, Cy 200 mg/kg + ATG, unselected PBSC", opt.MOB_CY2, opt.PBSC, opt.CY_ATG),
             opt.msc("msc-iv", "MSC, umbilical cord, 1e6 cells/kg IV x2", "umbilical_cord", 1.0e6, "intravenous", 2, 7.0,
                     bg or ("prednisone",)),
-            opt.car_t("car-t-cd19", "CD19 CAR-T, 1e6 CAR+ cells/kg after fludarabine/cyclophosphamide", 1.0e6, opt.FLU_CY,
-                      "investigational (Erlangen series: Mackensen et al. 2022 Nat Med 28:2124)"),
+            opt.cd19_car_t(),
             opt.conventional("cyclophosphamide-iv", "IV cyclophosphamide + prednisone", ["cyclophosphamide_iv", "prednisone"]),
             opt.conventional("mycophenolate", "Mycophenolate + prednisone", ["mycophenolate", "prednisone"]),
         ]

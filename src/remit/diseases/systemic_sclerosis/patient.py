@@ -39,8 +39,7 @@ class SscPatient(PatientSpec):
             opt.ahsct("ahsct-tbi-cy-atg", "aHSCT, TBI 8 Gy + Cy + ATG, CD34-selected PBSC", opt.MOB_CY4, opt.PBSC_SEL,
                       opt.TBI_CY_ATG, "myeloablative (SCOT-like, Sullivan et al. 2018 NEJM 378:35)"),
             opt.msc("msc-iv", "MSC, umbilical cord, 1e6 cells/kg IV", "umbilical_cord", 1.0e6, "intravenous", 1, None, bg),
-            opt.car_t("car-t-cd19", "CD19 CAR-T, 1e6 CAR+ cells/kg after fludarabine/cyclophosphamide", 1.0e6, opt.FLU_CY,
-                      "investigational (Erlangen series: Mackensen et al. 2022 Nat Med 28:2124)"),
+            opt.cd19_car_t(),
             opt.conventional("mycophenolate", "Mycophenolate", ["mycophenolate"]),
             opt.conventional("cyclophosphamide-iv", "IV cyclophosphamide (12 monthly pulses)", ["cyclophosphamide_iv"]),
         ]

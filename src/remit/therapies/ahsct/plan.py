@@ -92,6 +92,20 @@ MP_IMAX = 0.7
 MP_ED50_MG = 250.0
 
 
+# the lymphocyte pools a conditioning or lymphodepleting agent kills by its lymph_logs
+LYMPHOCYTE_STATES = ("naive", "mem", "treg", "teff", "bcell", "b_cells")
+
+
+def agent_kill(b: ScheduleBuilder, day: float, agent: Agent, rel: float, label: str) -> None:
+    """The natural-log kills of ``rel`` standard doses of ``agent`` on ``day``: stem/progenitor reserve,
+    proliferating precursors, every lymphocyte pool, thymic function."""
+    b.kill(day, "hsc", agent.hsc_logs * rel, label=label)
+    b.kill(day, "prog", agent.hsc_logs * rel, label=label)
+    for state in LYMPHOCYTE_STATES:
+        b.kill(day, state, agent.lymph_logs * rel, label=label)
+    b.kill(day, "thy", agent.thymus_logs * rel, label=label)
+
+
 def mobilize(b: ScheduleBuilder, mob) -> None:
     """Mobilisation cyclophosphamide (g/m2, per body surface, on day 0; or mg/kg, in daily doses of at
     most 50 mg/kg from day 0) and G-CSF (``mob``: an :class:`~remit.therapies.ahsct.schema.Mobilization`)."""
@@ -151,12 +165,7 @@ def ahsct_plan(model: ModelSpec, arm) -> ArmPlan:
         if dose <= 0:
             continue
         rel = dose / agent.standard_dose
-        day = graft_day + AGENT_DAY
-        b.kill(day, "hsc", agent.hsc_logs * rel, label=name)
-        b.kill(day, "prog", agent.hsc_logs * rel, label=name)
-        for state in ("naive", "mem", "treg", "teff", "bcell", "b_cells"):
-            b.kill(day, state, agent.lymph_logs * rel, label=name)
-        b.kill(day, "thy", agent.thymus_logs * rel, label=name)
+        agent_kill(b, graft_day + AGENT_DAY, agent, rel, name)
         if name == "tbi_gy":  # shielding lowers the lungs' and kidneys' part of the toxicity
             share = TBI_TOXICITY_SHARE
             rel = (share["other"] * rel + share["lung"] * cond.organ_gy("lung") / agent.standard_dose

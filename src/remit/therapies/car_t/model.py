@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from remit.model.core import LN2, PARAMETERS
+from remit.model.core import LN2, PARAMETERS, homeostatic_signal
 from remit.model.spec import Module, Parameter, State
 
 P = Parameter
@@ -137,8 +137,7 @@ def car_t_module() -> Module:
     p = {q.name: sp.Symbol(q.name) for q in PARAMETERS + CAR_PARAMETERS}
     car = eff + mem
     kill = p["car_kmax"] * car / (car + p["car_ec50"])  # 1/day, per CD19+ cell
-    cd4 = naive + memc + treg
-    hom = p["p_hom"] / (1 + (cd4 / p["l_half"]) ** 4)  # the core's homeostatic signal (lymphopenia)
+    hom = homeostatic_signal(p, naive, memc, treg)  # the core's (lymphopenia)
     growth = p["car_rho"] * drive * b_cells / (b_cells + p["car_antigen_half"]) * (1 + p["car_hom_gain"] * hom / p["p_hom"])
     rates = {
         "car_eff": (growth - p["k_car_contract"] - p["d_car_eff"]) * eff,

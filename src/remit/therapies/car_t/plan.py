@@ -18,7 +18,7 @@ come from the same table; CAR-T-specific toxicity (CRS, ICANS) is observed from 
 from __future__ import annotations
 
 from remit.model.spec import ModelSpec
-from remit.therapies.ahsct.plan import AGENTS, CY_TOXIC_DEATH_PER_200_MG_KG
+from remit.therapies.ahsct.plan import AGENTS, CY_TOXIC_DEATH_PER_200_MG_KG, agent_kill
 from remit.therapies.base import ArmPlan
 from remit.therapies.drugs import stop_all
 from remit.therapies.schedule import ScheduleBuilder
@@ -28,7 +28,6 @@ FLUDARABINE_DAYS = (-5.0, -4.0, -3.0)
 CYCLOPHOSPHAMIDE_DAY = -3.0
 STOP_DRUGS_DAY = -5.0  # immunosuppression stopped when lymphodepletion starts
 REFERENCE_BSA_PER_KG = 1.8 / 70.0  # m2/kg, to express mg/m2 in mg/kg for the organ-toxicity estimate
-LYMPHOCYTE_STATES = ("naive", "mem", "treg", "teff", "bcell", "b_cells")
 
 
 def car_t_plan(model: ModelSpec, arm) -> ArmPlan:
@@ -42,12 +41,7 @@ def car_t_plan(model: ModelSpec, arm) -> ArmPlan:
         flu = AGENTS["fludarabine_mg_per_m2"]
         rel = ld.fludarabine_mg_per_m2 / flu.standard_dose / len(FLUDARABINE_DAYS)
         for d in FLUDARABINE_DAYS:
-            day = day0 + d
-            b.kill(day, "hsc", flu.hsc_logs * rel, label="fludarabine")
-            b.kill(day, "prog", flu.hsc_logs * rel, label="fludarabine")
-            for state in LYMPHOCYTE_STATES:
-                b.kill(day, state, flu.lymph_logs * rel, label="fludarabine")
-            b.kill(day, "thy", flu.thymus_logs * rel, label="fludarabine")
+            agent_kill(b, day0 + d, flu, rel, "fludarabine")
         tox += flu.toxic_death * ld.fludarabine_mg_per_m2 / flu.standard_dose
     if ld.cyclophosphamide_mg_per_m2 > 0:
         b.dose(day0 + CYCLOPHOSPHAMIDE_DAY, "cy", ld.cyclophosphamide_mg_per_m2, per="bsa_per_kg",

@@ -182,11 +182,24 @@ def homeostatic_signal(p: dict[str, sp.Symbol], naive: sp.Symbol, mem: sp.Symbol
     return p["p_hom"] / (1 + ((naive + mem + treg) / p["l_half"]) ** 4)
 
 
-def b_cell_kill(p: dict[str, sp.Symbol], cy: sp.Symbol, atg: sp.Symbol, eatg: sp.Symbol, rtx: sp.Symbol) -> sp.Expr:
-    """Kill rate of B cells by cyclophosphamide, ATG, rituximab and anti-CD20 maintenance (1/day)."""
+def autoreactive_expansion(p: dict[str, sp.Symbol], infl: sp.Symbol, bcell: sp.Symbol, treg: sp.Symbol,
+                           teff: sp.Symbol) -> sp.Expr:
+    """Antigen-driven expansion rate of the autoreactive T cells (1/day): stimulation rises with
+    inflammation (positive feedback, hence bistability), autoreactive B cells help, Treg suppress,
+    the clonal size saturates."""
+    stim = (p["stim_base"] + infl**2 / (p["k_stim"] ** 2 + infl**2)) * (1 + p["b_help"] * bcell) / (1 + p["b_help"])
+    return p["r_act"] * stim / (1 + treg / p["treg_sup"]) * (1 - teff / p["teff_cap"])
+
+
+def b_cell_kill(p: dict[str, sp.Symbol], cy: sp.Symbol, atg: sp.Symbol, eatg: sp.Symbol, rtx: sp.Symbol,
+                rtx_reach: sp.Expr = sp.Integer(1)) -> sp.Expr:
+    """Kill rate of B cells by cyclophosphamide, ATG, rituximab and anti-CD20 maintenance (1/day).
+
+    ``rtx_reach``: rituximab's kill relative to its kill of blood B cells (1 in blood; below 1 in lymphoid
+    tissue, which the antibody reaches poorly)."""
     c_rtx = p["rtx_per_mg_kg"] * rtx  # serum rituximab, ug/mL
     return (p["kmax_cy_lymph"] * (cy / (cy + p["ec50_cy"])) + p["atg_b_frac"] * p["kmax_atg"] * atg_effect(p, atg, eatg)
-            + p["b_depletion"] + p["kmax_rtx"] * c_rtx / (c_rtx + p["ec50_rtx"]))
+            + p["b_depletion"] + rtx_reach * p["kmax_rtx"] * c_rtx / (c_rtx + p["ec50_rtx"]))
 
 
 def core_module() -> Module:
@@ -207,10 +220,7 @@ def core_module() -> Module:
     ktr = 4 / p["mtt"] * (1 + p["gcsf_mtt_gain"] * p["gcsf"])
     feedback = (p["anc0"] / (anc + sp.Rational(1, 50))) ** p["fb_gamma"]
 
-    # Autoreactive T-cell expansion: stimulation rises with inflammation (positive
-    # feedback -> bistability), B cells help, Treg suppress, clonal size saturates.
-    stim = (p["stim_base"] + infl**2 / (p["k_stim"] ** 2 + infl**2)) * (1 + p["b_help"] * bcell) / (1 + p["b_help"])
-    expansion = p["r_act"] * stim / (1 + treg / p["treg_sup"]) * (1 - teff / p["teff_cap"])
+    expansion = autoreactive_expansion(p, infl, bcell, treg, teff)
 
     # New tissue lesions: autoreactive cells entering the organ under inflammation;
     # maintenance therapy removes a fraction 1 - exp(-resp * z) of them.

@@ -8,11 +8,22 @@ immune complexes of autoantibody deposited in glomeruli together with the effect
 inflammation they trigger (Budu-Grajdeanu et al. 2010 Theor Biol Med Model 7:14), so this
 module makes the core's renal attack scale partly with the autoantibody titre.
 
-It adds one state, ``sys``: non-renal organ activity (skin, joints, serosa, blood,
+It adds the state ``sys``: non-renal organ activity (skin, joints, serosa, blood,
 central nervous system), which follows the core's inflammatory signal within weeks and,
 like renal injury, is suppressed by maintenance therapy only while it is given. The
 systemic MSC effect (``msc_effect`` of the MSC module, 0 unless MSC are given) suppresses
 both renal injury and non-renal organ activity while it lasts.
+
+A second state, ``b_apc``, carries T-B collaboration: in lupus the autoreactive T cells need B
+cells as antigen-presenting cells (Shlomchik et al. 1994; Chan et al. 1999, in MRL/lpr mice).
+``b_apc`` is the B cells of lymphoid tissue and the kidney relative to untreated, renewed from
+the marrow and depleted like blood B cells, except that rituximab reaches them poorly and CD19
+CAR-T cells fully. Where they are gone the B-cell-dependent share of the autoreactive T cells
+stops expanding and is lost within weeks; once the repertoire has collapsed below the core's
+threshold of self-sustaining activity, B cells that return do not restart it. Both terms
+nearly vanish while ``b_apc`` stays near its untreated level (order-2 saturation), so untreated
+disease and maintenance therapy barely change. Fludarabine's kill of tissue B cells is not modelled (its
+effect is on the circulating pools).
 
 The remaining parameters are observation parameters used by :mod:`remit.diseases.lupus.clinical`
 (not by the ODE): SLEDAI-2K item probabilities, proteinuria, anti-dsDNA and complement C3
@@ -24,13 +35,17 @@ from __future__ import annotations
 import sympy as sp
 
 from remit.model.core import LN2
-from remit.model.core import core_module
+from remit.model.core import PARAMETERS as CORE_PARAMETERS
+from remit.model.core import autoreactive_expansion, b_cell_kill, core_module
 from remit.model.spec import Module, Parameter, State
+from remit.therapies.car_t.model import CAR_PARAMETERS, car_kill
 
 P = Parameter
 
 STATES = [
     State("sys", "relative", "non-renal lupus organ activity: skin, joints, serosa, blood, CNS (1 = active disease)"),
+    State("b_apc", "relative", "B cells in lymphoid tissue and the kidney, where they present autoantigen to T cells "
+          "(1 = untreated)", 1.0),
 ]
 
 PARAMETERS = [
@@ -48,6 +63,30 @@ PARAMETERS = [
       "haematological and cutaneous scores improved (sle-wang-2014-ucmsc-multicentre); the effect is read from the "
       "core's systemic MSC effect (0 without MSC), so it fades as that effect wanes",
       "log-suppression of lupus organ activity (non-renal organs and renal injury) at full systemic MSC effect"),
+    P("t_b_dependence", 0.9, "1", 0.0, 1.0,
+      "MRL/lpr mice without B cells develop no nephritis and far fewer activated T cells (Shlomchik et al. 1994 "
+      "J Exp Med 180:1295), and B cells that cannot secrete antibody still drive both (Chan et al. 1999 J Exp Med "
+      "189:1639): autoreactive T cells in lupus need B cells as antigen-presenting cells; deep B-cell depletion by "
+      "CD19 CAR-T put refractory SLE into drug-free remission (Mackensen et al. 2022 Nat Med 28:2124). Value a "
+      "modelling assumption (other antigen-presenting cells carry the rest)",
+      "share of the autoreactive T cells' antigen-driven expansion that needs B-cell antigen presentation"),
+    P("d_teff_no_b", LN2 / 14.0, "1/day", LN2 / 60.0, LN2 / 3.0,
+      "T follicular helper cells need persisting antigen and germinal-centre B cells to keep their phenotype, which "
+      "they lose within weeks without them (Baumjohann et al. 2013 Immunity 38:596); half-life 2 weeks a modelling "
+      "assumption (after CD19 CAR-T, SLEDAI-2K fell to 0 within 3 months in 5 of 5: Mackensen et al. 2022 Nat Med "
+      "28:2124)",
+      "extra loss rate of the B-cell-dependent share of autoreactive T-cell activity where B cells are gone"),
+    P("b_apc_half", 0.05, "relative", 0.01, 0.3,
+      "modelling assumption: B cells are abundant antigen-presenting cells, so their function fails only under deep "
+      "depletion (sigmoid of order 2: maintenance therapy halving them leaves 99% of it)",
+      "tissue B-cell level (relative to untreated) giving half their antigen-presenting function"),
+    P("rtx_tissue_reach", 0.3, "1", 0.0, 1.0,
+      "a dose of rituximab removes blood B cells but not those in lymph nodes (Kamburova et al. 2013 Am J Transplant "
+      "13:1503); in sequential lymph-node biopsies B cells were gone after CD19 CAR-T and kept after rituximab in "
+      "patients without blood B cells (Tur et al. 2024 Ann Rheum Dis, doi:10.1136/ard-2024-226142); rituximab added "
+      "to mycophenolate did not raise renal response in lupus nephritis (LUNAR: Rovin et al. 2012 Arthritis Rheum "
+      "64:1215). Value a modelling assumption",
+      "rituximab's kill rate of tissue B cells relative to its kill rate of blood B cells"),
     # --- observation parameters (remit.diseases.lupus.clinical) ---------------------------------
     P("sledai_gain", 1.0, "1", 0.3, 3.0,
       "modelling assumption: patients differ in how many non-renal organs are involved (manifestation frequencies "
@@ -141,7 +180,7 @@ STATE_UNITS = {"drev": "g/day", "cum_attack": "g/day", "dirr": "g/day"}
 
 
 def module() -> Module:
-    """Lupus additions to the core: immune-complex renal injury and non-renal organ activity."""
+    """Lupus additions to the core: immune-complex renal injury, non-renal organ activity, T-B collaboration."""
     sys_, infl, dmt, autoab, teff = sp.symbols("sys infl dmt autoab teff")
     k_sys, w, resp, irr = sp.symbols("k_sys ic_renal_weight dmt_resp irr_per_lesion")
     msc_eff, msc_gain = sp.symbols("msc_effect msc_sle_organ")  # msc_effect: declared by the MSC module (0 without MSC)
@@ -156,6 +195,17 @@ def module() -> Module:
         "cum_attack": extra,
         "dirr": irr * extra,
     }
+    # T-B collaboration: tissue B cells are renewed from the marrow like blood B cells and depleted like them,
+    # by rituximab only in part; the autoreactive T cells' antigen-driven expansion fails where they are gone
+    # (0 in untreated disease, so the steady states without B-cell depletion barely move)
+    b_apc, hsc, cy, atg, eatg, rtx, bcell, treg, car_eff, car_mem = sp.symbols(
+        "b_apc hsc cy atg eatg rtx bcell treg car_eff car_mem")  # car_eff, car_mem: the CAR-T module's (0 without it)
+    p = {q.name: sp.Symbol(q.name) for q in CORE_PARAMETERS + CAR_PARAMETERS + PARAMETERS}
+    tissue_kill = b_cell_kill(p, cy, atg, eatg, rtx, p["rtx_tissue_reach"]) + car_kill(p, car_eff, car_mem)
+    presenting = b_apc**2 / (b_apc**2 + p["b_apc_half"] ** 2) * (1 + p["b_apc_half"] ** 2)
+    rates["b_apc"] = p["k_b_cells"] * (hsc - b_apc) - tissue_kill * b_apc
+    rates["teff"] = (-p["t_b_dependence"] * (1 - presenting)
+                     * (autoreactive_expansion(p, infl, bcell, treg, teff) + p["d_teff_no_b"]) * teff)
     observables = {"renal_attack": renal * sp.exp(-msc_gain * msc_eff)}
     return Module("lupus", list(STATES), list(PARAMETERS), rates, observables, overrides=list(OVERRIDES),
                   state_units=STATE_UNITS)

@@ -130,13 +130,19 @@ CAR_PARAMETERS = [
 ]
 
 
+def car_kill(p: dict[str, sp.Symbol], eff: sp.Symbol, mem: sp.Symbol) -> sp.Expr:
+    """Kill rate of every CD19+ cell by the CAR+ cells in blood, effector and memory (1/day)."""
+    car = eff + mem
+    return p["car_kmax"] * car / (car + p["car_ec50"])
+
+
 def car_t_module() -> Module:
     """CAR-T: expansion on antigen and lymphopenia, contraction to memory, killing of CD19+ cells."""
     eff, mem, drive, pc19, vab, b_cells, bcell, plasma, naive, memc, treg = sp.symbols(
         "car_eff car_mem car_drive plasma_cd19 vaccine_ab b_cells bcell plasma naive mem treg")
     p = {q.name: sp.Symbol(q.name) for q in PARAMETERS + CAR_PARAMETERS}
     car = eff + mem
-    kill = p["car_kmax"] * car / (car + p["car_ec50"])  # 1/day, per CD19+ cell
+    kill = car_kill(p, eff, mem)
     hom = homeostatic_signal(p, naive, memc, treg)  # the core's (lymphopenia)
     growth = p["car_rho"] * drive * b_cells / (b_cells + p["car_antigen_half"]) * (1 + p["car_hom_gain"] * hom / p["p_hom"])
     rates = {

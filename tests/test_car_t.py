@@ -9,7 +9,8 @@ The facts each test checks, and where they come from:
   expansion (Hay et al. 2017 Blood 130:2295);
 - anti-dsDNA seroconverts (Mackensen et al. 2022) while antibodies of long-lived CD19-negative plasma
   cells (vaccine titres) persist through B-cell aplasia (Bhoj et al. 2016 Nature 536:101);
-- drug-free remission persists after B cells return (Mackensen et al. 2022).
+- drug-free remission persists after B cells return (Mackensen et al. 2022);
+- total IgG falls during aplasia by no more than the short-lived plasma cells' share (Bhoj et al. 2016).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from remit.errors import ScenarioError
 from remit.population import burn_in
 from remit.scenario import parse_scenario
 from remit.therapies import arm_plan
-from remit.therapies.car_t.observe import APLASIA_PER_UL, RETURN_PER_UL, grades
+from remit.therapies.car_t.observe import APLASIA_PER_UL, RETURN_PER_UL, grades, serum_igg
 from remit.trial import Trial, output_grid
 
 EXAMPLE = "examples/sle_car_t_vs_ahsct.toml"
@@ -103,6 +104,25 @@ def test_autoantibody_falls_but_long_lived_plasma_cell_antibodies_persist(cohort
     assert np.all(kept[positive] > 2 * auto[positive])
 
 
+def test_serum_igg_falls_by_its_short_lived_share_during_aplasia_and_recovers(cohort):
+    """Total IgG falls during B-cell aplasia by at most the share short-lived plasma cells make and comes back
+    with the B cells; vaccine titres (the long-lived share) barely move (Bhoj et al. 2016 Nature 536:101)."""
+    spec, model, t, paths, params = cohort
+    p = {name: params[:, model.parameter_index(name)] for name in model.parameter_names}
+    car, care = paths["CD19 CAR-T"], paths["Standard care"]
+    igg = serum_igg(t, car["b_cells"], car["vaccine_ab"], p)
+    igg_care = serum_igg(t, care["b_cells"], care["vaccine_ab"], p)
+    base = igg[:, 0]
+    assert np.allclose(igg_care[:, 0], base)
+    nadir = igg.min(axis=1)
+    assert np.all(nadir < 0.9 * base)  # a measurable fall in every patient
+    assert np.all(nadir > p["igg_long_lived_share"] * 0.9 * base)  # but not below the long-lived share
+    back = car["b_cells"][:, -1] >= car["b_cells"][:, 0]  # B cells back at their pre-treatment count (2 years)
+    assert back.mean() >= 0.8
+    assert np.all(igg[back, -1] > 0.9 * base[back])  # and IgG with them
+    assert np.all(igg_care.min(axis=1) > 0.95 * base)  # maintenance therapy held steady: no fall
+
+
 def test_crs_is_mostly_low_grade_and_rises_with_the_expansion(trial):
     p = trial.patients
     car = p[p["therapy"] == "car_t"]
@@ -133,13 +153,19 @@ def test_remission_persists_after_b_cells_return(trial):
 
 def test_the_endpoints_report_crs_icans_and_b_cell_return_for_every_arm(trial):
     e = trial.endpoints
-    rows = e[e["endpoint"].isin(["crs_any_grade", "crs_grade_3_plus", "icans_any_grade", "b_cell_return_day_mean"])]
+    rows = e[e["endpoint"].isin(["crs_any_grade", "crs_grade_3_plus", "icans_any_grade", "b_cell_return_day_mean",
+                                 "hypogammaglobulinaemia", "igg_nadir_mean"])]
     car = rows[rows["arm"] == "CD19 CAR-T"].set_index("endpoint")
     assert car.loc["crs_any_grade", "estimate"] > 0
     assert 0 <= car.loc["crs_any_grade", "ci_low"] <= car.loc["crs_any_grade", "estimate"] <= car.loc["crs_any_grade", "ci_high"]
     assert 30 < car.loc["b_cell_return_day_mean", "estimate"] < 300
     care = rows[(rows["arm"] == "Standard care") & (rows["endpoint"] == "crs_any_grade")]
     assert care["estimate"].tolist() == [0.0]
+    # serum IgG is reported for every arm, lowest after CAR-T's B-cell aplasia
+    nadir = rows[rows["endpoint"] == "igg_nadir_mean"].set_index("arm")["estimate"]
+    assert set(nadir.index) == {arm.name for arm in trial.spec.arms}
+    assert nadir["CD19 CAR-T"] < nadir["Standard care"]
+    assert (rows[rows["endpoint"] == "hypogammaglobulinaemia"]["arm"].nunique()) == 3
 
 
 def test_lymphodepletion_drives_the_expansion(cohort):

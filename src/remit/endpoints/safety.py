@@ -116,36 +116,42 @@ def _median(values) -> tuple[float, float, float, int]:
 
 @dataclass(frozen=True)
 class CarTToxicity(EndpointKind):
-    """Cytokine release syndrome, ICANS and B-cell aplasia: patient columns ``crs_grade`` and
-    ``icans_grade`` (ASTCT grades 0-4) and ``b_cell_return_day`` (days from the CAR-T infusion to
-    B cells reappearing; NaN if they had not). Written only for trials with a CAR-T arm
-    (:mod:`remit.therapies.car_t.observe`).
+    """Cytokine release syndrome, ICANS, B-cell aplasia and serum IgG: patient columns ``crs_grade`` and
+    ``icans_grade`` (ASTCT grades 0-4), ``b_cell_return_day`` (days from the CAR-T infusion to B cells
+    reappearing; NaN if they had not), ``igg_nadir`` (lowest serum IgG, g/L) and
+    ``hypogammaglobulinaemia`` (that nadir below 4 g/L). Written only for trials with a CAR-T arm, for
+    every arm (:mod:`remit.therapies.car_t.observe`).
 
-    Endpoints ``crs_any_grade``, ``crs_grade_2_plus``, ``crs_grade_3_plus``, ``icans_any_grade`` and
-    ``icans_grade_3_plus`` (proportions of the arm, Clopper-Pearson 95% CI) and ``b_cell_return_day_mean``
-    (mean over patients whose B cells returned, Student-t 95% CI), each at the end of follow-up.
+    Endpoints ``crs_any_grade``, ``crs_grade_2_plus``, ``crs_grade_3_plus``, ``icans_any_grade``,
+    ``icans_grade_3_plus`` and ``hypogammaglobulinaemia`` (proportions of the arm, Clopper-Pearson 95% CI),
+    ``b_cell_return_day_mean`` (mean over patients whose B cells returned) and ``igg_nadir_mean`` (mean
+    over the arm; Student-t 95% CIs), each at the end of follow-up.
     """
 
     name: str = "car_t_toxicity"
     label: str = "CAR-T toxicity and B-cell aplasia"
-    definition: str = ("Cytokine release syndrome and ICANS by ASTCT grade among all randomised patients of the arm "
-                       "(Clopper-Pearson 95% CI); days from the CAR-T infusion to the return of B cells")
+    definition: str = ("Cytokine release syndrome and ICANS by ASTCT grade, and serum IgG below 4 g/L at any time, "
+                       "among all randomised patients of the arm (Clopper-Pearson 95% CI); days from the CAR-T "
+                       "infusion to the return of B cells; lowest serum IgG")
 
     GRADES = (("crs_any_grade", "crs_grade", 1), ("crs_grade_2_plus", "crs_grade", 2),
               ("crs_grade_3_plus", "crs_grade", 3), ("icans_any_grade", "icans_grade", 1),
-              ("icans_grade_3_plus", "icans_grade", 3))
+              ("icans_grade_3_plus", "icans_grade", 3), ("hypogammaglobulinaemia", "hypogammaglobulinaemia", 1))
+    MEANS = (("b_cell_return_day_mean", "b_cell_return_day", 0), ("igg_nadir_mean", "igg_nadir", 1))
 
     def labels(self) -> dict[str, str]:
         return {"crs_any_grade": "Cytokine release syndrome, any grade", "crs_grade_2_plus": "CRS grade 2 or more",
                 "crs_grade_3_plus": "CRS grade 3 or more", "icans_any_grade": "ICANS, any grade",
                 "icans_grade_3_plus": "ICANS grade 3 or more",
-                "b_cell_return_day_mean": "Mean day of B-cell return after the CAR-T infusion"}
+                "hypogammaglobulinaemia": "Hypogammaglobulinaemia (serum IgG below 4 g/L)",
+                "b_cell_return_day_mean": "Mean day of B-cell return after the CAR-T infusion",
+                "igg_nadir_mean": "Mean lowest serum IgG (g/L)"}
 
     def digits(self) -> dict[str, int]:
-        return {**{n: 3 for n, _, _ in self.GRADES}, "b_cell_return_day_mean": 0}
+        return {**{n: 3 for n, _, _ in self.GRADES}, **{n: d for n, _, d in self.MEANS}}
 
     def row_types(self) -> dict[str, str]:
-        return {**{n: "proportion" for n, _, _ in self.GRADES}, "b_cell_return_day_mean": "mean"}
+        return {**{n: "proportion" for n, _, _ in self.GRADES}, **{n: "mean" for n, _, _ in self.MEANS}}
 
     def timepoints(self, follow_up_years: float) -> dict[str, float | None]:
         return {n: float(follow_up_years) for n in self.names()}
@@ -161,9 +167,10 @@ class CarTToxicity(EndpointKind):
             for name, column, grade in self.GRADES:
                 g = df[column].to_numpy(dtype=float)
                 rows.append(row(arm, name, fu, *proportion_ci(int((g >= grade).sum()), n, "exact"), n))
-            back = df["b_cell_return_day"].dropna()
-            if len(back):
-                rows.append(row(arm, "b_cell_return_day_mean", fu, *mean_t_interval(back)))
+            for name, column, _ in self.MEANS:
+                x = df[column].dropna()
+                if len(x):
+                    rows.append(row(arm, name, fu, *mean_t_interval(x)))
         return rows
 
 

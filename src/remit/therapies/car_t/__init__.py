@@ -17,7 +17,7 @@ class CarT(Therapy):
     arm_model = CarTArm
     units = {"dose_cells_per_kg": "cells/kg", "infusion_day": "days after randomisation",
              "fludarabine_mg_per_m2": "mg/m2", "cyclophosphamide_mg_per_m2": "mg/m2"}
-    trial_states = ("car_eff", "car_mem", "b_cells")
+    trial_states = ("car_eff", "car_mem", "b_cells", "vaccine_ab")
     evidence_dir = "remit.therapies.car_t.evidence"  # the published CAR-T series in autoimmune disease
 
     def plan(self, model, arm, drugs) -> ArmPlan:

@@ -109,6 +109,16 @@ CAR_PARAMETERS = [
       "antibody half-lives of 11 years (tetanus) to over 200 years (measles) after vaccination or infection (Amanna "
       "et al. 2007 NEJM 357:1903); tetanus taken",
       "decay rate of protective antibody titres without renewal from B cells"),
+    # --- serum IgG (observation: remit.therapies.car_t.observe) ------------------------------------
+    P("igg_normal", 11.0, "g/L", 7.0, 16.0,
+      "adult serum IgG reference range about 7-16 g/L (laboratory reference)",
+      "patient's serum IgG with a normal B-cell compartment and untouched long-lived plasma cells", "lognormal", 0.2),
+    P("igg_long_lived_share", 0.7, "1", 0.3, 0.95,
+      "modelling assumption: most serum IgG comes from long-lived bone-marrow plasma cells, which survive B-cell "
+      "depletion (Halliley et al. 2015 Immunity 43:132), the rest from short-lived plasma cells renewed from B cells; "
+      "so total IgG falls during B-cell aplasia by less than a third while vaccine titres stay (Bhoj et al. 2016 "
+      "Nature 536:101)",
+      "share of serum IgG made by long-lived plasma cells"),
     # --- cytokine release syndrome and ICANS (observation: remit.therapies.car_t.observe) ----------
     P("crs_peak_half", 0.6, "cells/uL", 0.05, 50.0,
       "set by hand against the lupus series: CRS, mostly grade 1, in 3 of 5 (Mackensen et al. 2022 Nat Med 28:2124, "

@@ -10,6 +10,12 @@ each further grade ``crs_grade_step`` higher. ICANS follows CRS (Gust et al. 201
 B-cell aplasia: circulating CD19+ B cells below ``APLASIA_PER_UL``; their return, the first day
 after aplasia on which they are back at or above ``RETURN_PER_UL`` (days after the infusion;
 NaN while aplastic at the end of follow-up or never aplastic).
+
+Serum IgG (g/L, every arm): ``igg_normal`` times the long-lived plasma cells' share
+(``igg_long_lived_share``, following the model's ``vaccine_ab``) plus the short-lived share, made
+from B cells (``b_cells`` relative to ``b_cells_normal``) and cleared with the IgG half-life
+(``k_autoab``); its lowest value from the start of treatment to death or the end of follow-up,
+and hypogammaglobulinaemia, that nadir below ``HYPOGAMMA_G_PER_L``.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ PEAK_WINDOW_DAYS = 28.0  # CRS and ICANS occur within the first weeks (median on
 APLASIA_PER_UL = 1.0  # modelling assumption: below the usual flow-cytometry detection of blood B cells
 RETURN_PER_UL = 5.0  # modelling assumption: B cells "reappeared" once reliably counted again
 MAX_GRADE = 4  # grade 5 (death) is not drawn here
+# serum IgG below which immunoglobulin replacement is considered in secondary immunodeficiency with
+# infections (EMA core SmPC for human normal immunoglobulin, EMA/CHMP/BPWP/94038/2007)
+HYPOGAMMA_G_PER_L = 4.0
 
 
 def grades(response: np.ndarray, step: np.ndarray) -> np.ndarray:
@@ -35,9 +44,11 @@ def car_t_observations(ctx, infusion_day: float | None) -> dict[str, np.ndarray]
     """``crs_grade``, ``icans_grade`` (0-4) and ``b_cell_return_day`` (days after the infusion) of one
     chunk; an arm without CAR-T (``infusion_day`` None) has grade 0 and no return day."""
     n = ctx.n
+    nadir = igg_nadir(ctx)
+    humoral = {"igg_nadir": nadir, "hypogammaglobulinaemia": nadir < HYPOGAMMA_G_PER_L}
     if infusion_day is None:
         zero = np.zeros(n, dtype=np.int64)
-        return {"crs_grade": zero, "icans_grade": zero.copy(), "b_cell_return_day": np.full(n, np.nan)}
+        return {"crs_grade": zero, "icans_grade": zero.copy(), "b_cell_return_day": np.full(n, np.nan), **humoral}
     t = ctx.t
     car = ctx.state("car_eff") + ctx.state("car_mem")
     window = (t >= infusion_day) & (t <= infusion_day + PEAK_WINDOW_DAYS)
@@ -51,7 +62,30 @@ def car_t_observations(ctx, infusion_day: float | None) -> dict[str, np.ndarray]
     crs_grade = np.where(alive, grades(response, p["crs_grade_step"]), 0)
     icans_grade = np.where(alive, grades(icans, p["crs_grade_step"]), 0)
     return {"crs_grade": crs_grade, "icans_grade": icans_grade,
-            "b_cell_return_day": b_cell_return_day(t, ctx.state("b_cells"), infusion_day, ctx)}
+            "b_cell_return_day": b_cell_return_day(t, ctx.state("b_cells"), infusion_day, ctx), **humoral}
+
+
+def serum_igg(t: np.ndarray, b_cells: np.ndarray, vaccine_ab: np.ndarray, p) -> np.ndarray:
+    """(n, T) serum IgG (g/L) on the output grid ``t`` (days): the long-lived share follows ``vaccine_ab``,
+    the short-lived share the relative B-cell count through first-order IgG clearance (exact for a B-cell
+    count held over each output interval; steady at the first time)."""
+    made = b_cells / p["b_cells_normal"][:, None]
+    decay = np.exp(-p["k_autoab"][:, None] * np.diff(t)[None, :])
+    short = np.empty_like(made)
+    short[:, 0] = made[:, 0]
+    for k in range(1, t.size):
+        short[:, k] = made[:, k] + (short[:, k - 1] - made[:, k]) * decay[:, k - 1]
+    share = p["igg_long_lived_share"][:, None]
+    return p["igg_normal"][:, None] * (share * vaccine_ab + (1 - share) * short)
+
+
+def igg_nadir(ctx) -> np.ndarray:
+    """Each patient's lowest serum IgG (g/L) from day 0 to death or the end of follow-up."""
+    t = ctx.t
+    igg = serum_igg(t, ctx.state("b_cells"), ctx.state("vaccine_ab"), ctx.params)
+    end = np.where(ctx.died, ctx.death_days, np.inf)
+    counted = (t[None, :] >= 0) & (t[None, :] <= end[:, None])
+    return np.where(counted, igg, np.inf).min(axis=1)
 
 
 def b_cell_return_day(t: np.ndarray, b_cells: np.ndarray, start: float, ctx) -> np.ndarray:

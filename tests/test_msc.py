@@ -98,8 +98,11 @@ def test_msc_states_and_parameters_are_declared_after_the_disease_with_sources(m
 
 
 def test_without_msc_the_rest_of_the_model_is_unchanged(model):
-    """With every MSC state (and every CAR-T cell) at 0, the other derivatives and Jacobian entries equal, bit for
-    bit, those of the model composed without the therapies' modules, and the MSC derivatives are exactly 0."""
+    """With every MSC state (and every CAR-T cell) at 0, the other derivatives equal those of the model composed
+    without the therapies' modules to floating-point rounding, the Jacobian entries bit for bit, and the MSC
+    derivatives are exactly 0. A therapy's term joins the core's rate in one sympy sum, whose term order (and so the
+    rounding of the compiled sum) can differ from the core's own: 2 units in the last place at 1 of 200 points
+    (measured 4 Dec, treg), never more than 4 allowed."""
     old = compose("ms_without_msc", [core_module(), ms.module()])
     ko, kn = compile_model(old), compile_model(model)
     n, m = len(old.states), len(old.parameters)
@@ -117,7 +120,7 @@ def test_without_msc_the_rest_of_the_model_is_unchanged(model):
         do, dn = np.zeros(n), np.zeros(yn.size)
         ko.rhs(y, p, do)
         kn.rhs(yn, pn, dn)
-        assert np.array_equal(do, dn[:n])
+        np.testing.assert_array_max_ulp(do, dn[:n], maxulp=4)
         assert np.all(dn[msc] == 0.0)
         Jo, Jn = np.zeros((n, n)), np.zeros((yn.size, yn.size))
         ko.jac(y, p, Jo)

@@ -22,8 +22,8 @@ CAR-T cells fully. Where they are gone the B-cell-dependent share of the autorea
 stops expanding and is lost within weeks; once the repertoire has collapsed below the core's
 threshold of self-sustaining activity, B cells that return do not restart it. Both terms
 nearly vanish while ``b_apc`` stays near its untreated level (order-2 saturation), so untreated
-disease and maintenance therapy barely change. Fludarabine's kill of tissue B cells is not modelled (its
-effect is on the circulating pools).
+disease and maintenance therapy barely change. Fludarabine's kill of tissue B cells is not
+modelled (its effect is on the circulating pools).
 
 The remaining parameters are observation parameters used by :mod:`remit.diseases.lupus.clinical`
 (not by the ODE): SLEDAI-2K item probabilities, proteinuria, anti-dsDNA and complement C3
@@ -197,7 +197,7 @@ def module() -> Module:
     }
     # T-B collaboration: tissue B cells are renewed from the marrow like blood B cells and depleted like them,
     # by rituximab only in part; the autoreactive T cells' antigen-driven expansion fails where they are gone
-    # (0 in untreated disease, so the steady states without B-cell depletion barely move)
+    # (nearly 0 in untreated disease, so the steady states without deep B-cell depletion barely move)
     b_apc, hsc, cy, atg, eatg, rtx, bcell, treg, car_eff, car_mem = sp.symbols(
         "b_apc hsc cy atg eatg rtx bcell treg car_eff car_mem")  # car_eff, car_mem: the CAR-T module's (0 without it)
     p = {q.name: sp.Symbol(q.name) for q in CORE_PARAMETERS + CAR_PARAMETERS + PARAMETERS}

@@ -366,6 +366,8 @@ class Lupus(Disease):
         FitParameter("k_msc_treg_loss", 0.0039, 0.099, "log", why="how long MSC-induced regulatory T cells last "
                      "(durable responses after MSC in Wang 2013)"),
         FitParameter("sle_death_rate", 0.005, 0.2, "log", why="mortality of active lupus"),
+        FitParameter("k_repair", 0.0039, 0.0495, "log", why="how fast active nephritis resolves once renal injury "
+                     "stops (proteinuria 3 months after CD19 CAR-T in Mackensen 2022; after MSC)"),
     )
     references = (
         "Gladman DD, Ibanez D, Urowitz MB 2002 J Rheumatol 29:288 (SLEDAI-2K)",

@@ -41,8 +41,9 @@ def grades(response: np.ndarray, step: np.ndarray) -> np.ndarray:
 
 
 def car_t_observations(ctx, infusion_day: float | None) -> dict[str, np.ndarray]:
-    """``crs_grade``, ``icans_grade`` (0-4) and ``b_cell_return_day`` (days after the infusion) of one
-    chunk; an arm without CAR-T (``infusion_day`` None) has grade 0 and no return day."""
+    """``crs_grade``, ``icans_grade`` (0-4), ``b_cell_return_day`` (days after the infusion), ``igg_nadir``
+    (g/L) and ``hypogammaglobulinaemia`` of one chunk; an arm without CAR-T (``infusion_day`` None) has grade 0
+    and no return day, and its serum IgG is observed the same way."""
     n = ctx.n
     nadir = igg_nadir(ctx)
     humoral = {"igg_nadir": nadir, "hypogammaglobulinaemia": nadir < HYPOGAMMA_G_PER_L}
@@ -68,7 +69,7 @@ def car_t_observations(ctx, infusion_day: float | None) -> dict[str, np.ndarray]
 def serum_igg(t: np.ndarray, b_cells: np.ndarray, vaccine_ab: np.ndarray, p) -> np.ndarray:
     """(n, T) serum IgG (g/L) on the output grid ``t`` (days): the long-lived share follows ``vaccine_ab``,
     the short-lived share the relative B-cell count through first-order IgG clearance (exact for a B-cell
-    count held over each output interval; steady at the first time)."""
+    count held at its end-of-interval value over each output interval; at steady state at the first time)."""
     made = b_cells / p["b_cells_normal"][:, None]
     decay = np.exp(-p["k_autoab"][:, None] * np.diff(t)[None, :])
     short = np.empty_like(made)

@@ -44,8 +44,8 @@ def scenario(patients: int = 30, **arm) -> dict:
 
 @pytest.fixture(scope="module")
 def cohort():
-    """Burned-in lupus patients of the example's population, the paths of each of its arms and the patients'
-    parameter values (n, P)."""
+    """Burned-in lupus patients of the example's population, the paths of each of its arms and the burned-in
+    chunk (its ``y`` the states at randomisation, its ``params`` the patients' parameter values, (n, P))."""
     spec = parse_scenario(scenario(), EXAMPLE)
     model = build_model("lupus")
     from remit.engine.integrate import SolverOptions
@@ -54,7 +54,7 @@ def cohort():
     grid = output_grid(2 * YEAR)
     paths = {arm.name: simulate(model, chunk.y, chunk.params, arm_plan(model, arm, get_disease("lupus").drugs).schedule,
                                 grid) for arm in spec.arms}
-    return spec, model, grid, paths, chunk.params
+    return spec, model, grid, paths, chunk
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,8 @@ def test_b_cells_are_undetectable_within_days_and_return_within_months(cohort):
 
 
 def test_autoantibody_falls_but_long_lived_plasma_cell_antibodies_persist(cohort):
-    spec, model, t, paths, params = cohort
+    spec, model, t, paths, chunk = cohort
+    params = chunk.params
     car, care = paths["CD19 CAR-T"], paths["Standard care"]
     six_months = np.searchsorted(t, spec.arms[0].infusion_day + 0.5 * YEAR)
     # the CD19+ share of the autoreactive plasma cells goes: anti-dsDNA falls by more than half
@@ -104,11 +105,34 @@ def test_autoantibody_falls_but_long_lived_plasma_cell_antibodies_persist(cohort
     assert np.all(kept[positive] > 2 * auto[positive])
 
 
+def test_rituximab_leaves_tissue_b_cells_and_does_not_reset_lupus(cohort):
+    """Rituximab empties blood but not lymph nodes of B cells, CD19 CAR-T both (Tur et al. 2024 Ann Rheum Dis,
+    doi:10.1136/ard-2024-226142), and rituximab added to mycophenolate did not raise renal response in lupus
+    nephritis (LUNAR, Rovin et al. 2012): only CAR-T collapses the autoreactive T cells."""
+    spec, model, t, paths, chunk = cohort
+    s = scenario()
+    s["arms"] = [{"name": "Rituximab", "therapy": "conventional", "drugs": ["mycophenolate", "prednisone", "rituximab"]}]
+    s["trial"]["control_arm"] = "Rituximab"
+    arm = parse_scenario(s, EXAMPLE).arms[0]
+    rtx = simulate(model, chunk.y, chunk.params, arm_plan(model, arm, get_disease("lupus").drugs).schedule, t)
+    car, care = paths["CD19 CAR-T"], paths["Standard care"]
+    one_year = np.searchsorted(t, YEAR)
+    lowest = {name: {arm: np.median(path[name][:, :one_year].min(axis=1)) for arm, path in (("rtx", rtx), ("car", car))}
+              for name in ("b_cells", "b_apc")}
+    assert lowest["b_cells"]["rtx"] < 0.2 * np.median(care["b_cells"][:, 0])  # blood emptied by both
+    assert lowest["b_cells"]["car"] < APLASIA_PER_UL
+    assert lowest["b_apc"]["rtx"] > 0.2  # tissue B cells kept under rituximab
+    assert lowest["b_apc"]["car"] < 0.05  # and gone after CAR-T
+    kept = rtx["teff"][:, one_year] / care["teff"][:, one_year]
+    reset = car["teff"][:, one_year] / care["teff"][:, one_year]
+    assert np.median(kept) > 0.5 and np.median(reset) < 0.1
+
+
 def test_serum_igg_falls_by_its_short_lived_share_during_aplasia_and_recovers(cohort):
     """Total IgG falls during B-cell aplasia by at most the share short-lived plasma cells make and comes back
     with the B cells; vaccine titres (the long-lived share) barely move (Bhoj et al. 2016 Nature 536:101)."""
-    spec, model, t, paths, params = cohort
-    p = {name: params[:, model.parameter_index(name)] for name in model.parameter_names}
+    spec, model, t, paths, chunk = cohort
+    p = {name: chunk.params[:, model.parameter_index(name)] for name in model.parameter_names}
     car, care = paths["CD19 CAR-T"], paths["Standard care"]
     igg = serum_igg(t, car["b_cells"], car["vaccine_ab"], p)
     igg_care = serum_igg(t, care["b_cells"], care["vaccine_ab"], p)

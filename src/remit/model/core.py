@@ -195,11 +195,11 @@ def b_cell_kill(p: dict[str, sp.Symbol], cy: sp.Symbol, atg: sp.Symbol, eatg: sp
                 rtx_reach: sp.Expr = sp.Integer(1)) -> sp.Expr:
     """Kill rate of B cells by cyclophosphamide, ATG, rituximab and anti-CD20 maintenance (1/day).
 
-    ``rtx_reach``: rituximab's kill relative to its kill of blood B cells (1 in blood; below 1 in lymphoid
-    tissue, which the antibody reaches poorly)."""
+    ``rtx_reach``: the anti-CD20 kill (rituximab courses and anti-CD20 maintenance) relative to its kill of
+    blood B cells (1 in blood; below 1 in lymphoid tissue, which the antibody reaches poorly)."""
     c_rtx = p["rtx_per_mg_kg"] * rtx  # serum rituximab, ug/mL
     return (p["kmax_cy_lymph"] * (cy / (cy + p["ec50_cy"])) + p["atg_b_frac"] * p["kmax_atg"] * atg_effect(p, atg, eatg)
-            + p["b_depletion"] + rtx_reach * p["kmax_rtx"] * c_rtx / (c_rtx + p["ec50_rtx"]))
+            + rtx_reach * (p["b_depletion"] + p["kmax_rtx"] * c_rtx / (c_rtx + p["ec50_rtx"])))
 
 
 def core_module() -> Module:

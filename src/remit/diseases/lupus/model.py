@@ -80,13 +80,15 @@ PARAMETERS = [
       "modelling assumption: B cells are abundant antigen-presenting cells, so their function fails only under deep "
       "depletion (sigmoid of order 2: maintenance therapy halving them leaves 99% of it)",
       "tissue B-cell level (relative to untreated) giving half their antigen-presenting function"),
-    P("rtx_tissue_reach", 0.3, "1", 0.0, 1.0,
-      "a dose of rituximab removes blood B cells but not those in lymph nodes (Kamburova et al. 2013 Am J Transplant "
-      "13:1503); in sequential lymph-node biopsies B cells were gone after CD19 CAR-T and kept after rituximab in "
-      "patients without blood B cells (Tur et al. 2024 Ann Rheum Dis, doi:10.1136/ard-2024-226142); rituximab added "
-      "to mycophenolate did not raise renal response in lupus nephritis (LUNAR: Rovin et al. 2012 Arthritis Rheum "
-      "64:1215). Value a modelling assumption",
-      "rituximab's kill rate of tissue B cells relative to its kill rate of blood B cells"),
+    P("rtx_tissue_reach", 0.05, "1", 0.0, 0.3,
+      "a dose of rituximab removes blood B cells but does not deplete those in lymph nodes (Kamburova et al. 2013 Am "
+      "J Transplant 13:1503); in sequential lymph-node biopsies B cells were gone after CD19 CAR-T and kept after "
+      "rituximab in patients without blood B cells (Tur et al. 2024 Ann Rheum Dis, doi:10.1136/ard-2024-226142). "
+      "Value a modelling assumption (5%: under rituximab given throughout, tissue B cells stay at about 40% of "
+      "their untreated level while blood B cells fall 15-fold, so rituximab does not reset lupus the way CD19 "
+      "CAR-T does; rituximab added to mycophenolate did not raise "
+      "renal response in lupus nephritis: LUNAR, Rovin et al. 2012 Arthritis Rheum 64:1215)",
+      "anti-CD20 kill rate (rituximab courses and maintenance) of tissue B cells relative to that of blood B cells"),
     # --- observation parameters (remit.diseases.lupus.clinical) ---------------------------------
     P("sledai_gain", 1.0, "1", 0.3, 3.0,
       "modelling assumption: patients differ in how many non-renal organs are involved (manifestation frequencies "

@@ -28,7 +28,8 @@ from remit.population import burn_in
 from remit.scenario import parse_scenario
 from remit.therapies import arm_plan
 from remit.therapies.car_t.observe import APLASIA_PER_UL, RETURN_PER_UL, grades, serum_igg
-from remit.trial import Trial, output_grid
+from remit.report import plots
+from remit.trial import Trial, output_grid, write_outputs
 
 EXAMPLE = "examples/sle_car_t_vs_ahsct.toml"
 YEAR = 365.25
@@ -173,6 +174,14 @@ def test_remission_persists_after_b_cells_return(trial):
     assert relapsed[car & responded].mean() <= 0.15
     care = p["therapy"] == "conventional"
     assert relapsed[car & responded].mean() < relapsed[care & responded].mean() - 0.2
+
+
+def test_the_report_shows_the_b_cell_return_of_the_car_t_arm(trial, tmp_path):
+    fig = plots.b_cell_return_figure(trial.patients)
+    assert [t.name for t in fig.data] == ["CD19 CAR-T"]  # the only arm whose B cells return after aplasia
+    assert plots.b_cell_return_figure(trial.patients[trial.patients["therapy"] != "car_t"]) is None
+    text = (write_outputs(trial, tmp_path / "run") / "report.html").read_text()
+    assert '<section id="b_cells"><h2>B-cell return after CAR-T</h2>' in text and 'id="fig-b-cells"' in text
 
 
 def test_the_endpoints_report_crs_icans_and_b_cell_return_for_every_arm(trial):

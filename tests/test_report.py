@@ -110,12 +110,14 @@ def test_ms_sections_from_catalog(report):
     ms = get_disease("multiple_sclerosis")
     sections = report_html.report_sections(ms)
     assert [k for k in sections if k not in SECTIONS] == ["subgroups", "km", "km_first_relapse", "km_disease_activity", "arr",
-                                                          "rate_new_lesion", "edss", "neda3", "slope_edss_slope", "solver"]
+                                                          "rate_new_lesion", "edss", "neda3", "slope_edss_slope", "b_cells",
+                                                          "solver"]
     assert sections["edss"] == "Mean EDSS over time"
     assert sections["arr"] == "Annualised relapse rate"
     assert sections["neda3"] == "NEDA-3"
     ids = re.findall(r'<section id="([^"]+)">', text)
-    assert ids == [k for k in sections if k not in ("solver", "subgroups")]  # document order; no failures, not mixed
+    # document order; no failures, not mixed, no CAR-T
+    assert ids == [k for k in sections if k not in ("solver", "subgroups", "b_cells")]
     assert "Disease: Multiple sclerosis" in text
     assert "Mean EDSS (EDSS points)" in text  # endpoint label from the catalog
     assert "EDSS at baseline (EDSS points)" in text  # baseline label from the catalog
@@ -300,6 +302,7 @@ def test_generic_sections(fibrosis_report):
     assert [k for k, _ in found] == list(expected)
     sections = report_html.report_sections(FIBROSIS)
     assert sections.pop("subgroups") == "Subgroups"  # only for a mixed cohort
+    assert sections.pop("b_cells") == "B-cell return after CAR-T"  # only with a CAR-T arm
     assert {**expected, "published": SECTIONS["published"]} == sections
     for key in ("km", "km_death", "score_mrss", "rate_flare", "prop_response", "engraftment", "cd4"):
         assert f'id="fig-{key}"' in text, key

@@ -61,6 +61,8 @@ SECTIONS: dict[str, str] = {
 SOLVER_SECTION = ("solver", "Solver failures")
 # Shown only for a mixed cohort ([[population.groups]]): the between-arm comparisons within each group.
 SUBGROUP_SECTION = ("subgroups", "Subgroups")
+# Shown only for a trial with a CAR-T arm whose patients' B cells returned.
+B_CELL_SECTION = ("b_cells", "B-cell return after CAR-T")
 
 _SHARED_LABELS = {k: v for e in SHARED for k, v in e.labels().items()}
 
@@ -155,7 +157,8 @@ def report_sections(disease: Any, catalog: Sequence | None = None) -> dict[str, 
     in document order."""
     fixed = list(SECTIONS.items())
     gen = [(s.id, s.title) for s in disease_sections(disease, catalog)]
-    return dict(fixed[:3] + [SUBGROUP_SECTION] + gen + fixed[3:7] + [SOLVER_SECTION] + fixed[7:])
+    return dict(fixed[:3] + [SUBGROUP_SECTION] + gen + fixed[3:4] + [B_CELL_SECTION] + fixed[4:7] + [SOLVER_SECTION]
+                + fixed[7:])
 
 
 DASH = "\u2014"
@@ -465,6 +468,8 @@ def render_report(
                       visits, endpoints, order)
     absent = ({SOLVER_SECTION[0]} if not failed.any() else set()) | ({"published"} if published is None else set())
     absent |= {SUBGROUP_SECTION[0]} if subgroups is None else set()
+    b_cells = plots.b_cell_return_figure(patients, order)
+    absent |= {B_CELL_SECTION[0]} if b_cells is None else set()
     catalog = getattr(spec, "catalog", None)  # the disease's endpoints and the scenario's composites
     headings = {k: v for k, v in report_sections(disease, catalog).items() if k not in absent}
     label = getattr(disease, "label", "") or getattr(disease, "name", "")
@@ -479,7 +484,7 @@ def render_report(
         baseline=_baseline(baseline, lab.baseline), endpoints=_endpoints(endpoints, lab, trial_size),
         uncertainty=_uncertainty(endpoints, disease, lab, order, trial_size), uncertainty_note=uncertainty_note,
         catalog=[_catalog_section(sec, view, comparisons) for sec in disease_sections(disease, catalog)],
-        engraftment=plots.engraftment_figure(patients, order), cd4=plots.cd4_figure(visits, order),
+        engraftment=plots.engraftment_figure(patients, order), b_cells=b_cells, cd4=plots.cd4_figure(visits, order),
         trm=_trm(endpoints), deaths=_deaths(patients, order),
         solver=_solver(patients, order) if failed.any() else None,
         published=_published(published, lab) if published is not None else None,

@@ -345,6 +345,25 @@ def neda3_figure(endpoints: pd.DataFrame, arm_order: Sequence[str] | None = None
     return proportion_figure(endpoints, "neda3", "NEDA-3", arm_order)
 
 
+def _day_histogram(d: pd.DataFrame, column: str, bin_days: float, title: str, xlabel: str,
+                   patients: pd.DataFrame, arm_order: Sequence[str] | None) -> go.Figure:
+    """Overlaid per-arm histograms of a day column of ``d`` (colours as every other figure of ``patients``)."""
+    arms = _ordered(d["arm"], arm_order)
+    colors = _palette_for(_ordered(patients["arm"], arm_order), arm_order)
+    fig = go.Figure()
+    for arm in arms:
+        fig.add_trace(
+            go.Histogram(
+                x=d.loc[d["arm"] == arm, column], name=arm, marker_color=colors[arm],
+                opacity=0.75, xbins=dict(size=bin_days),
+            )
+        )
+    fig.update_layout(title=title, barmode="overlay", **_LAYOUT)
+    fig.update_xaxes(title=xlabel)
+    fig.update_yaxes(title="Patients")
+    return fig
+
+
 def engraftment_figure(patients: pd.DataFrame, arm_order: Sequence[str] | None = None) -> go.Figure | None:
     """Histogram of neutrophil engraftment day for transplant arms; None if none."""
     if "engraftment_day" not in patients.columns:
@@ -355,20 +374,20 @@ def engraftment_figure(patients: pd.DataFrame, arm_order: Sequence[str] | None =
     d = patients[mask]
     if d.empty:
         return None
-    arms = _ordered(d["arm"], arm_order)
-    colors = _palette_for(_ordered(patients["arm"], arm_order), arm_order)
-    fig = go.Figure()
-    for arm in arms:
-        fig.add_trace(
-            go.Histogram(
-                x=d.loc[d["arm"] == arm, "engraftment_day"], name=arm, marker_color=colors[arm],
-                opacity=0.75, xbins=dict(size=1),
-            )
-        )
-    fig.update_layout(title="Neutrophil engraftment day", barmode="overlay", **_LAYOUT)
-    fig.update_xaxes(title="Days from graft infusion")
-    fig.update_yaxes(title="Patients")
-    return fig
+    return _day_histogram(d, "engraftment_day", 1, "Neutrophil engraftment day", "Days from graft infusion",
+                          patients, arm_order)
+
+
+def b_cell_return_figure(patients: pd.DataFrame, arm_order: Sequence[str] | None = None) -> go.Figure | None:
+    """Histogram of the day B cells return after a CAR-T infusion (``b_cell_return_day``), per CAR-T arm;
+    None in a trial without CAR-T or when no patient's B cells returned."""
+    if "b_cell_return_day" not in patients.columns:
+        return None
+    d = patients[patients["b_cell_return_day"].notna()]
+    if d.empty:
+        return None
+    return _day_histogram(d, "b_cell_return_day", 7, "Return of B cells after CAR-T (weekly bins)",
+                          "Days from the CAR-T infusion", patients, arm_order)
 
 
 def cd4_figure(visits: pd.DataFrame, arm_order: Sequence[str] | None = None) -> go.Figure:

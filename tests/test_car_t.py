@@ -25,10 +25,10 @@ from remit.diseases import build_model, get_disease
 from remit.engine.integrate import simulate
 from remit.errors import ScenarioError
 from remit.population import burn_in
+from remit.report import plots
 from remit.scenario import parse_scenario
 from remit.therapies import arm_plan
 from remit.therapies.car_t.observe import APLASIA_PER_UL, RETURN_PER_UL, grades, serum_igg
-from remit.report import plots
 from remit.trial import Trial, output_grid, write_outputs
 
 EXAMPLE = "examples/sle_car_t_vs_ahsct.toml"
@@ -118,7 +118,7 @@ def test_rituximab_leaves_tissue_b_cells_and_does_not_reset_lupus(cohort):
     rtx = simulate(model, chunk.y, chunk.params, arm_plan(model, arm, get_disease("lupus").drugs).schedule, t)
     car, care = paths["CD19 CAR-T"], paths["Standard care"]
     one_year = np.searchsorted(t, YEAR)
-    lowest = {name: {arm: np.median(path[name][:, :one_year].min(axis=1)) for arm, path in (("rtx", rtx), ("car", car))}
+    lowest = {name: {who: np.median(path[name][:, :one_year].min(axis=1)) for who, path in (("rtx", rtx), ("car", car))}
               for name in ("b_cells", "b_apc")}
     assert lowest["b_cells"]["rtx"] < 0.2 * np.median(care["b_cells"][:, 0])  # blood emptied by both
     assert lowest["b_cells"]["car"] < APLASIA_PER_UL
